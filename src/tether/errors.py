@@ -1,0 +1,162 @@
+"""Every error a tether user can hit, in one hierarchy.
+
+    TetherError                      anything tether raises on purpose (CLI: one line, exit 2)
+    ├── ConfigurationError           settings, backends, data directory, a database that can't be used
+    │   ├── BackendNotFound          no backend of that name in the entry-point group
+    │   ├── DatabaseUnavailable      the database is down, locked or corrupt (DSN shown without password)
+    │   ├── SchemaVersionError       the database was written by a newer tether
+    │   └── CrossFamilyJudgeError    the judge model shares the agent's family (INV-3)
+    ├── WorkflowNotFound             no registered workflow by that name or version
+    ├── InvalidInput                 workflow input or event data fails validation
+    ├── RunNotFound                  no run with that id
+    ├── RunStateError                the run is not in a state that allows the operation
+    ├── NonDeterminismError          replay met a different primitive than the journal holds
+    ├── StepFailed                   a step failed after its retries (raised inside the workflow)
+    ├── ChildFailed                  an invoked child workflow failed
+    ├── NonRetryableError            raised by user code to stop retries of a step at once
+    ├── ToolArgumentError            a tool call's arguments fail the tool's schema
+    ├── UnsafeReplayError            an unsafe_on_replay call was interrupted; a person must decide
+    ├── ModelError                   a model call failed after routing and fallbacks
+    └── GuardError                   a guard refused a call
+        ├── PolicyDenied             I9 denied it (names the rule)
+        ├── BudgetExceeded           I10 call or cost cap reached
+        ├── LoopDetected             I10 saw the same call K times in a row
+        ├── RateLimited              I10 rate limit or open circuit, no fallback left
+        └── IdentityError            I8 rejected a token (bad, expired, wrong audience)
+
+Messages say what was wrong and what to do about it; nothing in them is a secret.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class TetherError(Exception):
+    """Base of every error tether raises on purpose."""
+
+
+class ConfigurationError(TetherError):
+    """Settings or an environment that tether cannot work with."""
+
+
+class BackendNotFound(ConfigurationError):
+    def __init__(self, group: str, name: str, known: list[str]) -> None:
+        super().__init__(
+            f"no backend {name!r} in entry-point group {group!r}; known: {', '.join(known) or 'none'}"
+        )
+        self.group, self.name = group, name
+
+
+class DatabaseUnavailable(ConfigurationError):
+    """The database can't be opened or used; the DSN in the message never carries a password."""
+
+
+class SchemaVersionError(ConfigurationError):
+    """The database's schema is newer than this tether understands."""
+
+
+class CrossFamilyJudgeError(ConfigurationError):
+    """INV-3: the judge must not be of the agent's model family."""
+
+
+class WorkflowNotFound(TetherError):
+    def __init__(self, name: str, known: list[str]) -> None:
+        hint = f"registered: {', '.join(sorted(known))}" if known else "no workflows are registered"
+        super().__init__(f"unknown workflow {name!r} ({hint})")
+        self.name = name
+
+
+class InvalidInput(TetherError):
+    def __init__(self, what: str, errors: list[dict[str, Any]] | str) -> None:
+        if isinstance(errors, str):
+            detail = errors
+        else:
+            detail = "; ".join(
+                f"{'.'.join(str(p) for p in e.get('loc', ())) or '(root)'}: {e.get('msg')}"
+                for e in errors
+            )
+        super().__init__(f"invalid {what}: {detail}")
+        self.errors = errors
+
+
+class RunNotFound(TetherError):
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"no run {run_id!r}; `tether runs` lists them")
+        self.run_id = run_id
+
+
+class RunStateError(TetherError):
+    """The run exists but its status does not allow the operation."""
+
+
+class NonDeterminismError(TetherError):
+    def __init__(self, step_id: str, journaled: str, called: str) -> None:
+        super().__init__(
+            f"non-deterministic replay at step {step_id}: the journal has {journaled!r} "
+            f"but the workflow now calls {called!r}; the workflow code changed under a running "
+            "run — register the change as a new version"
+        )
+        self.step_id, self.journaled, self.called = step_id, journaled, called
+
+
+class StepFailed(TetherError):
+    """A step failed for good; replays raise the same error without running the step."""
+
+    def __init__(self, step: str, error_type: str, message: str) -> None:
+        super().__init__(f"step {step!r} failed: {error_type}: {message}")
+        self.step, self.error_type, self.message = step, error_type, message
+
+
+class ChildFailed(TetherError):
+    def __init__(self, child_run: str, error: str) -> None:
+        super().__init__(f"child run {child_run} failed: {error}")
+        self.child_run, self.error = child_run, error
+
+
+class NonRetryableError(TetherError):
+    """Raise from a step to fail it at once, without further attempts."""
+
+
+class ToolArgumentError(TetherError):
+    def __init__(self, tool: str, errors: list[dict[str, Any]]) -> None:
+        detail = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ())) or '(args)'}: {e.get('msg')}"
+            for e in errors
+        )
+        super().__init__(f"bad arguments for tool {tool!r}: {detail}")
+        self.tool, self.errors = tool, errors
+
+
+class UnsafeReplayError(TetherError):
+    """An unsafe_on_replay call was interrupted: the outside world may or may not have seen it."""
+
+
+class ModelError(TetherError):
+    """A model call failed on every route it was allowed to take."""
+
+
+class GuardError(TetherError):
+    """A guard in the call chain refused the call."""
+
+
+class PolicyDenied(GuardError):
+    def __init__(self, rule: str, reason: str) -> None:
+        super().__init__(f"denied by policy rule {rule!r}: {reason}")
+        self.rule, self.reason = rule, reason
+
+
+class BudgetExceeded(GuardError):
+    """A per-run call cap or cost cap was reached."""
+
+
+class LoopDetected(GuardError):
+    """The same call was made K times in a row."""
+
+
+class RateLimited(GuardError):
+    """A rate limit or an open circuit refused the call and no fallback route was left."""
+
+
+class IdentityError(GuardError):
+    """A token was rejected; the message says why (bad signature, expired, wrong audience)."""

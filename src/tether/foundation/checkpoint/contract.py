@@ -1,0 +1,263 @@
+"""I2 Checkpointer: the only place run state and journals live.
+
+The runtime speaks to it in intents (create a run, claim runs, append journal entries, park on
+waits, complete, cancel, send an event) and never in SQL. Every write that belongs to an
+execution carries the lease token the claim handed out and is checked in the same statement,
+so a worker that lost its lease cannot write over the worker that took the run over.
+
+Values (inputs, outputs, step results, event data) cross this boundary as JSON text; the
+runtime owns encoding, and swaps values over the blob threshold for a `{"$blob": hash}` ref.
+Timestamps are float seconds since the epoch, taken from the database's clock where it has
+one (PostgreSQL `now()`), else from the host's (SQLite lives on the host).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RunStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SLEEPING = "sleeping"
+    WAITING = "waiting"
+    PAUSED = "paused"
+    NEEDS_ATTENTION = "needs_attention"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+TERMINAL = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED})
+
+
+class EntryKind(StrEnum):
+    STEP = "step"
+    SLEEP = "sleep"
+    EVENT = "event"
+    INVOKE = "invoke"
+    GATHER = "gather"
+    NOW = "now"
+    UUID = "uuid"
+    RANDOM = "random"
+    TOOL = "tool"
+    MODEL = "model"
+
+
+class EntryStatus(StrEnum):
+    OK = "ok"  # the primitive's result; replays return it
+    ERROR = "error"  # the primitive failed for good; replays raise it
+    ATTEMPT = "attempt"  # one failed attempt of a step that may be retried
+
+
+class JournalEntry(BaseModel):
+    """One row of a run's journal: (run, step id, attempt) is unique."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    step_id: str
+    attempt: int = 1
+    kind: EntryKind
+    name: str
+    status: EntryStatus = EntryStatus.OK
+    value: str | None = None  # JSON text of the result
+    error: str | None = None  # JSON text: {"type": ..., "message": ...}
+    input: str | None = None  # JSON text of the arguments, for inspection
+    ref: str | None = None  # the consumed event's id, or the invoked child's run id
+    started_at: float = 0.0
+    finished_at: float = 0.0
+
+
+class NewRun(BaseModel):
+    id: str
+    workflow: str
+    version: str
+    input: str
+    key: str | None = None
+    parent_id: str | None = None
+    parent_step: str | None = None
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+
+class RunRecord(BaseModel):
+    id: str
+    workflow: str
+    version: str
+    status: RunStatus
+    input: str
+    output: str | None = None
+    error: str | None = None  # JSON text: {"type", "message", "step"}
+    failed_step: str | None = None
+    key: str | None = None
+    parent_id: str | None = None
+    parent_step: str | None = None
+    created_at: float
+    updated_at: float
+    wake_at: float | None = None
+    lease_owner: str | None = None
+    lease_expires_at: float | None = None
+    cancel_requested: bool = False
+    claims: int = 0
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def workflow_id(self) -> str:
+        return f"{self.workflow}@{self.version}"
+
+
+class WaitKind(StrEnum):
+    TIMER = "timer"
+    EVENT = "event"
+    CHILD = "child"
+
+
+class Wait(BaseModel):
+    """One thing a parked run waits for. A run may wait on several at once (a gather)."""
+
+    step_id: str
+    name: str
+    kind: WaitKind
+    deadline: float | None = None  # kept from the first park of this step: timers don't drift
+    event: str | None = None
+    match: dict[str, Any] = Field(default_factory=dict)
+    child_id: str | None = None
+
+
+class Accept(BaseModel):
+    """A workflow a worker can run: a name and a version glob (`1.2.0`, `1.2.*`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    workflow: str
+    version: str
+
+
+class Claim(BaseModel):
+    run: RunRecord
+    token: str
+    journal: list[JournalEntry]
+
+
+class RunFilter(BaseModel):
+    statuses: list[RunStatus] = Field(default_factory=list)
+    workflow: str | None = None
+    parent_id: str | None = None
+    finished_before: float | None = None
+    limit: int = 100
+
+
+class EventReceipt(BaseModel):
+    event_id: int
+    woken: list[str]
+
+
+class LeaseLost(Exception):  # noqa: N818 - a signal between backend and runtime, not a user error
+    """The run's lease is no longer ours: another worker claimed it, or a cancel is pending."""
+
+    def __init__(self, run_id: str, cancel_requested: bool = False) -> None:
+        super().__init__(f"lease on run {run_id} lost" + (" (cancel requested)" if cancel_requested else ""))
+        self.run_id, self.cancel_requested = run_id, cancel_requested
+
+
+@runtime_checkable
+class Checkpointer(Protocol):
+    """What the runtime needs from run storage. Backends: memory, sqlite, postgres."""
+
+    def create_run(self, new: NewRun) -> tuple[RunRecord, bool]:
+        """Insert a pending run; with a key already used, return that run and False."""
+        ...
+
+    def get_run(self, run_id: str) -> RunRecord:
+        """The run, or RunNotFound."""
+        ...
+
+    def list_runs(self, filter: RunFilter) -> list[RunRecord]:
+        """Runs matching the filter, newest first."""
+        ...
+
+    def journal(self, run_id: str) -> list[JournalEntry]:
+        """Every journal entry of the run in write order."""
+        ...
+
+    def claim(
+        self,
+        owner: str,
+        accepts: Sequence[Accept],
+        limit: int,
+        lease_seconds: float,
+        run_id: str | None = None,
+    ) -> list[Claim]:
+        """Take up to `limit` runnable runs (pending, due, or with an expired lease) under a
+        fresh lease token each, with their journals read once. Runs with a pending cancel whose
+        lease expired are marked cancelled instead of being handed out."""
+        ...
+
+    def heartbeat(self, run_id: str, token: str, lease_seconds: float) -> bool:
+        """Extend the lease; False if it is no longer ours."""
+        ...
+
+    def append(self, run_id: str, token: str, entries: Sequence[JournalEntry]) -> None:
+        """Commit entries (one INSERT + COMMIT for one entry), or raise LeaseLost."""
+        ...
+
+    def park(
+        self, run_id: str, token: str, waits: Sequence[Wait], entries: Sequence[JournalEntry] = ()
+    ) -> list[JournalEntry]:
+        """Commit `entries`, then for each wait that can be satisfied now (a due timer, a held
+        event, a finished child) journal its completion and return those entries, keeping the
+        lease. If none can, store the waits, release the lease and return []."""
+        ...
+
+    def complete(
+        self, run_id: str, token: str, output: str, entries: Sequence[JournalEntry] = ()
+    ) -> None:
+        """Mark completed and deliver the output to a waiting parent."""
+        ...
+
+    def fail(
+        self,
+        run_id: str,
+        token: str,
+        error: str,
+        failed_step: str | None,
+        entries: Sequence[JournalEntry] = (),
+    ) -> None:
+        """Mark failed with the error (JSON text) and deliver it to a waiting parent."""
+        ...
+
+    def needs_attention(self, run_id: str, token: str, step_id: str, evidence: str) -> None:
+        """Park the run for a person to decide (an interrupted unsafe_on_replay call)."""
+        ...
+
+    def release(self, run_id: str, token: str) -> None:
+        """Give the run back as pending without progress (graceful shutdown)."""
+        ...
+
+    def finish_cancel(self, run_id: str, token: str) -> None:
+        """Mark a run whose cancel was requested while it ran as cancelled, with its children."""
+        ...
+
+    def cancel(self, run_id: str) -> RunRecord:
+        """Cancel the run and its descendants: parked ones at once, running ones at their next
+        primitive. RunNotFound if unknown, RunStateError if already finished."""
+        ...
+
+    def retry(self, run_id: str) -> RunRecord:
+        """Make a failed run pending again; its failed step will run again with fresh attempts."""
+        ...
+
+    def resolve(self, run_id: str, step_id: str, entry: JournalEntry | None) -> RunRecord:
+        """A person's decision on a needs_attention run: journal `entry` as the step's result
+        (or, with None, let the step run again), and make the run pending."""
+        ...
+
+    def send_event(self, name: str, data: str, run_id: str | None = None) -> EventReceipt:
+        """Store an event and, in the same transaction, wake the runs waiting on it."""
+        ...
+
+    def close(self) -> None: ...

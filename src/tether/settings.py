@@ -1,0 +1,153 @@
+"""One settings object for the whole stack.
+
+Sources, strongest first: keyword arguments, `TETHER_*` environment variables, the
+`[tether]` table (or top level) of the nearest `tether.toml` found by walking up from the
+working directory, as git finds `.git`. With neither, data lives in `./.tether/` and the
+shipped example workflows are registered, so a new user configures nothing.
+
+Every interface reads `TETHER_<IFACE>_DATABASE_URL` and falls back to `TETHER_DATABASE_URL`,
+so any one interface can be pointed at its own database by changing one string.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from tether.errors import ConfigurationError
+
+CONFIG_FILE = "tether.toml"
+DEFAULT_WORKFLOWS = ["workflows.research_report", "workflows.support_triage"]
+INTERFACES = (
+    "tools", "checkpoint", "engine", "trace", "evals", "hitl", "secrets",
+    "identity", "policy", "limits", "cost", "blobs", "models",
+)
+
+
+def find_config_file(start: Path | None = None) -> Path | None:
+    """The nearest tether.toml at or above `start` (default: the working directory)."""
+    here = (start or Path.cwd()).resolve()
+    for d in (here, *here.parents):
+        candidate = d / CONFIG_FILE
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """Reads the nearest tether.toml; its `[tether]` table if present, else the top level."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
+        super().__init__(settings_cls)
+        self.path = path
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        raise NotImplementedError  # __call__ is used instead
+
+    def __call__(self) -> dict[str, Any]:
+        if self.path is None:
+            return {}
+        try:
+            data = tomllib.loads(self.path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise ConfigurationError(f"cannot read {self.path}: {e}") from e
+        table = data.get("tether", data)
+        return {k.replace("-", "_"): v for k, v in table.items()}
+
+
+class Settings(BaseSettings):
+    """What tether needs to know about its environment; every field has a working default."""
+
+    model_config = SettingsConfigDict(env_prefix="TETHER_", extra="allow", env_nested_delimiter="__")
+
+    data_dir: Path | None = None
+    database_url: str | None = None
+    workflows: list[str] = Field(default_factory=lambda: list(DEFAULT_WORKFLOWS))
+
+    checkpoint: str = "sqlite"
+    trace: str = "jsonl"
+    tools: str = "local"
+    models: str = "default"
+
+    # Leases and polling: seconds. Sub-second values are fine (tests use them).
+    lease_seconds: float = 30.0
+    poll_interval: float = 0.5
+    # Values over this many bytes go to the blob store and are referred to by hash.
+    blob_threshold: int = 256 * 1024
+    event_retention_seconds: float = 7 * 24 * 3600.0
+    # `synchronous=FULL` is the durable default; benchmarks of CPU cost set OFF.
+    sqlite_synchronous: str = "FULL"
+
+    config_file: Path | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        explicit = os.environ.get("TETHER_CONFIG_FILE")
+        path = Path(explicit) if explicit else find_config_file()
+        return (init_settings, env_settings, _TomlSource(settings_cls, path))
+
+    def model_post_init(self, __context: Any) -> None:
+        if self.config_file is None:
+            explicit = os.environ.get("TETHER_CONFIG_FILE")
+            self.config_file = Path(explicit) if explicit else find_config_file()
+        if self.data_dir is None:
+            base = self.config_file.parent if self.config_file else Path.cwd()
+            self.data_dir = base / ".tether"
+
+    @property
+    def data_path(self) -> Path:
+        assert self.data_dir is not None  # set in model_post_init
+        return self.data_dir
+
+    def database_url_for(self, interface: str) -> str:
+        """`TETHER_<IFACE>_DATABASE_URL`, else `TETHER_DATABASE_URL`, else SQLite in the data dir."""
+        specific = os.environ.get(f"TETHER_{interface.upper()}_DATABASE_URL")
+        if specific is None and self.model_extra:
+            specific = self.model_extra.get(f"{interface}_database_url")
+        if specific:
+            return str(specific)
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_path / 'tether.db'}"
+
+    def ensure_data_dir(self) -> Path:
+        """Create the data directory, or say plainly why it can't be used."""
+        path = self.data_path
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            probe = path / ".write-probe"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as e:
+            raise ConfigurationError(
+                f"data directory {path} is not writable ({e.strerror}); "
+                "set TETHER_DATA_DIR to a writable directory"
+            ) from e
+        return path
+
+
+def redact_dsn(url: str) -> str:
+    """The DSN with any password replaced, for messages and logs."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
