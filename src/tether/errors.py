@@ -17,6 +17,8 @@
     ├── ToolArgumentError            a tool call's arguments fail the tool's schema
     ├── UnsafeReplayError            an unsafe_on_replay call was interrupted; a person must decide
     ├── ModelError                   a model call failed after routing and fallbacks
+    │   ├── ModelRetryableError      one backend attempt failed for now (429, 500, 529, network)
+    │   └── ModelFatalError          one backend refused the request for good (bad request, auth)
     └── GuardError                   a guard refused a call
         ├── PolicyDenied             I9 denied it (names the rule)
         ├── BudgetExceeded           I10 call or cost cap reached
@@ -134,6 +136,25 @@ class UnsafeReplayError(TetherError):
 
 class ModelError(TetherError):
     """A model call failed on every route it was allowed to take."""
+
+
+class ModelRetryableError(ModelError):
+    """One backend attempt failed in a way that may pass later: the router retries or falls back.
+
+    `retry_after` is the provider's own hint in seconds (429 `retry-after`), None when it gave none.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None):
+        super().__init__(message)
+        self.status, self.retry_after = status, retry_after
+
+
+class ModelFatalError(ModelError):
+    """One backend refused the request for good (bad request, bad key, unknown model)."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class GuardError(TetherError):
