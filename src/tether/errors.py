@@ -144,7 +144,9 @@ class ModelRetryableError(ModelError):
     `retry_after` is the provider's own hint in seconds (429 `retry-after`), None when it gave none.
     """
 
-    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None):
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.retry_after = status, retry_after
 
