@@ -87,6 +87,13 @@ class Settings(BaseSettings):
     # `synchronous=FULL` is the durable default; benchmarks of CPU cost set OFF.
     sqlite_synchronous: str = "FULL"
 
+    # --- I12 model routing (validated by tether.foundation.models.config) ---
+    # model_backends: instance name -> {type, restricted_ok, ...constructor options}
+    # model_routes: task class (or "task:sensitivity") -> ordered [{backend, model, family}]
+    model_backends: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    model_routes: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
+    # --- end I12 ---
+
     config_file: Path | None = None
 
     @classmethod
