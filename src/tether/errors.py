@@ -5,6 +5,7 @@
     │   ├── BackendNotFound          no backend of that name in the entry-point group
     │   ├── DatabaseUnavailable      the database is down, locked or corrupt (DSN shown without password)
     │   ├── SchemaVersionError       the database was written by a newer tether
+    │   ├── SecretNotFound           I7 has no secret by that name
     │   └── CrossFamilyJudgeError    the judge model shares the agent's family (INV-3)
     ├── WorkflowNotFound             no registered workflow by that name or version
     ├── InvalidInput                 workflow input or event data fails validation
@@ -56,6 +57,12 @@ class DatabaseUnavailable(ConfigurationError):
 
 class SchemaVersionError(ConfigurationError):
     """The database's schema is newer than this tether understands."""
+
+
+class SecretNotFound(ConfigurationError):
+    def __init__(self, name: str, where: str) -> None:
+        super().__init__(f"no secret {name!r} in {where}; add it there or fix the name")
+        self.name = name
 
 
 class CrossFamilyJudgeError(ConfigurationError):
