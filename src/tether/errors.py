@@ -17,6 +17,7 @@
     ├── NonRetryableError            raised by user code to stop retries of a step at once
     ├── ToolArgumentError            a tool call's arguments fail the tool's schema
     ├── UnsafeReplayError            an unsafe_on_replay call was interrupted; a person must decide
+    ├── ToolFailed                   a tool call raised, or a limit (memory, CPU, time) stopped it
     ├── ModelError                   a model call failed after routing and fallbacks
     │   ├── ModelRetryableError      one backend attempt failed for now (429, 500, 529, network)
     │   └── ModelFatalError          one backend refused the request for good (bad request, auth)
@@ -138,7 +139,39 @@ class ToolArgumentError(TetherError):
 
 
 class UnsafeReplayError(TetherError):
-    """An unsafe_on_replay call was interrupted: the outside world may or may not have seen it."""
+    """An unsafe_on_replay call was interrupted: the outside world may or may not have seen it.
+
+    Carries the evidence a person needs to decide (`evidence`): what was sent, when, which attempt.
+    """
+
+    def __init__(
+        self, tool: str, run_id: str, step_id: str, *, attempt: int, args: dict[str, Any],
+        started_at: float, reason: str,
+    ) -> None:  # fmt: skip
+        super().__init__(
+            f"tool {tool!r} (replay='unsafe_on_replay') at step {step_id} of run {run_id} "
+            f"{reason}; the outside world may or may not have seen it, so it is not run again: "
+            f"decide with `tether resolve {run_id} --step {step_id} --result JSON|--skip|--rerun`"
+        )
+        self.tool, self.run_id, self.step_id = tool, run_id, step_id
+        self.attempt, self.call_args = attempt, args
+        self.started_at, self.reason = started_at, reason
+
+    @property
+    def evidence(self) -> dict[str, Any]:
+        return {
+            "tool": self.tool, "run_id": self.run_id, "step_id": self.step_id,
+            "attempt": self.attempt, "args": self.call_args, "started_at": self.started_at,
+            "reason": self.reason,
+        }  # fmt: skip
+
+
+class ToolFailed(TetherError):
+    """A tool call produced no result. `limit` names the limit that stopped it, if one did."""
+
+    def __init__(self, tool: str, error_type: str, message: str, limit: str | None = None) -> None:
+        super().__init__(f"tool {tool!r} failed: {error_type}: {message}")
+        self.tool, self.error_type, self.message, self.limit = tool, error_type, message, limit
 
 
 class ModelError(TetherError):
