@@ -24,6 +24,7 @@
     └── GuardError                   a guard refused a call
         ├── PolicyDenied             I9 denied it (names the rule)
         ├── BudgetExceeded           I10 call or cost cap reached
+        │   └── BudgetPaused         the cost cap was reached in pause mode: wait for a person
         ├── LoopDetected             I10 saw the same call K times in a row
         ├── RateLimited              I10 rate limit or open circuit, no fallback left
         └── IdentityError            I8 rejected a token (bad, expired, wrong audience)
@@ -200,7 +201,13 @@ class ModelFatalError(ModelError):
 
 
 class GuardError(TetherError):
-    """A guard in the call chain refused the call."""
+    """A guard in the call chain refused the call.
+
+    `decisions` holds every guard decision made for the call, the refusal last, so the runtime
+    can journal them with the call and a replay takes the same path.
+    """
+
+    decisions: tuple[Any, ...] = ()
 
 
 class PolicyDenied(GuardError):
@@ -213,12 +220,28 @@ class BudgetExceeded(GuardError):
     """A per-run call cap or cost cap was reached."""
 
 
+class BudgetPaused(BudgetExceeded):
+    """The run's cost cap was reached and its workflow pauses rather than stops: the runtime
+    parks the run until a person raises the budget (`tether budget raise RUN --usd X`)."""
+
+    def __init__(self, message: str, *, run_id: str, spent_usd: float, cap_usd: float) -> None:
+        super().__init__(message)
+        self.run_id, self.spent_usd, self.cap_usd = run_id, spent_usd, cap_usd
+
+
 class LoopDetected(GuardError):
     """The same call was made K times in a row."""
 
 
 class RateLimited(GuardError):
-    """A rate limit or an open circuit refused the call and no fallback route was left."""
+    """A rate limit or an open circuit refused the call and no fallback route was left.
+
+    `retry_after` is how many seconds until the limit or circuit would let a call through.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class IdentityError(GuardError):
