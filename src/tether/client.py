@@ -1,0 +1,208 @@
+"""`Tether`: the Python face of the run lifecycle. The CLI and the HTTP API are thin layers
+over it: start, status, list, inspect, cancel, retry, send_event, resolve, run, worker."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from tether.errors import InvalidInput, RunStateError
+from tether.foundation.blobs.files import FileBlobStore
+from tether.foundation.checkpoint.contract import (
+    TERMINAL,
+    Checkpointer,
+    EventReceipt,
+    JournalEntry,
+    NewRun,
+    RunFilter,
+    RunRecord,
+    RunStatus,
+)
+from tether.foundation.loader import load_backend
+from tether.foundation.trace.contract import TraceSink
+from tether.runtime.ids import new_run_id
+from tether.runtime.registry import REGISTRY, WorkflowDef
+from tether.runtime.values import Codec
+from tether.runtime.worker import Heartbeats, Services, Worker, execute_claim
+from tether.settings import Settings, redact_dsn
+
+
+class RunView(BaseModel):
+    """Everything `tether inspect` shows about a run."""
+
+    run: RunRecord
+    journal: list[JournalEntry]
+    children: list[RunRecord]
+
+
+class Tether:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        checkpointer: Checkpointer | None = None,
+        sink: TraceSink | None = None,
+    ) -> None:
+        self.settings = settings or Settings()
+        self.settings.ensure_data_dir()
+        REGISTRY.load_modules(self.settings.workflows)
+        self.registry = REGISTRY
+        if checkpointer is None:
+            backend = load_backend("checkpoint", self.settings.checkpoint, Checkpointer)
+            checkpointer = backend.from_settings(self.settings)
+        if sink is None:
+            sink = load_backend("trace", self.settings.trace, TraceSink).from_settings(self.settings)
+        assert checkpointer is not None and sink is not None
+        self.checkpointer: Checkpointer = checkpointer
+        self.sink: TraceSink = sink
+        self.codec = Codec(FileBlobStore(self.settings.data_path / "blobs"), self.settings.blob_threshold)
+        self.services = Services(
+            checkpointer=checkpointer, registry=self.registry, codec=self.codec, sink=sink,
+            lease_seconds=self.settings.lease_seconds, poll_interval=self.settings.poll_interval,
+        )
+
+    @classmethod
+    def from_env(cls) -> Tether:
+        return cls(Settings())
+
+    @property
+    def database(self) -> str:
+        """Which database this instance uses, safe to print."""
+        return redact_dsn(self.settings.database_url_for("checkpoint")) if self.settings.checkpoint != "memory" else "memory"
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(
+        self, workflow: WorkflowDef | str, input: BaseModel | dict[str, Any] | str, key: str | None = None
+    ) -> str:
+        """Validate the input and write one pending run; returns its id. With a key already
+        used, returns that run's id and starts nothing."""
+        wf = workflow if isinstance(workflow, WorkflowDef) else self.registry.get(workflow)
+        try:
+            if isinstance(input, str):
+                value = wf.input_adapter.validate_json(input)
+            else:
+                value = wf.input_adapter.validate_python(input)
+        except ValidationError as e:
+            raise InvalidInput(f"input for {wf.id}", e.errors(include_url=False)) from None
+        run, _ = self.checkpointer.create_run(NewRun(
+            id=new_run_id(), workflow=wf.name, version=wf.version,
+            input=self.codec.encode(value, wf.input_adapter), key=key,
+        ))
+        return run.id
+
+    def status(self, run_id: str) -> RunRecord:
+        return self.checkpointer.get_run(run_id)
+
+    def journal(self, run_id: str) -> list[JournalEntry]:
+        self.checkpointer.get_run(run_id)
+        return self.checkpointer.journal(run_id)
+
+    def list(
+        self,
+        statuses: list[RunStatus] | None = None,
+        workflow: str | None = None,
+        limit: int = 100,
+        stranded: bool = False,
+    ) -> list[RunRecord]:
+        """Runs, newest first. `stranded`: non-terminal runs no registered version can run."""
+        if stranded:
+            live = [s for s in RunStatus if s not in TERMINAL]
+            runs = self.checkpointer.list_runs(RunFilter(statuses=live, workflow=workflow, limit=100_000))
+            return [r for r in runs if self.registry.for_run(r.workflow, r.version) is None][:limit]
+        return self.checkpointer.list_runs(
+            RunFilter(statuses=statuses or [], workflow=workflow, limit=limit)
+        )
+
+    def inspect(self, run_id: str) -> RunView:
+        run = self.checkpointer.get_run(run_id)
+        return RunView(
+            run=run,
+            journal=self.checkpointer.journal(run_id),
+            children=self.checkpointer.list_runs(RunFilter(parent_id=run_id, limit=10_000)),
+        )
+
+    def cancel(self, run_id: str) -> RunRecord:
+        return self.checkpointer.cancel(run_id)
+
+    def retry(self, run_id: str) -> RunRecord:
+        return self.checkpointer.retry(run_id)
+
+    def send_event(self, name: str, data: dict[str, Any] | None = None, run: str | None = None) -> EventReceipt:
+        if data is not None and not isinstance(data, dict):
+            raise InvalidInput(f"data for event {name!r}", "event data must be a JSON object")
+        return self.checkpointer.send_event(name, json.dumps(data or {}), run_id=run)
+
+    def output(self, run: RunRecord) -> Any:
+        """The run's output as plain JSON data (blobs fetched)."""
+        return None if run.output is None else json.loads(self.codec.resolve(run.output))
+
+    # -- execution --------------------------------------------------------------------------
+
+    def worker(self, concurrency: int = 1) -> Worker:
+        return Worker(self.services, concurrency)
+
+    def run(
+        self,
+        run_id: str,
+        stop: threading.Event | None = None,
+        on_wait: Callable[[RunRecord], None] | None = None,
+    ) -> RunRecord:
+        """Execute the run in this process until it finishes, waiting through its sleeps and
+        event waits. If a worker holds it, follow it instead. `stop` detaches: the run is
+        released at its next primitive and goes on elsewhere. Returns the run as it stands."""
+        stop = stop or threading.Event()
+        s = self.services
+        heartbeats = Heartbeats(s)
+        try:
+            while True:
+                run = self.checkpointer.get_run(run_id)
+                if run.status in TERMINAL or stop.is_set():
+                    return run
+                if run.status in (RunStatus.NEEDS_ATTENTION, RunStatus.PAUSED):
+                    return run
+                if self.registry.for_run(run.workflow, run.version) is None:
+                    raise RunStateError(
+                        f"run {run_id} is pinned to {run.workflow_id}, which this process has "
+                        "not registered; start a worker that has it"
+                    )
+                if self._execute_tree(run_id, stop, heartbeats):
+                    continue
+                if on_wait is not None:
+                    on_wait(run)
+                # re-read at least every poll: an event or a child can wake it before wake_at
+                due = (run.wake_at or math.inf) - time.time()
+                stop.wait(max(0.0, min(due, s.poll_interval)))
+        finally:
+            heartbeats.close()
+
+    def _execute_tree(self, run_id: str, stop: threading.Event, heartbeats: Heartbeats) -> bool:
+        """Execute whatever of the run and its descendants is runnable now: with no worker
+        about, `run` must also drive the children its run invoked. True if anything ran."""
+        s, accepts = self.services, self.registry.accepts()
+        pending, ran = [run_id], False
+        while pending:
+            rid = pending.pop()
+            for claim in self.checkpointer.claim(s.owner, accepts, 1, s.lease_seconds, run_id=rid):
+                execute_claim(s, claim, stop, heartbeats)
+                ran = True
+            live = [st for st in RunStatus if st not in TERMINAL]
+            children = RunFilter(parent_id=rid, statuses=live, limit=10_000)
+            pending += [c.id for c in self.checkpointer.list_runs(children)]
+        return ran
+
+    def close(self) -> None:
+        self.sink.close()
+        self.checkpointer.close()
+
+    def __enter__(self) -> Tether:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

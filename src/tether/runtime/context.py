@@ -1,0 +1,266 @@
+"""`Context`: the durable primitives a workflow calls.
+
+Every primitive takes its id synchronously when it is *called*, before any await: the id is
+the caller's branch path (a contextvar; each gather branch has its own) plus a per-path
+sequence number. That is why these methods are plain `def`s returning awaitables: a gather's
+branches keep their ids however they interleave, so replay is deterministic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import random as _random
+import time
+import uuid as _uuid
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from tether.errors import StepFailed
+from tether.foundation.checkpoint.contract import (
+    EntryKind,
+    EntryStatus,
+    JournalEntry,
+    NewRun,
+    Wait,
+    WaitKind,
+)
+from tether.runtime.execution import Execution, Release, Suspend
+from tether.runtime.ids import new_run_id
+from tether.runtime.registry import REGISTRY, WorkflowDef
+from tether.runtime.retry import RetryPolicy
+from tether.runtime.values import UnserialisableValue, return_adapter
+
+T = TypeVar("T")
+_BRANCH: ContextVar[str] = ContextVar("tether_branch", default="")
+
+
+def _seconds(duration: float | timedelta) -> float:
+    return duration.total_seconds() if isinstance(duration, timedelta) else float(duration)
+
+
+class Context:
+    """What a workflow function receives as `ctx`."""
+
+    def __init__(self, ex: Execution) -> None:
+        self._ex = ex
+
+    @property
+    def run_id(self) -> str:
+        return self._ex.run.id
+
+    @property
+    def workflow_id(self) -> str:
+        return self._ex.wf.id
+
+    def _next_id(self) -> str:
+        path = _BRANCH.get()
+        n = self._ex.seq.get(path, 0) + 1
+        self._ex.seq[path] = n
+        return f"{path}{n}"
+
+    # -- step ------------------------------------------------------------------------------
+
+    def step(
+        self,
+        name: str,
+        fn: Callable[..., T] | Callable[..., Awaitable[T]],
+        *args: Any,
+        retry: RetryPolicy | None = None,
+        **kwargs: Any,
+    ) -> Awaitable[T]:
+        """Run `fn(*args, **kwargs)` once and journal its result; on replay return the stored
+        result without running it. Sync functions run in a thread. The step should be
+        idempotent: if the worker dies before the commit, it runs again."""
+        return self._step(self._next_id(), name, fn, args, kwargs, retry)
+
+    async def _step(
+        self, sid: str, name: str, fn: Callable[..., Any], args: tuple[Any, ...],
+        kwargs: dict[str, Any], retry: RetryPolicy | None,
+    ) -> Any:
+        ex = self._ex
+        adapter = return_adapter(fn)
+        entry = ex.replayed(sid, name, EntryKind.STEP)
+        if entry is not None:
+            if entry.status == EntryStatus.ERROR:
+                ex.raise_entry_error(entry)
+            return ex.codec.decode(entry.value or "null", adapter)
+        ex.check_stopping()
+        policy = retry or ex.default_retry
+        attempt = ex.attempts.get(sid, 0)
+        in_branch = bool(_BRANCH.get())
+        is_async = inspect.iscoroutinefunction(fn)
+        inputs = ex.codec.encode_args(args, kwargs)
+        while True:
+            attempt += 1
+            started = time.time()
+            try:
+                if is_async:
+                    result = await fn(*args, **kwargs)
+                else:
+                    result = await asyncio.to_thread(fn, *args, **kwargs)
+                value = ex.codec.encode(result, adapter)
+            except Exception as e:
+                final = isinstance(e, UnserialisableValue) or not policy.should_retry(e, attempt)
+                entry = JournalEntry.model_construct(
+                    run_id=ex.run.id, step_id=sid, attempt=attempt, kind=EntryKind.STEP,
+                    name=name, status=EntryStatus.ERROR if final else EntryStatus.ATTEMPT,
+                    value=None, error=ex.error_json(e), input=inputs, ref=None,
+                    started_at=started, finished_at=time.time(),
+                )
+                await ex.write(entry, in_branch)
+                ex.span(entry, **{"error.type": type(e).__name__})
+                if final:
+                    failure = StepFailed(name, type(e).__name__, str(e))
+                    failure.step_id = sid  # type: ignore[attr-defined]
+                    raise failure from e
+                await asyncio.sleep(policy.delay(attempt))
+                ex.check_stopping()
+                continue
+            entry = JournalEntry.model_construct(
+                run_id=ex.run.id, step_id=sid, attempt=attempt, kind=EntryKind.STEP, name=name,
+                status=EntryStatus.OK, value=value, error=None, input=inputs, ref=None,
+                started_at=started, finished_at=time.time(),
+            )
+            await ex.write(entry, in_branch)
+            ex.span(entry)
+            return ex.codec.decode(value, adapter)
+
+    # -- waiting ---------------------------------------------------------------------------
+
+    def sleep(self, name: str, duration: float | timedelta) -> Awaitable[None]:
+        """A durable timer: the wake-up time is stored and the run holds no process meanwhile."""
+        return self._sleep(self._next_id(), name, _seconds(duration))
+
+    async def _sleep(self, sid: str, name: str, seconds: float) -> None:
+        ex = self._ex
+        if ex.replayed(sid, name, EntryKind.SLEEP) is not None:
+            return
+        ex.check_stopping()
+        raise ex.suspend(Wait(step_id=sid, name=name, kind=WaitKind.TIMER, deadline=time.time() + seconds))
+
+    def wait_for_event(
+        self,
+        name: str,
+        event: str,
+        *,
+        match: dict[str, Any] | None = None,
+        timeout: float | timedelta | None = None,
+    ) -> Awaitable[dict[str, Any] | None]:
+        """Park until an event named `event` whose data has every `match` field arrives;
+        returns its data, or None if `timeout` passes first. `match` is data, not a callable:
+        it is stored with the wait and evaluated by the checkpointer."""
+        deadline = None if timeout is None else _seconds(timeout)
+        return self._wait(self._next_id(), name, event, dict(match or {}), deadline)
+
+    async def _wait(
+        self, sid: str, name: str, event: str, match: dict[str, Any], timeout: float | None
+    ) -> dict[str, Any] | None:
+        ex = self._ex
+        entry = ex.replayed(sid, name, EntryKind.EVENT)
+        if entry is not None:
+            data: dict[str, Any] | None = json.loads(ex.codec.resolve(entry.value or "null"))
+            return data
+        ex.check_stopping()
+        deadline = None if timeout is None else time.time() + timeout
+        raise ex.suspend(Wait(
+            step_id=sid, name=name, kind=WaitKind.EVENT, event=event, match=match, deadline=deadline,
+        ))
+
+    # -- children --------------------------------------------------------------------------
+
+    def invoke(
+        self, workflow: WorkflowDef | str, input: BaseModel | dict[str, Any], *, name: str | None = None
+    ) -> Awaitable[Any]:
+        """Start a child workflow with its own journal and wait for its output.
+        A child failure raises ChildFailed here; cancelling this run cancels the child."""
+        wf = workflow if isinstance(workflow, WorkflowDef) else REGISTRY.get(workflow)
+        return self._invoke(self._next_id(), name or wf.name, wf, input)
+
+    async def _invoke(
+        self, sid: str, name: str, wf: WorkflowDef, input: BaseModel | dict[str, Any]
+    ) -> Any:
+        ex = self._ex
+        entry = ex.replayed(sid, name, EntryKind.INVOKE)
+        if entry is not None:
+            if entry.status == EntryStatus.ERROR:
+                ex.raise_entry_error(entry)
+            return ex.codec.decode(entry.value or "null", wf.output_adapter)
+        ex.check_stopping()
+        child_input = ex.codec.encode(wf.input_adapter.validate_python(input), wf.input_adapter)
+        child, _ = ex.cp.create_run(NewRun(
+            id=new_run_id(), workflow=wf.name, version=wf.version, input=child_input,
+            key=f"child:{ex.run.id}:{sid}", parent_id=ex.run.id, parent_step=sid,
+            meta={"step_name": name},
+        ))
+        raise ex.suspend(Wait(step_id=sid, name=name, kind=WaitKind.CHILD, child_id=child.id))
+
+    # -- fan-out ---------------------------------------------------------------------------
+
+    async def gather(self, *branches: Awaitable[Any]) -> list[Any]:
+        """Run branches concurrently and return their results in order. Each branch has its
+        own id path, so the primitives inside keep their ids however they interleave. If any
+        branch fails, the first failure (in argument order) is raised after every branch has
+        settled; results of the others stay journaled."""
+        gid = self._next_id()
+        tasks: list[asyncio.Future[Any]] = []
+        for i, branch in enumerate(branches):
+            token = _BRANCH.set(f"{gid}.{i}/")
+            try:
+                tasks.append(asyncio.ensure_future(branch))
+            finally:
+                _BRANCH.reset(token)
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        suspended: BaseException | None = None
+        failure: BaseException | None = None
+        for outcome in outcomes:
+            if not isinstance(outcome, BaseException):
+                continue
+            if isinstance(outcome, Suspend):
+                suspended = suspended or outcome
+            elif not isinstance(outcome, Exception) or isinstance(outcome, Release):
+                raise outcome  # lease lost, cancel, shutdown: nothing else matters
+            else:
+                failure = failure or outcome
+        if failure is not None:
+            raise failure
+        if suspended is not None:
+            raise suspended
+        return list(outcomes)
+
+    # -- values a workflow may branch on ---------------------------------------------------
+
+    def _recorded(self, name: str, kind: EntryKind, make: Callable[[], Any]) -> Any:
+        ex = self._ex
+        sid = self._next_id()
+        entry = ex.replayed(sid, name, kind)
+        if entry is not None:
+            return json.loads(entry.value or "null")
+        value = make()
+        now = time.time()
+        ex.buffer(JournalEntry.model_construct(
+            run_id=ex.run.id, step_id=sid, attempt=1, kind=kind, name=name,
+            status=EntryStatus.OK, value=json.dumps(value), error=None, input=None, ref=None,
+            started_at=now, finished_at=now,
+        ))
+        return value
+
+    def now(self) -> datetime:
+        """The current time, recorded on first call and replayed after."""
+        iso = self._recorded("now", EntryKind.NOW, lambda: datetime.now(UTC).isoformat())
+        return datetime.fromisoformat(iso)
+
+    def uuid(self) -> _uuid.UUID:
+        """A random UUID, recorded on first call and replayed after (safe as an idempotency key)."""
+        return _uuid.UUID(self._recorded("uuid", EntryKind.UUID, lambda: str(_uuid.uuid4())))
+
+    def random(self) -> float:
+        """A float in [0, 1), recorded on first call and replayed after."""
+        value: float = self._recorded("random", EntryKind.RANDOM, _random.random)
+        return value
+

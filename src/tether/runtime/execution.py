@@ -1,0 +1,256 @@
+"""One claimed run being executed: its journal in memory, the write path, and the pass loop.
+
+A pass calls the workflow function from the top. Primitives whose entry is in the journal
+return from memory; the first one that is not runs and commits. A primitive that must wait
+(a timer, an event, a child) registers a `Wait` and unwinds the function with `Suspend`; the
+pass then parks the run. If the checkpointer can satisfy a wait at once (a due timer, a held
+event, a finished child) the pass simply runs again, replaying from memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import traceback
+from typing import Any
+
+from tether.errors import ChildFailed, NonDeterminismError, StepFailed, TetherError
+from tether.foundation.checkpoint.contract import (
+    Checkpointer,
+    Claim,
+    EntryKind,
+    EntryStatus,
+    JournalEntry,
+    LeaseLost,
+    RunStatus,
+    Wait,
+)
+from tether.foundation.trace.contract import Span, TraceSink, span_id_for, trace_id_for
+from tether.runtime.registry import WorkflowDef
+from tether.runtime.retry import DEFAULT_RETRY, RetryPolicy
+from tether.runtime.values import Codec, UnserialisableValue
+
+
+class Suspend(BaseException):
+    """Unwinds the workflow function so the run can park; never seen by user code."""
+
+
+class Abandon(BaseException):
+    """Our lease is gone (another worker has the run): stop without writing anything."""
+
+
+class CancelRequested(BaseException):
+    """A cancel arrived while the run was executing: stop at this primitive."""
+
+
+class Release(BaseException):
+    """The worker is shutting down: give the run back at this primitive boundary."""
+
+
+class Execution:
+    """State of one run during one claim. Not thread-safe: one event loop drives it."""
+
+    def __init__(
+        self,
+        claim: Claim,
+        wf: WorkflowDef,
+        cp: Checkpointer,
+        codec: Codec,
+        sink: TraceSink,
+        *,
+        default_retry: RetryPolicy = DEFAULT_RETRY,
+        stopping: threading.Event | None = None,
+    ) -> None:
+        self.run = claim.run
+        self.token = claim.token
+        self.wf = wf
+        self.cp = cp
+        self.codec = codec
+        self.sink = sink
+        self.default_retry = default_retry
+        self.stopping = stopping or threading.Event()
+        self.done: dict[str, JournalEntry] = {}
+        self.attempts: dict[str, int] = {}
+        for entry in claim.journal:
+            self._learn(entry)
+        self.pending: list[JournalEntry] = []
+        self.waits: list[Wait] = []
+        self.seq: dict[str, int] = {}
+        self.trace_id = trace_id_for(self.run.id)
+        self.run_span = span_id_for(self.run.id, "run")
+        self._batch: list[JournalEntry] = []
+        self._flush: asyncio.Future[None] | None = None
+
+    def _learn(self, entry: JournalEntry) -> None:
+        if entry.status == EntryStatus.ATTEMPT:
+            self.attempts[entry.step_id] = max(self.attempts.get(entry.step_id, 0), entry.attempt)
+        else:
+            self.done[entry.step_id] = entry
+            self.attempts[entry.step_id] = max(self.attempts.get(entry.step_id, 0), entry.attempt)
+
+    # -- the journal ----------------------------------------------------------------------
+
+    def replayed(self, step_id: str, name: str, kind: EntryKind) -> JournalEntry | None:
+        """The journaled entry at this id, after checking it is the same primitive."""
+        entry = self.done.get(step_id)
+        if entry is not None and (entry.name != name or entry.kind != kind):
+            raise NonDeterminismError(step_id, f"{entry.kind} {entry.name}", f"{kind} {name}")
+        return entry
+
+    def check_stopping(self) -> None:
+        if self.stopping.is_set():
+            raise Release()
+
+    def write_now(self, entries: list[JournalEntry]) -> None:
+        """Commit entries (with any buffered now/uuid/random values) before going on."""
+        batch = [*self.pending, *entries] if self.pending else entries
+        try:
+            self.cp.append(self.run.id, self.token, batch)
+        except LeaseLost as e:
+            raise (CancelRequested() if e.cancel_requested else Abandon()) from None
+        self.pending = []
+        for entry in entries:
+            self._learn(entry)
+
+    async def write(self, entry: JournalEntry, in_branch: bool) -> None:
+        """Commit one entry. Inside a gather, entries of branches that finish in the same
+        loop tick share one commit (group commit); at the top level there is nothing to wait for."""
+        if not in_branch:
+            self.write_now([entry])
+            return
+        self._batch.append(entry)
+        if self._flush is not None:
+            await self._flush
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._flush = fut
+        await asyncio.sleep(0)  # siblings that finished in this tick join the batch
+        batch, self._batch, self._flush = self._batch, [], None
+        try:
+            self.write_now(batch)
+        except BaseException as e:
+            fut.set_exception(e)
+            fut.exception()  # the leader re-raises; followers get it by awaiting
+            raise
+        fut.set_result(None)
+
+    def buffer(self, entry: JournalEntry) -> None:
+        """now/uuid/random: committed with the next write, before the next primitive runs."""
+        self.pending.append(entry)
+        self.done[entry.step_id] = entry
+
+    def suspend(self, wait: Wait) -> Suspend:
+        self.waits.append(wait)
+        return Suspend()
+
+    # -- values ---------------------------------------------------------------------------
+
+    def error_json(self, error: BaseException) -> str:
+        if isinstance(error, StepFailed):
+            return json.dumps({"type": error.error_type, "message": error.message})
+        return json.dumps({"type": type(error).__name__, "message": str(error)})
+
+    def raise_entry_error(self, entry: JournalEntry) -> None:
+        data = json.loads(entry.error or "{}")
+        if entry.kind == EntryKind.INVOKE:
+            err: TetherError = ChildFailed(entry.ref or "?", data.get("message", ""))
+        else:
+            err = StepFailed(entry.name, data.get("type", "Error"), data.get("message", ""))
+        err.step_id = entry.step_id  # type: ignore[attr-defined]
+        raise err
+
+    # -- spans ----------------------------------------------------------------------------
+
+    def span(self, entry: JournalEntry, **attributes: Any) -> None:
+        self.sink.emit(Span(
+            trace_id=self.trace_id,
+            span_id=span_id_for(self.run.id, entry.step_id, str(entry.attempt)),
+            parent_span_id=self.run_span,
+            name=f"{entry.kind} {entry.name}",
+            start_ns=int(entry.started_at * 1e9),
+            end_ns=int(entry.finished_at * 1e9),
+            status="ok" if entry.status == EntryStatus.OK else "error",
+            attributes={
+                "tether.run.id": self.run.id,
+                "tether.workflow": self.wf.id,
+                "tether.step.id": entry.step_id,
+                "tether.step.attempt": entry.attempt,
+                **attributes,
+            },
+        ))
+
+    def run_span_emit(self, status: RunStatus, error: str | None = None) -> None:
+        now = time.time()
+        attrs: dict[str, Any] = {
+            "tether.run.id": self.run.id, "tether.workflow": self.wf.id,
+            "tether.run.status": status.value,
+        }
+        if error:
+            attrs["error.message"] = error
+        self.sink.emit(Span(
+            trace_id=self.trace_id, span_id=self.run_span,
+            parent_span_id=span_id_for(self.run.parent_id, "run") if self.run.parent_id else None,
+            name=f"run {self.wf.name}", kind="server",
+            start_ns=int(self.run.created_at * 1e9), end_ns=int(now * 1e9),
+            status="ok" if status is RunStatus.COMPLETED else "error", attributes=attrs,
+        ))
+        self.sink.flush()
+
+
+async def execute(ex: Execution) -> RunStatus:
+    """Drive one claimed run until it completes, fails, parks, or is taken from us."""
+    from tether.runtime.context import Context
+
+    cp, run = ex.cp, ex.run
+    try:
+        workflow_input = ex.codec.decode(run.input, ex.wf.input_adapter)
+        while True:
+            ex.waits, ex.seq = [], {}
+            try:
+                result = await ex.wf.fn(Context(ex), workflow_input)
+            except Suspend:
+                resolved = cp.park(run.id, ex.token, ex.waits, ex.pending)
+                ex.pending = []
+                if not resolved:
+                    ex.sink.flush()
+                    return RunStatus.WAITING
+                for entry in resolved:
+                    ex._learn(entry)
+                    ex.span(entry)
+                continue
+            try:
+                output = ex.codec.encode(result, ex.wf.output_adapter)
+            except UnserialisableValue as e:
+                raise StepFailed("(workflow output)", "UnserialisableValue", str(e)) from e
+            cp.complete(run.id, ex.token, output, ex.pending)
+            ex.run_span_emit(RunStatus.COMPLETED)
+            return RunStatus.COMPLETED
+    except (Abandon, LeaseLost):
+        return RunStatus.PENDING
+    except CancelRequested:
+        try:
+            cp.finish_cancel(run.id, ex.token)
+        except LeaseLost:
+            return RunStatus.PENDING
+        ex.run_span_emit(RunStatus.CANCELLED)
+        return RunStatus.CANCELLED
+    except Release:
+        cp.release(run.id, ex.token)
+        return RunStatus.PENDING
+    except Exception as e:
+        error = ex.error_json(e)
+        detail = json.loads(error)
+        detail["step"] = getattr(e, "step_id", None)
+        if not isinstance(e, TetherError):
+            detail["traceback"] = traceback.format_exc(limit=8)
+        try:
+            cp.fail(run.id, ex.token, json.dumps(detail), detail["step"], ex.pending)
+        except LeaseLost as lost:
+            if lost.cancel_requested:
+                cp.finish_cancel(run.id, ex.token)
+                return RunStatus.CANCELLED
+            return RunStatus.PENDING
+        ex.run_span_emit(RunStatus.FAILED, detail["message"])
+        return RunStatus.FAILED

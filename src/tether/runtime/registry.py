@@ -1,0 +1,138 @@
+"""`@workflow` and the registry of what this process can run.
+
+The decorator validates when applied (the signature, the version) and attaches a frozen
+definition; running lives in the executor. A run is pinned to `name@version`; a definition may
+declare `resumes=["1.2.*"]`, the explicit promise that it can take over parked runs of those
+older versions — anything else stays stranded rather than running on the wrong code.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib
+import inspect
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, get_type_hints
+
+from pydantic import TypeAdapter
+
+from tether.errors import ConfigurationError, WorkflowNotFound
+from tether.foundation.checkpoint.contract import Accept
+
+_SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
+
+
+@dataclass(frozen=True)
+class WorkflowDef:
+    name: str
+    version: str
+    fn: Callable[..., Awaitable[Any]]
+    input_type: Any
+    output_type: Any
+    resumes: tuple[str, ...] = ()
+    input_adapter: TypeAdapter[Any] = field(repr=False, compare=False, default=None)  # type: ignore[assignment]
+    output_adapter: TypeAdapter[Any] = field(repr=False, compare=False, default=None)  # type: ignore[assignment]
+
+    @property
+    def id(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    def accepts(self) -> list[Accept]:
+        return [Accept(workflow=self.name, version=v) for v in (self.version, *self.resumes)]
+
+    def can_run(self, version: str) -> bool:
+        return version == self.version or any(fnmatch.fnmatchcase(version, p) for p in self.resumes)
+
+
+class Registry:
+    """Workflow definitions by name and version."""
+
+    def __init__(self) -> None:
+        self._defs: dict[str, dict[str, WorkflowDef]] = {}
+
+    def add(self, wf: WorkflowDef) -> None:
+        versions = self._defs.setdefault(wf.name, {})
+        old = versions.get(wf.version)
+        if old is not None and old.fn is not wf.fn and _qualname(old.fn) != _qualname(wf.fn):
+            raise ConfigurationError(f"workflow {wf.id} is registered twice by different functions")
+        versions[wf.version] = wf
+
+    def get(self, ref: str) -> WorkflowDef:
+        """`name` → its highest version; `name@X.Y.Z` → exactly that one."""
+        name, _, version = ref.partition("@")
+        versions = self._defs.get(name, {})
+        if version:
+            if version in versions:
+                return versions[version]
+        elif versions:
+            return versions[max(versions, key=_semver_key)]
+        raise WorkflowNotFound(ref, self.ids())
+
+    def for_run(self, name: str, version: str) -> WorkflowDef | None:
+        """The definition that may run a run pinned to name@version: the exact one, else the
+        highest version whose `resumes` covers it."""
+        versions = self._defs.get(name, {})
+        if version in versions:
+            return versions[version]
+        takers = [d for d in versions.values() if d.can_run(version)]
+        return max(takers, key=lambda d: _semver_key(d.version)) if takers else None
+
+    def accepts(self) -> list[Accept]:
+        return [a for versions in self._defs.values() for d in versions.values() for a in d.accepts()]
+
+    def ids(self) -> list[str]:
+        return [d.id for versions in self._defs.values() for d in versions.values()]
+
+    def load_modules(self, modules: Iterable[str]) -> None:
+        """Import the user's workflow modules; their `@workflow`s register on import."""
+        for mod in modules:
+            try:
+                importlib.import_module(mod)
+            except ImportError as e:
+                raise ConfigurationError(
+                    f"cannot import workflow module {mod!r} listed in settings: {e}"
+                ) from e
+
+
+REGISTRY = Registry()
+
+
+def _semver_key(v: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in v.split("."))
+
+
+def _qualname(fn: Callable[..., Any]) -> str:
+    return f"{fn.__module__}.{fn.__qualname__}"
+
+
+def workflow(
+    *, name: str, version: str, resumes: Iterable[str] = ()
+) -> Callable[[Callable[..., Awaitable[Any]]], WorkflowDef]:
+    """Register `async def f(ctx, input: Model) -> Model` as `name@version`."""
+    if not _SEMVER.match(version):
+        raise ConfigurationError(f"workflow {name!r}: version {version!r} is not X.Y.Z")
+    if "@" in name or not name:
+        raise ConfigurationError(f"workflow name {name!r} must be non-empty and contain no '@'")
+
+    def decorate(fn: Callable[..., Awaitable[Any]]) -> WorkflowDef:
+        if not inspect.iscoroutinefunction(fn):
+            raise ConfigurationError(f"workflow {name!r}: {fn.__qualname__} must be `async def`")
+        params = list(inspect.signature(fn).parameters)
+        if len(params) != 2:
+            raise ConfigurationError(
+                f"workflow {name!r}: {fn.__qualname__} must take (ctx, input), got {params}"
+            )
+        hints = get_type_hints(fn)
+        input_type = hints.get(params[1], Any)
+        output_type = hints.get("return", Any)
+        wf = WorkflowDef(
+            name=name, version=version, fn=fn, input_type=input_type, output_type=output_type,
+            resumes=tuple(resumes), input_adapter=TypeAdapter(input_type),
+            output_adapter=TypeAdapter(output_type),
+        )
+        REGISTRY.add(wf)
+        return wf
+
+    return decorate

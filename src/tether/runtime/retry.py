@@ -1,0 +1,32 @@
+"""How a failing step is tried again: exponential backoff with full jitter, capped."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from tether.errors import NonRetryableError, StepFailed
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 3
+    initial_interval: float = 0.5
+    backoff: float = 2.0
+    max_interval: float = 30.0
+    jitter: bool = True
+    non_retryable: tuple[type[BaseException], ...] = ()
+
+    def should_retry(self, error: BaseException, attempt: int) -> bool:
+        if attempt >= self.max_attempts:
+            return False
+        return not isinstance(error, (NonRetryableError, StepFailed, *self.non_retryable))
+
+    def delay(self, attempt: int) -> float:
+        """Seconds before attempt `attempt + 1`."""
+        base = min(self.max_interval, self.initial_interval * self.backoff ** (attempt - 1))
+        return random.uniform(0, base) if self.jitter else base
+
+
+DEFAULT_RETRY = RetryPolicy()
+NO_RETRY = RetryPolicy(max_attempts=1)
