@@ -127,6 +127,10 @@ class Worker:
         heartbeats = Heartbeats(s)
         active: set[Future[RunStatus]] = set()
         backoff = s.poll_interval
+        notifier = threading.Thread(
+            target=self._listen, args=(wake,), name="tether-notify", daemon=True
+        )
+        notifier.start()
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="tether-run") as pool:
             try:
                 while not self.stopping.is_set():
@@ -156,6 +160,17 @@ class Worker:
                     fut.exception()  # wait: each run finishes or is released at a boundary
                 heartbeats.close()
         return self.executed
+
+    def _listen(self, wake: threading.Event) -> None:
+        """Turn the checkpointer's work notifications into wake-ups of the claim loop."""
+        s = self.services
+        while not self.stopping.is_set():
+            try:
+                s.checkpointer.wait_for_work(s.poll_interval)
+            except DatabaseUnavailable as e:
+                log.warning("waiting for work failed: %s", e)
+                self.stopping.wait(s.poll_interval)
+            wake.set()
 
     def _execute(self, claim: Claim, heartbeats: Heartbeats) -> RunStatus:
         try:

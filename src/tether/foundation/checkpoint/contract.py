@@ -260,4 +260,10 @@ class Checkpointer(Protocol):
         """Store an event and, in the same transaction, wake the runs waiting on it."""
         ...
 
+    def wait_for_work(self, timeout: float) -> None:
+        """Block until a run may have become runnable (created, woken, released) or `timeout`
+        passes. Backends that can be told (PostgreSQL LISTEN/NOTIFY, an in-process condition)
+        return early; others just sleep, and the worker's poll finds the work."""
+        ...
+
     def close(self) -> None: ...

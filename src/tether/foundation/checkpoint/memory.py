@@ -59,6 +59,7 @@ class MemoryCheckpointer:
 
     def __init__(self, event_retention: float = 7 * 24 * 3600.0) -> None:
         self._lock = threading.RLock()
+        self._work = threading.Condition(self._lock)
         self._runs: dict[str, _Run] = {}
         self._keys: dict[str, str] = {}
         self._events: list[_Event] = []
@@ -70,6 +71,10 @@ class MemoryCheckpointer:
 
     def close(self) -> None:
         """Nothing to release: the state goes with the object."""
+
+    def wait_for_work(self, timeout: float) -> None:
+        with self._work:
+            self._work.wait(timeout)
 
     # -- runs ---------------------------------------------------------------------------
 
@@ -87,6 +92,7 @@ class MemoryCheckpointer:
             self._runs[new.id] = _Run(record=record, horizon=horizon)
             if new.key is not None:
                 self._keys[new.key] = new.id
+            self._work.notify_all()
             return record, True
 
     def get_run(self, run_id: str) -> RunRecord:
@@ -384,9 +390,10 @@ class MemoryCheckpointer:
                                     "already exists")
             run.journal[key] = e
 
-    @staticmethod
-    def _update(run: _Run, now: float, **changes: Any) -> None:
+    def _update(self, run: _Run, now: float, **changes: Any) -> None:
         run.record = run.record.model_copy(update={**changes, "updated_at": now})
+        if changes.get("status") is RunStatus.PENDING:
+            self._work.notify_all()
 
     def _wake(self, run: _Run, now: float) -> None:
         if run.record.status in (RunStatus.WAITING, RunStatus.SLEEPING):

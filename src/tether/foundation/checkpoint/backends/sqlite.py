@@ -236,6 +236,10 @@ class SqliteCheckpointer:
                 f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;"
             )
 
+    def wait_for_work(self, timeout: float) -> None:
+        """SQLite cannot notify another process: the worker's poll interval is the latency."""
+        time.sleep(timeout)
+
     def close(self) -> None:
         with self._lock:
             for conn in self._all:
