@@ -1,0 +1,90 @@
+"""The HTTP half shared by the model provider test servers: a script of replies, a request log.
+
+A test queues what the provider should answer next (a reply body, or an HTTP error with its
+headers); with nothing queued the server answers in text, echoing the last user turn, so a
+workflow can make any number of calls. Every request body is kept in `requests`, which is how a
+test counts what the provider actually received.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+Body = dict[str, Any]
+
+
+@dataclass
+class Failure:
+    """An HTTP error the server sends instead of an answer."""
+
+    status: int
+    body: Body
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class ProviderServer:
+    """Serves POST `path` on 127.0.0.1 at a free port until `close()`."""
+
+    def __init__(self, path: str, answer: Callable[[Body, Body | None], Body]) -> None:
+        self.path = path
+        self.requests: list[Body] = []
+        self._answer = answer
+        self._script: list[Body | Failure] = []
+        self._lock = threading.Lock()
+        self._http = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def origin(self) -> str:
+        host, port = self._http.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def queue(self, *replies: Body | Failure) -> None:
+        with self._lock:
+            self._script.extend(replies)
+
+    def close(self) -> None:
+        self._http.shutdown()
+        self._http.server_close()
+
+    def handle(self, path: str, request: Body) -> tuple[int, Body, dict[str, str]]:
+        if path != self.path:
+            return 404, {"error": {"message": f"no route {path}"}}, {}
+        with self._lock:
+            self.requests.append(request)
+            scripted = self._script.pop(0) if self._script else None
+        if isinstance(scripted, Failure):
+            return scripted.status, scripted.body, scripted.headers
+        return 200, self._answer(request, scripted), {}
+
+
+def words(value: Any) -> int:
+    """The fake provider's own token count: whitespace-separated words of the JSON."""
+    return len(json.dumps(value).split())
+
+
+def _handler(server: ProviderServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            request = json.loads(self.rfile.read(length)) if length else {}
+            status, payload, headers = server.handle(self.path, request)
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # tests read outcomes, not access logs
+
+    return Handler
