@@ -1,0 +1,62 @@
+"""The `bubblewrap` lanes: the local lanes, each child inside `bwrap --unshare-all`.
+
+Inside, the whole system is mounted read-only, /tmp is a private tmpfs, and the only
+writable directory from the host is the call's own (the throwaway dir, the run's session
+dir, or the named workspace). Every namespace is unshared, the network included, unless the
+tool declared `network=True`. The backend runs bwrap once when constructed, so a machine
+where it cannot start fails at configuration time with bwrap's own complaint, not at a call.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tether.errors import ConfigurationError
+from tether.foundation.tools.local import LocalLanes
+
+_SYSTEM = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+
+
+class Bubblewrap:
+    """Wraps a child command in bwrap; checks at construction that bwrap works here."""
+
+    def __init__(self, binary: str = "bwrap") -> None:
+        path = shutil.which(binary)
+        if path is None:
+            raise ConfigurationError(
+                f"tools = 'bubblewrap' needs the {binary!r} program, which is not on PATH: "
+                "install Debian's `bubblewrap` package, or set tools = 'local'"
+            )
+        self.binary = path
+        probe = [path, "--unshare-all", "--die-with-parent", *_SYSTEM, "--", "true"]
+        try:
+            done = subprocess.run(probe, capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            raise ConfigurationError(f"bubblewrap ({path}) cannot start: {e}") from e
+        if done.returncode != 0:
+            raise ConfigurationError(
+                f"bubblewrap ({path}) cannot create namespaces here: {done.stderr.strip()} "
+                "(unprivileged user namespaces may be disabled); set tools = 'local'"
+            )
+
+    def __call__(self, argv: Sequence[str], workdir: Path, network: bool) -> list[str]:
+        return [
+            self.binary, "--unshare-all", *(["--share-net"] if network else []),
+            "--die-with-parent", *_SYSTEM,
+            "--bind", str(workdir), str(workdir), "--chdir", str(workdir), "--", *argv,
+        ]  # fmt: skip
+
+
+class BubblewrapLanes(LocalLanes):
+    """`tools = "bubblewrap"`: the same three lanes as `local`, isolated."""
+
+    def __init__(self, data_dir: Path) -> None:
+        super().__init__(data_dir, wrap=Bubblewrap())
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> BubblewrapLanes:
+        return cls(settings.ensure_data_dir())

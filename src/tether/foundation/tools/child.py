@@ -1,0 +1,102 @@
+"""The process a sandbox runs: imports a tool by reference and calls it, speaking JSON lines.
+
+Run as a file (`python child.py once|session`), never imported by the worker, and stdlib-only
+until it imports the tool, so starting it costs an interpreter plus the tool's own module.
+Each request line is `{"ref", "args", "key", "limits"}`; each answer line is
+`{"ok": true, "value": "<JSON text>"}` or `{"ok": false, "type", "message", "limit"}`.
+The protocol keeps private copies of stdin and stdout: whatever the tool prints goes to
+stderr, so a stray `print` can never corrupt an answer. `once` answers one request with hard
+limits; `session` answers until stdin closes, with per-call soft limits (a process that lives
+across calls needs CPU limits relative to what it has used so far).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import json
+import math
+import os
+import resource
+import sys
+import traceback
+from typing import Any
+
+_MIB = 1024 * 1024
+
+
+def _set_limits(limits: dict[str, int], hard: bool) -> None:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = math.ceil(usage.ru_utime + usage.ru_stime) + limits["cpu_seconds"]
+    for which, soft in (
+        (resource.RLIMIT_CPU, cpu),
+        (resource.RLIMIT_AS, limits["memory_mb"] * _MIB),
+        (resource.RLIMIT_NOFILE, limits["open_files"]),
+    ):
+        current_hard = resource.getrlimit(which)[1]
+        if current_hard != resource.RLIM_INFINITY:
+            soft = min(soft, current_hard)
+        # CPU: SIGXCPU at the soft limit, SIGKILL a second later should the tool catch it.
+        new_hard = (soft + 1 if which == resource.RLIMIT_CPU else soft) if hard else current_hard
+        resource.setrlimit(which, (soft, new_hard))
+
+
+def _load(ref: str) -> Any:
+    module_name, _, qualname = ref.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _encode(tool: Any, value: Any) -> str:
+    adapter = getattr(tool, "result_adapter", None)
+    if adapter is not None:
+        return str(adapter.dump_json(value).decode())
+    return json.dumps(value)
+
+
+def _answer(request: dict[str, Any], hard_limits: bool) -> dict[str, Any]:
+    tool = _load(request["ref"])
+    fn = getattr(tool, "fn", tool)
+    kwargs = dict(request["args"])
+    if request.get("key") is not None:
+        kwargs["idempotency_key"] = request["key"]
+    _set_limits(request["limits"], hard_limits)
+    try:
+        result = asyncio.run(fn(**kwargs)) if inspect.iscoroutinefunction(fn) else fn(**kwargs)
+    except MemoryError:
+        mb = request["limits"]["memory_mb"]
+        return {"ok": False, "type": "MemoryError", "limit": "memory",
+                "message": f"went over its memory limit of {mb} MB and was stopped"}  # fmt: skip
+    except BaseException as e:  # the tool's error is the answer, whatever it is
+        detail = "".join(traceback.format_exception(e)[-6:])
+        return {"ok": False, "type": type(e).__name__, "message": f"{e}\n{detail}".strip()}
+    try:
+        return {"ok": True, "value": _encode(tool, result)}
+    except Exception as e:
+        return {"ok": False, "type": "UnserialisableResult",
+                "message": f"returned a {type(result).__name__} that is not JSON: {e}"}  # fmt: skip
+
+
+def main() -> None:
+    mode = sys.argv[1]
+    requests = os.fdopen(os.dup(0), "r")
+    answers = os.fdopen(os.dup(1), "w")
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(2, 1)
+    for line in requests:
+        try:
+            answer = _answer(json.loads(line), hard_limits=mode == "once")
+        except Exception as e:  # the tool could not be loaded at all
+            answer = {"ok": False, "type": type(e).__name__, "message": str(e)}
+        answers.write(json.dumps(answer) + "\n")
+        answers.flush()
+        if mode == "once" or answer.get("limit"):
+            break
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+"""The `local` lanes: every tool call runs in a child process on this machine.
+
+- ephemeral: a fresh process per call, in a throwaway working directory removed afterwards;
+- persistent_session: a directory per run and one long-lived process per run, so a tool can
+  keep state in memory between calls; `park` stops the process (a parked run holds none) and
+  the next call starts it again in the same directory; `end_run` removes both;
+- persistent_workspace: a fresh process per call in `<data dir>/tools/workspaces/<name>`,
+  kept across runs.
+
+Limits (CPU, memory, open files) are set by the child itself and the wall timeout by
+process.py, so they hold on every lane. The local lane is not a security boundary: a tool
+sees the machine as the worker does. `wrap` is how bubblewrap (backends/bubblewrap.py)
+reuses these lanes inside a namespace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tether.foundation.tools.contract import Lane, LaneResult, PersistenceClass, ToolInvocation
+from tether.foundation.tools.process import ChildProcess, Wrap, child_argv
+
+_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+def unwrapped(argv: Sequence[str], workdir: Path, network: bool) -> list[str]:
+    return list(argv)
+
+
+def _dir_name(run_id: str) -> str:
+    return run_id if _SAFE.match(run_id) else hashlib.sha256(run_id.encode()).hexdigest()[:32]
+
+
+async def _one_shot(wrap: Wrap, invocation: ToolInvocation, workdir: Path) -> LaneResult:
+    argv = wrap(child_argv("once"), workdir, invocation.tool.network)
+    proc = await ChildProcess.start(argv, workdir)
+    try:
+        return await proc.call(invocation)
+    finally:
+        await proc.stop()
+
+
+class EphemeralLane:
+    def __init__(self, wrap: Wrap) -> None:
+        self._wrap = wrap
+
+    async def run(self, invocation: ToolInvocation) -> LaneResult:
+        workdir = Path(tempfile.mkdtemp(prefix="tether-tool-"))
+        try:
+            return await _one_shot(self._wrap, invocation, workdir)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    async def park(self, run_id: str) -> None:
+        pass
+
+    async def end_run(self, run_id: str) -> None:
+        pass
+
+
+class WorkspaceLane:
+    def __init__(self, root: Path, wrap: Wrap) -> None:
+        self._root, self._wrap = root, wrap
+
+    async def run(self, invocation: ToolInvocation) -> LaneResult:
+        assert invocation.tool.workspace is not None  # @tool requires it for this class
+        workdir = self._root / invocation.tool.workspace
+        workdir.mkdir(parents=True, exist_ok=True)
+        return await _one_shot(self._wrap, invocation, workdir)
+
+    async def park(self, run_id: str) -> None:
+        pass
+
+    async def end_run(self, run_id: str) -> None:
+        pass  # a workspace outlives runs by design
+
+
+class SessionLane:
+    """One process per (run, network allowed): a sandbox's network is fixed at its start."""
+
+    def __init__(self, root: Path, wrap: Wrap) -> None:
+        self._root, self._wrap = root, wrap
+        self._procs: dict[tuple[str, bool], ChildProcess] = {}
+        self._locks: dict[tuple[str, bool], asyncio.Lock] = {}
+
+    def directory(self, run_id: str) -> Path:
+        return self._root / _dir_name(run_id)
+
+    async def run(self, invocation: ToolInvocation) -> LaneResult:
+        key = (invocation.run_id, invocation.tool.network)
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            proc = self._procs.get(key)
+            if proc is None or not proc.alive:
+                workdir = self.directory(invocation.run_id)
+                workdir.mkdir(parents=True, exist_ok=True)
+                argv = self._wrap(child_argv("session"), workdir, invocation.tool.network)
+                proc = self._procs[key] = await ChildProcess.start(argv, workdir)
+            result = await proc.call(invocation)
+            if not proc.alive or (result.failure and result.failure.interrupted):
+                await proc.stop()
+                del self._procs[key]
+            return result
+
+    async def park(self, run_id: str) -> None:
+        for key in [k for k in self._procs if k[0] == run_id]:
+            async with self._locks[key]:
+                proc = self._procs.pop(key, None)
+                if proc is not None:
+                    await proc.stop()
+
+    async def end_run(self, run_id: str) -> None:
+        await self.park(run_id)
+        for key in [k for k in self._locks if k[0] == run_id]:
+            del self._locks[key]
+        shutil.rmtree(self.directory(run_id), ignore_errors=True)
+
+    async def close(self) -> None:
+        for run_id in {k[0] for k in self._procs}:
+            await self.park(run_id)
+
+
+class LocalLanes:
+    """The default lane backend (`tools = "local"`)."""
+
+    def __init__(self, data_dir: Path, wrap: Wrap = unwrapped) -> None:
+        root = data_dir / "tools"
+        self._session = SessionLane(root / "sessions", wrap)
+        self._lanes: dict[PersistenceClass, Lane] = {
+            PersistenceClass.EPHEMERAL: EphemeralLane(wrap),
+            PersistenceClass.PERSISTENT_SESSION: self._session,
+            PersistenceClass.PERSISTENT_WORKSPACE: WorkspaceLane(root / "workspaces", wrap),
+        }
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> LocalLanes:
+        return cls(settings.ensure_data_dir())
+
+    def lane(self, persistence: PersistenceClass) -> Lane:
+        return self._lanes[persistence]
+
+    async def close(self) -> None:
+        await self._session.close()

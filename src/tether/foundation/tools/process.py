@@ -1,0 +1,129 @@
+"""A tool call in a child process: start it, send a request, read the answer, map its death.
+
+Shared by every lane that runs tools as local processes (plain, or under bubblewrap): a lane
+decides the command prefix, the working directory and how long a process lives; this module
+speaks child.py's protocol and turns a timeout, a limit or an exit into a `ToolFailure`.
+Each process leads its own process group, so a kill also reaches whatever the tool started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from tether.foundation.tools import child
+from tether.foundation.tools.contract import LaneResult, ToolFailure, ToolInvocation
+
+# (argv, writable directory, network allowed) -> argv: how a lane wraps the child command.
+Wrap = Callable[[Sequence[str], Path, bool], list[str]]
+
+_STOP_GRACE = 2.0
+
+
+def child_argv(mode: str) -> list[str]:
+    """`-P`: the child's own directory must not shadow the tool's imports."""
+    return [sys.executable, "-P", str(Path(child.__file__)), mode]
+
+
+def child_env(workdir: Path) -> dict[str, str]:
+    """A small environment: the worker's import path, no inherited secrets."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+        "HOME": str(workdir),
+        "TMPDIR": str(workdir),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    for name in ("LANG", "LC_ALL", "TZ"):
+        if name in os.environ:
+            env[name] = os.environ[name]
+    return env
+
+
+def request(invocation: ToolInvocation) -> bytes:
+    tool = invocation.tool
+    return (json.dumps({
+        "ref": tool.ref, "args": invocation.args, "key": invocation.idempotency_key,
+        "limits": tool.limits.model_dump(),
+    }) + "\n").encode()  # fmt: skip
+
+
+class ChildProcess:
+    """One running child.py; `call` may be used again while `alive` (a session)."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self._proc = proc
+
+    @classmethod
+    async def start(cls, argv: Sequence[str], workdir: Path) -> ChildProcess:
+        proc = await asyncio.create_subprocess_exec(
+            *argv, cwd=workdir, env=child_env(workdir), start_new_session=True,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        return cls(proc)
+
+    @property
+    def alive(self) -> bool:
+        return self._proc.returncode is None
+
+    async def call(self, invocation: ToolInvocation) -> LaneResult:
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        tool = invocation.tool
+        try:
+            self._proc.stdin.write(request(invocation))
+            await self._proc.stdin.drain()
+            line = await asyncio.wait_for(self._proc.stdout.readline(), tool.timeout)
+        except TimeoutError:
+            await self.kill()
+            return LaneResult(failure=ToolFailure(
+                type="Timeout", interrupted=True, limit="timeout",
+                message=f"ran past its wall timeout of {tool.timeout:g} s and was killed",
+            ))  # fmt: skip
+        except (BrokenPipeError, ConnectionResetError):
+            line = b""
+        if not line:
+            return LaneResult(failure=await self._death(invocation))
+        answer = json.loads(line)
+        if answer["ok"]:
+            return LaneResult(value=answer["value"])
+        limit = answer.get("limit")
+        return LaneResult(failure=ToolFailure(
+            type=answer["type"], message=answer["message"], limit=limit,
+            interrupted=limit is not None,
+        ))  # fmt: skip
+
+    async def _death(self, invocation: ToolInvocation) -> ToolFailure:
+        """Why the process ended without answering; bwrap reports a signal as 128 + signum."""
+        code = await self._proc.wait()
+        signum = -code if code < 0 else code - 128 if code > 128 else None
+        if signum == signal.SIGXCPU:
+            cpu = invocation.tool.limits.cpu_seconds
+            return ToolFailure(
+                type="CpuLimit", interrupted=True, limit="cpu",
+                message=f"used its CPU limit of {cpu} s and was killed",
+            )  # fmt: skip
+        how = f"was killed by signal {signum}" if signum else f"exited with status {code}"
+        return ToolFailure(
+            type="ToolProcessDied", interrupted=True,
+            message=f"the tool's process {how} before answering",
+        )  # fmt: skip
+
+    async def stop(self) -> None:
+        """Close stdin (a session child then exits); kill it if it does not."""
+        if self._proc.stdin is not None:
+            self._proc.stdin.close()
+        try:
+            await asyncio.wait_for(self._proc.wait(), _STOP_GRACE)
+        except TimeoutError:
+            await self.kill()
+
+    async def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._proc.pid, signal.SIGKILL)
+        await self._proc.wait()
