@@ -1,0 +1,69 @@
+"""The systems under measurement: tether, its peers, and the raw-commit floor.
+
+Each adapter module exposes one function per workload it implements (`seq`, `batch`,
+`fanout`, `event`, `resume`, `memory`), taking the `Env` and the workload's parameters and
+returning a `Sample`. A workload a system does not implement is listed in `not_measured` with
+the reason, which the report prints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class System:
+    name: str
+    family: str
+    backend: str  # where its state lives: "sqlite" or "postgres"
+    module: str
+    option: str = ""
+    not_measured: dict[str, str] = field(default_factory=dict)
+    compare_with: str = ""  # the tether system its ratios are taken against
+
+    @property
+    def is_tether(self) -> bool:
+        return self.family == "tether"
+
+
+_LANGGRAPH_GAPS = {
+    "memory": "no worker holds parked runs: an interrupted graph lives only in the checkpointer "
+    "until a caller resumes it, so there is no process whose memory could grow",
+}
+
+
+def _pair(family: str, module: str, gaps: dict[str, str] | None = None) -> list[System]:
+    return [
+        System(
+            name=f"{family}-{backend}",
+            family=family,
+            backend=backend,
+            module=module,
+            not_measured=dict(gaps or {}),
+            compare_with=f"tether-{backend}",
+        )
+        for backend in ("sqlite", "postgres")
+    ]
+
+
+SYSTEMS: dict[str, System] = {
+    s.name: s
+    for s in (
+        *_pair("floor", "bench.systems.floor"),
+        *_pair("tether", "bench.systems.tether_adapter"),
+        *_pair("dbos", "bench.systems.dbos_adapter"),
+        *_pair("langgraph", "bench.systems.langgraph_adapter", _LANGGRAPH_GAPS),
+        # The dev server keeps its state in SQLite, so Temporal is compared with tether-sqlite.
+        *(
+            System(
+                name=f"temporal-{option}",
+                family="temporal",
+                backend="sqlite",
+                module="bench.systems.temporal_adapter",
+                option=option,
+                compare_with="tether-sqlite",
+            )
+            for option in ("activity", "local")
+        ),
+    )
+}

@@ -1,0 +1,207 @@
+"""tether, as a user runs it: `Tether(Settings(...))`, `start`, then `run` inline or workers.
+
+Configuration is tether's default (SQLite in WAL with `synchronous=FULL`, JSONL traces) apart
+from the poll interval, set to 50 ms as in tether's own tests; the report states it.
+PostgreSQL runs only when the `tether.checkpoint` entry point `postgres` loads (the harness
+checks before it schedules anything).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import Any
+
+from bench import tether_wf
+from bench.env import Env
+from bench.measure import Sample, Stamps, Timer, cpu_seconds, current_rss_kb, peak_rss_kb
+from bench.processes import Background, run_once, run_pool
+
+POLL_INTERVAL = 0.05
+
+
+def _settings_kw(env: Env, **over: Any) -> dict[str, Any]:
+    kw: dict[str, Any] = {
+        "workflows": ["bench.tether_wf"],
+        "data_dir": str(env.dir / "tether"),
+        "poll_interval": POLL_INTERVAL,
+        "sqlite_synchronous": env.sqlite_synchronous,
+    }
+    if env.backend == "postgres":
+        kw.update(checkpoint="postgres", database_url=env.fresh_postgres())
+    kw.update(over)
+    return kw
+
+
+def _tether(kw: dict[str, Any]) -> Any:
+    from tether import Settings, Tether
+
+    return Tether(Settings(**kw))
+
+
+def _step_entries(t: Any, run_id: str) -> int:
+    return sum(1 for e in t.journal(run_id) if e.kind == "step" and e.status == "ok")
+
+
+def _one_run(env: Env, p: dict[str, Any], workflow: str) -> Sample:
+    t = _tether(_settings_kw(env))
+    with Timer() as timer:
+        run_id = t.start(workflow, {"n": p["n"]})
+        run = t.run(run_id)
+    observed = {
+        "status": run.status.value,
+        "total": t.output(run),
+        "journaled": _step_entries(t, run_id),
+        "executed": tether_wf.EXECUTED,
+    }
+    t.close()
+    return Sample(timer.wall_s, timer.cpu_s, p["n"], observed)
+
+
+def seq(env: Env, p: dict[str, Any]) -> Sample:
+    return _one_run(env, p, "bench_seq")
+
+
+def fanout(env: Env, p: dict[str, Any]) -> Sample:
+    return _one_run(env, p, "bench_fanout")
+
+
+# -- many runs, several worker processes ---------------------------------------------------
+
+
+def _worker_prepare(kw: dict[str, Any], index: int, count: int) -> Any:
+    return _tether(kw)
+
+
+def _worker_work(t: Any) -> dict[str, int]:
+    t.worker(concurrency=1).run(until_idle=True)
+    return {"executed": tether_wf.EXECUTED}
+
+
+def batch(env: Env, p: dict[str, Any]) -> Sample:
+    from tether import RunStatus
+
+    kw = _settings_kw(env)
+    t = _tether(kw)
+
+    def kick() -> None:
+        for i in range(p["runs"]):
+            t.start("bench_seq", {"n": p["steps"]}, key=f"batch-{i}")
+
+    pool = run_pool(functools.partial(_worker_prepare, kw), _worker_work, p["workers"], kick)
+    done = t.list(statuses=[RunStatus.COMPLETED], limit=1_000_000)
+    want = p["steps"] * (p["steps"] + 1) // 2
+    observed = {
+        "completed": len(done),
+        "correct": sum(1 for r in done if t.output(r) == want),
+        "journaled": sum(_step_entries(t, r.id) for r in done),
+        **pool.facts,
+    }
+    t.close()
+    return Sample(pool.wall_s, pool.cpu_s, p["runs"], observed, pool.peak_rss_kb)
+
+
+# -- event latency ---------------------------------------------------------------------------
+
+
+def _serve(arg: tuple[dict[str, Any], str], ready: Any) -> None:
+    kw, stamps = arg
+    tether_wf.STAMPS = Stamps(stamps)  # type: ignore[arg-type]
+    worker = _tether(kw).worker(concurrency=1)
+    ready.set()
+    worker.run()
+
+
+def _until(predicate: Any, timeout: float = 60.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not reached within {timeout:.0f}s")
+        time.sleep(0.002)
+
+
+def _parked(t: Any, run_id: str, stamps: Stamps, stamped: int) -> bool:
+    return bool(t.status(run_id).status.value == "waiting" and len(stamps.read()) == stamped)
+
+
+def event(env: Env, p: dict[str, Any]) -> Sample:
+    from pathlib import Path
+
+    kw = _settings_kw(env)
+    t = _tether(kw)
+    stamps = Stamps(env.dir / "stamps.txt")
+    latencies: list[float] = []
+    with Background(_serve, (kw, str(stamps.path))):
+        run_id = t.start("bench_event", {"events": p["events"]})
+        for i in range(p["events"]):
+            _until(functools.partial(_parked, t, run_id, stamps, i), what=f"parked on wait {i}")
+            sent = time.time()
+            t.send_event("bench_ev", {"i": i})
+            latencies.append(stamps.wait_for(i) - sent)
+        _until(lambda: t.status(run_id).status.value == "completed", what="run completed")
+    run = t.status(run_id)
+    observed = {"delivered": t.output(run) if run.status.value == "completed" else 0}
+    Path(stamps.path).unlink()
+    t.close()
+    return Sample(sum(latencies), 0.0, len(latencies), observed,
+                  extra={"latencies_s": latencies, "poll_interval_s": POLL_INTERVAL})
+
+
+# -- resume after a kill ---------------------------------------------------------------------
+
+
+def _crash(arg: tuple[dict[str, Any], str]) -> None:
+    kw, run_id = arg
+    tether_wf.CRASH_AT_MARKER = True
+    _tether(kw).run(run_id)
+
+
+def resume(env: Env, p: dict[str, Any]) -> Sample:
+    kw = _settings_kw(env, lease_seconds=1.0)
+    t = _tether(kw)
+    run_id = t.start("bench_resume", {"n": p["n"]})
+    code = run_once(_crash, (kw, run_id))
+    if code != -9:
+        raise RuntimeError(f"the run was not killed mid-step (exit {code})")
+    # The lease must lapse before anyone may claim the run; that wait is a setting, not a cost.
+    _until(lambda: (t.status(run_id).lease_expires_at or 0) < time.time() - 0.05,
+           what="lease expiry")
+    stamps = Stamps(env.dir / "stamps.txt")
+    tether_wf.STAMPS = stamps
+    cpu0 = cpu_seconds()
+    sent = time.time()
+    run = t.run(run_id)
+    cpu = cpu_seconds() - cpu0
+    reached = stamps.wait_for(p["n"])
+    observed = {
+        "status": run.status.value,
+        "total": t.output(run),
+        "journaled": _step_entries(t, run_id),
+        "reexecuted": tether_wf.EXECUTED,
+    }
+    t.close()
+    return Sample(reached - sent, cpu, 1, observed)
+
+
+# -- memory with parked runs -----------------------------------------------------------------
+
+
+def memory(env: Env, p: dict[str, Any]) -> Sample:
+    from tether import RunStatus
+
+    t = _tether(_settings_kw(env))
+    worker = t.worker(concurrency=1)
+    before = current_rss_kb()
+    tenth = p["runs"] // 10
+    for i in range(p["runs"]):
+        t.start("bench_park", {"seconds": 3600})
+        if i + 1 == tenth:
+            worker.run(until_idle=True)
+            rss_tenth = current_rss_kb()
+            worker = t.worker(concurrency=1)
+    worker.run(until_idle=True)
+    rss_all = current_rss_kb()
+    parked = len(t.list(statuses=[RunStatus.SLEEPING], limit=1_000_000))
+    t.close()
+    return Sample(0.0, 0.0, p["runs"], {"parked": parked}, peak_rss_kb(),
+                  extra={"rss_kb_before": before, "rss_kb_tenth": rss_tenth, "rss_kb_all": rss_all})

@@ -1,0 +1,93 @@
+"""The benchmark's workflows on tether, written as a user would write them.
+
+Steps are plain sync functions (the common case), so each one pays the thread hand-off that
+`ctx.step` makes for sync code. `EXECUTED` counts step bodies run in this process, which is
+how the harness proves no journaled step ran again.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from pydantic import BaseModel
+
+from bench.measure import Stamps
+from tether import Context, workflow
+
+EXECUTED = 0
+# Set in the process that builds a killed run: its marker step SIGKILLs the process.
+CRASH_AT_MARKER = False
+STAMPS: Stamps | None = None
+
+
+def add_one(i: int) -> int:
+    global EXECUTED
+    EXECUTED += 1
+    return i + 1
+
+
+def marker(i: int) -> int:
+    """The step after the journaled ones: dies the first time, stamps the clock on resume."""
+    if CRASH_AT_MARKER:
+        os.kill(os.getpid(), signal.SIGKILL)
+    assert STAMPS is not None
+    STAMPS.stamp(i)
+    return 0
+
+
+class Steps(BaseModel):
+    n: int
+
+
+@workflow(name="bench_seq", version="1.0.0")
+async def seq(ctx: Context, inp: Steps) -> int:
+    total = 0
+    for i in range(inp.n):
+        total += await ctx.step("add_one", add_one, i)
+    return total
+
+
+@workflow(name="bench_fanout", version="1.0.0")
+async def fanout(ctx: Context, inp: Steps) -> int:
+    results = await ctx.gather(*(ctx.step("add_one", add_one, i) for i in range(inp.n)))
+    return sum(results)
+
+
+@workflow(name="bench_resume", version="1.0.0")
+async def resume(ctx: Context, inp: Steps) -> int:
+    total = 0
+    for i in range(inp.n):
+        total += await ctx.step("add_one", add_one, i)
+    await ctx.step("marker", marker, inp.n)
+    return total
+
+
+class Events(BaseModel):
+    events: int
+
+
+def stamp(i: int) -> int:
+    assert STAMPS is not None
+    STAMPS.stamp(i)
+    return i
+
+
+@workflow(name="bench_event", version="1.0.0")
+async def event(ctx: Context, inp: Events) -> int:
+    got = 0
+    for i in range(inp.events):
+        data = await ctx.wait_for_event(f"wait{i}", "bench_ev", match={"i": i}, timeout=600)
+        assert data is not None and data["i"] == i
+        got += await ctx.step("stamp", stamp, i) + 1 - i
+    return got
+
+
+class Park(BaseModel):
+    seconds: float
+
+
+@workflow(name="bench_park", version="1.0.0")
+async def park(ctx: Context, inp: Park) -> int:
+    await ctx.sleep("nap", inp.seconds)
+    return 1

@@ -1,0 +1,182 @@
+"""The six workloads of issue 8: their sizes, the number each one is judged by, and the facts
+a system's result must show before its timing counts.
+
+Every primary metric is a cost (lower is better), so a tether/peer ratio below 1 always means
+tether did better. Adapters return `observed` facts in one vocabulary (`total`, `journaled`,
+`executed`, ...); `expected` says what those facts must be for the run to have been correct.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+Params = dict[str, Any]
+SampleDict = dict[str, Any]
+
+
+def _sum_of_add_one(n: int) -> int:
+    """What `total += i + 1 for i in range(n)` ends at: every workflow's checksum."""
+    return n * (n + 1) // 2
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    title: str
+    entry: str  # the adapter function that measures it
+    durable: bool  # False: fsync off
+    full: Params
+    quick: Params
+    metric: str  # what the primary number is, lower is better
+    value: Callable[[SampleDict, Params], float]
+    expected: Callable[[Params], dict[str, Any]]
+    secondary: Callable[[SampleDict, Params], dict[str, float]]
+
+    def params(self, quick: bool) -> Params:
+        return dict(self.quick if quick else self.full)
+
+    def check(self, sample: SampleDict, params: Params) -> str | None:
+        """Why the sample is wrong, or None if its result is what a correct run produces."""
+        observed = sample.get("observed", {})
+        wrong = [
+            f"{key}={observed.get(key)!r} (expected {want!r})"
+            for key, want in self.expected(params).items()
+            if observed.get(key) != want
+        ]
+        return "; ".join(wrong) or None
+
+
+def _per_step_us(s: SampleDict, p: Params) -> float:
+    return s["wall_s"] / s["units"] * 1e6
+
+
+def _seq_secondary(s: SampleDict, p: Params) -> dict[str, float]:
+    return {
+        "steps/s": s["units"] / s["wall_s"],
+        "CPU µs/step": s["cpu_s"] / s["units"] * 1e6,
+    }
+
+
+def _seq_expected(p: Params) -> dict[str, Any]:
+    return {"total": _sum_of_add_one(p["n"]), "journaled": p["n"], "executed": p["n"]}
+
+
+def _batch_expected(p: Params) -> dict[str, Any]:
+    steps = p["runs"] * p["steps"]
+    return {"completed": p["runs"], "correct": p["runs"], "journaled": steps, "executed": steps}
+
+
+def _latencies_ms(s: SampleDict) -> list[float]:
+    return [x * 1e3 for x in s["extra"]["latencies_s"]]
+
+
+SEQ = Workload(
+    name="seq",
+    title="1,000 sequential steps, default durability",
+    entry="seq",
+    durable=True,
+    full={"n": 1000},
+    quick={"n": 100},
+    metric="wall µs/step",
+    value=_per_step_us,
+    expected=_seq_expected,
+    secondary=_seq_secondary,
+)
+
+SEQ_NOSYNC = Workload(
+    name="seq-nosync",
+    title="1,000 sequential steps, fsync off (tmpfs, synchronous=OFF / synchronous_commit=off)",
+    entry="seq",
+    durable=False,
+    full={"n": 1000},
+    quick={"n": 100},
+    metric="CPU µs/step",
+    value=lambda s, p: s["cpu_s"] / s["units"] * 1e6,
+    expected=_seq_expected,
+    secondary=lambda s, p: {
+        "wall µs/step": _per_step_us(s, p),
+        "steps/s": s["units"] / s["wall_s"],
+    },
+)
+
+
+def _batch(workers: int) -> Workload:
+    return Workload(
+        name=f"batch-w{workers}",
+        title=f"200 workflows × 10 steps, {workers} worker process{'es' if workers > 1 else ''}",
+        entry="batch",
+        durable=True,
+        full={"runs": 200, "steps": 10, "workers": workers},
+        quick={"runs": 20, "steps": 10, "workers": workers},
+        metric="wall ms/workflow",
+        value=lambda s, p: s["wall_s"] / s["units"] * 1e3,
+        expected=_batch_expected,
+        secondary=lambda s, p: {"workflows/s": s["units"] / s["wall_s"]},
+    )
+
+
+FANOUT = Workload(
+    name="fanout",
+    title="one workflow gathering 500 parallel steps",
+    entry="fanout",
+    durable=True,
+    full={"n": 500},
+    quick={"n": 50},
+    metric="wall ms",
+    value=lambda s, p: s["wall_s"] * 1e3,
+    expected=_seq_expected,
+    secondary=lambda s, p: {
+        "µs/step": _per_step_us(s, p),
+        "CPU µs/step": s["cpu_s"] / s["units"] * 1e6,
+    },
+)
+
+EVENT = Workload(
+    name="event",
+    title="send_event → the waiting workflow's next step running",
+    entry="event",
+    durable=True,
+    full={"events": 20},
+    quick={"events": 3},
+    metric="median latency ms",
+    value=lambda s, p: statistics.median(_latencies_ms(s)),
+    expected=lambda p: {"delivered": p["events"]},
+    secondary=lambda s, p: {"min ms": min(_latencies_ms(s)), "max ms": max(_latencies_ms(s))},
+)
+
+RESUME = Workload(
+    name="resume",
+    title="a killed run with 1,000 finished steps → its next new step running",
+    entry="resume",
+    durable=True,
+    full={"n": 1000},
+    quick={"n": 100},
+    metric="ms to next step",
+    value=lambda s, p: s["wall_s"] * 1e3,
+    expected=lambda p: {"total": _sum_of_add_one(p["n"]), "journaled": p["n"] + 1, "reexecuted": 0},
+    secondary=lambda s, p: {"CPU ms": s["cpu_s"] * 1e3},
+)
+
+MEMORY = Workload(
+    name="memory",
+    title="a worker holding 1,000 parked (sleeping) runs",
+    entry="memory",
+    durable=True,
+    full={"runs": 1000},
+    quick={"runs": 100},
+    metric="peak RSS MB",
+    value=lambda s, p: s["peak_rss_kb"] / 1024,
+    expected=lambda p: {"parked": p["runs"]},
+    secondary=lambda s, p: {
+        "RSS MB before": s["extra"]["rss_kb_before"] / 1024,
+        "KB/parked run": (s["extra"]["rss_kb_all"] - s["extra"]["rss_kb_tenth"])
+        / (0.9 * p["runs"]),
+    },
+)
+
+WORKLOADS: dict[str, Workload] = {
+    w.name: w for w in (SEQ, SEQ_NOSYNC, _batch(1), _batch(4), FANOUT, EVENT, RESUME, MEMORY)
+}
