@@ -1,0 +1,339 @@
+"""I1 contract: the replay rules hold on every tool_call_results backend, and every local lane
+(plain and bubblewrap) runs tools the same way with the same limits.
+
+The runner tests stand in for a crashed worker by writing the intent row the way a worker
+does just before dispatch, then calling again as a resumed worker would.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.tools import sample_tools as t
+
+from tether.errors import RunStateError, ToolArgumentError, ToolFailed, UnsafeReplayError
+from tether.foundation.blobs.files import FileBlobStore
+from tether.foundation.tools.backends.bubblewrap import BubblewrapLanes
+from tether.foundation.tools.backends.postgres import PostgresToolResults
+from tether.foundation.tools.backends.sqlite import SqliteToolResults
+from tether.foundation.tools.contract import LaneBackend, ToolDef, ToolInvocation
+from tether.foundation.tools.local import LocalLanes
+from tether.foundation.tools.memory import MemoryToolResults
+from tether.foundation.tools.results import CallStatus, Resolution, ToolCallRecord, ToolCallStore
+from tether.foundation.tools.runner import ToolRunner, args_hash, idempotency_key
+
+PG = "postgresql://postgres@127.0.0.1:5432/test"
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def _postgres_store() -> Iterator[ToolCallStore]:
+    psycopg = pytest.importorskip("psycopg")
+    schema = f"tools_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = psycopg.connect(PG, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as e:
+        print(f"PostgreSQL on 127.0.0.1:5432 is unreachable: {e}")
+        pytest.skip(f"PostgreSQL on 127.0.0.1:5432 is unreachable: {e}")
+    admin.execute(f"CREATE SCHEMA {schema}")
+    store = PostgresToolResults(f"{PG}?options=-csearch_path%3D{schema}")
+    try:
+        yield store
+    finally:
+        store.close()
+        admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        admin.close()
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ToolCallStore]:
+    if request.param == "postgres":
+        yield from _postgres_store()
+        return
+    made: ToolCallStore = (
+        MemoryToolResults() if request.param == "memory"
+        else SqliteToolResults(f"sqlite:///{tmp_path / 'tools.db'}")
+    )  # fmt: skip
+    yield made
+    made.close()
+
+
+@pytest.fixture(params=["local", "bubblewrap"])
+def lanes(request: pytest.FixtureRequest, tmp_path: Path) -> LaneBackend:
+    data = tmp_path / "data"
+    return LocalLanes(data) if request.param == "local" else BubblewrapLanes(data)
+
+
+@pytest.fixture
+def runner(store: ToolCallStore, tmp_path: Path) -> Iterator[ToolRunner]:
+    made = ToolRunner(store, LocalLanes(tmp_path / "data"), FileBlobStore(tmp_path / "blobs"))
+    yield made
+
+
+@pytest.fixture
+def lane_runner(lanes: LaneBackend, tmp_path: Path) -> ToolRunner:
+    return ToolRunner(MemoryToolResults(), lanes, FileBlobStore(tmp_path / "blobs"))
+
+
+def call(tool: ToolDef, step: str = "1", run: str = "run-1", **args: object) -> ToolInvocation:
+    return ToolInvocation(run_id=run, step_id=step, attempt=1, tool=tool, args=dict(args))
+
+
+def crash_after_intent(store: ToolCallStore, inv: ToolInvocation) -> ToolCallRecord:
+    """What a worker leaves behind when it dies after committing the intent."""
+    key = idempotency_key(inv.run_id, inv.step_id) if inv.tool.takes_key else None
+    row, created = store.begin(ToolCallRecord(
+        run_id=inv.run_id, step_id=inv.step_id, attempt=inv.attempt, tool=inv.tool.name,
+        args=inv.args, args_hash=args_hash(inv.args), idempotency_key=key,
+        status=CallStatus.STARTED, started_at=time.time(),
+    ))  # fmt: skip
+    assert created
+    return row
+
+
+def lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+# --- tool_call_results and the replay rules, on every store ----------------------------
+
+
+async def test_finished_call_returns_stored_result_without_calling_tool(
+    runner: ToolRunner, tmp_path: Path
+) -> None:
+    outbox = tmp_path / "outbox"
+    inv = call(t.send_email, outbox=str(outbox), to="ann@example.com", body="hi")
+    first = await runner.call(inv)
+    again = await runner.call(inv)
+    assert (first.value, first.replayed) == ("sent to ann@example.com", False)
+    assert (again.value, again.replayed) == ("sent to ann@example.com", True)
+    assert lines(outbox) == ["ann@example.com\thi"]
+    row = runner.lookup("run-1", "1")
+    assert row is not None and row.status is CallStatus.FINISHED
+    assert row.args_hash == args_hash(inv.args) and row.finished_at is not None
+
+
+async def test_unsafe_tool_started_without_result_raises_unsafe_replay(
+    runner: ToolRunner, tmp_path: Path
+) -> None:
+    outbox = tmp_path / "outbox"
+    inv = call(t.send_email, outbox=str(outbox), to="ann@example.com", body="hi")
+    intent = crash_after_intent(runner.store, inv)
+    with pytest.raises(UnsafeReplayError) as raised:
+        await runner.call(inv)
+    assert raised.value.evidence["args"] == inv.args
+    assert raised.value.evidence["started_at"] == pytest.approx(intent.started_at)
+    assert raised.value.attempt == 1 and "tether resolve run-1 --step 1" in str(raised.value)
+    assert lines(outbox) == []
+
+
+async def test_pure_tool_started_without_result_runs_again(runner: ToolRunner) -> None:
+    inv = call(t.add, a=2, b=3)
+    crash_after_intent(runner.store, inv)
+    outcome = await runner.call(inv)
+    assert (outcome.value, outcome.replayed, outcome.attempt) == (5, False, 2)
+
+
+async def test_idempotent_tool_rerun_after_interruption_passes_the_same_key(
+    runner: ToolRunner, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "ledger"
+    inv = call(t.charge, ledger=str(ledger), amount=10)
+    interrupted = crash_after_intent(runner.store, inv)
+    outcome = await runner.call(inv)
+    assert outcome.idempotency_key == interrupted.idempotency_key == outcome.value
+    assert lines(ledger) == [f"{interrupted.idempotency_key}\t10"]
+
+
+async def test_unsafe_tool_that_raises_fails_and_is_never_retried(
+    runner: ToolRunner, tmp_path: Path
+) -> None:
+    outbox = tmp_path / "outbox"
+    inv = call(t.send_then_fail, outbox=str(outbox))
+    for _ in range(2):
+        with pytest.raises(ToolFailed, match="smtp said no"):
+            await runner.call(inv)
+    assert lines(outbox) == ["attempt"]
+    row = runner.lookup("run-1", "1")
+    assert row is not None and row.status is CallStatus.FAILED and not row.interrupted
+
+
+async def test_unsafe_tool_that_times_out_is_treated_as_interrupted(
+    runner: ToolRunner, tmp_path: Path
+) -> None:
+    outbox = tmp_path / "outbox"
+    inv = call(t.send_slowly, outbox=str(outbox))
+    with pytest.raises(UnsafeReplayError, match="wall timeout"):
+        await runner.call(inv)
+    with pytest.raises(UnsafeReplayError, match="no result"):
+        await runner.call(inv)
+    assert lines(outbox) == ["started"]
+    row = runner.lookup("run-1", "1")
+    assert row is not None and row.status is CallStatus.STARTED
+
+
+async def test_resolve_with_result_answers_the_interrupted_call(
+    runner: ToolRunner, tmp_path: Path
+) -> None:
+    outbox = tmp_path / "outbox"
+    inv = call(t.send_email, outbox=str(outbox), to="a", body="b")
+    crash_after_intent(runner.store, inv)
+    runner.resolve("run-1", "1", Resolution.RESULT, "sent to a")
+    outcome = await runner.call(inv)
+    assert (outcome.value, outcome.replayed) == ("sent to a", True)
+    assert lines(outbox) == []
+
+
+async def test_resolve_skip_finishes_the_call_with_none(runner: ToolRunner, tmp_path: Path) -> None:
+    inv = call(t.send_email, outbox=str(tmp_path / "outbox"), to="a", body="b")
+    crash_after_intent(runner.store, inv)
+    row = runner.resolve("run-1", "1", "skip")
+    assert (row.status, row.resolution) == (CallStatus.FINISHED, Resolution.SKIP)
+    assert (await runner.call(inv)).value is None
+
+
+async def test_resolve_rerun_sends_the_call_once_more(runner: ToolRunner, tmp_path: Path) -> None:
+    outbox = tmp_path / "outbox"
+    inv = call(t.send_email, outbox=str(outbox), to="a", body="b")
+    crash_after_intent(runner.store, inv)
+    runner.resolve("run-1", "1", Resolution.RERUN)
+    outcome = await runner.call(inv)
+    assert (outcome.replayed, outcome.attempt) == (False, 2)
+    assert lines(outbox) == ["a\tb"]
+    with pytest.raises(RunStateError, match="already finished"):
+        runner.resolve("run-1", "1", Resolution.RERUN)
+
+
+def test_resolve_without_a_call_says_so(runner: ToolRunner) -> None:
+    with pytest.raises(RunStateError, match="no tool call at step 9"):
+        runner.resolve("run-1", "9", Resolution.SKIP)
+
+
+async def test_bad_arguments_rejected_before_tool_runs(runner: ToolRunner, tmp_path: Path) -> None:
+    outbox = tmp_path / "outbox"
+    inv = call(t.send_email, outbox=str(outbox), to=["not", "a", "string"], surprise=1)
+    with pytest.raises(ToolArgumentError) as raised:
+        await runner.call(inv)
+    message = str(raised.value)
+    assert "to:" in message and "body:" in message and "surprise:" in message
+    assert runner.lookup("run-1", "1") is None and lines(outbox) == []
+
+
+async def test_result_over_the_inline_limit_is_stored_by_reference(
+    store: ToolCallStore, tmp_path: Path
+) -> None:
+    blobs = FileBlobStore(tmp_path / "blobs")
+    runner = ToolRunner(store, LocalLanes(tmp_path / "data"), blobs, inline_limit=1000)
+    outcome = await runner.call(call(t.big_result, size=5000))
+    row = runner.lookup("run-1", "1")
+    assert row is not None and row.result is None and row.result_ref == outcome.result_ref
+    assert outcome.result_ref is not None and blobs.get(outcome.result_ref) == outcome.json.encode()
+    again = await runner.call(call(t.big_result, size=5000))
+    assert again.replayed and again.value == "x" * 5000
+
+
+def test_one_live_row_per_step_and_attempts_after_failures(store: ToolCallStore) -> None:
+    intent = ToolCallRecord(
+        run_id="r", step_id="s", attempt=1, tool="add", args={}, args_hash="h",
+        idempotency_key=None, status=CallStatus.STARTED, started_at=1.0,
+    )  # fmt: skip
+    first, created = store.begin(intent)
+    assert created and first.attempt == 1
+    live, created = store.begin(intent.model_copy(update={"started_at": 2.0}))
+    assert not created and live.started_at == 1.0
+    failure = {"error_type": "E", "error": "x", "interrupted": False, "finished_at": 3.0}
+    assert store.fail("r", "s", 1, **failure)  # type: ignore[arg-type]
+    assert not store.fail("r", "s", 1, **failure)  # type: ignore[arg-type]
+    second, created = store.begin(intent)
+    assert created and second.attempt == 2
+    store.finish("r", "s", 2, result="5", result_ref=None, finished_at=4.0)
+    latest = store.lookup("r", "s")
+    assert latest is not None and (latest.attempt, latest.result) == (2, "5")
+    assert store.lookup("r", "other") is None
+
+
+# --- lanes: the same behaviour plain and under bubblewrap -------------------------------
+
+
+async def test_tool_runs_sync_and_async_with_typed_results(lane_runner: ToolRunner) -> None:
+    assert (await lane_runner.call(call(t.add, a=2))).value == 3
+    greeting = await lane_runner.call(call(t.greet, "2", name="ann"))
+    assert t.greet.decode_result(greeting.json) == t.Greeting(text="hello ann!", length=10)
+
+
+async def test_tool_printing_to_stdout_does_not_corrupt_the_answer(
+    lane_runner: ToolRunner,
+) -> None:
+    assert (await lane_runner.call(call(t.noisy))).value == 7
+
+
+async def test_ephemeral_lane_kills_tool_over_memory_limit(lane_runner: ToolRunner) -> None:
+    with pytest.raises(ToolFailed, match="memory limit of 200 MB") as raised:
+        await lane_runner.call(call(t.allocate, mb=400))
+    assert raised.value.limit == "memory"
+    assert (await lane_runner.call(call(t.allocate, "2", mb=10))).value == 10 * 1024 * 1024
+
+
+async def test_ephemeral_lane_kills_tool_over_cpu_limit(lane_runner: ToolRunner) -> None:
+    with pytest.raises(ToolFailed, match="CPU limit of 1 s") as raised:
+        await lane_runner.call(call(t.spin))
+    assert raised.value.limit == "cpu"
+
+
+async def test_ephemeral_lane_kills_tool_past_its_wall_timeout(lane_runner: ToolRunner) -> None:
+    with pytest.raises(ToolFailed, match=r"wall timeout of 0\.5 s") as raised:
+        await lane_runner.call(call(t.sleep_forever))
+    assert raised.value.limit == "timeout"
+
+
+async def test_ephemeral_tool_gets_a_throwaway_directory(lane_runner: ToolRunner) -> None:
+    first = (await lane_runner.call(call(t.where_am_i))).value
+    second = (await lane_runner.call(call(t.where_am_i, "2"))).value
+    assert first != second and not Path(first).exists()
+
+
+async def test_session_tool_keeps_state_within_a_run_and_restarts_after_park(
+    lane_runner: ToolRunner, tmp_path: Path
+) -> None:
+    one = (await lane_runner.call(call(t.session_count, "1", note="a"))).value
+    two = (await lane_runner.call(call(t.session_count, "2", note="b"))).value
+    assert (one["in_memory"], two["in_memory"], two["on_disk"]) == (1, 2, 2)
+    other_run = (await lane_runner.call(call(t.session_count, "1", run="run-2", note="c"))).value
+    assert (other_run["in_memory"], other_run["on_disk"]) == (1, 1)
+    await lane_runner.run_parked("run-1")
+    three = (await lane_runner.call(call(t.session_count, "3", note="c"))).value
+    assert (three["in_memory"], three["on_disk"]) == (1, 3)
+    await lane_runner.run_ended("run-1")
+    assert not (tmp_path / "data" / "tools" / "sessions" / "run-1").exists()
+    await lane_runner.close()
+
+
+async def test_workspace_tool_keeps_its_directory_across_runs(lane_runner: ToolRunner) -> None:
+    await lane_runner.call(call(t.workspace_append, run="run-1", note="first"))
+    await lane_runner.run_ended("run-1")
+    seen = (await lane_runner.call(call(t.workspace_append, run="run-2", note="second"))).value
+    assert seen == ["first", "second"]
+
+
+def _listening() -> socket.socket:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    return server
+
+
+async def test_tool_with_network_declared_can_connect(lane_runner: ToolRunner) -> None:
+    with _listening() as server:
+        port = server.getsockname()[1]
+        inv = call(t.can_connect_with_network, host="127.0.0.1", port=port)
+        assert (await lane_runner.call(inv)).value is True
