@@ -1,0 +1,5 @@
+"""Reference workflow: a research-and-report agent."""
+
+from workflows.research_report.workflow import Report, ResearchRequest, research_report
+
+__all__ = ["Report", "ResearchRequest", "research_report"]

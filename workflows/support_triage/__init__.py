@@ -1,0 +1,5 @@
+"""Reference workflow: a support-ticket triage agent with a human approval step."""
+
+from workflows.support_triage.workflow import Ticket, Triage, support_triage
+
+__all__ = ["Ticket", "Triage", "support_triage"]

@@ -1,0 +1,238 @@
+"""`tether ...`: a thin typer layer over `tether.Tether`.
+
+Every command says which database it uses (on stderr, so `--json` output stays clean). Any
+`TetherError` becomes one line on stderr and exit code 2; `run --wait` exits 0 when the run
+completed and 1 when it failed, was cancelled or needs a person.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from tether.cli import views
+from tether.client import Tether
+from tether.errors import ConfigurationError, InvalidInput, TetherError
+from tether.foundation.checkpoint.contract import RunStatus
+from tether.settings import Settings
+
+app = typer.Typer(
+    name="tether",
+    help="Durable, observable background agents: start, watch, cancel and retry runs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _open(quiet: bool = False) -> Tether:
+    try:
+        settings = Settings()
+    except ValidationError as e:
+        raise ConfigurationError(f"invalid tether settings: {e}") from None
+    t = Tether(settings)
+    if not quiet:
+        err.print(f"[dim]database: {t.database}[/]", highlight=False)
+    return t
+
+
+def _parse_json(text: str | None, what: str) -> Any:
+    """JSON given inline or as `@path`."""
+    if text is None:
+        return {}
+    if text.startswith("@"):
+        try:
+            text = Path(text[1:]).read_text()
+        except OSError as e:
+            raise InvalidInput(what, f"cannot read {text[1:]}: {e.strerror}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InvalidInput(what, f"not valid JSON: {e}") from None
+
+
+@app.command()
+def run(
+    workflow: Annotated[str, typer.Argument(help="NAME (highest version) or NAME@X.Y.Z")],
+    input: Annotated[
+        str | None, typer.Option("--input", "-i", help="Input as JSON, or @file.json")
+    ] = None,
+    key: Annotated[
+        str | None, typer.Option(help="Idempotency key: the same key returns the same run")
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="Execute here and follow to the end")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Start a run. With --wait, execute it here (or follow the worker that has it)."""
+    with _open() as t:
+        run_id = t.start(workflow, _parse_json(input, f"--input for {workflow}"), key=key)
+        if not wait:
+            if as_json:
+                out.print_json(json.dumps({"run_id": run_id}))
+            else:
+                out.print(f"started {run_id}  (tether inspect {run_id})", highlight=False)
+            return
+        stop = threading.Event()
+        result: dict[str, Any] = {}
+
+        def execute() -> None:
+            try:
+                result["run"] = t.run(run_id, stop=stop)
+            except BaseException as e:  # reported on the main thread
+                result["error"] = e
+
+        runner = threading.Thread(target=execute, name="tether-run-wait", daemon=True)
+        runner.start()
+        try:
+            views.follow(t, run_id, runner, out, quiet=as_json)
+        except KeyboardInterrupt:
+            stop.set()
+            runner.join(timeout=60)
+            err.print(f"detached; the run goes on: tether inspect {run_id}", highlight=False)
+            raise typer.Exit(130) from None
+        runner.join()
+        if "error" in result:
+            raise result["error"]
+        final = result["run"]
+        if as_json:
+            out.print_json(json.dumps(views.run_json(t, final)))
+        else:
+            views.print_outcome(t, final, out)
+        raise typer.Exit(0 if final.status is RunStatus.COMPLETED else 1)
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1)] = 4,
+    until_idle: Annotated[
+        bool, typer.Option("--until-idle", help="Exit once nothing is runnable")
+    ] = False,
+) -> None:
+    """Claim and execute runs until stopped. SIGTERM or Ctrl-C: stop claiming, let each run
+    reach its next step boundary, release what is unfinished, exit."""
+    with _open() as t:
+        w = t.worker(concurrency)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: w.stop())
+        err.print(
+            f"worker {t.services.owner}: {concurrency} slots for {', '.join(t.registry.ids())}",
+            highlight=False,
+        )
+        executed = w.run(until_idle=until_idle)
+        err.print(f"worker stopped after {executed} executions", highlight=False)
+
+
+@app.command()
+def runs(
+    status: Annotated[
+        list[RunStatus] | None, typer.Option("--status", "-s", help="Filter (repeatable)")
+    ] = None,
+    workflow: Annotated[str | None, typer.Option("--workflow", "-w")] = None,
+    stranded: Annotated[
+        bool, typer.Option(help="Only runs no registered version can resume")
+    ] = False,
+    limit: Annotated[int, typer.Option(min=1)] = 50,
+    as_json: JsonFlag = False,
+) -> None:
+    """List runs, newest first."""
+    with _open() as t:
+        found = t.list(statuses=status, workflow=workflow, limit=limit, stranded=stranded)
+        if as_json:
+            out.print_json(json.dumps([r.model_dump(mode="json") for r in found]))
+        else:
+            out.print(views.runs_table(found))
+
+
+@app.command()
+def inspect(run_id: str, as_json: JsonFlag = False) -> None:
+    """Show a run and every step: attempts, input, output, error, timing."""
+    with _open() as t:
+        view = t.inspect(run_id)
+        if as_json:
+            out.print_json(view.model_dump_json())
+        else:
+            views.print_inspect(t, view, out)
+
+
+@app.command()
+def cancel(run_id: str) -> None:
+    """Cancel a run and its children: parked ones now, running ones at their next step."""
+    with _open() as t:
+        run = t.cancel(run_id)
+        pending = " (stops at its next step)" if run.status is RunStatus.RUNNING else ""
+        out.print(f"{run_id}: {run.status.value}{pending}", highlight=False)
+
+
+@app.command()
+def retry(run_id: str) -> None:
+    """Resume a failed run from its failed step; finished steps are not run again."""
+    with _open() as t:
+        run = t.retry(run_id)
+        out.print(f"{run_id}: {run.status.value}; a worker (or tether run --wait) resumes it",
+                  highlight=False)
+
+
+@app.command("send-event")
+def send_event(
+    name: str,
+    data: Annotated[str | None, typer.Option("--data", "-d", help="JSON object or @file")] = None,
+    run_id: Annotated[str | None, typer.Option("--run", help="Deliver to this run only")] = None,
+) -> None:
+    """Send an event: waiting runs whose `match` fits wake now."""
+    with _open() as t:
+        receipt = t.send_event(name, _parse_json(data, f"--data for event {name!r}"), run=run_id)
+        woken = ", ".join(receipt.woken) or "no run was waiting; held for later waits"
+        out.print(f"event {receipt.event_id}: {woken}", highlight=False)
+
+
+@app.command()
+def workflows() -> None:
+    """List the workflows this configuration registers."""
+    with _open() as t:
+        for wid in t.registry.ids():
+            out.print(wid, highlight=False)
+
+
+def main() -> None:
+    """Entry point: tether's own errors are one line and exit 2, never a traceback."""
+    try:
+        app(standalone_mode=False)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except TetherError as e:
+        _exit_with(str(e))
+    except (typer.BadParameter, typer.Abort) as e:
+        _exit_with(str(e) or "aborted")
+    except Exception as e:  # click usage errors carry their own exit code
+        from click.exceptions import ClickException
+
+        if isinstance(e, ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        raise
+
+
+def _exit_with(message: str) -> NoReturn:
+    try:
+        _fail(message)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)

@@ -1,0 +1,139 @@
+"""How the CLI draws runs and journals: tables for `runs` and `inspect`, lines for `run --wait`.
+
+Kept apart from the commands so the HTTP UI and the CLI agree on what a step "is": one row per
+step id, its attempts counted, its final entry's value or error shown.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from tether.client import RunView, Tether
+from tether.foundation.checkpoint.contract import (
+    EntryStatus,
+    JournalEntry,
+    RunRecord,
+    RunStatus,
+)
+
+_STATUS_STYLE = {
+    RunStatus.COMPLETED: "green", RunStatus.FAILED: "red", RunStatus.CANCELLED: "yellow",
+    RunStatus.NEEDS_ATTENTION: "bold magenta", RunStatus.PAUSED: "magenta",
+    RunStatus.RUNNING: "cyan", RunStatus.SLEEPING: "blue", RunStatus.WAITING: "blue",
+}
+
+
+def _when(ts: float | None) -> str:
+    return "" if not ts else datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms" if seconds < 10 else f"{seconds:.1f} s"
+
+
+def _short(text: str | None, width: int = 60) -> str:
+    if text is None:
+        return ""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _status(status: RunStatus) -> str:
+    return f"[{_STATUS_STYLE.get(status, 'white')}]{status.value}[/]"
+
+
+def steps(journal: list[JournalEntry]) -> list[tuple[JournalEntry, int]]:
+    """The journal folded to one row per step id: its last entry and how many attempts."""
+    rows: dict[str, tuple[JournalEntry, int]] = {}
+    for e in journal:
+        last, _ = rows.get(e.step_id, (e, 0))
+        if e.attempt >= last.attempt:
+            last = e
+        rows[e.step_id] = (last, max(e.attempt, rows.get(e.step_id, (e, 0))[1]))
+    return sorted(rows.values(), key=lambda r: r[0].started_at)
+
+
+def runs_table(runs: list[RunRecord]) -> Table:
+    table = Table("run", "workflow", "status", "created", "updated", box=None)
+    for r in runs:
+        table.add_row(r.id, r.workflow_id, _status(r.status), _when(r.created_at),
+                      _when(r.updated_at))
+    if not runs:
+        table.caption = "no runs"
+    return table
+
+
+def print_inspect(t: Tether, view: RunView, console: Console) -> None:
+    run = view.run
+    console.print(f"[bold]{run.id}[/]  {run.workflow_id}  {_status(run.status)}", highlight=False)
+    console.print(f"created {_when(run.created_at)}  updated {_when(run.updated_at)}"
+                  + (f"  wakes {_when(run.wake_at)}" if run.wake_at else ""), highlight=False)
+    console.print(f"input  {_short(t.codec.resolve(run.input), 200)}", highlight=False)
+    if run.output is not None:
+        console.print(f"output {_short(t.codec.resolve(run.output), 200)}", highlight=False)
+    if run.error:
+        where = f" at step {run.failed_step}" if run.failed_step else ""
+        console.print(f"[red]error{where}[/] {run.error}", highlight=False)
+    table = Table("step", "kind", "name", "attempts", "status", "input", "output / error",
+                  "started", "duration", box=None)
+    for e, attempts in steps(view.journal):
+        style = "red" if e.status is EntryStatus.ERROR else ""
+        shown = e.error if e.status is not EntryStatus.OK else e.value
+        table.add_row(e.step_id, e.kind.value, e.name, str(attempts), e.status.value,
+                      _short(e.input, 30), _short(shown, 50), _when(e.started_at),
+                      _ms(e.finished_at - e.started_at), style=style)
+    console.print(table)
+    for child in view.children:
+        console.print(f"child {child.id}  {child.workflow_id}  {_status(child.status)}",
+                      highlight=False)
+
+
+def follow(t: Tether, run_id: str, runner: threading.Thread, console: Console,
+           quiet: bool = False) -> None:
+    """Print each step as it is journaled and each change of status, until `runner` ends."""
+    seen: set[tuple[str, int]] = set()
+    last_status: RunStatus | None = None
+    while True:
+        alive = runner.is_alive()
+        run = t.status(run_id)
+        if not quiet:
+            for e in t.checkpointer.journal(run_id):
+                if (e.step_id, e.attempt) in seen:
+                    continue
+                seen.add((e.step_id, e.attempt))
+                mark = {"ok": "[green]✓[/]", "error": "[red]✗[/]"}.get(e.status.value, "[yellow]↻[/]")
+                detail = "" if e.status is EntryStatus.OK else f"  {_short(e.error, 80)}"
+                console.print(f"  {mark} {e.kind.value:<6} {e.name:<28} "
+                              f"{_ms(e.finished_at - e.started_at):>10}{detail}",
+                              highlight=False)
+            if run.status is not last_status and run.status in (RunStatus.SLEEPING,
+                                                                RunStatus.WAITING):
+                until = f" until {_when(run.wake_at)}" if run.wake_at else ""
+                console.print(f"  … {run.status.value}{until}", highlight=False)
+        last_status = run.status
+        if not alive:
+            return
+        runner.join(0.2)
+        time.sleep(0)
+
+
+def run_json(t: Tether, run: RunRecord) -> dict[str, Any]:
+    data = run.model_dump(mode="json", exclude={"input", "output"})
+    data["output"] = t.output(run)
+    return data
+
+
+def print_outcome(t: Tether, run: RunRecord, console: Console) -> None:
+    if run.status is RunStatus.COMPLETED:
+        console.print(f"[green]completed[/] {run.id}", highlight=False)
+        console.print(json.dumps(t.output(run), indent=2), highlight=False, markup=False)
+    else:
+        console.print(f"{_status(run.status)} {run.id}"
+                      + (f": {run.error}" if run.error else ""), highlight=False)
+    console.print(f"next: tether inspect {run.id}", highlight=False)

@@ -1,0 +1,37 @@
+"""Fixtures shared by every suite: a `Tether` on a fresh data dir with sub-second leases."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tether import Settings, Tether
+
+FAST = {"poll_interval": 0.02, "lease_seconds": 1.0}
+
+
+@pytest.fixture
+def make_tether(tmp_path: Path) -> Iterator[Callable[..., Tether]]:
+    """Build Tether instances over one data dir, as separate processes would see it."""
+    opened: list[Tether] = []
+
+    def make(checkpoint: str = "sqlite", **overrides: object) -> Tether:
+        settings = Settings(
+            data_dir=tmp_path / ".tether", checkpoint=checkpoint, trace="memory",
+            workflows=["tests.runtime.flows"], **{**FAST, **overrides},  # type: ignore[arg-type]
+        )
+        t = Tether(settings)
+        opened.append(t)
+        return t
+
+    yield make
+    for t in opened:
+        t.close()
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def tether(request: pytest.FixtureRequest, make_tether: Callable[..., Tether]) -> Tether:
+    """One Tether per checkpointer backend the runtime is tested over."""
+    return make_tether(request.param)

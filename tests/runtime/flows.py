@@ -1,0 +1,175 @@
+"""Workflows the runtime tests drive. Side effects are counted in `CALLS` (in-process) or in a
+file named by the input (across processes), never read back from the journal."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections import Counter
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from tether import Context, NonRetryableError, RetryPolicy, workflow
+
+CALLS: Counter[str] = Counter()
+
+
+class Steps(BaseModel):
+    n: int = 3
+    log: str = ""  # a file each executed step appends its name to
+    pause: float = 0.0  # seconds each step takes
+    fail_until: int = 0  # the middle step fails this many attempts
+
+
+class Total(BaseModel):
+    total: int
+
+
+def effect(log: str, name: str, value: int, pause: float = 0.0) -> int:
+    """A step body whose executions are observable from outside the journal."""
+    if pause:
+        time.sleep(pause)
+    CALLS[name] += 1
+    if log:
+        with open(log, "a") as f:
+            f.write(f"{name}\n")
+            f.flush()
+            os.fsync(f.fileno())
+    return value
+
+
+@workflow(name="steps", version="1.0.0")
+async def steps(ctx: Context, inp: Steps) -> Total:
+    total = 0
+    for i in range(inp.n):
+        total += await ctx.step(f"step {i}", effect, inp.log, f"step {i}", i, inp.pause)
+    return Total(total=total)
+
+
+def flaky(key: str, failures: int) -> str:
+    CALLS[key] += 1
+    if CALLS[key] <= failures:
+        raise ConnectionError(f"attempt {CALLS[key]} of {key} failed")
+    return key
+
+
+class Flaky(BaseModel):
+    key: str
+    failures: int
+    attempts: int = 3
+    fatal: bool = False
+
+
+@workflow(name="flaky", version="1.0.0")
+async def flaky_flow(ctx: Context, inp: Flaky) -> Total:
+    policy = RetryPolicy(max_attempts=inp.attempts, initial_interval=0.01, jitter=False)
+
+    def body() -> str:
+        if inp.fatal:
+            raise NonRetryableError("the input is wrong; retrying will not help")
+        return flaky(inp.key, inp.failures)
+
+    await ctx.step("call", body, retry=policy)
+    return Total(total=CALLS[inp.key])
+
+
+class Fan(BaseModel):
+    n: int = 50
+    flaky_branch: int = -1
+    key: str = ""
+
+
+FAN = {"reverse": False}  # tests flip the delay order between a crash and the resume
+STOP_AFTER: dict[str, object] = {}  # {"steps": k, "event": threading.Event}: stop mid-run
+
+
+@workflow(name="fan", version="1.0.0")
+async def fan(ctx: Context, inp: Fan) -> Total:
+    async def branch(i: int) -> int:
+        delay = (inp.n - i if FAN["reverse"] else i) * 0.002
+        first = await ctx.step(f"fetch {i}", _slow, f"fetch {i}", i, delay)
+        if i == inp.flaky_branch:
+            await ctx.step(f"flaky {i}", flaky, inp.key, 1,
+                           retry=RetryPolicy(initial_interval=0.01, jitter=False))
+        second = await ctx.step(f"parse {i}", _slow, f"parse {i}", first * 2, delay)
+        return int(second)
+
+    results = await ctx.gather(*(branch(i) for i in range(inp.n)))
+    return Total(total=sum(results))
+
+
+async def _slow(label: str, value: int, delay: float) -> int:
+    await asyncio.sleep(delay)
+    CALLS[label] += 1
+    if STOP_AFTER and sum(CALLS.values()) >= STOP_AFTER["steps"]:  # type: ignore[operator]
+        STOP_AFTER["event"].set()  # type: ignore[attr-defined]
+    return value
+
+
+class Nap(BaseModel):
+    seconds: float = 0.2
+    log: str = ""
+
+
+@workflow(name="nap", version="1.0.0")
+async def nap(ctx: Context, inp: Nap) -> Total:
+    await ctx.step("before", effect, inp.log, "before", 1)
+    await ctx.sleep("nap", inp.seconds)
+    await ctx.step("after", effect, inp.log, "after", 2)
+    return Total(total=3)
+
+
+class Approval(BaseModel):
+    ticket: str
+    timeout: float = 30.0
+
+
+class Answer(BaseModel):
+    answer: dict[str, object] | None
+
+
+@workflow(name="approval", version="1.0.0")
+async def approval(ctx: Context, inp: Approval) -> Answer:
+    data = await ctx.wait_for_event("approval", "approved", match={"ticket": inp.ticket},
+                                    timeout=inp.timeout)
+    return Answer(answer=data)
+
+
+@workflow(name="parent", version="1.0.0")
+async def parent(ctx: Context, inp: Nap) -> Total:
+    child = await ctx.invoke(nap, Nap(seconds=inp.seconds, log=inp.log))
+    return Total(total=child.total + 1)
+
+
+class Blob(BaseModel):
+    size: int
+
+
+@workflow(name="blob", version="1.0.0")
+async def blob(ctx: Context, inp: Blob) -> Total:
+    text = await ctx.step("make", lambda: "x" * inp.size)
+    return Total(total=len(text))
+
+
+@workflow(name="unserialisable", version="1.0.0")
+async def unserialisable(ctx: Context, inp: Steps) -> Total:
+    await ctx.step("socket", lambda: object())
+    return Total(total=0)
+
+
+def write_marker(path: str) -> str:
+    Path(path).write_text("x")
+    return path
+
+
+DRIFT = {"first": "before"}  # tests rename the first step here to simulate a code change
+
+
+@workflow(name="drift", version="1.0.0")
+async def drift(ctx: Context, inp: Nap) -> Total:
+    await ctx.step(DRIFT["first"], effect, inp.log, "first", 1)
+    await ctx.sleep("nap", inp.seconds)
+    await ctx.step("after", effect, inp.log, "after", 2)
+    return Total(total=3)
