@@ -1,0 +1,196 @@
+"""The one guard chain every `ctx.tool` and `ctx.model` call passes: I9 policy, then I10 limits.
+
+The runtime builds one `GuardedCall` per call and asks `GuardChain.before(call)` before
+dispatch; it journals the returned `GuardDecision`s with the call, so a replay takes the same
+path. A refusal raises the guard's own `GuardError` (PolicyDenied, BudgetExceeded,
+BudgetPaused, LoopDetected, RateLimited) carrying every decision made for the call in
+`error.decisions`. After the call, `after(call, outcome)` feeds what happened to the cost cap,
+the token bucket and the circuit breaker.
+
+For a model call the router picks a backend per attempt: `before(call)` with `backend=None`
+judges the call once, and the router's per-attempt hook asks `before_backend(call)` with the
+route's backend filled in. A tool call may carry its lane as `backend` and pass `before` alone.
+
+Every policy decision and every limits trip is written to the audit log, and the text in
+decisions, audit rows and error messages passes through the I7 redactor first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from tether.errors import GuardError
+from tether.foundation.identity.contract import Identity
+from tether.foundation.policy.contract import AuditLog, AuditRecord
+from tether.foundation.secrets.redaction import redact
+
+if TYPE_CHECKING:
+    from tether.settings import Settings
+
+CallKind = Literal["tool", "model"]
+Outcome = Literal["allow", "deny", "warn", "pause"]
+_ARGUMENTS_IN_AUDIT = 2000  # characters of JSON arguments an audit row keeps
+
+
+def fingerprint(kind: str, target: str, arguments: Any) -> str:
+    """The same call gives the same fingerprint however its arguments' keys are ordered."""
+    canonical = json.dumps([kind, target, arguments], sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+class GuardedCall(BaseModel):
+    """Everything a guard may judge a call by; new fields get defaults, so no guard breaks."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    workflow: str  # name@version
+    step_id: str
+    kind: CallKind
+    target: str  # the tool's name, or the model call's task class
+    arguments: dict[str, Any] = Field(default_factory=dict)  # tool args / model request summary
+    sensitivity: str = "internal"
+    backend: str | None = None  # the backend an attempt goes to: rate limits and breaker
+    identity: Identity | None = None  # who started the run (I8)
+    fingerprint: str = ""  # same call, same value; computed from kind, target, arguments if ""
+
+    @model_validator(mode="after")
+    def _fill_fingerprint(self) -> GuardedCall:
+        if not self.fingerprint:
+            object.__setattr__(
+                self, "fingerprint", fingerprint(self.kind, self.target, self.arguments)
+            )
+        return self
+
+    @property
+    def workflow_name(self) -> str:
+        return self.workflow.partition("@")[0]
+
+    def on_backend(self, backend: str) -> GuardedCall:
+        """This call as an attempt on `backend` (for the router's per-attempt hook)."""
+        return self.model_copy(update={"backend": backend})
+
+
+class GuardDecision(BaseModel):
+    """One guard's verdict on one call, journaled with the call and shown by `inspect`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    guard: str  # policy | budget | loop | rate | breaker
+    rule: str  # the policy rule's name, or the limit that decided
+    outcome: Outcome
+    reason: str
+
+
+class CallOutcome(BaseModel):
+    """What a call did, as far as the guards care: success, tokens spent and what it cost."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ok: bool
+    tokens: int = 0
+    cost_usd: float = 0.0
+    error: str | None = None
+
+
+class Guard(Protocol):
+    """One link of the chain. `before` raises the guard's GuardError (its refusing decision in
+    `error.decisions`) or returns its decisions; `after` returns decisions worth recording."""
+
+    def before(self, call: GuardedCall) -> list[GuardDecision]: ...
+
+    def before_backend(self, call: GuardedCall) -> list[GuardDecision]: ...
+
+    def after(self, call: GuardedCall, outcome: CallOutcome) -> list[GuardDecision]: ...
+
+
+class GuardChain:
+    """Runs the guards in order, audits what must be audited, and redacts what leaves."""
+
+    def __init__(
+        self,
+        guards: Sequence[Guard],
+        audit: AuditLog,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.guards, self.audit, self._clock = list(guards), audit, clock
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> GuardChain:
+        """Policy rules and audit log from `[policy]`, limits from `[limits]` (see their config)."""
+        # Imported here: the guards import this module's models.
+        from tether.foundation.limits.config import open_limits
+        from tether.foundation.policy.config import open_policy
+
+        gate, audit = open_policy(settings)
+        return cls([gate, open_limits(settings)], audit)
+
+    def before(self, call: GuardedCall) -> list[GuardDecision]:
+        """Every guard's decisions on `call`; raises the refusing guard's GuardError."""
+        return self._run(call, lambda g: g.before(call))
+
+    def before_backend(self, call: GuardedCall) -> list[GuardDecision]:
+        """Rate limit and circuit breaker for one attempt on `call.backend`."""
+        return self._run(call, lambda g: g.before_backend(call))
+
+    def after(self, call: GuardedCall, outcome: CallOutcome) -> list[GuardDecision]:
+        """Feed the outcome to the guards; returns trips it caused (cost warning, breaker open)."""
+        decisions: list[GuardDecision] = []
+        for guard in self.guards:
+            decisions += self._redacted(guard.after(call, outcome))
+        self._audit(call, decisions)
+        return decisions
+
+    def _run(
+        self, call: GuardedCall, step: Callable[[Guard], list[GuardDecision]]
+    ) -> list[GuardDecision]:
+        decisions: list[GuardDecision] = []
+        for guard in self.guards:
+            try:
+                decisions += self._redacted(step(guard))
+            except GuardError as error:
+                decisions += self._redacted(error.decisions)
+                self._audit(call, decisions)
+                error.args = tuple(redact(str(a)) for a in error.args)
+                error.decisions = tuple(decisions)
+                raise
+        self._audit(call, decisions)
+        return decisions
+
+    @staticmethod
+    def _redacted(decisions: Iterable[GuardDecision]) -> list[GuardDecision]:
+        return [d.model_copy(update={"reason": redact(d.reason)}) for d in decisions]
+
+    def _audit(self, call: GuardedCall, decisions: list[GuardDecision]) -> None:
+        """I9 audits every decision it makes; I10 audits only its trips."""
+        rows = [d for d in decisions if d.guard == "policy" or d.outcome != "allow"]
+        if not rows:
+            return
+        at = datetime.fromtimestamp(self._clock(), UTC)
+        arguments = redact(json.dumps(call.arguments, sort_keys=True, default=str))
+        for d in rows:
+            self.audit.record(
+                AuditRecord(
+                    at=at,
+                    run_id=call.run_id,
+                    workflow=call.workflow,
+                    step_id=call.step_id,
+                    kind=call.kind,
+                    target=call.target,
+                    backend=call.backend,
+                    who=call.identity.subject if call.identity else None,
+                    arguments=arguments[:_ARGUMENTS_IN_AUDIT],
+                    guard=d.guard,
+                    rule=d.rule,
+                    outcome=d.outcome,
+                    reason=d.reason,
+                )
+            )

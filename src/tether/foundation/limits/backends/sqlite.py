@@ -1,0 +1,79 @@
+"""The limits store in SQLite: counters that survive a worker's restart and are shared by the
+workers of one host. Each intent is one `BEGIN IMMEDIATE` transaction, so two processes never
+interleave a read and a write of the same counter.
+
+The stdlib driver is no vendor SDK; this sits under backends/ as the storage backend it is.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tether.errors import DatabaseUnavailable
+from tether.foundation.limits.kv import Kv, KvLimitsStore
+
+if TYPE_CHECKING:
+    from tether.settings import Settings
+
+_SCHEMA = "CREATE TABLE IF NOT EXISTS limits_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+
+
+class _SqliteKv:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        row = self._conn.execute("SELECT value FROM limits_state WHERE key = ?", (key,)).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def put(self, key: str, value: dict[str, Any]) -> None:
+        self._conn.execute(
+            "INSERT INTO limits_state (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, json.dumps(value)),
+        )
+
+
+class SqliteLimitsStore(KvLimitsStore):
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=30
+            )
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute(_SCHEMA)
+        except (OSError, sqlite3.Error) as e:
+            raise DatabaseUnavailable(f"limits store {self.path}: {e}") from e
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: Any) -> SqliteLimitsStore:
+        """`TETHER_LIMITS_DATABASE_URL` when it names a SQLite file, else the data directory's
+        database: counters stay on this host either way (use redis to share them wider)."""
+        url = settings.database_url_for("limits")
+        if url.startswith("sqlite:///"):
+            return cls(url.removeprefix("sqlite:///"))
+        return cls(settings.data_path / "tether.db")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Kv]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield _SqliteKv(self._conn)
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

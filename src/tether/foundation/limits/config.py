@@ -1,0 +1,107 @@
+"""I10 from the `[limits]` table of tether.toml; every number has a working default.
+
+[limits]
+backend = "redis"              # memory | sqlite (default) | redis
+options = { url = "redis://10.0.0.5:6379/0", prefix = "tether:" }
+model_call_cap = 50            # model calls per run; call 51 raises BudgetExceeded
+cost_cap_usd = 10.0            # per run; a warning at 50%, then stop or pause at 100%
+on_cost_cap = "pause"          # stop (BudgetExceeded) | pause (BudgetPaused: a person raises it)
+loop_after = 3                 # the 3rd identical call in a row raises LoopDetected
+
+[limits.workflows.research_report]     # a workflow's name, or name@version
+model_call_cap = 80
+
+[limits.backends.anthropic]    # per model backend; unlisted ones get the defaults
+requests_per_minute = 50       # no rate limit unless set
+tokens_per_minute = 40000
+failure_threshold = 5          # consecutive failures that open the circuit
+cooldown_seconds = 30          # before a half-open probe
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
+
+from tether.errors import BackendNotFound, ConfigurationError
+from tether.foundation.limits.contract import LimitsStore
+from tether.foundation.limits.guard import LimitsGuard
+from tether.settings import Settings
+
+GROUP = "tether.limits"
+
+
+class Budget(BaseModel):
+    """What one workflow's runs may spend; top-level values, overridden per workflow."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model_call_cap: PositiveInt = 50
+    cost_cap_usd: PositiveFloat | None = 10.0
+    on_cost_cap: Literal["stop", "pause"] = "stop"
+    loop_after: int = Field(default=3, ge=2)
+
+
+class BackendLimits(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    requests_per_minute: PositiveFloat | None = None
+    tokens_per_minute: PositiveFloat | None = None
+    failure_threshold: PositiveInt = 5
+    cooldown_seconds: PositiveFloat = 30.0
+
+
+class LimitsConfig(Budget):
+    backend: str = "sqlite"
+    options: dict[str, Any] = Field(default_factory=dict)
+    workflows: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    backends: dict[str, BackendLimits] = Field(default_factory=dict)
+
+    def model_post_init(self, __context: Any) -> None:
+        for name in self.workflows:
+            self.budget_for(name)  # a bad override fails at start, not at the call it governs
+
+    def budget_for(self, workflow: str) -> Budget:
+        """`workflows["name@version"]`, else `workflows["name"]`, over the top-level budget."""
+        base = {k: getattr(self, k) for k in Budget.model_fields}
+        override = self.workflows.get(workflow, self.workflows.get(workflow.partition("@")[0]))
+        try:
+            return Budget.model_validate({**base, **(override or {})})
+        except ValidationError as e:
+            raise ConfigurationError(f"bad [limits.workflows.{workflow}]: {e}") from e
+
+    def backend_limits(self, backend: str) -> BackendLimits:
+        return self.backends.get(backend, BackendLimits())
+
+
+def load_limits_config(settings: Settings) -> LimitsConfig:
+    try:
+        return LimitsConfig.model_validate((settings.model_extra or {}).get("limits", {}))
+    except ValidationError as e:
+        raise ConfigurationError(f"bad [limits] settings: {e}") from e
+
+
+def open_limits_store(settings: Settings, config: LimitsConfig | None = None) -> LimitsStore:
+    """The configured counters store, checked against the contract."""
+    config = config or load_limits_config(settings)
+    found = {ep.name: ep for ep in entry_points(group=GROUP)}
+    if config.backend not in found:
+        raise BackendNotFound(GROUP, config.backend, sorted(found))
+    try:
+        store = found[config.backend].load().from_settings(settings, **config.options)
+    except (ImportError, AttributeError, TypeError) as e:
+        raise ConfigurationError(f"limits backend {config.backend!r} ({GROUP}): {e}") from e
+    if not isinstance(store, LimitsStore):
+        raise ConfigurationError(
+            f"entry point {config.backend!r} in group {GROUP!r} built {type(store).__name__}, "
+            "which does not implement LimitsStore"
+        )
+    return store
+
+
+def open_limits(settings: Settings) -> LimitsGuard:
+    """The I10 link of the guard chain (also what `tether budget raise` calls)."""
+    config = load_limits_config(settings)
+    return LimitsGuard(open_limits_store(settings, config), config)

@@ -1,0 +1,106 @@
+"""I10 LimitsStore: the counters behind budgets, loop detection, rate limits and breakers.
+
+The store speaks in intents, each one atomic, so workers sharing a store (Redis, or one SQLite
+file) never lose an update between a read and a write:
+
+- `admit` records that a run makes a call at `step_id`, unless the call cap or the loop limit
+  refuses it. Its answer is kept per (run, step): a worker that crashed after the check but
+  before the call's result was journaled re-executes the call, asks again, and gets the same
+  answer with nothing counted twice.
+- `add_cost` sets what the call at (run, step) cost, again idempotently, and returns the run's
+  spend before and after, so a threshold is crossed exactly once.
+- `take` is a token bucket; `breaker_allow` / `breaker_record` a circuit breaker. These count
+  traffic, not runs: a re-executed call really reaches the provider again, so it counts.
+
+Times are passed in (`now`, Unix seconds) by the guard, so one clock decides for every backend
+and tests need no sleeping.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict
+
+Refusal = Literal["call_cap", "loop"]
+BreakerPhase = Literal["closed", "open", "half_open"]
+
+
+class Admission(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    refused: Refusal | None  # None: admitted
+    calls: int  # counted calls of the run, this one included when admitted and counted
+    streak: int  # identical calls in a row ending with this one
+    replayed: bool = False  # this (run, step) was judged before; this is that answer
+
+
+class RunBudget(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    calls: int = 0
+    spent_usd: float = 0.0
+    raised_usd: float = 0.0  # added to the workflow's cost cap by people, for this run
+
+
+class BreakerState(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    phase: BreakerPhase
+    failures: int  # consecutive
+    allowed: bool = True  # for breaker_allow: may this call go through (a probe, if half-open)
+    retry_after: float = 0.0  # seconds until a probe is allowed, when not allowed
+
+
+@runtime_checkable
+class LimitsStore(Protocol):
+    def admit(
+        self,
+        run_id: str,
+        step_id: str,
+        fingerprint: str,
+        *,
+        counted: bool,
+        call_cap: int,
+        loop_after: int,
+    ) -> Admission:
+        """Admit the call unless it would be counted call `call_cap + 1` or the `loop_after`th
+        identical call in a row. A refused call changes no counter."""
+        ...
+
+    def add_cost(self, run_id: str, step_id: str, usd: float) -> tuple[float, float]:
+        """Set the cost of the call at (run, step); the run's spend (before, after)."""
+        ...
+
+    def budget(self, run_id: str) -> RunBudget: ...
+
+    def raise_budget(self, run_id: str, usd: float) -> RunBudget:
+        """Add `usd` to the run's cost cap (a person did: `tether budget raise`)."""
+        ...
+
+    def take(
+        self,
+        key: str,
+        *,
+        capacity: float,
+        per_second: float,
+        amount: float,
+        now: float,
+        force: bool = False,
+    ) -> float:
+        """Take `amount` from bucket `key` (full when new); 0.0 when taken, else the seconds
+        until it could be. At least one unit must be left to take 0. `force` takes it anyway,
+        into debt: the tokens a call used are known only after it."""
+        ...
+
+    def breaker_allow(self, key: str, *, now: float, cooldown: float) -> BreakerState:
+        """Closed: allowed. Open: refused until `cooldown` has passed, then one probe is let
+        through (half-open); another probe only if that one never reported back in `cooldown`."""
+        ...
+
+    def breaker_record(self, key: str, *, ok: bool, now: float, threshold: int) -> BreakerState:
+        """A success closes the breaker; the `threshold`th consecutive failure, or a failed
+        probe, opens it."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,160 @@
+"""The limits logic once, over a key-value transaction: memory and SQLite differ only in where
+the values live and how a transaction is made atomic (a lock; `BEGIN IMMEDIATE`).
+
+Keys: `run/<run>` (calls, spend, raises, last fingerprint and streak), `step/<run>/<step>` (the
+admission given at that step), `cost/<run>/<step>`, `bucket/<key>`, `breaker/<key>`. The Redis
+backend keeps the same shapes in hashes and runs the same steps as Lua scripts.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from tether.foundation.limits.contract import Admission, BreakerState, RunBudget
+
+
+class Kv(Protocol):
+    def get(self, key: str) -> dict[str, Any] | None: ...
+
+    def put(self, key: str, value: dict[str, Any]) -> None: ...
+
+
+def _run(kv: Kv, run_id: str) -> dict[str, Any]:
+    return kv.get(f"run/{run_id}") or {
+        "calls": 0,
+        "spent": 0.0,
+        "raised": 0.0,
+        "fp": "",
+        "streak": 0,
+    }
+
+
+class KvLimitsStore(ABC):
+    @abstractmethod
+    def _transaction(self) -> AbstractContextManager[Kv]:
+        """Everything done with the yielded Kv happens atomically, or not at all."""
+
+    def admit(
+        self,
+        run_id: str,
+        step_id: str,
+        fingerprint: str,
+        *,
+        counted: bool,
+        call_cap: int,
+        loop_after: int,
+    ) -> Admission:
+        with self._transaction() as kv:
+            step_key = f"step/{run_id}/{step_id}"
+            seen = kv.get(step_key)
+            if seen is not None:
+                return Admission(**seen, replayed=True)
+            run = _run(kv, run_id)
+            streak = run["streak"] + 1 if run["fp"] == fingerprint else 1
+            if counted and run["calls"] >= call_cap:
+                answer = Admission(refused="call_cap", calls=run["calls"], streak=streak)
+            elif streak >= loop_after:
+                answer = Admission(refused="loop", calls=run["calls"], streak=streak)
+            else:
+                run["calls"] += 1 if counted else 0
+                run["fp"], run["streak"] = fingerprint, streak
+                kv.put(f"run/{run_id}", run)
+                answer = Admission(refused=None, calls=run["calls"], streak=streak)
+            kv.put(step_key, answer.model_dump(exclude={"replayed"}))
+            return answer
+
+    def add_cost(self, run_id: str, step_id: str, usd: float) -> tuple[float, float]:
+        with self._transaction() as kv:
+            run = _run(kv, run_id)
+            previous = (kv.get(f"cost/{run_id}/{step_id}") or {"usd": 0.0})["usd"]
+            before = run["spent"]
+            run["spent"] = before + usd - previous
+            kv.put(f"cost/{run_id}/{step_id}", {"usd": usd})
+            kv.put(f"run/{run_id}", run)
+            return before, run["spent"]
+
+    def budget(self, run_id: str) -> RunBudget:
+        with self._transaction() as kv:
+            run = _run(kv, run_id)
+        return RunBudget(calls=run["calls"], spent_usd=run["spent"], raised_usd=run["raised"])
+
+    def raise_budget(self, run_id: str, usd: float) -> RunBudget:
+        with self._transaction() as kv:
+            run = _run(kv, run_id)
+            run["raised"] += usd
+            kv.put(f"run/{run_id}", run)
+        return RunBudget(calls=run["calls"], spent_usd=run["spent"], raised_usd=run["raised"])
+
+    def take(
+        self,
+        key: str,
+        *,
+        capacity: float,
+        per_second: float,
+        amount: float,
+        now: float,
+        force: bool = False,
+    ) -> float:
+        with self._transaction() as kv:
+            bucket = kv.get(f"bucket/{key}") or {"level": capacity, "at": now}
+            level = min(capacity, bucket["level"] + max(0.0, now - bucket["at"]) * per_second)
+            need = max(amount, 1.0)
+            wait = 0.0 if force or level >= need else (need - level) / per_second
+            if wait == 0.0:
+                level -= amount
+            kv.put(f"bucket/{key}", {"level": level, "at": max(now, bucket["at"])})
+            return wait
+
+    def breaker_allow(self, key: str, *, now: float, cooldown: float) -> BreakerState:
+        with self._transaction() as kv:
+            b = _breaker(kv, key)
+            if b["phase"] == "closed":
+                return BreakerState(phase="closed", failures=b["failures"])
+            since = now - (b["opened_at"] if b["phase"] == "open" else b["probe_at"])
+            if since < cooldown:
+                return BreakerState(
+                    phase=b["phase"],
+                    failures=b["failures"],
+                    allowed=False,
+                    retry_after=cooldown - since,
+                )
+            b["phase"], b["probe_at"] = "half_open", now
+            kv.put(f"breaker/{key}", b)
+            return BreakerState(phase="half_open", failures=b["failures"])
+
+    def breaker_record(self, key: str, *, ok: bool, now: float, threshold: int) -> BreakerState:
+        with self._transaction() as kv:
+            b = _breaker(kv, key)
+            if ok:
+                b["phase"], b["failures"] = "closed", 0
+            else:
+                b["failures"] += 1
+                if b["phase"] == "half_open" or b["failures"] >= threshold:
+                    b["phase"], b["opened_at"] = "open", now
+            kv.put(f"breaker/{key}", b)
+            return BreakerState(phase=b["phase"], failures=b["failures"])
+
+
+def _breaker(kv: Kv, key: str) -> dict[str, Any]:
+    return kv.get(f"breaker/{key}") or {
+        "phase": "closed",
+        "failures": 0,
+        "opened_at": 0.0,
+        "probe_at": 0.0,
+    }
+
+
+class DictKv:
+    """A Kv over a plain dict; values are copied in and out so callers can't alias them."""
+
+    def __init__(self, data: dict[str, dict[str, Any]]) -> None:
+        self._data = data
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        value = self._data.get(key)
+        return None if value is None else dict(value)
+
+    def put(self, key: str, value: dict[str, Any]) -> None:
+        self._data[key] = dict(value)

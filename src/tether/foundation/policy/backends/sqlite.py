@@ -1,0 +1,93 @@
+"""The audit log in SQLite (the default): table `guard_audit` in the policy database.
+
+One INSERT + COMMIT per row, in WAL mode, so a worker's audit writes do not block readers
+such as `tether inspect`. The stdlib driver is no vendor SDK; it lives under backends/ only
+because it is a storage backend like the PostgreSQL one beside it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tether.errors import ConfigurationError, DatabaseUnavailable
+from tether.foundation.policy.contract import AuditRecord
+
+if TYPE_CHECKING:
+    from tether.settings import Settings
+
+COLUMNS = (
+    "at", "run_id", "workflow", "step_id", "kind", "target", "backend", "who",
+    "arguments", "guard", "rule", "outcome", "reason",
+)  # fmt: skip
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS guard_audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    {", ".join(f"{c} TEXT" for c in COLUMNS)}
+);
+CREATE INDEX IF NOT EXISTS guard_audit_run ON guard_audit (run_id, id);
+"""
+
+
+def sqlite_path(url: str, what: str) -> Path:
+    """The file a `sqlite:///path` URL names; anything else is a configuration error."""
+    if not url.startswith("sqlite:///"):
+        raise ConfigurationError(
+            f"the sqlite {what} backend needs a sqlite:/// URL; set TETHER_"
+            f"{what.upper()}_DATABASE_URL or choose another backend for {what}"
+        )
+    return Path(url.removeprefix("sqlite:///"))
+
+
+class SqliteAuditLog:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=30
+            )
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as e:
+            raise DatabaseUnavailable(f"audit log {self.path}: {e}") from e
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SqliteAuditLog:
+        return cls(sqlite_path(settings.database_url_for("policy"), "policy"))
+
+    def record(self, entry: AuditRecord) -> None:
+        row = entry.model_dump()
+        row["at"] = entry.at.isoformat()
+        with self._lock:
+            self._conn.execute(
+                f"INSERT INTO guard_audit ({', '.join(COLUMNS)}) "
+                f"VALUES ({', '.join('?' for _ in COLUMNS)})",
+                [row[c] for c in COLUMNS],
+            )
+
+    def query(
+        self, *, run_id: str | None = None, outcome: str | None = None, limit: int = 1000
+    ) -> list[AuditRecord]:
+        sql = f"SELECT {', '.join(COLUMNS)} FROM guard_audit WHERE 1=1"
+        params: list[Any] = []
+        if run_id is not None:
+            sql, params = sql + " AND run_id = ?", [*params, run_id]
+        if outcome is not None:
+            sql, params = sql + " AND outcome = ?", [*params, outcome]
+        with self._lock:
+            rows = self._conn.execute(f"{sql} ORDER BY id LIMIT ?", [*params, limit]).fetchall()
+        return [_record(dict(zip(COLUMNS, r, strict=True))) for r in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+def _record(row: dict[str, Any]) -> AuditRecord:
+    row["at"] = datetime.fromisoformat(row["at"])
+    return AuditRecord.model_validate(row)

@@ -1,0 +1,66 @@
+"""I9 from the `[policy]` table of tether.toml.
+
+    [policy]
+    rules = "policy.yaml"     # relative to tether.toml; no file: every call allowed, and audited
+    default = "deny"          # overrides the rules file's default (production: deny)
+    backend = "postgres"      # audit log: memory | sqlite | postgres; default from the URL
+
+The audit log lives in `TETHER_POLICY_DATABASE_URL`, else `TETHER_DATABASE_URL`, else the
+data directory's SQLite file; its backend follows that URL's scheme unless named.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from tether.errors import BackendNotFound, ConfigurationError
+from tether.foundation.policy.contract import AuditLog
+from tether.foundation.policy.gate import PolicyGate
+from tether.foundation.policy.rules import PolicyRules, load_rules
+from tether.settings import Settings
+
+GROUP = "tether.policy"
+
+
+class PolicyConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rules: Path | None = None
+    default: Literal["allow", "deny"] | None = None
+    backend: str | None = None
+
+
+def open_policy(settings: Settings) -> tuple[PolicyGate, AuditLog]:
+    """The policy gate and the audit log its decisions (and I10's trips) are written to."""
+    config = PolicyConfig.model_validate((settings.model_extra or {}).get("policy", {}))
+    rules = PolicyRules()
+    if config.rules is not None:
+        base = settings.config_file.parent if settings.config_file else Path.cwd()
+        rules = load_rules(base / config.rules)
+    if config.default is not None:
+        rules = rules.model_copy(update={"default": config.default})
+    return PolicyGate(rules), open_audit_log(settings, config.backend)
+
+
+def open_audit_log(settings: Settings, backend: str | None = None) -> AuditLog:
+    """The audit backend by name, or by the scheme of the policy database URL."""
+    if backend is None:
+        scheme = settings.database_url_for("policy").partition(":")[0]
+        backend = "postgres" if scheme.startswith("postgres") else scheme
+    found = {ep.name: ep for ep in entry_points(group=GROUP)}
+    if backend not in found:
+        raise BackendNotFound(GROUP, backend, sorted(found))
+    try:
+        log = found[backend].load().from_settings(settings)
+    except (ImportError, AttributeError) as e:
+        raise ConfigurationError(f"policy audit backend {backend!r} ({GROUP}): {e}") from e
+    if not isinstance(log, AuditLog):
+        raise ConfigurationError(
+            f"entry point {backend!r} in group {GROUP!r} built {type(log).__name__}, "
+            "which lacks `record`, `query` or `close`"
+        )
+    return log
