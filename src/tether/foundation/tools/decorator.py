@@ -34,6 +34,8 @@ _WHY_REPLAY = (
 
 
 def tool(
+    bare: Callable[..., Any] | None = None,
+    /,
     *,
     replay: ReplayClass | str | None = None,
     persistence: PersistenceClass | str = PersistenceClass.EPHEMERAL,
@@ -51,9 +53,9 @@ def tool(
     lanes (the local lane cannot take it away); `workspace` names the directory of a
     `persistent_workspace` tool.
     """
-    if callable(replay):
+    if bare is not None:  # `@tool` without parentheses
         raise ConfigurationError(
-            f"@tool on {getattr(replay, '__qualname__', replay)!r} needs arguments: {_WHY_REPLAY}"
+            f"@tool on {getattr(bare, '__qualname__', bare)!r} needs arguments: {_WHY_REPLAY}"
         )
     if replay is None:
         raise ConfigurationError(f"@tool {name or ''} declares no replay class: {_WHY_REPLAY}")

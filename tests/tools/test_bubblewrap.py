@@ -1,0 +1,81 @@
+"""Under bubblewrap a tool is isolated: no network unless declared, nothing writable outside
+its own directory; and a machine where bwrap cannot start fails at construction."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.tools import sample_tools as t
+
+from tether.errors import ConfigurationError
+from tether.foundation.blobs.files import FileBlobStore
+from tether.foundation.tools.backends.bubblewrap import Bubblewrap, BubblewrapLanes
+from tether.foundation.tools.contract import ToolDef, ToolInvocation
+from tether.foundation.tools.local import LocalLanes
+from tether.foundation.tools.memory import MemoryToolResults
+from tether.foundation.tools.runner import ToolRunner
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def server() -> Iterator[int]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        yield int(s.getsockname()[1])
+
+
+def runner(tmp_path: Path, isolated: bool) -> ToolRunner:
+    lanes = BubblewrapLanes(tmp_path) if isolated else LocalLanes(tmp_path)
+    return ToolRunner(MemoryToolResults(), lanes, FileBlobStore(tmp_path / "blobs"))
+
+
+def call(tool: ToolDef, **args: object) -> ToolInvocation:
+    return ToolInvocation(run_id="r", step_id="1", attempt=1, tool=tool, args=dict(args))
+
+
+async def test_bubblewrap_tool_without_network_cannot_connect(tmp_path: Path, server: int) -> None:
+    inv = call(t.can_connect, host="127.0.0.1", port=server)
+    assert (await runner(tmp_path / "local", isolated=False).call(inv)).value is True
+    assert (await runner(tmp_path / "bwrap", isolated=True).call(inv)).value is False
+
+
+async def test_bubblewrap_tool_cannot_write_outside_its_workspace(tmp_path: Path) -> None:
+    outside = tmp_path / "escape.txt"
+    inv = call(t.write_file, path=str(outside), text="out")
+    await runner(tmp_path / "bwrap", isolated=True).call(inv)
+    assert not outside.exists()
+    system = call(t.write_file, path="/usr/tether-escape.txt", text="out")
+    assert (await runner(tmp_path / "bwrap", isolated=True).call(system)).value.startswith(
+        "refused: Read-only"
+    )
+
+
+async def test_bubblewrap_tool_can_write_its_own_directory(tmp_path: Path) -> None:
+    inv = call(t.workspace_append, note="kept")
+    assert (await runner(tmp_path, isolated=True).call(inv)).value == ["kept"]
+    notes = tmp_path / "tools" / "workspaces" / "shared-notes" / "notes.txt"
+    assert notes.read_text() == "kept\n"
+
+
+def test_bubblewrap_that_cannot_start_fails_at_construction() -> None:
+    with pytest.raises(ConfigurationError, match=r"not on PATH.*tools = 'local'"):
+        Bubblewrap(binary="no-such-bwrap")
+
+
+def test_bubblewrap_that_cannot_make_namespaces_fails_at_construction(tmp_path: Path) -> None:
+    fake = tmp_path / "bwrap"
+    complaint = "bwrap: No permissions to creating new namespace"
+    fake.write_text(f"#!/bin/sh\necho '{complaint}' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    with pytest.raises(ConfigurationError, match="No permissions to creating new namespace"):
+        Bubblewrap(binary=str(fake))
