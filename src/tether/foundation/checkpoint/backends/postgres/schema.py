@@ -1,0 +1,124 @@
+"""The checkpoint's tables in PostgreSQL, and the forward migrations that build them.
+
+`tether_schema` holds one version per component, so other interfaces' backends can share the
+table. `migrate` runs at start under an advisory lock (several workers may start at once) and
+refuses a schema written by a newer tether rather than guessing what it means.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from psycopg import Connection, sql
+
+from tether.errors import ConfigurationError, SchemaVersionError
+
+log = logging.getLogger("tether.checkpoint.postgres")
+
+_V1 = """
+CREATE TABLE runs (
+    id TEXT PRIMARY KEY,
+    workflow TEXT NOT NULL,
+    version TEXT NOT NULL,
+    status TEXT NOT NULL,
+    input TEXT NOT NULL,
+    output TEXT,
+    error TEXT,
+    failed_step TEXT,
+    key TEXT UNIQUE,
+    parent_id TEXT,
+    parent_step TEXT,
+    created_at DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL,
+    wake_at DOUBLE PRECISION,
+    lease_token TEXT,
+    lease_owner TEXT,
+    lease_expires_at DOUBLE PRECISION,
+    cancel_requested BOOLEAN NOT NULL DEFAULT false,
+    claims INTEGER NOT NULL DEFAULT 0,
+    event_horizon BIGINT NOT NULL DEFAULT 0,
+    meta TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX runs_by_status ON runs (status, wake_at);
+CREATE INDEX runs_by_parent ON runs (parent_id);
+CREATE INDEX runs_by_created ON runs (created_at);
+CREATE TABLE journal (
+    run_id TEXT NOT NULL,
+    step_id TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    value TEXT,
+    error TEXT,
+    input TEXT,
+    ref TEXT,
+    started_at DOUBLE PRECISION NOT NULL,
+    finished_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (run_id, step_id, attempt)
+);
+CREATE TABLE waits (
+    run_id TEXT NOT NULL,
+    step_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    deadline DOUBLE PRECISION,
+    event TEXT,
+    match TEXT NOT NULL DEFAULT '{}',
+    child_id TEXT,
+    PRIMARY KEY (run_id, step_id)
+);
+CREATE INDEX waits_by_event ON waits (event);
+CREATE TABLE events (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name TEXT NOT NULL,
+    data TEXT NOT NULL,
+    run_id TEXT,
+    created_at DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX events_by_name ON events (name, id);
+"""
+# Forward migrations: index i takes the schema from version i to i + 1. Append, never edit.
+MIGRATIONS: tuple[str, ...] = (_V1,)
+SCHEMA_VERSION = len(MIGRATIONS)
+COMPONENT = "checkpoint"
+
+
+def migrate(c: Connection[Any], schema: str | None, where: str) -> str:
+    """Bring the schema (created if named and missing) up to SCHEMA_VERSION; return its name.
+    `where` names the database in messages (the DSN without its password)."""
+    with c.transaction():
+        c.execute("SELECT pg_advisory_xact_lock(hashtext('tether_schema'))")
+        if schema is not None:
+            c.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+            c.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(schema)))
+        row = c.execute("SELECT current_schema()").fetchone()
+        if row is None or row[0] is None:
+            raise ConfigurationError(
+                f"no schema to create tether's tables in at {where}: "
+                "set TETHER_CHECKPOINT_SCHEMA or fix the search_path"
+            )
+        c.execute(
+            "CREATE TABLE IF NOT EXISTS tether_schema "
+            "(component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+        )
+        got = c.execute(
+            "SELECT version FROM tether_schema WHERE component = %s", (COMPONENT,)
+        ).fetchone()
+        version = got[0] if got else 0
+        if version > SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"PostgreSQL at {where} (schema {row[0]}) has checkpoint schema version "
+                f"{version}; this tether understands up to {SCHEMA_VERSION}: upgrade tether"
+            )
+        for migration in MIGRATIONS[version:]:
+            c.execute(migration)
+        if version < SCHEMA_VERSION:
+            c.execute(
+                "INSERT INTO tether_schema (component, version) VALUES (%s, %s) "
+                "ON CONFLICT (component) DO UPDATE SET version = EXCLUDED.version",
+                (COMPONENT, SCHEMA_VERSION),
+            )
+            log.info("checkpoint schema %s migrated %d -> %d", row[0], version, SCHEMA_VERSION)
+        return str(row[0])
