@@ -194,3 +194,34 @@ class GuardChain:
                     reason=d.reason,
                 )
             )
+
+
+class RouteGuard:
+    """The router's per-attempt hook for one model call (`ModelRouter.call(before_attempt=)`).
+
+    Each attempt passes `before_backend` on its route's backend (a RateLimited makes the router
+    skip that route). The router reports no attempt's end, but a new attempt means the one
+    before it failed, so that failure goes to the breaker then; `finish` reports the last one.
+    """
+
+    def __init__(self, chain: GuardChain, call: GuardedCall) -> None:
+        self.chain, self.call = chain, call
+        self.decisions: list[GuardDecision] = []
+        self._dispatched: GuardedCall | None = None
+
+    async def __call__(self, attempt: Any) -> None:  # a models.contract.RouteAttempt
+        self._report(CallOutcome(ok=False, error="failed; the router tried again"))
+        on_backend = self.call.on_backend(attempt.route.backend)
+        self.decisions += self.chain.before_backend(on_backend)
+        self._dispatched = on_backend
+
+    def finish(self, outcome: CallOutcome) -> list[GuardDecision]:
+        """Report how the call ended (tokens and cost on success); returns every decision made
+        for its attempts, trips included, for the journal."""
+        self._report(outcome)
+        return self.decisions
+
+    def _report(self, outcome: CallOutcome) -> None:
+        if self._dispatched is not None:
+            self.decisions += self.chain.after(self._dispatched, outcome)
+            self._dispatched = None
