@@ -80,14 +80,16 @@ def print_inspect(t: Tether, view: RunView, console: Console) -> None:
     if run.error:
         where = f" at step {run.failed_step}" if run.failed_step else ""
         console.print(f"[red]error{where}[/] {run.error}", highlight=False)
-    table = Table("step", "kind", "name", "attempts", "status", "input", "output / error",
-                  "started", "duration", box=None)
+    table = Table(box=None)
+    for column in ("step", "kind", "name", "tries", "status", "took"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("output / error", no_wrap=True)
+    width = max(20, console.width - 50)
     for e, attempts in steps(view.journal):
         style = "red" if e.status is EntryStatus.ERROR else ""
         shown = e.error if e.status is not EntryStatus.OK else e.value
         table.add_row(e.step_id, e.kind.value, e.name, str(attempts), e.status.value,
-                      _short(e.input, 30), _short(shown, 50), _when(e.started_at),
-                      _ms(e.finished_at - e.started_at), style=style)
+                      _ms(e.finished_at - e.started_at), _short(shown, width), style=style)
     console.print(table)
     for child in view.children:
         console.print(f"child {child.id}  {child.workflow_id}  {_status(child.status)}",
