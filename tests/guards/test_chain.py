@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 
-from tether.errors import BudgetExceeded, BudgetPaused, LoopDetected, PolicyDenied, RateLimited
+from tether.errors import (
+    BudgetExceeded,
+    BudgetPaused,
+    InvalidInput,
+    LoopDetected,
+    PolicyDenied,
+    RateLimited,
+)
 from tether.foundation.guards import CallOutcome, GuardChain, GuardedCall
 from tether.foundation.identity.contract import Identity
 from tether.foundation.limits.config import LimitsConfig
@@ -219,3 +226,10 @@ def test_the_chain_is_built_from_the_policy_and_limits_tables(tmp_path: Path) ->
     with pytest.raises(PolicyDenied, match="'default'"):
         chain.before(call("0.3", kind="tool", target="search"))
     assert [r.outcome for r in chain.audit.query()] == ["allow", "allow", "deny", "deny"]
+
+
+def test_a_budget_is_raised_only_by_a_positive_amount() -> None:
+    g = Guards()
+    with pytest.raises(InvalidInput, match="positive"):
+        g.limits.raise_budget("run-1", 0)
+    assert g.limits.raise_budget("run-1", 2.5).raised_usd == 2.5

@@ -8,8 +8,9 @@ BudgetPaused, LoopDetected, RateLimited) carrying every decision made for the ca
 the token bucket and the circuit breaker.
 
 For a model call the router picks a backend per attempt: `before(call)` with `backend=None`
-judges the call once, and the router's per-attempt hook asks `before_backend(call)` with the
-route's backend filled in. A tool call may carry its lane as `backend` and pass `before` alone.
+judges the call once, and `RouteGuard(chain, call)`, the router's `before_attempt` hook, asks
+`before_backend` for each attempt's backend and reports each attempt's end. A tool call may
+carry its lane as `backend` and pass `before` alone.
 
 Every policy decision and every limits trip is written to the audit log, and the text in
 decisions, audit rows and error messages passes through the I7 redactor first.

@@ -16,7 +16,14 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from tether.errors import BudgetExceeded, BudgetPaused, GuardError, LoopDetected, RateLimited
+from tether.errors import (
+    BudgetExceeded,
+    BudgetPaused,
+    GuardError,
+    InvalidInput,
+    LoopDetected,
+    RateLimited,
+)
 from tether.foundation.guards import CallOutcome, GuardDecision, GuardedCall, Outcome
 from tether.foundation.limits.contract import LimitsStore, RunBudget
 
@@ -209,5 +216,5 @@ class LimitsGuard:
     def raise_budget(self, run_id: str, usd: float) -> RunBudget:
         """Add `usd` to one run's cost cap; a paused run may go on once the runtime wakes it."""
         if usd <= 0:
-            raise ValueError(f"a budget is raised by a positive amount, not {usd}")
+            raise InvalidInput("budget raise", f"--usd must be a positive amount, not {usd}")
         return self.store.raise_budget(run_id, usd)
