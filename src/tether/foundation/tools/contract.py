@@ -124,19 +124,9 @@ class LaneResult:
 
 @runtime_checkable
 class Lane(Protocol):
-    """Runs calls of one persistence class. Per-run state (a session process, its directory)
-    belongs to the lane; a parked run holds no process, so `park` stops it and the next call
-    starts it again from the directory."""
+    """Runs calls of one persistence class."""
 
     async def run(self, invocation: ToolInvocation) -> LaneResult: ...
-
-    async def park(self, run_id: str) -> None:
-        """Stop the run's session processes; their directories stay."""
-        ...
-
-    async def end_run(self, run_id: str) -> None:
-        """Remove everything the lane keeps for the run."""
-        ...
 
 
 class LaneBackend(Protocol):
@@ -147,6 +137,15 @@ class LaneBackend(Protocol):
 
     def lane(self, persistence: PersistenceClass) -> Lane:
         """The lane for that persistence class, or ConfigurationError if it has none."""
+        ...
+
+    async def park(self, run_id: str) -> None:
+        """The run parked: stop what runs for it (a session process, a sandbox), keeping its
+        state (a directory, a sandbox's disk) for the next call, which starts it again."""
+        ...
+
+    async def end_run(self, run_id: str) -> None:
+        """The run ended: remove everything kept for it (workspaces outlive runs)."""
         ...
 
     async def close(self) -> None:

@@ -34,7 +34,7 @@ def unwrapped(argv: Sequence[str], workdir: Path, network: bool) -> list[str]:
     return list(argv)
 
 
-def _dir_name(run_id: str) -> str:
+def dir_name(run_id: str) -> str:
     return run_id if _SAFE.match(run_id) else hashlib.sha256(run_id.encode()).hexdigest()[:32]
 
 
@@ -58,12 +58,6 @@ class EphemeralLane:
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    async def park(self, run_id: str) -> None:
-        pass
-
-    async def end_run(self, run_id: str) -> None:
-        pass
-
 
 class WorkspaceLane:
     def __init__(self, root: Path, wrap: Wrap) -> None:
@@ -75,12 +69,6 @@ class WorkspaceLane:
         workdir.mkdir(parents=True, exist_ok=True)
         return await _one_shot(self._wrap, invocation, workdir)
 
-    async def park(self, run_id: str) -> None:
-        pass
-
-    async def end_run(self, run_id: str) -> None:
-        pass  # a workspace outlives runs by design
-
 
 class SessionLane:
     """One process per (run, network allowed): a sandbox's network is fixed at its start."""
@@ -91,7 +79,7 @@ class SessionLane:
         self._locks: dict[tuple[str, bool], asyncio.Lock] = {}
 
     def directory(self, run_id: str) -> Path:
-        return self._root / _dir_name(run_id)
+        return self._root / dir_name(run_id)
 
     async def run(self, invocation: ToolInvocation) -> LaneResult:
         key = (invocation.run_id, invocation.tool.network)
@@ -144,6 +132,12 @@ class LocalLanes:
 
     def lane(self, persistence: PersistenceClass) -> Lane:
         return self._lanes[persistence]
+
+    async def park(self, run_id: str) -> None:
+        await self._session.park(run_id)
+
+    async def end_run(self, run_id: str) -> None:
+        await self._session.end_run(run_id)  # a workspace outlives runs by design
 
     async def close(self) -> None:
         await self._session.close()

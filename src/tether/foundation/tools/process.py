@@ -16,6 +16,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from tether.foundation.tools import child
 from tether.foundation.tools.contract import LaneResult, ToolFailure, ToolInvocation
@@ -54,6 +55,38 @@ def request(invocation: ToolInvocation) -> bytes:
     }) + "\n").encode()  # fmt: skip
 
 
+def answer_result(answer: dict[str, Any]) -> LaneResult:
+    """child.py's answer line as a LaneResult."""
+    if answer["ok"]:
+        return LaneResult(value=answer["value"])
+    limit = answer.get("limit")
+    return LaneResult(failure=ToolFailure(
+        type=answer["type"], message=answer["message"], limit=limit, interrupted=limit is not None,
+    ))  # fmt: skip
+
+
+def exit_failure(code: int, cpu_seconds: int) -> ToolFailure:
+    """Why a child ended without answering; bwrap and shells report a signal as 128 + signum."""
+    signum = -code if code < 0 else code - 128 if code > 128 else None
+    if signum == signal.SIGXCPU:
+        return ToolFailure(
+            type="CpuLimit", interrupted=True, limit="cpu",
+            message=f"used its CPU limit of {cpu_seconds} s and was killed",
+        )  # fmt: skip
+    how = f"was killed by signal {signum}" if signum else f"exited with status {code}"
+    return ToolFailure(
+        type="ToolProcessDied", interrupted=True,
+        message=f"the tool's process {how} before answering",
+    )  # fmt: skip
+
+
+def timeout_failure(timeout: float) -> ToolFailure:
+    return ToolFailure(
+        type="Timeout", interrupted=True, limit="timeout",
+        message=f"ran past its wall timeout of {timeout:g} s and was killed",
+    )  # fmt: skip
+
+
 class ChildProcess:
     """One running child.py; `call` may be used again while `alive` (a session)."""
 
@@ -81,38 +114,15 @@ class ChildProcess:
             line = await asyncio.wait_for(self._proc.stdout.readline(), tool.timeout)
         except TimeoutError:
             await self.kill()
-            return LaneResult(failure=ToolFailure(
-                type="Timeout", interrupted=True, limit="timeout",
-                message=f"ran past its wall timeout of {tool.timeout:g} s and was killed",
-            ))  # fmt: skip
+            return LaneResult(failure=timeout_failure(tool.timeout))
         except (BrokenPipeError, ConnectionResetError):
             line = b""
         if not line:
             return LaneResult(failure=await self._death(invocation))
-        answer = json.loads(line)
-        if answer["ok"]:
-            return LaneResult(value=answer["value"])
-        limit = answer.get("limit")
-        return LaneResult(failure=ToolFailure(
-            type=answer["type"], message=answer["message"], limit=limit,
-            interrupted=limit is not None,
-        ))  # fmt: skip
+        return answer_result(json.loads(line))
 
     async def _death(self, invocation: ToolInvocation) -> ToolFailure:
-        """Why the process ended without answering; bwrap reports a signal as 128 + signum."""
-        code = await self._proc.wait()
-        signum = -code if code < 0 else code - 128 if code > 128 else None
-        if signum == signal.SIGXCPU:
-            cpu = invocation.tool.limits.cpu_seconds
-            return ToolFailure(
-                type="CpuLimit", interrupted=True, limit="cpu",
-                message=f"used its CPU limit of {cpu} s and was killed",
-            )  # fmt: skip
-        how = f"was killed by signal {signum}" if signum else f"exited with status {code}"
-        return ToolFailure(
-            type="ToolProcessDied", interrupted=True,
-            message=f"the tool's process {how} before answering",
-        )  # fmt: skip
+        return exit_failure(await self._proc.wait(), invocation.tool.limits.cpu_seconds)
 
     async def stop(self) -> None:
         """Close stdin (a session child then exits); kill it if it does not."""

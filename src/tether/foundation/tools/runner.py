@@ -26,7 +26,6 @@ from tether.foundation.blobs.contract import BlobStore
 from tether.foundation.tools.config import open_lanes, open_tool_results
 from tether.foundation.tools.contract import (
     LaneBackend,
-    PersistenceClass,
     ReplayClass,
     ToolInvocation,
 )
@@ -119,11 +118,10 @@ class ToolRunner:
 
     async def run_parked(self, run_id: str) -> None:
         """A parked run holds no process: stop its session processes (their state is on disk)."""
-        await self.lanes.lane(PersistenceClass.PERSISTENT_SESSION).park(run_id)
+        await self.lanes.park(run_id)
 
     async def run_ended(self, run_id: str) -> None:
-        for persistence in PersistenceClass:
-            await self.lanes.lane(persistence).end_run(run_id)
+        await self.lanes.end_run(run_id)
 
     async def close(self) -> None:
         await self.lanes.close()

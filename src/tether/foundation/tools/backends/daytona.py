@@ -1,0 +1,144 @@
+"""The `daytona` lanes: persistent tools in Daytona sandboxes that outlive a call.
+
+- persistent_session: one sandbox per run (named `tether-run-<run>`); its filesystem is the
+  session's state. `park` stops it (a parked run holds no running machine), the next call
+  starts it again, `end_run` deletes it.
+- persistent_workspace: one sandbox per workspace name (`tether-ws-<name>`), kept across runs.
+
+Each call uploads child.py and the request and runs one process; the sandbox's image must hold
+the tool's package. The SDK is imported here only, lazily; its errors become tether's here.
+Daytona has no ephemeral lane: use `e2b` or a local backend for those.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+from tether.errors import ConfigurationError
+from tether.foundation.tools.backends._remote import (
+    CHILD_PATH,
+    child_source,
+    command,
+    parse,
+    request_path,
+)
+from tether.foundation.tools.contract import (
+    Lane,
+    LaneResult,
+    PersistenceClass,
+    ToolFailure,
+    ToolInvocation,
+)
+from tether.foundation.tools.local import dir_name
+from tether.foundation.tools.process import request, timeout_failure
+
+
+def _session_name(run_id: str) -> str:
+    return f"tether-run-{dir_name(run_id)}"
+
+
+class DaytonaLanes:
+    """`client` is the SDK boundary (an `AsyncDaytona`); tests pass a stand-in."""
+
+    def __init__(self, client: Any, snapshot: str | None = None) -> None:
+        self._client, self._snapshot = client, snapshot
+        self._lanes: dict[PersistenceClass, _SandboxLane] = {
+            PersistenceClass.PERSISTENT_SESSION: _SandboxLane(self, per_run=True),
+            PersistenceClass.PERSISTENT_WORKSPACE: _SandboxLane(self, per_run=False),
+        }
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> DaytonaLanes:
+        extra = settings.model_extra or {}
+        key = os.environ.get("DAYTONA_API_KEY") or extra.get("daytona_api_key")
+        if not key:
+            raise ConfigurationError(
+                "tools = 'daytona' needs a Daytona API key: set DAYTONA_API_KEY, "
+                "or set tools = 'local'"
+            )
+        from daytona import AsyncDaytona, DaytonaConfig
+
+        url = os.environ.get("DAYTONA_API_URL") or extra.get("daytona_api_url")
+        client = AsyncDaytona(DaytonaConfig(api_key=key, api_url=url))
+        return cls(client, snapshot=extra.get("daytona_snapshot"))
+
+    def lane(self, persistence: PersistenceClass) -> Lane:
+        if persistence not in self._lanes:
+            raise ConfigurationError(
+                "the daytona backend runs persistent tools only, not ephemeral ones: "
+                "use tools = 'e2b' (or 'local') for them"
+            )
+        return self._lanes[persistence]
+
+    async def park(self, run_id: str) -> None:
+        box = await self._existing(_session_name(run_id))
+        if box is not None:
+            await box.stop()
+
+    async def end_run(self, run_id: str) -> None:
+        box = await self._existing(_session_name(run_id))
+        if box is not None:
+            await box.delete()
+
+    async def close(self) -> None:
+        closing = getattr(self._client, "close", None)
+        if closing is not None:
+            await closing()
+
+    async def sandbox(self, name: str, labels: dict[str, str], network: bool) -> Any:
+        """The named sandbox, created if absent and started if stopped."""
+        from daytona import CreateSandboxFromSnapshotParams, DaytonaNotFoundError, SandboxState
+
+        try:
+            box = await self._client.get(name)
+        except DaytonaNotFoundError:
+            params = CreateSandboxFromSnapshotParams(
+                name=name, labels=labels, network_block_all=not network, snapshot=self._snapshot
+            )
+            return await self._client.create(params)
+        if box.state != SandboxState.STARTED:
+            await box.start()
+        return box
+
+    async def _existing(self, name: str) -> Any | None:
+        from daytona import DaytonaNotFoundError
+
+        try:
+            return await self._client.get(name)
+        except DaytonaNotFoundError:
+            return None
+
+
+class _SandboxLane:
+    def __init__(self, backend: DaytonaLanes, per_run: bool) -> None:
+        self._backend, self._per_run = backend, per_run
+
+    def _name(self, invocation: ToolInvocation) -> tuple[str, dict[str, str]]:
+        if self._per_run:
+            return _session_name(invocation.run_id), {"tether_run": invocation.run_id}
+        workspace = invocation.tool.workspace or ""
+        return f"tether-ws-{workspace}", {"tether_workspace": workspace}
+
+    async def run(self, invocation: ToolInvocation) -> LaneResult:
+        from daytona import DaytonaError, DaytonaTimeoutError
+
+        tool = invocation.tool
+        name, labels = self._name(invocation)
+        try:
+            box = await self._backend.sandbox(name, labels, tool.network)
+            path = request_path()
+            await box.fs.upload_file(child_source(), CHILD_PATH)
+            await box.fs.upload_file(request(invocation), path)
+        except DaytonaError as e:
+            return LaneResult(failure=ToolFailure(type="SandboxUnavailable", message=str(e)))
+        try:
+            done = await box.process.exec(command(path), timeout=math.ceil(tool.timeout))
+        except DaytonaTimeoutError:
+            return LaneResult(failure=timeout_failure(tool.timeout))
+        except DaytonaError as e:
+            return LaneResult(failure=ToolFailure(
+                type="SandboxError", message=str(e), interrupted=True
+            ))  # fmt: skip
+        return parse(done.result, done.exit_code, tool)

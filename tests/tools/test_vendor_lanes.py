@@ -1,0 +1,125 @@
+"""The e2b and daytona lanes, with each SDK's client replaced at its boundary by a stand-in
+that really runs the tool; plus live tests that run only when the vendor's API key is set."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from tests.fakes.sandboxes import FakeDaytona, FakeE2B
+from tests.tools import sample_tools as t
+
+from tether.errors import ConfigurationError, ToolFailed, UnsafeReplayError
+from tether.foundation.blobs.files import FileBlobStore
+from tether.foundation.tools.backends.daytona import DaytonaLanes
+from tether.foundation.tools.backends.e2b import E2BLanes
+from tether.foundation.tools.contract import LaneBackend, PersistenceClass, ToolDef, ToolInvocation
+from tether.foundation.tools.memory import MemoryToolResults
+from tether.foundation.tools.runner import ToolRunner
+from tether.settings import Settings
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def runner(lanes: LaneBackend, tmp_path: Path) -> ToolRunner:
+    return ToolRunner(MemoryToolResults(), lanes, FileBlobStore(tmp_path / "blobs"))
+
+
+def call(tool: ToolDef, step: str = "1", run: str = "run-1", **args: object) -> ToolInvocation:
+    return ToolInvocation(run_id=run, step_id=step, attempt=1, tool=tool, args=dict(args))
+
+
+async def test_e2b_runs_each_call_in_a_fresh_sandbox_and_kills_it(tmp_path: Path) -> None:
+    fake = FakeE2B()
+    r = runner(E2BLanes("key", template="tether-tools", create=fake.create), tmp_path)
+    assert (await r.call(call(t.add, a=1, b=2))).value == 3
+    assert (await r.call(call(t.can_connect_with_network, "2", host="h", port=1))).value is False
+    assert fake.killed == 2
+    assert [c["allow_internet_access"] for c in fake.created] == [False, True]
+    assert fake.created[0]["template"] == "tether-tools"
+    assert fake.created[0]["metadata"] == {"tether_run": "run-1", "tether_step": "1"}
+
+
+async def test_e2b_reports_tool_errors_and_timeouts(tmp_path: Path) -> None:
+    r = runner(E2BLanes("key", create=FakeE2B().create), tmp_path)
+    outbox = tmp_path / "outbox"
+    with pytest.raises(ToolFailed, match="smtp said no"):
+        await r.call(call(t.send_then_fail, outbox=str(outbox)))
+    with pytest.raises(ToolFailed, match="wall timeout"):
+        await r.call(call(t.sleep_forever, "2"))
+    with pytest.raises(UnsafeReplayError, match="wall timeout"):
+        await r.call(call(t.send_slowly, "3", outbox=str(outbox)))
+
+
+def test_e2b_has_no_persistent_lanes_and_needs_a_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ConfigurationError, match="ephemeral tools only"):
+        E2BLanes("key", create=FakeE2B().create).lane(PersistenceClass.PERSISTENT_SESSION)
+    monkeypatch.delenv("E2B_API_KEY", raising=False)
+    with pytest.raises(ConfigurationError, match="E2B_API_KEY"):
+        E2BLanes.from_settings(Settings(data_dir=tmp_path))
+
+
+async def test_daytona_session_sandbox_is_stopped_on_park_and_deleted_at_run_end(
+    tmp_path: Path,
+) -> None:
+    fake = FakeDaytona()
+    r = runner(DaytonaLanes(fake), tmp_path)
+    first = (await r.call(call(t.session_count, note="a"))).value
+    await r.run_parked("run-1")
+    box = fake.sandboxes["tether-run-run-1"]
+    assert box.state == "stopped" and box.network_block_all
+    second = (await r.call(call(t.session_count, "2", note="b"))).value
+    assert (first["on_disk"], second["on_disk"]) == (1, 2)
+    await r.run_ended("run-1")
+    assert box.events == ["stop", "start", "delete"]
+
+
+async def test_daytona_workspace_sandbox_outlives_runs(tmp_path: Path) -> None:
+    fake = FakeDaytona()
+    r = runner(DaytonaLanes(fake), tmp_path)
+    await r.call(call(t.workspace_append, run="run-1", note="first"))
+    await r.run_ended("run-1")
+    seen = (await r.call(call(t.workspace_append, run="run-2", note="second"))).value
+    assert seen == ["first", "second"]
+    assert fake.sandboxes["tether-ws-shared-notes"].labels == {"tether_workspace": "shared-notes"}
+
+
+def test_daytona_has_no_ephemeral_lane_and_needs_a_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ConfigurationError, match="persistent tools only"):
+        DaytonaLanes(FakeDaytona()).lane(PersistenceClass.EPHEMERAL)
+    monkeypatch.delenv("DAYTONA_API_KEY", raising=False)
+    with pytest.raises(ConfigurationError, match="DAYTONA_API_KEY"):
+        DaytonaLanes.from_settings(Settings(data_dir=tmp_path))
+
+
+def _live(var: str) -> None:
+    if not os.environ.get(var):
+        reason = f"{var} is not set: live test against the real service skipped"
+        print(reason)
+        pytest.skip(reason)
+
+
+async def test_e2b_live_sandbox_answers_a_call(tmp_path: Path) -> None:
+    _live("E2B_API_KEY")
+    r = runner(E2BLanes.from_settings(Settings(data_dir=tmp_path)), tmp_path)
+    assert (await r.call(call(t.add, a=1, b=2))).value == 3
+
+
+async def test_daytona_live_session_answers_a_call(tmp_path: Path) -> None:
+    _live("DAYTONA_API_KEY")
+    r = runner(DaytonaLanes.from_settings(Settings(data_dir=tmp_path)), tmp_path)
+    try:
+        assert (await r.call(call(t.session_count, note="live"))).value["on_disk"] == 1
+    finally:
+        await r.run_ended("run-1")
+        await r.close()
