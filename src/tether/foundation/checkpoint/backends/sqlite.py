@@ -36,7 +36,13 @@ from tether.foundation.checkpoint.contract import (
     Wait,
     WaitKind,
 )
-from tether.foundation.checkpoint.events import child_entry, deadline_entry, event_entry, matches
+from tether.foundation.checkpoint.events import (
+    child_entry,
+    deadline_entry,
+    event_entry,
+    matches,
+    parked_status,
+)
 
 SCHEMA_VERSION = 1
 
@@ -198,6 +204,8 @@ class SqliteCheckpointer:
     def _errors(self) -> Iterator[None]:
         try:
             yield
+        except sqlite3.IntegrityError as e:  # an entry written twice: the caller's, not the file's
+            raise RunStateError(f"already exists: {e}") from e
         except sqlite3.DatabaseError as e:
             msg = str(e)
             if "locked" in msg or "busy" in msg:
@@ -275,7 +283,7 @@ class SqliteCheckpointer:
         return _run(row)
 
     def list_runs(self, filter: RunFilter) -> list[RunRecord]:
-        where, args = ["1=1"], []
+        where, args = ["1=1"], list[Any]()
         if filter.statuses:
             where.append(f"status IN ({','.join('?' * len(filter.statuses))})")
             args += [s.value for s in filter.statuses]
@@ -399,7 +407,7 @@ class SqliteCheckpointer:
                     deadlines.append(deadline)
             if resolved:
                 return resolved
-            status = "sleeping" if all(w.kind is WaitKind.TIMER for w in waits) else "waiting"
+            status = parked_status(waits).value
             c.execute(
                 "UPDATE runs SET status = ?, wake_at = ?, lease_token = NULL, lease_owner = NULL, "
                 "lease_expires_at = NULL, updated_at = ? WHERE id = ?",
@@ -637,7 +645,7 @@ class SqliteCheckpointer:
                 )
                 c.execute(
                     "UPDATE runs SET status = 'pending', wake_at = NULL, updated_at = ? "
-                    "WHERE id = ? AND status IN ('waiting', 'sleeping')",
+                    "WHERE id = ? AND status IN ('waiting', 'sleeping', 'paused')",
                     (now, w["run_id"]),
                 )
                 woken.append(w["run_id"])
@@ -671,6 +679,6 @@ class SqliteCheckpointer:
         )
         c.execute(
             "UPDATE runs SET status = 'pending', wake_at = NULL, updated_at = ? "
-            "WHERE id = ? AND status IN ('waiting', 'sleeping')",
+            "WHERE id = ? AND status IN ('waiting', 'sleeping', 'paused')",
             (now, child.parent_id),
         )
