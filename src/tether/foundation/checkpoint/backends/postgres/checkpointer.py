@@ -96,7 +96,7 @@ class PostgresCheckpointer:
         connect_timeout: float = 5.0,
     ) -> None:
         self._db = Database(url, schema, pool_size, connect_timeout)
-        self.url, self.schema = url, self._db.schema
+        self.url, self.schema, self.channel = url, self._db.schema, self._db.channel
         self._retention = event_retention
         self._tx, self._one, self._notify = self._db.tx, self._db.one, self._db.notify
 

@@ -1,0 +1,544 @@
+"""I2 contract: every checkpointer keeps runs, journals, leases, waits and events alike.
+
+One suite over memory, SQLite and PostgreSQL (a fresh schema per test on 127.0.0.1:5432; the
+PostgreSQL cases skip, saying why, only when that server is unreachable). Where the backends
+disagree, one of them is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+from tests.postgres.server import fresh_schema
+
+from tether.errors import DatabaseUnavailable, RunNotFound, RunStateError, SchemaVersionError
+from tether.foundation.checkpoint.backends.sqlite import SqliteCheckpointer
+from tether.foundation.checkpoint.contract import (
+    Accept,
+    Checkpointer,
+    Claim,
+    EntryKind,
+    EntryStatus,
+    JournalEntry,
+    LeaseLost,
+    NewRun,
+    RunFilter,
+    RunStatus,
+    Wait,
+    WaitKind,
+)
+
+ACCEPTS = [Accept(workflow="wf", version="1.*")]
+LEASE = 30.0
+
+
+def start(cp: Checkpointer, key: str | None = None, **fields: object) -> str:
+    run_id = uuid.uuid4().hex
+    run, created = cp.create_run(
+        NewRun(id=run_id, workflow="wf", version="1.0.0", input="{}", key=key, **fields)  # type: ignore[arg-type]
+    )
+    assert created
+    return run.id
+
+
+def claim(cp: Checkpointer, run_id: str, lease: float = LEASE, owner: str = "w1") -> Claim:
+    claims = cp.claim(owner, ACCEPTS, 1, lease, run_id=run_id)
+    assert len(claims) == 1, f"run {run_id} was not claimable"
+    return claims[0]
+
+
+def step(run_id: str, step_id: str, value: object = None, **fields: object) -> JournalEntry:
+    now = time.time()
+    return JournalEntry(
+        run_id=run_id, step_id=step_id, kind=EntryKind.STEP, name=f"s{step_id}",
+        value=json.dumps(value), started_at=now, finished_at=now, **fields,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def event_wait(step_id: str, event: str = "go", **match: object) -> Wait:
+    return Wait(step_id=step_id, name="wait", kind=WaitKind.EVENT, event=event, match=match)
+
+
+def timer(step_id: str, seconds: float) -> Wait:
+    return Wait(step_id=step_id, name="nap", kind=WaitKind.TIMER, deadline=time.time() + seconds)
+
+
+def parked_on_event(cp: Checkpointer, step_id: str = "1", **match: object) -> str:
+    run_id = start(cp)
+    assert cp.park(run_id, claim(cp, run_id).token, [event_wait(step_id, **match)]) == []
+    return run_id
+
+
+# -- runs ---------------------------------------------------------------------------------
+
+
+def test_a_key_starts_one_run_however_often_it_is_used(checkpointer: Checkpointer) -> None:
+    first = start(checkpointer, key="order-7")
+    again, created = checkpointer.create_run(
+        NewRun(id="other", workflow="wf", version="1.0.0", input="{}", key="order-7")
+    )
+    assert (again.id, created) == (first, False)
+    assert start(checkpointer, key="order-8") != first
+    assert checkpointer.get_run(first).status is RunStatus.PENDING
+
+
+def test_an_unknown_run_is_not_found(checkpointer: Checkpointer) -> None:
+    with pytest.raises(RunNotFound):
+        checkpointer.get_run("nope")
+
+
+def test_list_filters_by_status_workflow_parent_and_finish_time(checkpointer: Checkpointer) -> None:
+    parent = start(checkpointer)
+    child = start(checkpointer, parent_id=parent, parent_step="1")
+    done = start(checkpointer)
+    checkpointer.complete(done, claim(checkpointer, done).token, "1")
+    checkpointer.create_run(NewRun(id="x", workflow="other", version="1.0.0", input="{}"))
+
+    def ids(**f: object) -> list[str]:
+        return [r.id for r in checkpointer.list_runs(RunFilter(**f))]  # type: ignore[arg-type]
+
+    assert ids() == ["x", done, child, parent]  # newest first
+    assert ids(statuses=[RunStatus.COMPLETED]) == [done]
+    assert ids(workflow="other") == ["x"]
+    assert ids(parent_id=parent) == [child]
+    assert ids(finished_before=time.time() + 60) == [done]
+    assert ids(finished_before=0.0) == []
+    assert ids(limit=2) == ["x", done]
+
+
+def test_the_journal_comes_back_in_write_order(checkpointer: Checkpointer) -> None:
+    run_id = start(checkpointer)
+    token = claim(checkpointer, run_id).token
+    checkpointer.append(run_id, token, [step(run_id, "2", "a")])
+    checkpointer.append(run_id, token, [step(run_id, "10", "b"), step(run_id, "3", "c")])
+    assert [e.value for e in checkpointer.journal(run_id)] == ['"a"', '"b"', '"c"']
+    replayed = claim_after_release(checkpointer, run_id, token).journal  # in any order
+    assert sorted(e.value or "" for e in replayed) == ['"a"', '"b"', '"c"']
+
+
+def claim_after_release(cp: Checkpointer, run_id: str, token: str) -> Claim:
+    cp.release(run_id, token)
+    assert cp.get_run(run_id).status is RunStatus.PENDING
+    return claim(cp, run_id)
+
+
+def test_an_entry_is_journaled_once(checkpointer: Checkpointer) -> None:
+    run_id = start(checkpointer)
+    token = claim(checkpointer, run_id).token
+    checkpointer.append(run_id, token, [step(run_id, "1", 1)])
+    with pytest.raises(RunStateError):
+        checkpointer.append(run_id, token, [step(run_id, "1", 2)])
+    assert [e.value for e in checkpointer.journal(run_id)] == ["1"]
+
+
+# -- claims and leases --------------------------------------------------------------------
+
+
+def test_a_claim_takes_only_accepted_runnable_runs(checkpointer: Checkpointer) -> None:
+    run_id = start(checkpointer)
+    checkpointer.create_run(NewRun(id="v2", workflow="wf", version="2.0.0", input="{}"))
+    checkpointer.create_run(NewRun(id="other", workflow="other", version="1.0.0", input="{}"))
+    claims = checkpointer.claim("w1", ACCEPTS, 10, LEASE)
+    assert [c.run.id for c in claims] == [run_id]
+    run = checkpointer.get_run(run_id)
+    assert (run.status, run.lease_owner, run.claims) == (RunStatus.RUNNING, "w1", 1)
+    assert checkpointer.claim("w2", ACCEPTS, 10, LEASE) == []  # the lease is live
+    assert checkpointer.claim("w2", [Accept(workflow="wf", version="2.0.0")], 10, LEASE)
+
+
+def test_of_two_claimers_racing_for_each_run_exactly_one_wins(checkpointer: Checkpointer) -> None:
+    runs = {start(checkpointer) for _ in range(20)}
+    won: list[str] = []
+    barrier = threading.Barrier(4)
+
+    def claimer(owner: str) -> None:
+        barrier.wait()
+        while batch := checkpointer.claim(owner, ACCEPTS, 3, LEASE):
+            won.extend(c.run.id for c in batch)
+
+    threads = [threading.Thread(target=claimer, args=(f"w{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(won) == sorted(runs)
+
+
+def test_a_worker_whose_lease_expired_and_was_taken_over_cannot_write(
+    checkpointer: Checkpointer,
+) -> None:
+    run_id = start(checkpointer)
+    old = claim(checkpointer, run_id, lease=0.05, owner="w1").token
+    time.sleep(0.2)
+    new = claim(checkpointer, run_id, owner="w2").token
+    assert new != old
+    with pytest.raises(LeaseLost) as lost:
+        checkpointer.append(run_id, old, [step(run_id, "1")])
+    assert not lost.value.cancel_requested
+    with pytest.raises(LeaseLost):
+        checkpointer.append(run_id, old, [step(run_id, "1"), step(run_id, "2")])
+    with pytest.raises(LeaseLost):
+        checkpointer.complete(run_id, old, "1")
+    with pytest.raises(LeaseLost):
+        checkpointer.park(run_id, old, [timer("1", 60)])
+    assert not checkpointer.heartbeat(run_id, old, LEASE)
+    checkpointer.release(run_id, old)  # a stale release is ignored
+    checkpointer.append(run_id, new, [step(run_id, "1")])
+    checkpointer.complete(run_id, new, "1")
+    run = checkpointer.get_run(run_id)
+    assert (run.status, run.claims, [e.step_id for e in checkpointer.journal(run_id)]) == (
+        RunStatus.COMPLETED, 2, ["1"]
+    )  # fmt: skip
+
+
+def test_a_heartbeat_keeps_the_lease_from_expiring(checkpointer: Checkpointer) -> None:
+    run_id = start(checkpointer)
+    token = claim(checkpointer, run_id, lease=0.1).token
+    assert checkpointer.heartbeat(run_id, token, LEASE)
+    time.sleep(0.2)
+    assert checkpointer.claim("w2", ACCEPTS, 1, LEASE) == []
+    assert not checkpointer.heartbeat(run_id, "not-the-token", LEASE)
+
+
+def test_a_released_run_is_pending_for_the_next_claim(checkpointer: Checkpointer) -> None:
+    run_id = start(checkpointer)
+    first = claim(checkpointer, run_id)
+    checkpointer.append(run_id, first.token, [step(run_id, "1")])
+    second = claim_after_release(checkpointer, run_id, first.token)
+    assert [e.step_id for e in second.journal] == ["1"]
+
+
+def test_needs_attention_parks_the_run_until_resolved(checkpointer: Checkpointer) -> None:
+    run_id = start(checkpointer)
+    token = claim(checkpointer, run_id).token
+    checkpointer.needs_attention(run_id, token, "1", '{"evidence": "sent?"}')
+    run = checkpointer.get_run(run_id)
+    assert (run.status, run.failed_step) == (RunStatus.NEEDS_ATTENTION, "1")
+    assert checkpointer.claim("w1", ACCEPTS, 1, LEASE) == []
+    with pytest.raises(LeaseLost):
+        checkpointer.needs_attention(run_id, token, "1", "{}")
+    decided = step(run_id, "1", "the person says: sent")
+    assert checkpointer.resolve(run_id, "1", decided).status is RunStatus.PENDING
+    assert [e.value for e in claim(checkpointer, run_id).journal] == [decided.value]
+    with pytest.raises(RunStateError):
+        checkpointer.resolve(run_id, "1", None)
+
+
+def test_resolve_without_an_entry_lets_the_step_run_again(checkpointer: Checkpointer) -> None:
+    run_id = start(checkpointer)
+    checkpointer.needs_attention(run_id, claim(checkpointer, run_id).token, "1", "{}")
+    assert checkpointer.resolve(run_id, "1", None).status is RunStatus.PENDING
+    assert claim(checkpointer, run_id).journal == []
+    with pytest.raises(RunNotFound):
+        checkpointer.resolve("nope", "1", None)
+
+
+# -- timers -------------------------------------------------------------------------------
+
+
+def test_a_sleeping_run_wakes_when_its_timer_is_due(checkpointer: Checkpointer) -> None:
+    run_id = start(checkpointer)
+    nap = timer("1", 0.2)
+    assert checkpointer.park(run_id, claim(checkpointer, run_id).token, [nap]) == []
+    run = checkpointer.get_run(run_id)
+    assert (run.status, run.wake_at, run.lease_owner) == (RunStatus.SLEEPING, nap.deadline, None)
+    assert checkpointer.claim("w1", ACCEPTS, 1, LEASE) == []
+    time.sleep(0.3)
+    woken = claim(checkpointer, run_id)
+    # Parking again on the same step keeps the first deadline: a timer does not drift.
+    later = nap.model_copy(update={"deadline": time.time() + 60})
+    [done] = checkpointer.park(run_id, woken.token, [later])
+    assert (done.step_id, done.kind, done.value) == ("1", EntryKind.SLEEP, "null")
+    checkpointer.append(run_id, woken.token, [step(run_id, "2")])  # the lease was kept
+
+
+def test_a_wait_that_times_out_is_journaled_as_null(checkpointer: Checkpointer) -> None:
+    run_id = start(checkpointer)
+    wait = event_wait("1", id=1).model_copy(update={"deadline": time.time() - 1})
+    [done] = checkpointer.park(run_id, claim(checkpointer, run_id).token, [wait])
+    assert (done.kind, done.value, done.ref) == (EntryKind.EVENT, "null", None)
+
+
+# -- events -------------------------------------------------------------------------------
+
+
+def test_an_event_wakes_the_runs_whose_match_it_satisfies(checkpointer: Checkpointer) -> None:
+    mine, other = parked_on_event(checkpointer, order=1), parked_on_event(checkpointer, order=2)
+    assert checkpointer.get_run(mine).status is RunStatus.WAITING
+    receipt = checkpointer.send_event("go", json.dumps({"order": 1, "ok": True}))
+    assert receipt.woken == [mine]
+    assert checkpointer.get_run(other).status is RunStatus.WAITING
+    [entry] = claim(checkpointer, mine).journal
+    assert (entry.kind, entry.ref, json.loads(entry.value or "")) == (
+        EntryKind.EVENT, str(receipt.event_id), {"order": 1, "ok": True}
+    )  # fmt: skip
+
+
+def test_an_event_sent_before_the_wait_is_held_only_for_a_wait_with_a_match(
+    checkpointer: Checkpointer,
+) -> None:
+    matched, unmatched = start(checkpointer), start(checkpointer)
+    checkpointer.send_event("go", json.dumps({"order": 1}))
+    [held] = checkpointer.park(
+        matched, claim(checkpointer, matched).token, [event_wait("1", order=1)]
+    )
+    assert json.loads(held.value or "") == {"order": 1}
+    assert (
+        checkpointer.park(unmatched, claim(checkpointer, unmatched).token, [event_wait("1")]) == []
+    )
+    assert checkpointer.get_run(unmatched).status is RunStatus.WAITING
+
+
+def test_an_event_sent_before_the_run_existed_is_not_held_for_it(
+    checkpointer: Checkpointer,
+) -> None:
+    checkpointer.send_event("go", json.dumps({"order": 1}))
+    run_id = start(checkpointer)
+    assert (
+        checkpointer.park(run_id, claim(checkpointer, run_id).token, [event_wait("1", order=1)])
+        == []
+    )
+
+
+def test_an_event_addressed_to_a_run_is_held_for_it_even_without_a_match(
+    checkpointer: Checkpointer,
+) -> None:
+    run_id, bystander = start(checkpointer), parked_on_event(checkpointer)
+    receipt = checkpointer.send_event("go", json.dumps({"a": 1}), run_id=run_id)
+    assert receipt.woken == []  # addressed: the bystander waiting on "go" is not woken
+    assert checkpointer.get_run(bystander).status is RunStatus.WAITING
+    [held] = checkpointer.park(run_id, claim(checkpointer, run_id).token, [event_wait("1")])
+    assert held.ref == str(receipt.event_id)
+
+
+def test_a_run_consumes_an_event_once(checkpointer: Checkpointer) -> None:
+    run_id = start(checkpointer)
+    checkpointer.send_event("go", json.dumps({"order": 1}))
+    token = claim(checkpointer, run_id).token
+    assert len(checkpointer.park(run_id, token, [event_wait("1", order=1)])) == 1
+    # Step 1 is answered from its journal; step 2 does not get the same event again.
+    both = checkpointer.park(run_id, token, [event_wait("1", order=1), event_wait("2", order=1)])
+    assert [e.step_id for e in both] == ["1"]
+    assert checkpointer.park(run_id, token, [event_wait("2", order=1)]) == []
+    second = checkpointer.send_event("go", json.dumps({"order": 1}))
+    assert second.woken == [run_id]
+    assert [e.ref for e in checkpointer.journal(run_id)] == [
+        str(second.event_id - 1), str(second.event_id)
+    ]  # fmt: skip
+
+
+def test_an_event_delivered_while_the_run_ran_answers_its_next_park(
+    checkpointer: Checkpointer,
+) -> None:
+    run_id = start(checkpointer)
+    token = claim(checkpointer, run_id).token
+    # A gather: the timer is due now, so park keeps the lease and the event wait stays stored.
+    [nap] = checkpointer.park(run_id, token, [timer("1", -1), event_wait("2")])
+    assert nap.step_id == "1"
+    assert checkpointer.send_event("go", "{}").woken == [run_id]
+    assert checkpointer.get_run(run_id).status is RunStatus.RUNNING
+    [delivered] = checkpointer.park(run_id, token, [event_wait("2")])
+    assert (delivered.step_id, delivered.kind) == ("2", EntryKind.EVENT)
+
+
+def test_an_event_for_an_unknown_or_finished_run_is_refused(checkpointer: Checkpointer) -> None:
+    with pytest.raises(RunNotFound):
+        checkpointer.send_event("go", "{}", run_id="nope")
+    run_id = start(checkpointer)
+    checkpointer.complete(run_id, claim(checkpointer, run_id).token, "1")
+    with pytest.raises(RunStateError):
+        checkpointer.send_event("go", "{}", run_id=run_id)
+
+
+# -- children -----------------------------------------------------------------------------
+
+
+def parent_and_child(cp: Checkpointer) -> tuple[str, str, str]:
+    """A parent parked on its child at step "1"; returns (parent, its token, child)."""
+    parent = start(cp)
+    token = claim(cp, parent).token
+    child = start(cp, parent_id=parent, parent_step="1", meta={"step_name": "kid"})
+    wait = Wait(step_id="1", name="kid", kind=WaitKind.CHILD, child_id=child)
+    assert cp.park(parent, token, [wait]) == []
+    return parent, token, child
+
+
+def test_a_finished_child_wakes_its_parent_with_its_output(checkpointer: Checkpointer) -> None:
+    parent, _, child = parent_and_child(checkpointer)
+    checkpointer.complete(child, claim(checkpointer, child).token, '{"x": 1}')
+    assert checkpointer.get_run(parent).status is RunStatus.PENDING
+    [entry] = claim(checkpointer, parent).journal
+    assert (entry.kind, entry.name, entry.value, entry.ref) == (
+        EntryKind.INVOKE, "kid", '{"x": 1}', child
+    )  # fmt: skip
+
+
+def test_a_failed_child_is_journaled_as_an_error_of_its_parent(
+    checkpointer: Checkpointer,
+) -> None:
+    parent, _, child = parent_and_child(checkpointer)
+    error = json.dumps({"type": "ValueError", "message": "bad"})
+    checkpointer.fail(child, claim(checkpointer, child).token, error, "3")
+    [entry] = claim(checkpointer, parent).journal
+    assert entry.status is EntryStatus.ERROR
+    assert json.loads(entry.error or "") == {"type": "ChildFailed", "message": "ValueError: bad"}
+
+
+def test_a_child_that_finished_first_answers_the_parents_park(checkpointer: Checkpointer) -> None:
+    parent = start(checkpointer)
+    token = claim(checkpointer, parent).token
+    child = start(checkpointer, parent_id=parent, parent_step="1")
+    checkpointer.complete(child, claim(checkpointer, child).token, "7")
+    wait = Wait(step_id="1", name="kid", kind=WaitKind.CHILD, child_id=child)
+    [entry] = checkpointer.park(parent, token, [wait])
+    assert entry.value == "7"
+
+
+# -- cancel -------------------------------------------------------------------------------
+
+
+def test_cancel_ends_a_parked_run_and_its_children_at_once(checkpointer: Checkpointer) -> None:
+    parent, _, child = parent_and_child(checkpointer)
+    assert checkpointer.cancel(parent).status is RunStatus.CANCELLED
+    assert checkpointer.get_run(child).status is RunStatus.CANCELLED
+    assert checkpointer.claim("w1", ACCEPTS, 10, LEASE) == []
+    with pytest.raises(RunStateError):
+        checkpointer.cancel(parent)
+    with pytest.raises(RunNotFound):
+        checkpointer.cancel("nope")
+
+
+def test_cancel_of_a_running_run_stops_it_at_its_next_write(checkpointer: Checkpointer) -> None:
+    parent, _, child = parent_and_child(checkpointer)
+    child_token = claim(checkpointer, child).token
+    running = checkpointer.cancel(child)
+    assert (running.status, running.cancel_requested) == (RunStatus.RUNNING, True)
+    with pytest.raises(LeaseLost) as lost:
+        checkpointer.append(child, child_token, [step(child, "1")])
+    assert lost.value.cancel_requested
+    checkpointer.finish_cancel(child, child_token)
+    assert checkpointer.get_run(child).status is RunStatus.CANCELLED
+    [entry] = claim(checkpointer, parent).journal  # the parent hears its child was cancelled
+    assert json.loads(entry.error or "")["message"] == "cancelled"
+
+
+def test_a_cancelled_run_whose_worker_died_is_not_handed_out_again(
+    checkpointer: Checkpointer,
+) -> None:
+    run_id = start(checkpointer)
+    claim(checkpointer, run_id, lease=0.05)
+    assert checkpointer.cancel(run_id).cancel_requested
+    time.sleep(0.2)
+    assert checkpointer.claim("w2", ACCEPTS, 10, LEASE) == []
+    assert checkpointer.get_run(run_id).status is RunStatus.CANCELLED
+
+
+# -- retry --------------------------------------------------------------------------------
+
+
+def failed_at_step_2(cp: Checkpointer) -> str:
+    run_id = start(cp)
+    token = claim(cp, run_id).token
+    boom = json.dumps({"type": "ValueError", "message": "boom"})
+    cp.append(run_id, token, [step(run_id, "1", 1)])
+    cp.fail(run_id, token, boom, "2", [step(run_id, "2", status=EntryStatus.ERROR, error=boom)])
+    return run_id
+
+
+def test_retry_resumes_a_failed_run_from_its_failed_step(checkpointer: Checkpointer) -> None:
+    run_id = failed_at_step_2(checkpointer)
+    assert checkpointer.get_run(run_id).failed_step == "2"
+    run = checkpointer.retry(run_id)
+    assert (run.status, run.error, run.failed_step) == (RunStatus.PENDING, None, None)
+    journal = {e.step_id: e.status for e in claim(checkpointer, run_id).journal}
+    assert journal == {"1": EntryStatus.OK, "2": EntryStatus.ATTEMPT}
+    with pytest.raises(RunStateError):
+        checkpointer.retry(run_id)
+    with pytest.raises(RunNotFound):
+        checkpointer.retry("nope")
+
+
+def test_retry_of_a_parent_failed_by_its_child_retries_the_child(
+    checkpointer: Checkpointer,
+) -> None:
+    parent, _, child = parent_and_child(checkpointer)
+    boom = json.dumps({"type": "ValueError", "message": "boom"})
+    checkpointer.fail(child, claim(checkpointer, child).token, boom, "1")
+    token = claim(checkpointer, parent).token
+    checkpointer.fail(parent, token, json.dumps({"type": "ChildFailed", "message": "x"}), "1")
+    checkpointer.retry(parent)
+    assert checkpointer.get_run(child).status is RunStatus.PENDING
+    assert checkpointer.get_run(parent).status is RunStatus.PENDING
+
+
+# -- wake-ups -----------------------------------------------------------------------------
+
+
+def test_wait_for_work_returns_when_a_run_becomes_runnable(checkpointer: Checkpointer) -> None:
+    if isinstance(checkpointer, SqliteCheckpointer):
+        pytest.skip("SQLite cannot be told across processes: its worker polls")
+    checkpointer.wait_for_work(0.0)  # subscribe
+    waiter = threading.Thread(target=checkpointer.wait_for_work, args=(60.0,))
+    waiter.start()
+    start(checkpointer)
+    waiter.join(timeout=30)
+    assert not waiter.is_alive()
+
+
+# -- the database itself ------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_a_postgres_schema_written_by_a_newer_tether_is_refused(
+    pg_schema: tuple[str, str],
+) -> None:
+    from tether.foundation.checkpoint.backends.postgres import PostgresCheckpointer
+
+    url, schema = pg_schema
+    PostgresCheckpointer(url, schema=schema).close()
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f"UPDATE {schema}.tether_schema SET version = 99")
+    with pytest.raises(SchemaVersionError, match="version 99"):
+        PostgresCheckpointer(url, schema=schema)
+
+
+def test_a_sqlite_file_written_by_a_newer_tether_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'tether.db'}"
+    SqliteCheckpointer(url).close()
+    with sqlite3.connect(tmp_path / "tether.db") as db:
+        db.execute("PRAGMA user_version = 99")
+    with pytest.raises(SchemaVersionError, match="99"):
+        SqliteCheckpointer(url)
+
+
+@pytest.mark.postgres
+def test_postgres_unreachable_is_one_line_naming_the_dsn_without_its_password() -> None:
+    from tether.foundation.checkpoint.backends.postgres import PostgresCheckpointer
+
+    with pytest.raises(DatabaseUnavailable) as e:
+        PostgresCheckpointer("postgresql://tether:s3cret@127.0.0.1:1/test", connect_timeout=2)
+    message = str(e.value)
+    assert "s3cret" not in message and "\n" not in message
+    assert "postgresql://tether:***@127.0.0.1:1/test" in message
+
+
+@pytest.mark.postgres
+def test_two_postgres_schemas_on_one_database_do_not_see_each_other() -> None:
+    from tether.foundation.checkpoint.backends.postgres import PostgresCheckpointer
+
+    with fresh_schema("cp") as (url, a), fresh_schema("cp") as (_, b):
+        first, second = PostgresCheckpointer(url, schema=a), PostgresCheckpointer(url, schema=b)
+        try:
+            start(first)
+            assert second.list_runs(RunFilter()) == []
+            assert first.channel != second.channel  # type: ignore[attr-defined]
+        finally:
+            first.close()
+            second.close()
