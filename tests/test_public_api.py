@@ -10,7 +10,8 @@ PUBLIC = {
     "ModelError", "NonDeterminismError", "NonRetryableError", "PolicyDenied", "RateLimited",
     "RetryPolicy", "RunNotFound", "RunRecord", "RunStateError", "RunStatus", "RunView",
     "Settings", "StepFailed", "TetherError", "Tether", "ToolArgumentError", "UnsafeReplayError",
-    "WorkflowDef", "WorkflowNotFound", "workflow",
+    "WorkflowDef", "WorkflowNotFound", "workflow", "BudgetPaused", "ToolFailed", "Message",
+    "ModelResponse", "Sensitivity", "ToolCall", "PersistenceClass", "ReplayClass", "tool",
 }
 
 

@@ -3,6 +3,7 @@
 from tether.client import RunView, Tether
 from tether.errors import (
     BudgetExceeded,
+    BudgetPaused,
     ChildFailed,
     ConfigurationError,
     CrossFamilyJudgeError,
@@ -21,10 +22,14 @@ from tether.errors import (
     StepFailed,
     TetherError,
     ToolArgumentError,
+    ToolFailed,
     UnsafeReplayError,
     WorkflowNotFound,
 )
 from tether.foundation.checkpoint.contract import RunRecord, RunStatus
+from tether.foundation.models.contract import Message, ModelResponse, Sensitivity, ToolCall
+from tether.foundation.tools.contract import PersistenceClass, ReplayClass
+from tether.foundation.tools.decorator import tool
 from tether.runtime.context import Context
 from tether.runtime.registry import WorkflowDef, workflow
 from tether.runtime.retry import RetryPolicy
@@ -32,6 +37,7 @@ from tether.settings import Settings
 
 __all__ = [
     "BudgetExceeded",
+    "BudgetPaused",
     "ChildFailed",
     "ConfigurationError",
     "Context",
@@ -41,24 +47,32 @@ __all__ = [
     "IdentityError",
     "InvalidInput",
     "LoopDetected",
+    "Message",
     "ModelError",
+    "ModelResponse",
     "NonDeterminismError",
     "NonRetryableError",
+    "PersistenceClass",
     "PolicyDenied",
     "RateLimited",
+    "ReplayClass",
     "RetryPolicy",
     "RunNotFound",
     "RunRecord",
     "RunStateError",
     "RunStatus",
     "RunView",
+    "Sensitivity",
     "Settings",
     "StepFailed",
-    "TetherError",
     "Tether",
+    "TetherError",
     "ToolArgumentError",
+    "ToolCall",
+    "ToolFailed",
     "UnsafeReplayError",
     "WorkflowDef",
     "WorkflowNotFound",
+    "tool",
     "workflow",
 ]

@@ -24,8 +24,12 @@ from tether.foundation.checkpoint.contract import (
     RunRecord,
     RunStatus,
 )
+from tether.foundation.checkpoint.events import BUDGET_EVENT
+from tether.foundation.identity.contract import Identity
+from tether.foundation.limits.config import open_limits
 from tether.foundation.loader import load_backend
 from tether.foundation.trace.contract import TraceSink
+from tether.runtime.calls import Foundations
 from tether.runtime.ids import new_run_id
 from tether.runtime.registry import REGISTRY, WorkflowDef
 from tether.runtime.values import Codec
@@ -61,10 +65,13 @@ class Tether:
         assert checkpointer is not None and sink is not None
         self.checkpointer: Checkpointer = checkpointer
         self.sink: TraceSink = sink
-        self.codec = Codec(FileBlobStore(self.settings.data_path / "blobs"), self.settings.blob_threshold)
+        blobs = FileBlobStore(self.settings.data_path / "blobs")
+        self.codec = Codec(blobs, self.settings.blob_threshold)
+        self.foundations = Foundations(self.settings, blobs)
         self.services = Services(
             checkpointer=checkpointer, registry=self.registry, codec=self.codec, sink=sink,
             lease_seconds=self.settings.lease_seconds, poll_interval=self.settings.poll_interval,
+            foundations=self.foundations,
         )
 
     @classmethod
@@ -79,10 +86,15 @@ class Tether:
     # -- lifecycle --------------------------------------------------------------------------
 
     def start(
-        self, workflow: WorkflowDef | str, input: BaseModel | dict[str, Any] | str, key: str | None = None
+        self,
+        workflow: WorkflowDef | str,
+        input: BaseModel | dict[str, Any] | str,
+        key: str | None = None,
+        identity: Identity | None = None,
     ) -> str:
         """Validate the input and write one pending run; returns its id. With a key already
-        used, returns that run's id and starts nothing."""
+        used, returns that run's id and starts nothing. `identity` (a verified I8 token's
+        subject) is recorded as who started the run; I9's rules see it on every call."""
         wf = workflow if isinstance(workflow, WorkflowDef) else self.registry.get(workflow)
         try:
             if isinstance(input, str):
@@ -90,10 +102,12 @@ class Tether:
             else:
                 value = wf.input_adapter.validate_python(input)
         except ValidationError as e:
-            raise InvalidInput(f"input for {wf.id}", e.errors(include_url=False)) from None
+            errors = [dict(err) for err in e.errors(include_url=False)]
+            raise InvalidInput(f"input for {wf.id}", errors) from None
         run, _ = self.checkpointer.create_run(NewRun(
             id=new_run_id(), workflow=wf.name, version=wf.version,
             input=self.codec.encode(value, wf.input_adapter), key=key,
+            meta={"identity": identity.model_dump(mode="json")} if identity else {},
         ))
         return run.id
 
@@ -138,6 +152,34 @@ class Tether:
         if data is not None and not isinstance(data, dict):
             raise InvalidInput(f"data for event {name!r}", "event data must be a JSON object")
         return self.checkpointer.send_event(name, json.dumps(data or {}), run_id=run)
+
+    def resolve(
+        self, run_id: str, step_id: str, *, result: Any = None, skip: bool = False,
+        rerun: bool = False,
+    ) -> RunRecord:
+        """A person's decision on a run parked as needs_attention by an interrupted
+        unsafe_on_replay tool call: take `result` as the call's result, `skip` it (result
+        None), or `rerun` it once more. The run then resumes from that step."""
+        if [result is not None, skip, rerun].count(True) != 1:
+            raise InvalidInput("resolve", "give exactly one of --result, --skip or --rerun")
+        run = self.checkpointer.get_run(run_id)
+        if run.status is not RunStatus.NEEDS_ATTENTION:
+            raise RunStateError(
+                f"run {run_id} is {run.status.value}; only a needs_attention run can be resolved"
+            )
+        decision = "rerun" if rerun else "skip" if skip else "result"
+        self.foundations.tools.resolve(run_id, step_id, decision, result)
+        return self.checkpointer.resolve(run_id, step_id, None)
+
+    def raise_budget(self, run_id: str, usd: float) -> RunRecord:
+        """Add `usd` to the run's cost cap; a run paused at its cap wakes and goes on."""
+        run = self.checkpointer.get_run(run_id)
+        if run.status in TERMINAL:
+            raise RunStateError(f"run {run_id} is {run.status.value}; its budget no longer matters")
+        open_limits(self.settings).raise_budget(run_id, usd)
+        if run.status is RunStatus.PAUSED:
+            self.checkpointer.send_event(BUDGET_EVENT, json.dumps({"run_id": run_id}), run_id)
+        return self.checkpointer.get_run(run_id)
 
     def output(self, run: RunRecord) -> Any:
         """The run's output as plain JSON data (blobs fetched)."""
@@ -198,6 +240,7 @@ class Tether:
         return ran
 
     def close(self) -> None:
+        self.foundations.close()
         self.sink.close()
         self.checkpointer.close()
 

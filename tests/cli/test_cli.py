@@ -89,4 +89,6 @@ def test_demo_workflow_completes_offline(cli) -> None:  # type: ignore[no-untype
                '{"topic": "durable agents", "review_pause_seconds": 0.1}', "--wait", "--json")
     assert demo.returncode == 0, demo.stderr
     report = json.loads(demo.stdout)["output"]
-    assert len(report["findings"]) == 3 and report["body"].startswith("# durable agents")
+    assert len(report["findings"]) == 3
+    assert all(f["sources"] and f["answer"] for f in report["findings"])
+    assert Path(report["saved_to"]).read_text().startswith("# durable agents")

@@ -1,15 +1,25 @@
-"""The research-and-report agent: plan questions, research them in parallel, draft, review.
+"""The research-and-report agent: plan questions, let the agent model research each one with
+the library tool (in parallel), summarize, and save the report.
 
-Built only from tether's public API. Each stage is a durable primitive, so killing the worker
-anywhere and starting it again finishes the report without redoing a finished stage.
+Built only from tether's public API. Every model call and tool call is durable: kill the worker
+anywhere and start it again, and the report is finished without paying for a model call twice
+or running a finished tool call again.
 """
 
 from __future__ import annotations
 
+import json
+
 from pydantic import BaseModel, Field
 
-from tether import Context, workflow
-from workflows.research_report import sources
+from tether import Context, Message, workflow
+from workflows.research_report.tools import save_report, search_library
+
+_ANGLES = ["checkpoints", "side effects", "timers", "events", "leases", "versions", "budgets",
+           "observability"]
+_SYSTEM = ("You are a research assistant. Use search_library to find notes, then answer the "
+           "question from what it returned.")
+_MAX_TURNS = 4
 
 
 class ResearchRequest(BaseModel):
@@ -21,45 +31,49 @@ class ResearchRequest(BaseModel):
 class Finding(BaseModel):
     question: str
     sources: list[str]
-    summary: str
+    answer: str
 
 
 class Report(BaseModel):
     topic: str
     findings: list[Finding]
-    body: str
-    words: int
-
-
-_ANGLES = ["checkpoints", "side effects", "timers", "events", "leases", "versions", "budgets",
-           "observability"]
+    summary: str
+    saved_to: str
 
 
 def plan(topic: str, n: int) -> list[str]:
     return [f"How do {angle} matter for {topic}?" for angle in _ANGLES[:n]]
 
 
-def research(question: str) -> Finding:
-    hits = sources.search(question)
-    summary = " ".join(h["text"].split(". ")[0].rstrip(".") + "." for h in hits)
-    return Finding(question=question, sources=[h["title"] for h in hits],
-                   summary=summary or "No source in the library covers this.")
+async def research(ctx: Context, question: str) -> Finding:
+    """The agent loop for one question: model, tool, model... until it answers in text."""
+    messages = [Message.system(_SYSTEM), Message.user(question)]
+    found: list[str] = []
+    for _ in range(_MAX_TURNS):
+        reply = await ctx.model("agent", messages, tools=[search_library])
+        messages.append(reply.as_message())
+        if not reply.tool_calls:
+            return Finding(question=question, sources=found, answer=reply.text)
+        for call in reply.tool_calls:
+            notes = await ctx.tool(search_library, **call.arguments)
+            found += [title for title in notes["sources"].split(", ") if title]
+            messages.append(Message.tool(call, json.dumps(notes)))
+    return Finding(question=question, sources=found, answer="(no answer within the turn limit)")
 
 
-def draft(topic: str, findings: list[Finding]) -> str:
-    parts = [f"# {topic}", ""]
+def render(topic: str, findings: list[Finding]) -> str:
+    parts = []
     for f in findings:
-        parts += [f"## {f.question}", f.summary, f"_Sources: {', '.join(f.sources) or 'none'}_",
-                  ""]
+        parts += [f"## {f.question}", f.answer, f"_Sources: {', '.join(f.sources) or 'none'}_", ""]
     return "\n".join(parts)
 
 
 @workflow(name="research_report", version="1.0.0")
 async def research_report(ctx: Context, req: ResearchRequest) -> Report:
     questions = await ctx.step("plan", plan, req.topic, req.questions)
-    findings = await ctx.gather(
-        *(ctx.step(f"research {i + 1}", research, q) for i, q in enumerate(questions))
-    )
-    body = await ctx.step("draft", draft, req.topic, findings)
+    findings = await ctx.gather(*(research(ctx, q) for q in questions))
+    body = await ctx.step("render", render, req.topic, findings)
+    summary = await ctx.model("summarize", [Message.user(" ".join(f.answer for f in findings))])
     await ctx.sleep("review pause", req.review_pause_seconds)
-    return Report(topic=req.topic, findings=findings, body=body, words=len(body.split()))
+    saved = await ctx.tool(save_report, title=req.topic, body=f"{summary.text}\n\n{body}")
+    return Report(topic=req.topic, findings=findings, summary=summary.text, saved_to=saved)

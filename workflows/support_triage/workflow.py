@@ -1,29 +1,22 @@
-"""The support-ticket triage agent: classify, route, and ask a person before paging anyone.
+"""The support-ticket triage agent: classify, route, ask a person before paging anyone, and
+tell the customer.
 
-Built only from tether's public API. An outage ticket pages the on-call engineer only after a
-person approves (an event that may come minutes or days later; the run holds no process while
-it waits) and is escalated if nobody answers in time.
+Built only from tether's public API. The classification is a durable model call (the offline
+`cheap_classify` model by default); an outage pages the on-call engineer only after a person
+approves (an event that may come minutes or days later: the run holds no process meanwhile)
+and is escalated if nobody answers in time. The email to the customer is an unsafe side
+effect: it is sent at most once, whatever crashes.
 """
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, Field
 
-from tether import Context, workflow
+from tether import Context, Message, workflow
+from workflows.support_triage.tools import email_customer, page_oncall
 
-Label = Literal["outage", "billing", "account", "bug", "feature_request", "other"]
-
-_KEYWORDS: dict[str, tuple[str, ...]] = {
-    "outage": ("down", "outage", "stopped", "not loading", "failing for everyone", "503"),
-    "billing": ("invoice", "charge", "refund", "billing", "payment", "card"),
-    "account": ("password", "login", "account", "email address", "2fa", "sso"),
-    "bug": ("error", "bug", "crash", "broken", "wrong"),
-    "feature_request": ("feature", "could you add", "support for", "would love", "plans to"),
-}
-_QUEUES = {"outage": "incident", "billing": "finance", "account": "identity", "bug": "engineering",
-           "feature_request": "product", "other": "frontline"}
+QUEUES = {"outage": "incident", "billing": "finance", "account": "identity",
+          "bug": "engineering", "feature_request": "product"}
 
 
 class Ticket(BaseModel):
@@ -34,34 +27,34 @@ class Ticket(BaseModel):
 
 class Triage(BaseModel):
     ticket_id: str
-    label: Label
+    label: str
     queue: str
     paged: bool
     decided_by: str
-
-
-def classify(text: str) -> Label:
-    lowered = text.lower()
-    for label, words in _KEYWORDS.items():
-        if any(w in lowered for w in words):
-            return label  # type: ignore[return-value]
-    return "other"
+    emailed: bool
 
 
 @workflow(name="support_triage", version="1.0.0")
 async def support_triage(ctx: Context, ticket: Ticket) -> Triage:
-    label = await ctx.step("classify", classify, ticket.text)
-    queue = _QUEUES[label]
-    if label != "outage":
-        return Triage(ticket_id=ticket.ticket_id, label=label, queue=queue, paged=False,
-                      decided_by="agent")
-    answer = await ctx.wait_for_event(
-        "approve paging", "triage.approval", match={"ticket_id": ticket.ticket_id},
-        timeout=ticket.approval_timeout_seconds,
-    )
-    if answer is None:
-        return Triage(ticket_id=ticket.ticket_id, label=label, queue="escalations", paged=False,
-                      decided_by="timeout")
-    approved = bool(answer.get("approve"))
-    return Triage(ticket_id=ticket.ticket_id, label=label, queue=queue, paged=approved,
-                  decided_by=str(answer.get("by", "unknown")))
+    verdict = await ctx.model("cheap_classify", [Message.user(ticket.text)],
+                              sensitivity="internal")
+    label = verdict.text.strip()
+    queue = QUEUES.get(label, "frontline")
+    paged, decided_by = False, "agent"
+    if label == "outage":
+        answer = await ctx.wait_for_event(
+            "approve paging", "triage.approval", match={"ticket_id": ticket.ticket_id},
+            timeout=ticket.approval_timeout_seconds,
+        )
+        if answer is None:
+            queue, decided_by = "escalations", "timeout"
+        else:
+            decided_by = str(answer.get("by", "unknown"))
+            if answer.get("approve"):
+                await ctx.tool(page_oncall, ticket_id=ticket.ticket_id, queue=queue)
+                paged = True
+    await ctx.tool(email_customer, ticket_id=ticket.ticket_id,
+                   subject=f"We received your ticket {ticket.ticket_id}",
+                   body=f"Your ticket is with our {queue} team.")
+    return Triage(ticket_id=ticket.ticket_id, label=label, queue=queue, paged=paged,
+                  decided_by=decided_by, emailed=True)

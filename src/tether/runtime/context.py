@@ -14,7 +14,7 @@ import json
 import random as _random
 import time
 import uuid as _uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -30,6 +30,14 @@ from tether.foundation.checkpoint.contract import (
     Wait,
     WaitKind,
 )
+from tether.foundation.models.contract import (
+    Message,
+    ModelRequest,
+    ModelResponse,
+    Sensitivity,
+    ToolSpec,
+)
+from tether.foundation.tools.contract import ToolDef
 from tether.runtime.execution import Execution, Release, Suspend
 from tether.runtime.ids import new_run_id
 from tether.runtime.registry import REGISTRY, WorkflowDef
@@ -38,6 +46,11 @@ from tether.runtime.values import UnserialisableValue, return_adapter
 
 T = TypeVar("T")
 _BRANCH: ContextVar[str] = ContextVar("tether_branch", default="")
+
+
+def in_branch() -> bool:
+    """Inside a gather branch, writes may share a commit with the other branches'."""
+    return bool(_BRANCH.get())
 
 
 def _seconds(duration: float | timedelta) -> float:
@@ -130,6 +143,42 @@ class Context:
             await ex.write(entry, in_branch)
             ex.span(entry)
             return ex.codec.decode(value, adapter)
+
+    # -- tools and models ------------------------------------------------------------------
+
+    def tool(self, tool: ToolDef, /, *, retry: RetryPolicy | None = None, **args: Any,
+             ) -> Awaitable[Any]:
+        """Call a registered tool through I1, guarded by I9/I10. Its replay class decides what
+        a call interrupted by a crash does: re-run, re-run with the same key, or park the run
+        for a person. Bad arguments raise ToolArgumentError before anything runs."""
+        if not isinstance(tool, ToolDef):
+            raise TypeError(f"ctx.tool takes a @tool-decorated function, not {tool!r}")
+        from tether.runtime.calls import call_tool
+
+        return call_tool(self._ex, self._next_id(), tool, args, retry or self._ex.default_retry)
+
+    def model(
+        self,
+        task_class: str,
+        messages: Sequence[Message | dict[str, Any]],
+        *,
+        tools: Sequence[ToolDef | ToolSpec] = (),
+        sensitivity: Sensitivity | str = Sensitivity.INTERNAL,
+        max_tokens: int = 1024,
+    ) -> Awaitable[ModelResponse]:
+        """A durable LLM call through I12: routed by task class and sensitivity, guarded,
+        priced and traced. A resumed run gets the journaled response: tokens are paid once."""
+        from tether.runtime.calls import call_model
+
+        request = ModelRequest(
+            task_class=task_class,
+            messages=[m if isinstance(m, Message) else Message.model_validate(m)
+                      for m in messages],
+            tools=[ToolSpec.model_validate(t.json_schema()) if isinstance(t, ToolDef) else t
+                   for t in tools],
+            sensitivity=Sensitivity(sensitivity), max_tokens=max_tokens,
+        )
+        return call_model(self._ex, self._next_id(), request)
 
     # -- waiting ---------------------------------------------------------------------------
 

@@ -14,9 +14,16 @@ import json
 import threading
 import time
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tether.errors import ChildFailed, NonDeterminismError, StepFailed, TetherError
+from tether.errors import (
+    ChildFailed,
+    ConfigurationError,
+    ModelError,
+    NonDeterminismError,
+    StepFailed,
+    TetherError,
+)
 from tether.foundation.checkpoint.contract import (
     Checkpointer,
     Claim,
@@ -31,6 +38,9 @@ from tether.foundation.trace.contract import Span, TraceSink, span_id_for, trace
 from tether.runtime.registry import WorkflowDef
 from tether.runtime.retry import DEFAULT_RETRY, RetryPolicy
 from tether.runtime.values import Codec, UnserialisableValue
+
+if TYPE_CHECKING:
+    from tether.runtime.calls import Foundations
 
 
 class Suspend(BaseException):
@@ -49,6 +59,14 @@ class Release(BaseException):
     """The worker is shutting down: give the run back at this primitive boundary."""
 
 
+class NeedsAttention(BaseException):
+    """An interrupted unsafe_on_replay call: park the run for a person, with the evidence."""
+
+    def __init__(self, step_id: str, evidence: str) -> None:
+        super().__init__(step_id)
+        self.step_id, self.evidence = step_id, evidence
+
+
 class Execution:
     """State of one run during one claim. Not thread-safe: one event loop drives it."""
 
@@ -62,6 +80,7 @@ class Execution:
         *,
         default_retry: RetryPolicy = DEFAULT_RETRY,
         stopping: threading.Event | None = None,
+        foundations: Foundations | None = None,
     ) -> None:
         self.run = claim.run
         self.token = claim.token
@@ -71,6 +90,7 @@ class Execution:
         self.sink = sink
         self.default_retry = default_retry
         self.stopping = stopping or threading.Event()
+        self._foundations = foundations
         self.done: dict[str, JournalEntry] = {}
         self.attempts: dict[str, int] = {}
         for entry in claim.journal:
@@ -82,6 +102,14 @@ class Execution:
         self.run_span = span_id_for(self.run.id, "run")
         self._batch: list[JournalEntry] = []
         self._flush: asyncio.Future[None] | None = None
+
+    @property
+    def foundations(self) -> Foundations:
+        if self._foundations is None:
+            raise ConfigurationError(
+                "this execution has no tool/model foundations; run it through Tether or a worker"
+            )
+        return self._foundations
 
     def _learn(self, entry: JournalEntry) -> None:
         if entry.status == EntryStatus.ATTEMPT:
@@ -156,6 +184,8 @@ class Execution:
         data = json.loads(entry.error or "{}")
         if entry.kind == EntryKind.INVOKE:
             err: TetherError = ChildFailed(entry.ref or "?", data.get("message", ""))
+        elif entry.kind in (EntryKind.MODEL, EntryKind.TOOL):
+            err = _same_error(data, entry)
         else:
             err = StepFailed(entry.name, data.get("type", "Error"), data.get("message", ""))
         err.step_id = entry.step_id  # type: ignore[attr-defined]
@@ -199,6 +229,23 @@ class Execution:
         self.sink.flush()
 
 
+def _same_error(data: dict[str, Any], entry: JournalEntry) -> TetherError:
+    """A tool or model call's journaled failure as the class the first execution raised
+    (PolicyDenied, ToolFailed, ModelError...), so a workflow that catches it behaves the same
+    on replay. Only tether's own classes are rebuilt; anything else comes back as StepFailed."""
+    import tether.errors as errors
+
+    cls = getattr(errors, str(data.get("type")), None)
+    message = str(data.get("message", ""))
+    if isinstance(cls, type) and issubclass(cls, TetherError):
+        err: TetherError = cls.__new__(cls)
+        Exception.__init__(err, message)
+        return err
+    if entry.kind == EntryKind.MODEL:
+        return ModelError(f"{data.get('type', 'Error')}: {message}")
+    return StepFailed(entry.name, str(data.get("type", "Error")), message)
+
+
 async def execute(ex: Execution) -> RunStatus:
     """Drive one claimed run until it completes, fails, parks, or is taken from us."""
     from tether.runtime.context import Context
@@ -239,6 +286,12 @@ async def execute(ex: Execution) -> RunStatus:
     except Release:
         cp.release(run.id, ex.token)
         return RunStatus.PENDING
+    except NeedsAttention as e:
+        try:
+            cp.needs_attention(run.id, ex.token, e.step_id, e.evidence)
+        except LeaseLost:
+            return RunStatus.PENDING
+        return RunStatus.NEEDS_ATTENTION
     except Exception as e:
         error = ex.error_json(e)
         detail = json.loads(error)

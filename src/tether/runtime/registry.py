@@ -31,9 +31,9 @@ class WorkflowDef:
     fn: Callable[..., Awaitable[Any]]
     input_type: Any
     output_type: Any
+    input_adapter: TypeAdapter[Any] = field(repr=False, compare=False)
+    output_adapter: TypeAdapter[Any] = field(repr=False, compare=False)
     resumes: tuple[str, ...] = ()
-    input_adapter: TypeAdapter[Any] = field(repr=False, compare=False, default=None)  # type: ignore[assignment]
-    output_adapter: TypeAdapter[Any] = field(repr=False, compare=False, default=None)  # type: ignore[assignment]
 
     @property
     def id(self) -> str:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from tether.errors import DatabaseUnavailable
 from tether.foundation.checkpoint.contract import Checkpointer, Claim, RunStatus
 from tether.foundation.trace.contract import TraceSink
+from tether.runtime.calls import Foundations
 from tether.runtime.execution import Execution, execute
 from tether.runtime.registry import Registry
 from tether.runtime.retry import DEFAULT_RETRY, RetryPolicy
@@ -40,6 +41,7 @@ class Services:
     lease_seconds: float = 30.0
     poll_interval: float = 0.5
     default_retry: RetryPolicy = DEFAULT_RETRY
+    foundations: Foundations | None = None
     owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
 
@@ -99,6 +101,7 @@ def execute_claim(
         ex = Execution(
             claim, wf, services.checkpointer, services.codec, services.sink,
             default_retry=services.default_retry, stopping=stopping,
+            foundations=services.foundations,
         )
         return loop.run_until_complete(execute(ex))
     finally:

@@ -8,6 +8,7 @@ identically.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from tether.foundation.checkpoint.contract import (
@@ -19,6 +20,19 @@ from tether.foundation.checkpoint.contract import (
     Wait,
     WaitKind,
 )
+
+
+BUDGET_EVENT = "tether.budget.raised"  # sent by `tether budget raise`; data: {"run_id": ...}
+
+
+def parked_status(waits: Sequence[Wait]) -> RunStatus:
+    """What a parked run is doing: sleeping (timers only), paused (waiting only for a person
+    to raise its budget) or waiting (events, children)."""
+    if all(w.kind is WaitKind.TIMER for w in waits):
+        return RunStatus.SLEEPING
+    if all(w.kind is WaitKind.EVENT and w.event == BUDGET_EVENT for w in waits):
+        return RunStatus.PAUSED
+    return RunStatus.WAITING
 
 
 def matches(match: dict[str, Any], data: Any) -> bool:

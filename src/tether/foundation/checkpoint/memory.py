@@ -33,7 +33,13 @@ from tether.foundation.checkpoint.contract import (
     Wait,
     WaitKind,
 )
-from tether.foundation.checkpoint.events import child_entry, deadline_entry, event_entry, matches
+from tether.foundation.checkpoint.events import (
+    child_entry,
+    deadline_entry,
+    event_entry,
+    matches,
+    parked_status,
+)
 
 
 @dataclass
@@ -193,9 +199,8 @@ class MemoryCheckpointer:
             if resolved:
                 return resolved
             deadlines = [w.deadline for w in run.waits.values() if w.deadline is not None]
-            sleeping = all(w.kind is WaitKind.TIMER for w in waits)
             run.token = None
-            self._update(run, now, status=RunStatus.SLEEPING if sleeping else RunStatus.WAITING,
+            self._update(run, now, status=parked_status(waits),
                          wake_at=min(deadlines) if deadlines else None,
                          lease_owner=None, lease_expires_at=None)
             return []
@@ -396,7 +401,7 @@ class MemoryCheckpointer:
             self._work.notify_all()
 
     def _wake(self, run: _Run, now: float) -> None:
-        if run.record.status in (RunStatus.WAITING, RunStatus.SLEEPING):
+        if run.record.status in (RunStatus.WAITING, RunStatus.SLEEPING, RunStatus.PAUSED):
             self._update(run, now, status=RunStatus.PENDING, wake_at=None)
 
     def _deliver_to_parent(self, child: _Run, now: float) -> None:

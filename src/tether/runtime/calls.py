@@ -1,0 +1,256 @@
+"""The one call path every `ctx.tool` and `ctx.model` call takes.
+
+    journal hit? -> stored result (no guard, no dispatch, no cost)
+    guards.before (I9 policy, I10 budget/loop)      refusal: journaled with its decisions
+    dispatch: I1 ToolRunner | I12 ModelRouter (per-attempt rate limit + breaker hook)
+    guards.after (cost cap, token bucket, breaker)
+    journal the result with the decisions, then price it (I11) and emit its span (I4)
+
+The decisions and the routing are journaled in the entry, so a replay returns the same result
+by the same path without asking a guard again, and `tether inspect` shows why.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+from tether.errors import (
+    BudgetPaused,
+    GuardError,
+    ModelError,
+    ToolArgumentError,
+    ToolFailed,
+    UnsafeReplayError,
+)
+from tether.foundation.blobs.contract import BlobStore
+from tether.foundation.checkpoint.contract import (
+    EntryKind,
+    EntryStatus,
+    JournalEntry,
+    Wait,
+    WaitKind,
+)
+from tether.foundation.checkpoint.events import BUDGET_EVENT
+from tether.foundation.cost.attributor import CostAttributor
+from tether.foundation.guards import (
+    CallKind,
+    CallOutcome,
+    GuardChain,
+    GuardDecision,
+    GuardedCall,
+    RouteGuard,
+)
+from tether.foundation.identity.contract import Identity
+from tether.foundation.models.contract import ModelRequest, RoutedResponse
+from tether.foundation.models.router import ModelRouter
+from tether.foundation.tools.contract import ReplayClass, ToolDef, ToolInvocation
+from tether.foundation.tools.runner import ToolRunner
+from tether.runtime.execution import Execution, NeedsAttention
+from tether.runtime.retry import RetryPolicy
+
+
+class Foundations:
+    """The interfaces behind tools and models, each built from settings on first use (a
+    workflow that never calls a model never loads the router's backends)."""
+
+    def __init__(self, settings: Any, blobs: BlobStore) -> None:
+        self.settings, self.blobs = settings, blobs
+        self._lock = threading.Lock()
+        self._built: dict[str, Any] = {}
+
+    def _get(self, name: str, build: Any) -> Any:
+        with self._lock:
+            if name not in self._built:
+                self._built[name] = build()
+            return self._built[name]
+
+    @property
+    def tools(self) -> ToolRunner:
+        runner: ToolRunner = self._get(
+            "tools", lambda: ToolRunner.from_settings(self.settings, self.blobs))
+        return runner
+
+    @property
+    def models(self) -> ModelRouter:
+        router: ModelRouter = self._get("models", lambda: ModelRouter.from_settings(self.settings))
+        return router
+
+    @property
+    def cost(self) -> CostAttributor:
+        cost: CostAttributor = self._get(
+            "cost", lambda: CostAttributor.from_settings(self.settings))
+        return cost
+
+    @property
+    def guards(self) -> GuardChain:
+        chain: GuardChain = self._get("guards", lambda: GuardChain.from_settings(self.settings))
+        return chain
+
+    def built(self, name: str) -> Any | None:
+        return self._built.get(name)
+
+    def close(self) -> None:
+        import asyncio
+
+        with self._lock:
+            built, self._built = self._built, {}
+        if "tools" in built:
+            asyncio.run(built["tools"].close())
+        if "models" in built:
+            asyncio.run(built["models"].aclose())
+        if "cost" in built:
+            built["cost"].close()
+
+
+def _identity(ex: Execution) -> Identity | None:
+    raw = ex.run.meta.get("identity")
+    return Identity.model_validate(raw) if raw else None
+
+
+def _guarded(ex: Execution, sid: str, kind: CallKind, target: str, arguments: dict[str, Any],
+             sensitivity: str = "internal") -> GuardedCall:
+    return GuardedCall(
+        run_id=ex.run.id, workflow=ex.wf.id, step_id=sid, kind=kind,
+        target=target, arguments=arguments, sensitivity=sensitivity, identity=_identity(ex),
+    )
+
+
+def _decisions(decisions: list[GuardDecision] | tuple[GuardDecision, ...]) -> list[Any]:
+    return [d.model_dump(mode="json") for d in decisions]
+
+
+def _pause(ex: Execution, sid: str) -> BaseException:
+    """Budget as control flow: park the run (status paused) until `tether budget raise` sends
+    the budget event; then the call is judged again. Each pause of one call has its own id."""
+    n = 1
+    while f"{sid}~budget{n}" in ex.done:
+        n += 1
+    return ex.suspend(Wait(step_id=f"{sid}~budget{n}", name="budget raised", kind=WaitKind.EVENT,
+                           event=BUDGET_EVENT, match={"run_id": ex.run.id}))
+
+
+async def _refused(ex: Execution, sid: str, kind: EntryKind, name: str, inputs: dict[str, Any],
+                   error: GuardError, attempt: int) -> None:
+    """Journal a guard's refusal with every decision made, so the audit and the run agree."""
+    inputs = {**inputs, "guards": _decisions(getattr(error, "decisions", ()))}
+    await _write(ex, sid, kind, name, attempt, EntryStatus.ERROR, None, inputs, error,
+                 time.time())
+
+
+async def _write(ex: Execution, sid: str, kind: EntryKind, name: str, attempt: int,
+                 status: EntryStatus, value: str | None, inputs: dict[str, Any],
+                 error: BaseException | None, started: float) -> JournalEntry:
+    from tether.runtime.context import in_branch
+
+    entry = JournalEntry.model_construct(
+        run_id=ex.run.id, step_id=sid, attempt=attempt, kind=kind, name=name, status=status,
+        value=value, error=None if error is None else ex.error_json(error),
+        input=ex.codec.encode(inputs), ref=None, started_at=started, finished_at=time.time(),
+    )
+    await ex.write(entry, in_branch())
+    return entry
+
+
+async def call_tool(ex: Execution, sid: str, tool: ToolDef, args: dict[str, Any],
+                    retry: RetryPolicy) -> Any:
+    entry = ex.replayed(sid, tool.name, EntryKind.TOOL)
+    if entry is not None:
+        if entry.status is EntryStatus.ERROR:
+            ex.raise_entry_error(entry)
+        return tool.decode_result(ex.codec.resolve(entry.value or "null"))
+    ex.check_stopping()
+    attempt = ex.attempts.get(sid, 0)
+    inputs: dict[str, Any] = {"args": args}
+    call = _guarded(ex, sid, "tool", tool.name, args)
+    runner, chain = ex.foundations.tools, ex.foundations.guards
+    while True:
+        attempt += 1
+        started = time.time()
+        try:
+            decisions = chain.before(call)
+        except BudgetPaused:
+            raise _pause(ex, sid) from None
+        except GuardError as e:
+            await _refused(ex, sid, EntryKind.TOOL, tool.name, inputs, e, attempt)
+            raise
+        inputs["guards"] = _decisions(decisions)
+        try:
+            outcome = await runner.call(ToolInvocation(ex.run.id, sid, attempt, tool, args))
+        except UnsafeReplayError as e:
+            raise NeedsAttention(sid, json.dumps({"type": "UnsafeReplayError",
+                                                  "message": str(e)})) from e
+        except (ToolArgumentError, ToolFailed) as e:
+            chain.after(call, CallOutcome(ok=False, error=str(e)))
+            final = (isinstance(e, ToolArgumentError) or tool.replay is ReplayClass.UNSAFE_ON_REPLAY
+                     or not retry.should_retry(e, attempt))
+            await _write(ex, sid, EntryKind.TOOL, tool.name, attempt,
+                         EntryStatus.ERROR if final else EntryStatus.ATTEMPT, None, inputs, e,
+                         started)
+            if final:
+                raise
+            import asyncio
+
+            await asyncio.sleep(retry.delay(attempt))
+            ex.check_stopping()
+            continue
+        inputs["guards"] += _decisions(chain.after(call, CallOutcome(ok=True)))
+        if outcome.idempotency_key:
+            inputs["idempotency_key"] = outcome.idempotency_key
+        entry = await _write(ex, sid, EntryKind.TOOL, tool.name, attempt, EntryStatus.OK,
+                             ex.codec.encode(outcome.value), inputs, None, outcome.started_at)
+        ex.span(entry, **{"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": tool.name,
+                          "tether.tool.replay": tool.replay.value,
+                          "tether.tool.replayed": outcome.replayed})
+        return tool.decode_result(outcome.json)
+
+
+async def call_model(ex: Execution, sid: str, request: ModelRequest) -> Any:
+    name = request.task_class
+    entry = ex.replayed(sid, name, EntryKind.MODEL)
+    if entry is not None:
+        if entry.status is EntryStatus.ERROR:
+            ex.raise_entry_error(entry)
+        return RoutedResponse.model_validate_json(ex.codec.resolve(entry.value or "")).response
+    ex.check_stopping()
+    attempt = ex.attempts.get(sid, 0) + 1
+    summary = {"messages": len(request.messages), "tools": [t.name for t in request.tools],
+               "last": request.messages[-1].content[:500] if request.messages else ""}
+    inputs: dict[str, Any] = {"request": request.model_dump(mode="json")}
+    call = _guarded(ex, sid, "model", name, summary, request.sensitivity.value)
+    chain, foundations = ex.foundations.guards, ex.foundations
+    started = time.time()
+    try:
+        decisions = list(chain.before(call))
+    except BudgetPaused:
+        raise _pause(ex, sid) from None
+    except GuardError as e:
+        await _refused(ex, sid, EntryKind.MODEL, name, inputs, e, attempt)
+        raise
+    hook = RouteGuard(chain, call)
+    try:
+        routed = await foundations.models.complete(request, before_attempt=hook)
+    except (ModelError, GuardError) as e:
+        decisions += hook.finish(CallOutcome(ok=False, error=str(e)))
+        inputs["guards"] = _decisions(decisions)
+        await _write(ex, sid, EntryKind.MODEL, name, attempt, EntryStatus.ERROR, None, inputs, e,
+                     started)
+        raise
+    price = foundations.cost.price(routed)
+    usage = routed.response.usage
+    decisions += hook.finish(CallOutcome(ok=True, tokens=usage.input_tokens + usage.output_tokens,
+                                         cost_usd=float(price.usd)))
+    inputs["guards"] = _decisions(decisions)
+    entry = await _write(ex, sid, EntryKind.MODEL, name, attempt, EntryStatus.OK,
+                         ex.codec.encode(routed.model_dump(mode="json")), inputs, None, started)
+    record = foundations.cost.record(ex.run.id, ex.wf.id, sid, routed)
+    d = routed.decision
+    ex.span(entry, **{
+        "gen_ai.operation.name": "chat", "gen_ai.system": d.backend,
+        "gen_ai.request.model": d.model, "gen_ai.response.model": routed.response.model,
+        "tether.model.family": d.family, "tether.model.fell_back": d.fell_back,
+        **record.span_attributes(),
+    })
+    return routed.response
