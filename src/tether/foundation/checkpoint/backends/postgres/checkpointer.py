@@ -1,16 +1,12 @@
-"""PostgresCheckpointer: the I2 contract in SQL, with PostgreSQL's row locks for safety.
+"""PostgresCheckpointer: the I2 contract in SQL, mirroring the SQLite backend's semantics.
 
-The same semantics as the SQLite backend, with row locks in place of SQLite's single writer:
-
-- A claim is one `UPDATE ... FROM (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING`, so workers
-  never queue behind each other's candidates; leases expire by the database's clock.
-- Every run write checks the lease token in the statement that locks the run's row. A plain
-  step append is one `INSERT ... SELECT ... FROM runs WHERE <lease holds> FOR KEY SHARE` in
-  autocommit: one statement, one commit, and a claim that rotates the token cannot interleave.
-- A run's waits are written under its row lock, and whatever satisfies a wait takes a lock
-  park also takes (the parent's row for a child's delivery, a per-name advisory lock for an
-  event) first, so a wake-up can't fall between a park's check and its commit.
-- Transactions that make a run runnable NOTIFY the schema's channel; `wait_for_work` LISTENs.
+- A claim is one `UPDATE ... FROM (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING`; leases
+  expire by the database's clock.
+- Every run write checks the lease token in the statement that locks the run's row; a plain
+  append is one `INSERT ... SELECT ... FROM runs WHERE <lease holds> FOR KEY SHARE` + COMMIT.
+- Whatever satisfies a wait first takes a lock park also holds (the parent's row for a child's
+  delivery, a per-name advisory lock for an event), so no wake-up falls between a park's check
+  and its commit. Transactions that make a run runnable NOTIFY the schema's channel.
 """
 
 from __future__ import annotations
@@ -23,12 +19,11 @@ from typing import Any
 from tether.errors import RunNotFound, RunStateError
 from tether.foundation.checkpoint.backends.postgres.database import NOW as _NOW
 from tether.foundation.checkpoint.backends.postgres.database import Conn, Database
+from tether.foundation.checkpoint.backends.postgres.schema import COLS, entry_row, to_entry, to_run
 from tether.foundation.checkpoint.contract import (
     TERMINAL,
     Accept,
     Claim,
-    EntryKind,
-    EntryStatus,
     EventReceipt,
     JournalEntry,
     LeaseLost,
@@ -41,40 +36,16 @@ from tether.foundation.checkpoint.contract import (
 )
 from tether.foundation.checkpoint.events import child_entry, deadline_entry, event_entry, matches
 
-_COLS = (
-    "run_id, step_id, attempt, kind, name, status, value, error, input, ref, "
-    "started_at, finished_at"
-)
 _VALUES = ", ".join(["%s"] * 12)
-_INSERT_ENTRY = f"INSERT INTO journal ({_COLS}) VALUES ({_VALUES})"
+_INSERT_ENTRY = f"INSERT INTO journal ({COLS}) VALUES ({_VALUES})"
 _INSERT_ENTRY_IF_LEASED = (
-    f"INSERT INTO journal ({_COLS}) SELECT {_VALUES} FROM runs "
+    f"INSERT INTO journal ({COLS}) SELECT {_VALUES} FROM runs "
     "WHERE id = %s AND lease_token = %s AND NOT cancel_requested FOR KEY SHARE"
 )
 _RUNNABLE = (
     f"(status = 'pending' OR (status IN ('sleeping', 'waiting') AND wake_at <= {_NOW}) "
     f"OR (status = 'running' AND lease_expires_at < {_NOW}))"
 )
-
-
-def _row(e: JournalEntry) -> tuple[Any, ...]:
-    return (
-        e.run_id, e.step_id, e.attempt, e.kind.value, e.name, e.status.value, e.value,
-        e.error, e.input, e.ref, e.started_at, e.finished_at,
-    )  # fmt: skip
-
-
-def _entry(r: dict[str, Any]) -> JournalEntry:
-    return JournalEntry.model_construct(
-        run_id=r["run_id"], step_id=r["step_id"], attempt=r["attempt"], kind=EntryKind(r["kind"]),
-        name=r["name"], status=EntryStatus(r["status"]), value=r["value"], error=r["error"],
-        input=r["input"], ref=r["ref"], started_at=r["started_at"], finished_at=r["finished_at"],
-    )  # fmt: skip
-
-
-def _run(r: dict[str, Any]) -> RunRecord:
-    fields = {k: r[k] for k in RunRecord.model_fields if k in r}
-    return RunRecord(**{**fields, "meta": json.loads(r["meta"])})
 
 
 def _like(glob: str) -> str:
@@ -136,14 +107,14 @@ class PostgresCheckpointer:
              new.parent_step, json.dumps(new.meta), self._db.channel),
         )  # fmt: skip
         if rows:
-            return _run(rows[0]), True
-        return _run(self._one("SELECT * FROM runs WHERE key = %s", (new.key,))[0]), False
+            return to_run(rows[0]), True
+        return to_run(self._one("SELECT * FROM runs WHERE key = %s", (new.key,))[0]), False
 
     def get_run(self, run_id: str) -> RunRecord:
         rows = self._one("SELECT * FROM runs WHERE id = %s", (run_id,))
         if not rows:
             raise RunNotFound(run_id)
-        return _run(rows[0])
+        return to_run(rows[0])
 
     def list_runs(self, filter: RunFilter) -> list[RunRecord]:
         where, args = ["true"], list[Any]()
@@ -164,14 +135,14 @@ class PostgresCheckpointer:
             "ORDER BY created_at DESC, id DESC LIMIT %s",
             (*args, filter.limit),
         )
-        return [_run(r) for r in rows]
+        return [to_run(r) for r in rows]
 
     def journal(self, run_id: str) -> list[JournalEntry]:
         rows = self._one(
-            f"SELECT {_COLS} FROM journal WHERE run_id = %s ORDER BY finished_at, step_id, attempt",
+            f"SELECT {COLS} FROM journal WHERE run_id = %s ORDER BY finished_at, step_id, attempt",
             (run_id,),
         )
-        return [_entry(r) for r in rows]
+        return [to_entry(r) for r in rows]
 
     # -- execution --------------------------------------------------------------------------
 
@@ -202,7 +173,7 @@ class PostgresCheckpointer:
                 args,
             ).fetchall()
             for row in doomed:
-                self._mark_cancelled(c, _run(row))
+                self._mark_cancelled(c, to_run(row))
             rows = c.execute(
                 f"WITH picked AS (SELECT id FROM runs WHERE NOT cancel_requested AND {cond} "
                 "ORDER BY created_at LIMIT %s FOR UPDATE SKIP LOCKED) "
@@ -216,14 +187,15 @@ class PostgresCheckpointer:
                 return []
             journals: dict[str, list[JournalEntry]] = {r["id"]: [] for r in rows}
             for e in c.execute(
-                f"SELECT {_COLS} FROM journal WHERE run_id = ANY(%s) "
+                f"SELECT {COLS} FROM journal WHERE run_id = ANY(%s) "
                 "ORDER BY finished_at, step_id, attempt",
                 (list(journals),),
             ):
-                journals[e["run_id"]].append(_entry(e))
+                journals[e["run_id"]].append(to_entry(e))
             rows.sort(key=lambda r: r["created_at"])
             return [
-                Claim(run=_run(r), token=r["lease_token"], journal=journals[r["id"]]) for r in rows
+                Claim(run=to_run(r), token=r["lease_token"], journal=journals[r["id"]])
+                for r in rows
             ]
 
         return self._tx(claim)
@@ -238,13 +210,16 @@ class PostgresCheckpointer:
 
     def append(self, run_id: str, token: str, entries: Sequence[JournalEntry]) -> None:
         if len(entries) == 1:
-            if self._db.rowcount(_INSERT_ENTRY_IF_LEASED, (*_row(entries[0]), run_id, token)) != 1:
+            if (
+                self._db.rowcount(_INSERT_ENTRY_IF_LEASED, (*entry_row(entries[0]), run_id, token))
+                != 1
+            ):
                 raise self._lease_lost(run_id)
             return
 
         def append(c: Conn) -> None:
             self._check_lease(c, run_id, token)
-            c.cursor().executemany(_INSERT_ENTRY, [_row(e) for e in entries])
+            c.cursor().executemany(_INSERT_ENTRY, [entry_row(e) for e in entries])
 
         self._tx(append)
 
@@ -256,7 +231,7 @@ class PostgresCheckpointer:
                 self._lock_event(c, name)  # before the row lock, in send_event's order
             run, now = self._check_lease(c, run_id, token)
             if entries:
-                c.cursor().executemany(_INSERT_ENTRY, [_row(e) for e in entries])
+                c.cursor().executemany(_INSERT_ENTRY, [entry_row(e) for e in entries])
             existing = {
                 r["step_id"]: r["deadline"]
                 for r in c.execute(
@@ -306,23 +281,23 @@ class PostgresCheckpointer:
     ) -> JournalEntry | None:
         """The wait's completion if it can be had now, journaled; else None."""
         row = c.execute(
-            f"SELECT {_COLS} FROM journal WHERE run_id = %s AND step_id = %s "
+            f"SELECT {COLS} FROM journal WHERE run_id = %s AND step_id = %s "
             "AND status != 'attempt'",
             (run.id, w.step_id),
         ).fetchone()
         if row is not None:  # delivered while the run was running (an event or a child)
-            return _entry(row)
+            return to_entry(row)
         entry: JournalEntry | None = None
         if w.kind is WaitKind.EVENT:
             entry = self._take_held_event(c, run, w, now)
         elif w.kind is WaitKind.CHILD and w.child_id is not None:
             child = c.execute("SELECT * FROM runs WHERE id = %s", (w.child_id,)).fetchone()
             if child is not None and child["status"] in TERMINAL:
-                entry = child_entry(_run(child), w.name, now)
+                entry = child_entry(to_run(child), w.name, now)
         if entry is None and deadline is not None and deadline <= now:
             entry = deadline_entry(run.id, w, now)
         if entry is not None:
-            c.execute(_INSERT_ENTRY, _row(entry))
+            c.execute(_INSERT_ENTRY, entry_row(entry))
         return entry
 
     def _take_held_event(self, c: Conn, run: RunRecord, w: Wait, now: float) -> JournalEntry | None:
@@ -371,7 +346,7 @@ class PostgresCheckpointer:
         def finish(c: Conn) -> None:
             _, now = self._check_lease(c, run_id, token)
             if entries:
-                c.cursor().executemany(_INSERT_ENTRY, [_row(e) for e in entries])
+                c.cursor().executemany(_INSERT_ENTRY, [entry_row(e) for e in entries])
             row = c.execute(
                 "UPDATE runs SET status = %s, output = %s, error = %s, failed_step = %s, "
                 "wake_at = NULL, lease_token = NULL, lease_owner = NULL, lease_expires_at = NULL, "
@@ -380,7 +355,7 @@ class PostgresCheckpointer:
             ).fetchone()
             assert row is not None  # the lease check locked it
             c.execute("DELETE FROM waits WHERE run_id = %s", (run_id,))
-            self._deliver_to_parent(c, _run(row), now)
+            self._deliver_to_parent(c, to_run(row), now)
 
         self._tx(finish)
 
@@ -428,7 +403,7 @@ class PostgresCheckpointer:
             ).fetchone()
             if row is None:
                 raise LeaseLost(run_id)
-            self._mark_cancelled(c, _run(row))
+            self._mark_cancelled(c, to_run(row))
             self._cancel_tree(c, run_id, row["db_now"])
 
         self._tx(finish_cancel)
@@ -442,7 +417,7 @@ class PostgresCheckpointer:
             (run_id,),
         ).fetchall()
         for row in rows:
-            run = _run(row)
+            run = to_run(row)
             if run.status is RunStatus.RUNNING and (run.lease_expires_at or 0) >= now:
                 c.execute("UPDATE runs SET cancel_requested = true WHERE id = %s", (run.id,))
             else:
@@ -457,7 +432,7 @@ class PostgresCheckpointer:
         ).fetchone()
         assert row is not None
         c.execute("DELETE FROM waits WHERE run_id = %s", (run.id,))
-        self._deliver_to_parent(c, _run(row), row["db_now"])
+        self._deliver_to_parent(c, to_run(row), row["db_now"])
 
     def retry(self, run_id: str) -> RunRecord:
         def retry(c: Conn) -> RunRecord:
@@ -503,8 +478,8 @@ class PostgresCheckpointer:
             if entry is not None:
                 c.execute(
                     f"{_INSERT_ENTRY} ON CONFLICT (run_id, step_id, attempt) DO UPDATE SET "
-                    + ", ".join(f"{col} = EXCLUDED.{col}" for col in _COLS.split(", ")[3:]),
-                    _row(entry),
+                    + ", ".join(f"{col} = EXCLUDED.{col}" for col in COLS.split(", ")[3:]),
+                    entry_row(entry),
                 )
             c.execute(
                 "UPDATE runs SET status = 'pending', error = NULL, failed_step = NULL, "
@@ -562,7 +537,7 @@ class PostgresCheckpointer:
     def _get(self, c: Conn, run_id: str) -> RunRecord:
         row = c.execute("SELECT * FROM runs WHERE id = %s", (run_id,)).fetchone()
         assert row is not None
-        return _run(row)
+        return to_run(row)
 
     def _lock_event(self, c: Conn, name: str) -> None:
         """Serialises a send of `name` with parks that wait on it, so neither misses the other."""
@@ -579,7 +554,7 @@ class PostgresCheckpointer:
         ).fetchone()
         if row is None:
             raise self._lease_lost(run_id, c)
-        return _run(row), float(row["db_now"])
+        return to_run(row), float(row["db_now"])
 
     def _lease_lost(self, run_id: str, c: Conn | None = None) -> LeaseLost:
         query, args = "SELECT cancel_requested FROM runs WHERE id = %s", (run_id,)
@@ -588,7 +563,7 @@ class PostgresCheckpointer:
 
     def _wake(self, c: Conn, run_id: str, step_id: str, entry: JournalEntry) -> None:
         """Journal a wait's completion, drop the wait, and make the run pending if parked."""
-        c.execute(f"{_INSERT_ENTRY} ON CONFLICT DO NOTHING", _row(entry))
+        c.execute(f"{_INSERT_ENTRY} ON CONFLICT DO NOTHING", entry_row(entry))
         c.execute("DELETE FROM waits WHERE run_id = %s AND step_id = %s", (run_id, step_id))
         woken = c.execute(
             f"UPDATE runs SET status = 'pending', wake_at = NULL, updated_at = {_NOW} "

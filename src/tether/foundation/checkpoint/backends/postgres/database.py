@@ -45,10 +45,11 @@ class Database:
             )
         self.url = url
         self._secret = urlsplit(url).password or ""
+        self._connect_timeout = int(connect_timeout)
         self._listener: psycopg.Connection[Any] | None = None
         self._listen_lock = threading.Lock()
         with self.errors():
-            with psycopg.connect(url, autocommit=True, connect_timeout=int(connect_timeout)) as c:
+            with psycopg.connect(url, autocommit=True, connect_timeout=self._connect_timeout) as c:
                 self.schema = migrate(c, schema, redact_dsn(url))
             self.channel = f"tether_work_{self.schema}"[:63]
             self._pool: ConnectionPool[Conn] = ConnectionPool(
@@ -114,7 +115,9 @@ class Database:
         with self._listen_lock, self.errors():
             try:
                 if self._listener is None:
-                    self._listener = psycopg.connect(self.url, autocommit=True)
+                    self._listener = psycopg.connect(
+                        self.url, autocommit=True, connect_timeout=self._connect_timeout
+                    )
                     self._configure(self._listener)
                     self._listener.execute(
                         sql.SQL("LISTEN {}").format(sql.Identifier(self.channel))
