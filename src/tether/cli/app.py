@@ -205,6 +205,39 @@ def send_event(
 
 
 @app.command()
+def resolve(
+    run_id: str,
+    step: Annotated[str, typer.Option("--step", help="The step id the run is parked on")],
+    result: Annotated[
+        str | None, typer.Option("--result", help="JSON to use as the call's result")
+    ] = None,
+    skip: Annotated[bool, typer.Option("--skip", help="Treat the call as done, result null")] = False,
+    rerun: Annotated[bool, typer.Option("--rerun", help="Run the call once more")] = False,
+) -> None:
+    """Decide on a run parked as needs_attention by an interrupted unsafe tool call."""
+    with _open() as t:
+        value = None if result is None else _parse_json(result, "--result")
+        run = t.resolve(run_id, step, result=value, skip=skip, rerun=rerun)
+        out.print(f"{run_id}: {run.status.value}; a worker (or tether run --wait) resumes it",
+                  highlight=False)
+
+
+budget = typer.Typer(help="Run budgets (I10).", no_args_is_help=True)
+app.add_typer(budget, name="budget")
+
+
+@budget.command("raise")
+def budget_raise(
+    run_id: str,
+    usd: Annotated[float, typer.Option("--usd", help="Dollars to add to the run's cost cap")],
+) -> None:
+    """Raise a run's cost cap; a run paused at its cap goes on."""
+    with _open() as t:
+        run = t.raise_budget(run_id, usd)
+        out.print(f"{run_id}: budget raised by ${usd:g}; {run.status.value}", highlight=False)
+
+
+@app.command()
 def workflows() -> None:
     """List the workflows this configuration registers."""
     with _open() as t:

@@ -135,9 +135,14 @@ def _pause(ex: Execution, sid: str) -> BaseException:
 async def _refused(ex: Execution, sid: str, kind: EntryKind, name: str, inputs: dict[str, Any],
                    error: GuardError, attempt: int) -> None:
     """Journal a guard's refusal with every decision made, so the audit and the run agree."""
-    inputs = {**inputs, "guards": _decisions(getattr(error, "decisions", ()))}
-    await _write(ex, sid, kind, name, attempt, EntryStatus.ERROR, None, inputs, error,
-                 time.time())
+    decisions = getattr(error, "decisions", ())
+    inputs = {**inputs, "guards": _decisions(decisions)}
+    entry = await _write(ex, sid, kind, name, attempt, EntryStatus.ERROR, None, inputs, error,
+                         time.time())
+    refusal = decisions[-1] if decisions else None
+    ex.span(entry, **{"error.type": type(error).__name__,
+                      "tether.guard": refusal.guard if refusal else "",
+                      "tether.guard.rule": refusal.rule if refusal else ""})
 
 
 async def _write(ex: Execution, sid: str, kind: EntryKind, name: str, attempt: int,

@@ -1,0 +1,116 @@
+"""Workflows and tools the end-to-end receipts drive: every call goes through the runtime's
+one call path (guards, I1 or I12, journal, cost, trace). Side effects land in files the test
+names, so they are counted outside the journal."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from tether import Context, Message, tool, workflow
+
+
+@tool(replay="unsafe_on_replay", timeout=30)
+def send_email(outbox: str, to: str, body: str, then_wait: float = 0.0) -> str:
+    """Hand one email to the mail server (a line in `outbox`), then wait for its answer."""
+    with open(outbox, "a") as f:
+        f.write(f"{to}\t{body}\n")
+    time.sleep(then_wait)  # a worker killed here leaves the call started, never finished
+    return f"sent to {to}"
+
+
+@tool(replay="pure", timeout=30)
+def lookup(marker: str, key: str) -> str:
+    """A read; `marker` records that it ran."""
+    with open(marker, "a") as f:
+        f.write(key + "\n")
+    return key.upper()
+
+
+@tool(replay="unsafe_on_replay", timeout=30)
+def delete_records(marker: str, table: str) -> str:
+    """A write the policy forbids; `marker` would prove it ran."""
+    Path(marker).write_text(table)
+    return f"deleted {table}"
+
+
+class Mail(BaseModel):
+    outbox: str
+    then_wait: float = 0.0
+
+
+class Done(BaseModel):
+    result: str
+
+
+@workflow(name="mailer", version="1.0.0")
+async def mailer(ctx: Context, inp: Mail) -> Done:
+    sent = await ctx.tool(send_email, outbox=inp.outbox, to="ana@example.com", body="hello",
+                          then_wait=inp.then_wait)
+    return Done(result=str(sent))
+
+
+class Chat(BaseModel):
+    calls: int
+    task: str = "agent"
+
+
+@workflow(name="chatty", version="1.0.0")
+async def chatty(ctx: Context, inp: Chat) -> Done:
+    last = ""
+    for i in range(inp.calls):
+        reply = await ctx.model(inp.task, [Message.user(f"question number {i}: what is {i}?")])
+        last = reply.text
+    return Done(result=last)
+
+
+class Loop(BaseModel):
+    marker: str
+
+
+@workflow(name="looping", version="1.0.0")
+async def looping(ctx: Context, inp: Loop) -> Done:
+    for _ in range(5):
+        await ctx.tool(lookup, marker=inp.marker, key="same")
+    return Done(result="never")
+
+
+class Cleanup(BaseModel):
+    marker: str
+
+
+@workflow(name="cleanup", version="1.0.0")
+async def cleanup(ctx: Context, inp: Cleanup) -> Done:
+    result = await ctx.tool(delete_records, marker=inp.marker, table="customers")
+    return Done(result=str(result))
+
+
+@workflow(name="bad_args", version="1.0.0")
+async def bad_args(ctx: Context, inp: Loop) -> Done:
+    result = await ctx.tool(lookup, marker=inp.marker, key=["not", "a", "string"])
+    return Done(result=str(result))
+
+
+class Work(BaseModel):
+    marker: str
+    stall: float = 30.0
+
+
+def stall_once(marker: str, seconds: float) -> str:
+    """Stalls the first time it runs (the test kills the worker there), not on the re-run."""
+    first = not Path(marker).exists()
+    Path(marker).write_text("ran")
+    if first:
+        time.sleep(seconds)
+    return "worked"
+
+
+@workflow(name="chat_then_work", version="1.0.0")
+async def chat_then_work(ctx: Context, inp: Work) -> Done:
+    first = await ctx.model("agent", [Message.user("first question: what is durable?")])
+    second = await ctx.model("agent", [Message.user("second question: what is a lease?")])
+    await ctx.step("work", stall_once, inp.marker, inp.stall)
+    third = await ctx.model("agent", [Message.user("third question: what is a journal?")])
+    return Done(result=" | ".join(r.text for r in (first, second, third)))

@@ -1,0 +1,29 @@
+"""A Tether whose runs call tools and models, with guards configured per test."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tether import Settings, Tether
+
+
+@pytest.fixture
+def agent_tether(tmp_path: Path) -> Iterator[Callable[..., Tether]]:
+    opened: list[Tether] = []
+
+    def make(**extra: Any) -> Tether:
+        settings = Settings(
+            data_dir=tmp_path / ".tether", trace="jsonl", poll_interval=0.02, lease_seconds=1.0,
+            workflows=["tests.receipts.agents"], **extra,
+        )
+        t = Tether(settings)
+        opened.append(t)
+        return t
+
+    yield make
+    for t in opened:
+        t.close()

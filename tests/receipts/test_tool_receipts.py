@@ -1,0 +1,78 @@
+"""I1 through the runtime: an unsafe side effect fires once whatever crashes; a person decides
+what an interrupted one did."""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+from tether import RunStatus, Tether, ToolArgumentError
+from tests.runtime.test_crash_resume import start_worker, wait_for
+
+
+def sent(outbox: Path) -> list[str]:
+    return outbox.read_text().splitlines() if outbox.exists() else []
+
+
+def test_send_email_fires_once_after_kill_and_resume(
+    agent_tether: Callable[..., Tether], tmp_path: Path,
+) -> None:
+    t = agent_tether()
+    outbox = tmp_path / "outbox.txt"
+    run_id = t.start("mailer", {"outbox": str(outbox), "then_wait": 30})
+    env = {"TETHER_WORKFLOWS": json.dumps(["tests.receipts.agents"])}
+    worker = start_worker(tmp_path / ".tether", env)
+    try:
+        wait_for(lambda: len(sent(outbox)) == 1)  # the mail server has it; no answer yet
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(10)
+    finally:
+        worker.kill()
+    resumed = start_worker(tmp_path / ".tether", env)
+    try:
+        wait_for(lambda: t.status(run_id).status is RunStatus.NEEDS_ATTENTION)
+    finally:
+        resumed.terminate()
+        resumed.wait(10)
+    run = t.status(run_id)
+    assert run.failed_step == "1" and "UnsafeReplayError" in (run.error or "")
+    assert "tether resolve" in (run.error or "")
+    assert len(sent(outbox)) == 1  # not sent a second time by the resume
+    t.resolve(run_id, "1", result="sent to ana@example.com (confirmed by hand)")
+    done = t.run(run_id)
+    assert done.status is RunStatus.COMPLETED
+    assert t.output(done) == {"result": "sent to ana@example.com (confirmed by hand)"}
+    assert len(sent(outbox)) == 1
+
+
+def test_send_email_is_not_resent_when_the_worker_died_after_it_finished(
+    agent_tether: Callable[..., Tether], tmp_path: Path,
+) -> None:
+    """The call finished but the journal never heard (the worker died in between): the
+    tool_call_results row answers the replay, and the tool is not called."""
+    t = agent_tether()
+    outbox = tmp_path / "outbox.txt"
+    first = t.run(t.start("mailer", {"outbox": str(outbox)}))
+    assert first.status is RunStatus.COMPLETED
+    # Lose the journal entry, as a crash between the tool's commit and the journal's would.
+    again = t.start("mailer", {"outbox": str(outbox)})
+    runner = t.foundations.tools
+    record = runner.lookup(first.id, "1")
+    assert record is not None
+    runner.store.begin(record.model_copy(update={"run_id": again}))
+    assert t.run(again).status is RunStatus.COMPLETED
+    assert len(sent(outbox)) == 1
+
+
+def test_bad_tool_arguments_fail_the_step_before_anything_runs(
+    agent_tether: Callable[..., Tether], tmp_path: Path,
+) -> None:
+    t = agent_tether()
+    marker = tmp_path / "ran.txt"
+    run = t.run(t.start("bad_args", {"marker": str(marker)}))
+    assert run.status is RunStatus.FAILED
+    error = json.loads(run.error or "{}")
+    assert error["type"] == ToolArgumentError.__name__ and "key" in error["message"]
+    assert not marker.exists()
