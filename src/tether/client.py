@@ -25,6 +25,7 @@ from tether.foundation.checkpoint.contract import (
     RunStatus,
 )
 from tether.foundation.checkpoint.events import BUDGET_EVENT
+from tether.foundation.cost.contract import CostTotal
 from tether.foundation.identity.contract import Identity
 from tether.foundation.limits.config import open_limits
 from tether.foundation.loader import load_backend
@@ -43,6 +44,7 @@ class RunView(BaseModel):
     run: RunRecord
     journal: list[JournalEntry]
     children: list[RunRecord]
+    cost: CostTotal
 
 
 class Tether:
@@ -140,6 +142,7 @@ class Tether:
             run=run,
             journal=self.checkpointer.journal(run_id),
             children=self.checkpointer.list_runs(RunFilter(parent_id=run_id, limit=10_000)),
+            cost=self.foundations.cost.run_total(run_id),
         )
 
     def cancel(self, run_id: str) -> RunRecord:

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from tether.client import RunView, Tether
 from tether.foundation.checkpoint.contract import (
+    EntryKind,
     EntryStatus,
     JournalEntry,
     RunRecord,
@@ -59,6 +60,19 @@ def steps(journal: list[JournalEntry]) -> list[tuple[JournalEntry, int]]:
     return sorted(rows.values(), key=lambda r: r[0].started_at)
 
 
+def _shown(e: JournalEntry) -> str | None:
+    """The gist of an entry: a model call's answer or the tools it asked for, else the value."""
+    if e.status is not EntryStatus.OK:
+        return e.error
+    if e.kind is EntryKind.MODEL and e.value and "$blob" not in e.value:
+        routed = json.loads(e.value)
+        response, decision = routed["response"], routed["decision"]
+        calls = ", ".join(c["name"] for c in response.get("tool_calls", []))
+        said = f"calls {calls}" if calls else repr(response.get("text", ""))
+        return f"{decision['backend']}/{decision['model']}: {said}"
+    return e.value
+
+
 def runs_table(runs: list[RunRecord]) -> Table:
     table = Table("run", "workflow", "status", "created", "updated", box=None)
     for r in runs:
@@ -77,6 +91,11 @@ def print_inspect(t: Tether, view: RunView, console: Console) -> None:
     console.print(f"input  {_short(t.codec.resolve(run.input), 200)}", highlight=False)
     if run.output is not None:
         console.print(f"output {_short(t.codec.resolve(run.output), 200)}", highlight=False)
+    if view.cost.calls:
+        unpriced = f" ({view.cost.unpriced_calls} unpriced)" if view.cost.unpriced_calls else ""
+        console.print(f"cost   ${view.cost.usd:.6f} for {view.cost.calls} model calls, "
+                      f"{view.cost.input_tokens} in / {view.cost.output_tokens} out tokens"
+                      f"{unpriced}", highlight=False)
     if run.error:
         where = f" at step {run.failed_step}" if run.failed_step else ""
         console.print(f"[red]error{where}[/] {run.error}", highlight=False)
@@ -84,12 +103,11 @@ def print_inspect(t: Tether, view: RunView, console: Console) -> None:
     for column in ("step", "kind", "name", "tries", "status", "took"):
         table.add_column(column, no_wrap=True)
     table.add_column("output / error", no_wrap=True)
-    width = max(20, console.width - 50)
+    width = max(24, console.width - 64)
     for e, attempts in steps(view.journal):
         style = "red" if e.status is EntryStatus.ERROR else ""
-        shown = e.error if e.status is not EntryStatus.OK else e.value
         table.add_row(e.step_id, e.kind.value, e.name, str(attempts), e.status.value,
-                      _ms(e.finished_at - e.started_at), _short(shown, width), style=style)
+                      _ms(e.finished_at - e.started_at), _short(_shown(e), width), style=style)
     console.print(table)
     for child in view.children:
         console.print(f"child {child.id}  {child.workflow_id}  {_status(child.status)}",
