@@ -173,3 +173,12 @@ async def drift(ctx: Context, inp: Nap) -> Total:
     await ctx.sleep("nap", inp.seconds)
     await ctx.step("after", effect, inp.log, "after", 2)
     return Total(total=3)
+
+
+@workflow(name="upgrade", version="1.1.0", resumes=["1.0.*"])
+async def upgrade(ctx: Context, inp: Nap) -> Total:
+    """The new code a deploy brings; it promises it can take over parked 1.0.x runs."""
+    await ctx.step("before", effect, inp.log, "before", 1)
+    await ctx.sleep("nap", inp.seconds)
+    await ctx.step("after (1.1)", effect, inp.log, "after (1.1)", 10)
+    return Total(total=11)
