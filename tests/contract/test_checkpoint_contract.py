@@ -12,6 +12,7 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -476,6 +477,91 @@ def test_retry_of_a_parent_failed_by_its_child_retries_the_child(
     checkpointer.retry(parent)
     assert checkpointer.get_run(child).status is RunStatus.PENDING
     assert checkpointer.get_run(parent).status is RunStatus.PENDING
+
+
+# -- races --------------------------------------------------------------------------------
+
+
+def race(*fns: Callable[[], object]) -> None:
+    """Run the callables at the same moment on their own threads; re-raise any failure."""
+    barrier, errors = threading.Barrier(len(fns)), list[BaseException]()
+
+    def go(fn: Callable[[], object]) -> None:
+        barrier.wait()
+        try:
+            fn()
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=go, args=(fn,)) for fn in fns]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+
+
+def park_racing_an_event(cp: Checkpointer, n: int) -> bool:
+    """Park on an event while it is sent: True if the run heard it either way."""
+    run_id = start(cp)
+    token = claim(cp, run_id).token
+    parked: list[list[JournalEntry]] = []
+    race(
+        lambda: parked.append(cp.park(run_id, token, [event_wait("1", n=n)])),
+        lambda: cp.send_event("go", json.dumps({"n": n})),
+    )
+    return cp.get_run(run_id).status is RunStatus.PENDING or len(parked[0]) == 1
+
+
+def test_an_event_sent_while_the_run_parks_is_never_lost(checkpointer: Checkpointer) -> None:
+    assert all(park_racing_an_event(checkpointer, n) for n in range(25))
+
+
+def park_racing_a_child(cp: Checkpointer) -> bool:
+    """Park on a child while it completes: True if the parent heard it either way."""
+    parent = start(cp)
+    token = claim(cp, parent).token
+    child = start(cp, parent_id=parent, parent_step="1")
+    child_token = claim(cp, child).token
+    wait = Wait(step_id="1", name="kid", kind=WaitKind.CHILD, child_id=child)
+    parked: list[list[JournalEntry]] = []
+    race(
+        lambda: parked.append(cp.park(parent, token, [wait])),
+        lambda: cp.complete(child, child_token, "1"),
+    )
+    return cp.get_run(parent).status is RunStatus.PENDING or len(parked[0]) == 1
+
+
+def test_a_child_finishing_while_its_parent_parks_always_wakes_it(
+    checkpointer: Checkpointer,
+) -> None:
+    assert all(park_racing_a_child(checkpointer) for _ in range(25))
+
+
+def cancel_racing_a_child(cp: Checkpointer) -> tuple[RunStatus, RunStatus]:
+    """Cancel a parent while its child completes; the statuses both end in."""
+    parent, _, child = parent_and_child(cp)
+    child_token = claim(cp, child).token
+
+    def finish() -> None:
+        try:
+            cp.complete(child, child_token, "1")
+        except LeaseLost as lost:  # the cancel got there first: the worker finishes it
+            assert lost.cancel_requested
+            cp.finish_cancel(child, child_token)
+
+    race(lambda: cp.cancel(parent), finish)
+    return cp.get_run(parent).status, cp.get_run(child).status
+
+
+def test_cancelling_a_parent_while_its_child_finishes_settles_both(
+    checkpointer: Checkpointer,
+) -> None:
+    for _ in range(25):
+        parent, child = cancel_racing_a_child(checkpointer)
+        assert parent is RunStatus.CANCELLED
+        assert child in (RunStatus.COMPLETED, RunStatus.CANCELLED)
 
 
 # -- wake-ups -----------------------------------------------------------------------------

@@ -344,6 +344,7 @@ class PostgresCheckpointer:
         entries: Sequence[JournalEntry],
     ) -> None:
         def finish(c: Conn) -> None:
+            self._lock_parent(c, run_id)
             _, now = self._check_lease(c, run_id, token)
             if entries:
                 c.cursor().executemany(_INSERT_ENTRY, [entry_row(e) for e in entries])
@@ -396,6 +397,7 @@ class PostgresCheckpointer:
 
     def finish_cancel(self, run_id: str, token: str) -> None:
         def finish_cancel(c: Conn) -> None:
+            self._lock_parent(c, run_id)
             row = c.execute(
                 f"SELECT *, {_NOW} AS db_now FROM runs WHERE id = %s AND lease_token = %s "
                 "FOR UPDATE",
@@ -538,6 +540,14 @@ class PostgresCheckpointer:
         row = c.execute("SELECT * FROM runs WHERE id = %s", (run_id,)).fetchone()
         assert row is not None
         return to_run(row)
+
+    def _lock_parent(self, c: Conn, run_id: str) -> None:
+        """Rows are locked ancestors first (as cancel locks a tree), so a finishing child takes
+        its parent's lock before its own: otherwise it deadlocks with a cancel of the parent."""
+        c.execute(
+            "SELECT 1 FROM runs WHERE id = (SELECT parent_id FROM runs WHERE id = %s) FOR UPDATE",
+            (run_id,),
+        )
 
     def _lock_event(self, c: Conn, name: str) -> None:
         """Serialises a send of `name` with parks that wait on it, so neither misses the other."""

@@ -29,6 +29,9 @@ log = logging.getLogger("tether.checkpoint.postgres")
 T = TypeVar("T")
 Conn = psycopg.Connection[dict[str, Any]]
 NOW = "extract(epoch from now())::float8"  # the database's clock, stable within a statement
+# Errors after which the whole transaction may simply run again (DeadlockDetected is not a
+# TransactionRollback subclass in psycopg, though both are SQLSTATE class 40).
+_RETRYABLE = (psycopg.errors.DeadlockDetected, psycopg.errors.TransactionRollback)
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
@@ -90,7 +93,7 @@ class Database:
                 try:
                     with self._pool.connection() as c, c.transaction():
                         return fn(c)
-                except psycopg.errors.TransactionRollback as e:
+                except _RETRYABLE as e:
                     log.debug("transaction retried (%d): %s", attempt + 1, e)
                     last = e
             raise last
