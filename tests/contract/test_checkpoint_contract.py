@@ -35,6 +35,7 @@ from tether.foundation.checkpoint.contract import (
     Wait,
     WaitKind,
 )
+from tether.foundation.checkpoint.events import BUDGET_EVENT
 
 ACCEPTS = [Accept(workflow="wf", version="1.*")]
 LEASE = 30.0
@@ -347,6 +348,18 @@ def test_an_event_delivered_while_the_run_ran_answers_its_next_park(
     assert checkpointer.get_run(run_id).status is RunStatus.RUNNING
     [delivered] = checkpointer.park(run_id, token, [event_wait("2")])
     assert (delivered.step_id, delivered.kind) == ("2", EntryKind.EVENT)
+
+
+def test_a_run_waiting_only_for_a_budget_raise_is_paused_until_it_comes(
+    checkpointer: Checkpointer,
+) -> None:
+    run_id = start(checkpointer)
+    budget = event_wait("1", BUDGET_EVENT, run_id=run_id)
+    assert checkpointer.park(run_id, claim(checkpointer, run_id).token, [budget]) == []
+    assert checkpointer.get_run(run_id).status is RunStatus.PAUSED
+    receipt = checkpointer.send_event(BUDGET_EVENT, json.dumps({"run_id": run_id}), run_id)
+    assert receipt.woken == [run_id]
+    assert checkpointer.get_run(run_id).status is RunStatus.PENDING
 
 
 def test_an_event_for_an_unknown_or_finished_run_is_refused(checkpointer: Checkpointer) -> None:

@@ -34,7 +34,13 @@ from tether.foundation.checkpoint.contract import (
     Wait,
     WaitKind,
 )
-from tether.foundation.checkpoint.events import child_entry, deadline_entry, event_entry, matches
+from tether.foundation.checkpoint.events import (
+    child_entry,
+    deadline_entry,
+    event_entry,
+    matches,
+    parked_status,
+)
 
 _VALUES = ", ".join(["%s"] * 12)
 _INSERT_ENTRY = f"INSERT INTO journal ({COLS}) VALUES ({_VALUES})"
@@ -266,7 +272,7 @@ class PostgresCheckpointer:
                     deadlines.append(deadline)
             if resolved:
                 return resolved
-            status = "sleeping" if all(w.kind is WaitKind.TIMER for w in waits) else "waiting"
+            status = parked_status(waits).value
             c.execute(
                 "UPDATE runs SET status = %s, wake_at = %s, lease_token = NULL, "
                 f"lease_owner = NULL, lease_expires_at = NULL, updated_at = {_NOW} WHERE id = %s",
@@ -577,7 +583,7 @@ class PostgresCheckpointer:
         c.execute("DELETE FROM waits WHERE run_id = %s AND step_id = %s", (run_id, step_id))
         woken = c.execute(
             f"UPDATE runs SET status = 'pending', wake_at = NULL, updated_at = {_NOW} "
-            "WHERE id = %s AND status IN ('waiting', 'sleeping') RETURNING id",
+            "WHERE id = %s AND status IN ('waiting', 'sleeping', 'paused') RETURNING id",
             (run_id,),
         ).fetchone()
         if woken is not None:
