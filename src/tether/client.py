@@ -3,6 +3,7 @@ over it: start, status, list, inspect, cancel, retry, send_event, resolve, run, 
 
 from __future__ import annotations
 
+import builtins
 import json
 import math
 import threading
@@ -23,6 +24,7 @@ from tether.foundation.checkpoint.contract import (
     RunFilter,
     RunRecord,
     RunStatus,
+    Schedule,
 )
 from tether.foundation.checkpoint.events import BUDGET_EVENT
 from tether.foundation.cost.contract import CostTotal
@@ -32,6 +34,7 @@ from tether.foundation.loader import load_backend
 from tether.foundation.trace.contract import TraceSink
 from tether.runtime.calls import Foundations
 from tether.runtime.ids import new_run_id
+from tether.runtime.schedules import new_schedule
 from tether.runtime.registry import REGISTRY, WorkflowDef
 from tether.runtime.values import Codec
 from tether.runtime.worker import Heartbeats, Services, Worker, execute_claim
@@ -74,6 +77,7 @@ class Tether:
             checkpointer=checkpointer, registry=self.registry, codec=self.codec, sink=sink,
             lease_seconds=self.settings.lease_seconds, poll_interval=self.settings.poll_interval,
             foundations=self.foundations,
+            start=lambda workflow, input, key: self.start(workflow, input, key=key),
         )
 
     @classmethod
@@ -183,6 +187,27 @@ class Tether:
         if run.status is RunStatus.PAUSED:
             self.checkpointer.send_event(BUDGET_EVENT, json.dumps({"run_id": run_id}), run_id)
         return self.checkpointer.get_run(run_id)
+
+    def add_schedule(self, name: str, cron: str, workflow: str, input: dict[str, Any] | None = None,
+                     catchup: str = "skip") -> Schedule:
+        """Start `workflow` on every cron tick (workers fire it; each tick once)."""
+        wf = self.registry.get(workflow)
+        data = json.dumps(input or {})
+        try:
+            wf.input_adapter.validate_json(data)
+        except ValidationError as e:
+            errors = [dict(err) for err in e.errors(include_url=False)]
+            raise InvalidInput(f"input for scheduled {wf.id}", errors) from None
+        schedule = new_schedule(name, cron, workflow, data, catchup)
+        self.checkpointer.put_schedule(schedule)
+        return schedule
+
+    def schedules(self) -> builtins.list[Schedule]:
+        return self.checkpointer.schedules()
+
+    def remove_schedule(self, name: str) -> None:
+        if not self.checkpointer.delete_schedule(name):
+            raise InvalidInput("schedule", f"no schedule named {name!r}")
 
     def output(self, run: RunRecord) -> Any:
         """The run's output as plain JSON data (blobs fetched)."""

@@ -237,6 +237,46 @@ def budget_raise(
         out.print(f"{run_id}: budget raised by ${usd:g}; {run.status.value}", highlight=False)
 
 
+schedule = typer.Typer(help="Cron schedules that start runs.", no_args_is_help=True)
+app.add_typer(schedule, name="schedule")
+
+
+@schedule.command("add")
+def schedule_add(
+    name: str,
+    cron: Annotated[str, typer.Option("--cron", help='e.g. "*/15 * * * *"')],
+    workflow: Annotated[str, typer.Option("--workflow", "-w")],
+    input: Annotated[str | None, typer.Option("--input", "-i", help="JSON or @file")] = None,
+    catchup: Annotated[
+        str, typer.Option(help="Ticks missed while no worker ran: skip | once")
+    ] = "skip",
+) -> None:
+    """Add (or replace) a schedule; running workers fire its ticks, each tick once."""
+    with _open() as t:
+        s = t.add_schedule(name, cron, workflow, _parse_json(input, "--input"), catchup)
+        out.print(f"schedule {s.name}: {s.workflow} at {s.cron}; next {views.when(s.next_at)}",
+                  highlight=False)
+
+
+@schedule.command("list")
+def schedule_list(as_json: JsonFlag = False) -> None:
+    """List schedules and their next tick."""
+    with _open() as t:
+        found = t.schedules()
+        if as_json:
+            out.print_json(json.dumps([s.model_dump() for s in found]))
+        else:
+            out.print(views.schedules_table(found))
+
+
+@schedule.command("remove")
+def schedule_remove(name: str) -> None:
+    """Remove a schedule; runs it started are not touched."""
+    with _open() as t:
+        t.remove_schedule(name)
+        out.print(f"schedule {name} removed", highlight=False)
+
+
 @app.command()
 def workflows() -> None:
     """List the workflows this configuration registers."""

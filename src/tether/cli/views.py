@@ -22,6 +22,7 @@ from tether.foundation.checkpoint.contract import (
     JournalEntry,
     RunRecord,
     RunStatus,
+    Schedule,
 )
 
 _STATUS_STYLE = {
@@ -31,7 +32,7 @@ _STATUS_STYLE = {
 }
 
 
-def _when(ts: float | None) -> str:
+def when(ts: float | None) -> str:
     return "" if not ts else datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
 
 
@@ -73,11 +74,20 @@ def _shown(e: JournalEntry) -> str | None:
     return e.value
 
 
+def schedules_table(schedules: list[Schedule]) -> Table:
+    table = Table("schedule", "cron", "workflow", "catchup", "next tick", box=None)
+    for s in schedules:
+        table.add_row(s.name, s.cron, s.workflow, s.catchup, when(s.next_at))
+    if not schedules:
+        table.caption = "no schedules"
+    return table
+
+
 def runs_table(runs: list[RunRecord]) -> Table:
     table = Table("run", "workflow", "status", "created", "updated", box=None)
     for r in runs:
-        table.add_row(r.id, r.workflow_id, _status(r.status), _when(r.created_at),
-                      _when(r.updated_at))
+        table.add_row(r.id, r.workflow_id, _status(r.status), when(r.created_at),
+                      when(r.updated_at))
     if not runs:
         table.caption = "no runs"
     return table
@@ -86,8 +96,8 @@ def runs_table(runs: list[RunRecord]) -> Table:
 def print_inspect(t: Tether, view: RunView, console: Console) -> None:
     run = view.run
     console.print(f"[bold]{run.id}[/]  {run.workflow_id}  {_status(run.status)}", highlight=False)
-    console.print(f"created {_when(run.created_at)}  updated {_when(run.updated_at)}"
-                  + (f"  wakes {_when(run.wake_at)}" if run.wake_at else ""), highlight=False)
+    console.print(f"created {when(run.created_at)}  updated {when(run.updated_at)}"
+                  + (f"  wakes {when(run.wake_at)}" if run.wake_at else ""), highlight=False)
     console.print(f"input  {_short(t.codec.resolve(run.input), 200)}", highlight=False)
     if run.output is not None:
         console.print(f"output {_short(t.codec.resolve(run.output), 200)}", highlight=False)
@@ -134,7 +144,7 @@ def follow(t: Tether, run_id: str, runner: threading.Thread, console: Console,
                               highlight=False)
             if run.status is not last_status and run.status in (RunStatus.SLEEPING,
                                                                 RunStatus.WAITING):
-                until = f" until {_when(run.wake_at)}" if run.wake_at else ""
+                until = f" until {when(run.wake_at)}" if run.wake_at else ""
                 console.print(f"  … {run.status.value}{until}", highlight=False)
         last_status = run.status
         if not alive:

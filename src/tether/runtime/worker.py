@@ -25,6 +25,7 @@ from tether.runtime.calls import Foundations
 from tether.runtime.execution import Execution, execute
 from tether.runtime.registry import Registry
 from tether.runtime.retry import DEFAULT_RETRY, RetryPolicy
+from tether.runtime.schedules import Start, fire_due
 from tether.runtime.values import Codec
 
 log = logging.getLogger("tether.worker")
@@ -42,6 +43,7 @@ class Services:
     poll_interval: float = 0.5
     default_retry: RetryPolicy = DEFAULT_RETRY
     foundations: Foundations | None = None
+    start: Start | None = None  # how a schedule's tick starts a run (the client's `start`)
     owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
 
@@ -138,6 +140,7 @@ class Worker:
             try:
                 while not self.stopping.is_set():
                     active = {f for f in active if not f.done()}
+                    self._fire_schedules()
                     free = self.concurrency - len(active)
                     claims: list[Claim] = []
                     if free > 0:
@@ -163,6 +166,15 @@ class Worker:
                     fut.exception()  # wait: each run finishes or is released at a boundary
                 heartbeats.close()
         return self.executed
+
+    def _fire_schedules(self) -> None:
+        s = self.services
+        if s.start is None:
+            return
+        try:
+            fire_due(s.checkpointer, s.start)
+        except DatabaseUnavailable as e:
+            log.warning("schedules not checked: %s", e)
 
     def _listen(self, wake: threading.Event) -> None:
         """Turn the checkpointer's work notifications into wake-ups of the claim loop."""

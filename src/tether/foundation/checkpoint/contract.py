@@ -151,6 +151,20 @@ class RunFilter(BaseModel):
     limit: int = 100
 
 
+class Schedule(BaseModel):
+    """A cron schedule that starts runs. `next_at` is the next tick to fire; workers advance it
+    with a compare-and-set, and each tick's run has the idempotency key `schedule:NAME:TICK`,
+    so a tick fires once however many workers see it."""
+
+    name: str
+    cron: str
+    workflow: str  # NAME (its highest version when the tick fires) or NAME@X.Y.Z
+    input: str = "{}"  # JSON
+    catchup: str = "skip"  # what ticks missed while no worker ran do: skip | once
+    next_at: float
+    created_at: float = 0.0
+
+
 class EventReceipt(BaseModel):
     event_id: int
     woken: list[str]
@@ -258,6 +272,22 @@ class Checkpointer(Protocol):
 
     def send_event(self, name: str, data: str, run_id: str | None = None) -> EventReceipt:
         """Store an event and, in the same transaction, wake the runs waiting on it."""
+        ...
+
+    def put_schedule(self, schedule: Schedule) -> None:
+        """Add the schedule, or replace the one with its name."""
+        ...
+
+    def schedules(self) -> list[Schedule]:
+        """Every schedule, by name."""
+        ...
+
+    def delete_schedule(self, name: str) -> bool:
+        """Remove it; False if there was none by that name."""
+        ...
+
+    def advance_schedule(self, name: str, expected_next_at: float, next_at: float) -> bool:
+        """Move `next_at` on only if it still is `expected_next_at` (one worker wins a tick)."""
         ...
 
     def wait_for_work(self, timeout: float) -> None:

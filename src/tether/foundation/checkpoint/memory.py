@@ -30,6 +30,7 @@ from tether.foundation.checkpoint.contract import (
     RunFilter,
     RunRecord,
     RunStatus,
+    Schedule,
     Wait,
     WaitKind,
 )
@@ -69,6 +70,7 @@ class MemoryCheckpointer:
         self._runs: dict[str, _Run] = {}
         self._keys: dict[str, str] = {}
         self._events: list[_Event] = []
+        self._schedules: dict[str, Schedule] = {}
         self._retention = event_retention
 
     @classmethod
@@ -369,6 +371,28 @@ class MemoryCheckpointer:
                         woken.append(run.record.id)
                         break
         return EventReceipt(event_id=event.id, woken=woken)
+
+    # -- schedules ----------------------------------------------------------------------
+
+    def put_schedule(self, schedule: Schedule) -> None:
+        with self._lock:
+            self._schedules[schedule.name] = schedule
+
+    def schedules(self) -> list[Schedule]:
+        with self._lock:
+            return sorted(self._schedules.values(), key=lambda s: s.name)
+
+    def delete_schedule(self, name: str) -> bool:
+        with self._lock:
+            return self._schedules.pop(name, None) is not None
+
+    def advance_schedule(self, name: str, expected_next_at: float, next_at: float) -> bool:
+        with self._lock:
+            current = self._schedules.get(name)
+            if current is None or current.next_at != expected_next_at:
+                return False
+            self._schedules[name] = current.model_copy(update={"next_at": next_at})
+            return True
 
     # -- helpers ------------------------------------------------------------------------
 

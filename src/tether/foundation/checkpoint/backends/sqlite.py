@@ -33,6 +33,7 @@ from tether.foundation.checkpoint.contract import (
     RunFilter,
     RunRecord,
     RunStatus,
+    Schedule,
     Wait,
     WaitKind,
 )
@@ -44,7 +45,7 @@ from tether.foundation.checkpoint.events import (
     parked_status,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -108,6 +109,21 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_by_name ON events (name, id);
 """
+
+# Forward migrations: _MIGRATIONS[v] takes a database at version v to v + 1.
+_MIGRATIONS = {
+    1: """
+CREATE TABLE IF NOT EXISTS schedules (
+    name TEXT PRIMARY KEY,
+    cron TEXT NOT NULL,
+    workflow TEXT NOT NULL,
+    input TEXT NOT NULL,
+    catchup TEXT NOT NULL,
+    next_at REAL NOT NULL,
+    created_at REAL NOT NULL
+);
+""",
+}
 
 _JOURNAL_COLS = (
     "run_id, step_id, attempt, kind, name, status, value, error, input, ref, started_at, finished_at"
@@ -239,10 +255,15 @@ class SqliteCheckpointer:
                 f"database {self.path} has schema version {version}; this tether understands "
                 f"up to {SCHEMA_VERSION}: upgrade tether"
             )
-        if version < SCHEMA_VERSION:
+        if version == 0:
+            conn.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version=1; COMMIT;")
+            version = 1
+        while version < SCHEMA_VERSION:
             conn.executescript(
-                f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;"
+                f"BEGIN IMMEDIATE; {_MIGRATIONS[version]} PRAGMA user_version={version + 1}; "
+                "COMMIT;"
             )
+            version += 1
 
     def wait_for_work(self, timeout: float) -> None:
         """SQLite cannot notify another process: the worker's poll interval is the latency."""
@@ -650,6 +671,35 @@ class SqliteCheckpointer:
                 )
                 woken.append(w["run_id"])
         return EventReceipt(event_id=event_id, woken=woken)
+
+    # -- schedules ----------------------------------------------------------------------
+
+    def put_schedule(self, schedule: Schedule) -> None:
+        with self._tx() as c:
+            c.execute(
+                "INSERT OR REPLACE INTO schedules (name, cron, workflow, input, catchup, next_at, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (schedule.name, schedule.cron, schedule.workflow, schedule.input,
+                 schedule.catchup, schedule.next_at, schedule.created_at),
+            )
+
+    def schedules(self) -> list[Schedule]:
+        with self._errors():
+            rows = self._conn().execute("SELECT * FROM schedules ORDER BY name").fetchall()
+        return [Schedule(**dict(r)) for r in rows]
+
+    def delete_schedule(self, name: str) -> bool:
+        with self._errors():
+            cur = self._conn().execute("DELETE FROM schedules WHERE name = ?", (name,))
+        return cur.rowcount == 1
+
+    def advance_schedule(self, name: str, expected_next_at: float, next_at: float) -> bool:
+        with self._errors():
+            cur = self._conn().execute(
+                "UPDATE schedules SET next_at = ? WHERE name = ? AND next_at = ?",
+                (next_at, name, expected_next_at),
+            )
+        return cur.rowcount == 1
 
     # -- helpers ------------------------------------------------------------------------
 
