@@ -32,6 +32,7 @@ from tether.foundation.checkpoint.contract import (
     NewRun,
     RunFilter,
     RunStatus,
+    Schedule,
     Wait,
     WaitKind,
 )
@@ -577,6 +578,32 @@ def test_cancelling_a_parent_while_its_child_finishes_settles_both(
         assert child in (RunStatus.COMPLETED, RunStatus.CANCELLED)
 
 
+# -- schedules ----------------------------------------------------------------------------
+
+
+def test_schedules_are_stored_replaced_by_name_and_deleted(checkpointer: Checkpointer) -> None:
+    nightly = Schedule(name="nightly", cron="0 3 * * *", workflow="wf", next_at=100.5)
+    checkpointer.put_schedule(nightly)
+    checkpointer.put_schedule(Schedule(name="hourly", cron="0 * * * *", workflow="wf", next_at=1))
+    checkpointer.put_schedule(nightly.model_copy(update={"cron": "0 4 * * *"}))
+    assert [(s.name, s.cron) for s in checkpointer.schedules()] == [
+        ("hourly", "0 * * * *"), ("nightly", "0 4 * * *")
+    ]  # fmt: skip
+    assert checkpointer.delete_schedule("hourly")
+    assert not checkpointer.delete_schedule("hourly")
+    assert [s.name for s in checkpointer.schedules()] == ["nightly"]
+
+
+def test_of_two_workers_advancing_one_tick_exactly_one_wins(checkpointer: Checkpointer) -> None:
+    tick = 1_700_000_000.123456
+    checkpointer.put_schedule(Schedule(name="s", cron="* * * * *", workflow="wf", next_at=tick))
+    wins: list[bool] = []
+    race(*[lambda: wins.append(checkpointer.advance_schedule("s", tick, tick + 60))] * 4)
+    assert sorted(wins) == [False, False, False, True]
+    assert [s.next_at for s in checkpointer.schedules()] == [tick + 60]
+    assert not checkpointer.advance_schedule("missing", tick, tick + 60)
+
+
 # -- wake-ups -----------------------------------------------------------------------------
 
 
@@ -615,6 +642,28 @@ def test_a_sqlite_file_written_by_a_newer_tether_is_refused(tmp_path: Path) -> N
         db.execute("PRAGMA user_version = 99")
     with pytest.raises(SchemaVersionError, match="99"):
         SqliteCheckpointer(url)
+
+
+@pytest.mark.postgres
+def test_an_older_postgres_schema_is_migrated_forward_at_start(
+    pg_schema: tuple[str, str],
+) -> None:
+    from tether.foundation.checkpoint.backends.postgres import PostgresCheckpointer
+
+    url, schema = pg_schema
+    first = PostgresCheckpointer(url, schema=schema)
+    run_id = start(first)
+    first.close()
+    with psycopg.connect(url, autocommit=True) as admin:  # as version 1 left it
+        admin.execute(f"DROP TABLE {schema}.schedules")
+        admin.execute(f"UPDATE {schema}.tether_schema SET version = 1")
+    again = PostgresCheckpointer(url, schema=schema)
+    try:
+        assert again.get_run(run_id).status is RunStatus.PENDING
+        again.put_schedule(Schedule(name="s", cron="* * * * *", workflow="wf", next_at=1))
+        assert [s.name for s in again.schedules()] == ["s"]
+    finally:
+        again.close()
 
 
 @pytest.mark.postgres

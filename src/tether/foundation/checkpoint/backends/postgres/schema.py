@@ -82,8 +82,19 @@ CREATE TABLE events (
 );
 CREATE INDEX events_by_name ON events (name, id);
 """
+_V2 = """
+CREATE TABLE schedules (
+    name TEXT PRIMARY KEY,
+    cron TEXT NOT NULL,
+    workflow TEXT NOT NULL,
+    input TEXT NOT NULL,
+    catchup TEXT NOT NULL,
+    next_at DOUBLE PRECISION NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL
+);
+"""
 # Forward migrations: index i takes the schema from version i to i + 1. Append, never edit.
-MIGRATIONS: tuple[str, ...] = (_V1,)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
 SCHEMA_VERSION = len(MIGRATIONS)
 COMPONENT = "checkpoint"
 COLS = (
