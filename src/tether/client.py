@@ -34,6 +34,7 @@ from tether.foundation.loader import load_backend
 from tether.foundation.trace.contract import TraceSink
 from tether.runtime.calls import Foundations
 from tether.runtime.ids import new_run_id
+from tether.runtime.pruning import PruneReport, prune
 from tether.runtime.schedules import new_schedule
 from tether.runtime.registry import REGISTRY, WorkflowDef
 from tether.runtime.values import Codec
@@ -70,7 +71,7 @@ class Tether:
         assert checkpointer is not None and sink is not None
         self.checkpointer: Checkpointer = checkpointer
         self.sink: TraceSink = sink
-        blobs = FileBlobStore(self.settings.data_path / "blobs")
+        self.blobs = blobs = FileBlobStore(self.settings.data_path / "blobs")
         self.codec = Codec(blobs, self.settings.blob_threshold)
         self.foundations = Foundations(self.settings, blobs)
         self.services = Services(
@@ -208,6 +209,13 @@ class Tether:
     def remove_schedule(self, name: str) -> None:
         if not self.checkpointer.delete_schedule(name):
             raise InvalidInput("schedule", f"no schedule named {name!r}")
+
+    def prune(self, finished_before: float) -> PruneReport:
+        """Remove runs that finished before the time, their tool-call rows and the blobs no
+        interface refers to any more; report what was freed."""
+        tools = self.foundations.tools.store
+        return prune(self.checkpointer, tools.forget, [self.checkpointer.blob_refs,
+                     tools.blob_refs], self.blobs, finished_before)
 
     def output(self, run: RunRecord) -> Any:
         """The run's output as plain JSON data (blobs fetched)."""

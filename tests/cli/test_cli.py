@@ -92,3 +92,12 @@ def test_demo_workflow_completes_offline(cli) -> None:  # type: ignore[no-untype
     assert len(report["findings"]) == 3
     assert all(f["sources"] and f["answer"] for f in report["findings"])
     assert Path(report["saved_to"]).read_text().startswith("# durable agents")
+
+
+def test_prune_reports_what_it_freed(cli) -> None:  # type: ignore[no-untyped-def]
+    assert cli("run", "steps", "--input", '{"n": 1}', "--wait").returncode == 0
+    kept = cli("prune", "--finished-before", "2000-01-01")
+    assert kept.returncode == 0 and "pruned 0 runs" in kept.stdout
+    gone = cli("prune", "--finished-before", "2999-01-01")
+    assert gone.returncode == 0 and "pruned 1 runs" in gone.stdout
+    assert json.loads(cli("runs", "--json").stdout) == []

@@ -11,6 +11,7 @@ import json
 import signal
 import sys
 import threading
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -275,6 +276,20 @@ def schedule_remove(name: str) -> None:
     with _open() as t:
         t.remove_schedule(name)
         out.print(f"schedule {name} removed", highlight=False)
+
+
+@app.command("prune")
+def prune_runs(
+    finished_before: Annotated[
+        datetime, typer.Option("--finished-before", help="DATE or DATETIME (local time)")
+    ],
+) -> None:
+    """Delete runs that finished before DATE, their tool calls and unreferenced blobs."""
+    with _open() as t:
+        r = t.prune(finished_before.timestamp())
+        out.print(f"pruned {r.runs} runs ({r.journal_entries} journal entries, {r.tool_calls} "
+                  f"tool calls, {r.events} old events); {r.blobs} blobs, "
+                  f"{r.bytes_freed / 1024:.1f} KiB freed", highlight=False)
 
 
 @app.command()

@@ -13,6 +13,7 @@ one (PostgreSQL `now()`), else from the host's (SQLite lives on the host).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
@@ -151,6 +152,17 @@ class RunFilter(BaseModel):
     limit: int = 100
 
 
+BLOB_REF = '{"$blob":'  # how a value moved to the blob store starts (runtime/values.py)
+
+
+def blob_address(text: str | None) -> str | None:
+    """The blob a stored value refers to, if it is a reference."""
+    if text is None or not text.startswith(BLOB_REF):
+        return None
+    address = json.loads(text).get("$blob")
+    return str(address) if address else None
+
+
 class Schedule(BaseModel):
     """A cron schedule that starts runs. `next_at` is the next tick to fire; workers advance it
     with a compare-and-set, and each tick's run has the idempotency key `schedule:NAME:TICK`,
@@ -163,6 +175,12 @@ class Schedule(BaseModel):
     catchup: str = "skip"  # what ticks missed while no worker ran do: skip | once
     next_at: float
     created_at: float = 0.0
+
+
+class Pruned(BaseModel):
+    run_ids: list[str]
+    entries: int
+    events: int
 
 
 class EventReceipt(BaseModel):
@@ -272,6 +290,15 @@ class Checkpointer(Protocol):
 
     def send_event(self, name: str, data: str, run_id: str | None = None) -> EventReceipt:
         """Store an event and, in the same transaction, wake the runs waiting on it."""
+        ...
+
+    def prune(self, finished_before: float) -> Pruned:
+        """Delete runs that finished before the time, with their journals and waits, and
+        events past retention. Blobs are swept separately, by reference (runtime/pruning.py)."""
+        ...
+
+    def blob_refs(self) -> set[str]:
+        """Every blob address a run input/output or journal entry still refers to."""
         ...
 
     def put_schedule(self, schedule: Schedule) -> None:

@@ -3,6 +3,8 @@ process that needs no durability (a notebook, a unit test)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import threading
 from typing import Any
 
@@ -65,6 +67,16 @@ class MemoryToolResults:
             last = rows[-1] if rows else None
             rows[-1] = apply_resolution(last, run_id, step_id, resolution, result, at)
             return rows[-1]
+
+    def forget(self, run_ids: Sequence[str]) -> int:
+        gone = set(run_ids)
+        with self._lock:
+            keys = [k for k in self._rows if k[0] in gone]
+            return sum(len(self._rows.pop(k)) for k in keys)
+
+    def blob_refs(self) -> set[str]:
+        with self._lock:
+            return {r.result_ref for rows in self._rows.values() for r in rows if r.result_ref}
 
     def close(self) -> None:
         pass

@@ -10,6 +10,7 @@ database can live elsewhere.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
@@ -95,6 +96,14 @@ class ToolCallStore(Protocol):
         RESULT and SKIP finish it (SKIP with the JSON `null`); RERUN fails it so the next call
         dispatches again. RunStateError if there is no call there or it already finished.
         """
+        ...
+
+    def forget(self, run_ids: Sequence[str]) -> int:
+        """Delete the rows of these (pruned) runs; returns how many."""
+        ...
+
+    def blob_refs(self) -> set[str]:
+        """Every blob address a stored result refers to."""
         ...
 
     def close(self) -> None: ...

@@ -21,6 +21,7 @@ from typing import Any
 
 from tether.errors import DatabaseUnavailable, RunNotFound, RunStateError, SchemaVersionError
 from tether.foundation.checkpoint.contract import (
+    BLOB_REF,
     TERMINAL,
     Accept,
     Claim,
@@ -30,12 +31,14 @@ from tether.foundation.checkpoint.contract import (
     JournalEntry,
     LeaseLost,
     NewRun,
+    Pruned,
     RunFilter,
     RunRecord,
     RunStatus,
     Schedule,
     Wait,
     WaitKind,
+    blob_address,
 )
 from tether.foundation.checkpoint.events import (
     child_entry,
@@ -671,6 +674,35 @@ class SqliteCheckpointer:
                 )
                 woken.append(w["run_id"])
         return EventReceipt(event_id=event_id, woken=woken)
+
+    # -- housekeeping -------------------------------------------------------------------
+
+    def prune(self, finished_before: float) -> Pruned:
+        with self._tx() as c:
+            ids = [r[0] for r in c.execute(
+                "SELECT id FROM runs WHERE status IN ('completed', 'failed', 'cancelled') "
+                "AND updated_at < ?", (finished_before,))]
+            entries = 0
+            for chunk in (ids[i:i + 500] for i in range(0, len(ids), 500)):
+                marks = ",".join("?" * len(chunk))
+                entries += c.execute(f"DELETE FROM journal WHERE run_id IN ({marks})",
+                                     chunk).rowcount
+                c.execute(f"DELETE FROM waits WHERE run_id IN ({marks})", chunk)
+                c.execute(f"DELETE FROM runs WHERE id IN ({marks})", chunk)
+            events = c.execute("DELETE FROM events WHERE created_at < ?",
+                               (time.time() - self._retention,)).rowcount
+        return Pruned(run_ids=ids, entries=entries, events=events)
+
+    def blob_refs(self) -> set[str]:
+        like = BLOB_REF + "%"
+        with self._errors():
+            conn = self._conn()
+            texts = [r[0] for r in conn.execute(
+                "SELECT input FROM runs WHERE input LIKE ? UNION ALL "
+                "SELECT output FROM runs WHERE output LIKE ? UNION ALL "
+                "SELECT value FROM journal WHERE value LIKE ? UNION ALL "
+                "SELECT input FROM journal WHERE input LIKE ?", (like,) * 4)]
+        return {a for t in texts if (a := blob_address(t))}
 
     # -- schedules ----------------------------------------------------------------------
 

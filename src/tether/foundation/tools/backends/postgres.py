@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import psycopg
@@ -94,6 +94,18 @@ class PostgresToolResults:
                 _UPDATE.format(_SET_ALL), (*values(new)[3:], run_id, step_id, new.attempt)
             )
         return new
+
+    def forget(self, run_ids: Sequence[str]) -> int:
+        with self._lock, self._errors():
+            cur = self._conn.execute("DELETE FROM tool_call_results WHERE run_id = ANY(%s)",
+                                     (list(run_ids),))
+            return cur.rowcount
+
+    def blob_refs(self) -> set[str]:
+        with self._lock, self._errors():
+            rows = self._conn.execute("SELECT DISTINCT result_ref FROM tool_call_results "
+                                      "WHERE result_ref IS NOT NULL").fetchall()
+        return {r[0] for r in rows}
 
     def close(self) -> None:
         with self._lock:

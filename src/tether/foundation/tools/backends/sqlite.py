@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +106,22 @@ class SqliteToolResults:
                 raise
             self._conn.execute("COMMIT")
         return new
+
+    def forget(self, run_ids: Sequence[str]) -> int:
+        deleted = 0
+        with self._lock, self._errors():
+            for i in range(0, len(run_ids), 500):
+                chunk = list(run_ids[i:i + 500])
+                marks = ",".join("?" * len(chunk))
+                deleted += self._conn.execute(
+                    f"DELETE FROM tool_call_results WHERE run_id IN ({marks})", chunk).rowcount
+        return deleted
+
+    def blob_refs(self) -> set[str]:
+        with self._lock, self._errors():
+            rows = self._conn.execute("SELECT DISTINCT result_ref FROM tool_call_results "
+                                      "WHERE result_ref IS NOT NULL").fetchall()
+        return {r[0] for r in rows}
 
     def close(self) -> None:
         with self._lock:
