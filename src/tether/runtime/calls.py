@@ -159,13 +159,19 @@ async def _write(ex: Execution, sid: str, kind: EntryKind, name: str, attempt: i
     return entry
 
 
+def _decode(tool: ToolDef, text: str) -> Any:
+    """The tool's typed result; None when a person resolved an interrupted call with --skip
+    (the call is done, and there is no result to type)."""
+    return None if text == "null" else tool.decode_result(text)
+
+
 async def call_tool(ex: Execution, sid: str, tool: ToolDef, args: dict[str, Any],
                     retry: RetryPolicy) -> Any:
     entry = ex.replayed(sid, tool.name, EntryKind.TOOL)
     if entry is not None:
         if entry.status is EntryStatus.ERROR:
             ex.raise_entry_error(entry)
-        return tool.decode_result(ex.codec.resolve(entry.value or "null"))
+        return _decode(tool, ex.codec.resolve(entry.value or "null"))
     ex.check_stopping()
     attempt = ex.attempts.get(sid, 0)
     inputs: dict[str, Any] = {"args": args}
@@ -209,7 +215,7 @@ async def call_tool(ex: Execution, sid: str, tool: ToolDef, args: dict[str, Any]
         ex.span(entry, **{"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": tool.name,
                           "tether.tool.replay": tool.replay.value,
                           "tether.tool.replayed": outcome.replayed})
-        return tool.decode_result(outcome.json)
+        return _decode(tool, outcome.json)
 
 
 async def call_model(ex: Execution, sid: str, request: ModelRequest) -> Any:

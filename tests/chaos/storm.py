@@ -1,0 +1,195 @@
+"""`make chaos`: SIGKILL workers at random while runs execute, then prove from the side-effect
+logs that nothing was lost and nothing ran twice.
+
+Starts W worker processes, submits N runs of tests/chaos/flow.py, sends each run's event at a
+random moment (before or after it waits), and kills a random worker every 0.5-2 s (starting a
+new one) until every run has ended. A run parked as needs_attention (its email was interrupted)
+is decided as a person would: `--skip` if the outbox shows the email went out, else `--rerun`.
+Then it checks: every run completed; no step ran again after its result was committed; every
+step ran; exactly one email per run; every event consumed. Exit 1 on any violation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from tether import RunStatus, Settings, Tether
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def worker_env(data_dir: Path, extra: dict[str, str]) -> dict[str, str]:
+    return {
+        **os.environ, "PYTHONPATH": str(ROOT), "TETHER_DATA_DIR": str(data_dir),
+        "TETHER_WORKFLOWS": json.dumps(["tests.chaos.flow"]), "TETHER_LEASE_SECONDS": "2",
+        "TETHER_POLL_INTERVAL": "0.1", "TETHER_TRACE": "none", **extra,
+    }
+
+
+def spawn(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "tether.cli", "worker", "-c", "4"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def storm(runs: int, workers: int, backend_env: dict[str, str], timeout: float,
+          seed: int) -> dict[str, int]:
+    rng = random.Random(seed)
+    tmp = Path(tempfile.mkdtemp(prefix="tether-chaos-"))
+    log, outbox = tmp / "steps.log", tmp / "outbox.log"
+    log.touch()
+    outbox.touch()
+    env = worker_env(tmp / ".tether", backend_env)
+    saved = dict(os.environ)
+    os.environ.update(backend_env)  # the driver reads the same settings as its workers
+    try:
+        t = Tether(Settings(data_dir=tmp / ".tether", workflows=["tests.chaos.flow"],
+                            trace="none"))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    ids = {n: t.start("storm", {"n": n, "log": str(log), "outbox": str(outbox)})
+           for n in range(runs)}
+    procs = [spawn(env) for _ in range(workers)]
+    kills = 0
+    stop = threading.Event()
+
+    def send_events() -> None:
+        for n in rng.sample(range(runs), runs):
+            if stop.wait(rng.uniform(0, 4.0 / runs)):
+                return
+            t.send_event("chaos.go", {"n": n}, run=ids[n])
+
+    sender = threading.Thread(target=send_events, daemon=True)
+    sender.start()
+    deadline = time.time() + timeout
+    try:
+        while time.time() < deadline:
+            time.sleep(rng.uniform(0.5, 2.0))
+            victim = rng.randrange(len(procs))
+            procs[victim].send_signal(signal.SIGKILL)
+            procs[victim].wait()
+            kills += 1
+            procs[victim] = spawn(env)
+            decide(t, outbox)
+            statuses = Counter(t.status(r).status for r in ids.values())
+            if statuses[RunStatus.COMPLETED] + statuses[RunStatus.FAILED] \
+                    + statuses[RunStatus.CANCELLED] == runs:
+                break
+    finally:
+        stop.set()
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    report = verify(t, ids, log, outbox)
+    report["kills"] = kills
+    t.close()
+    return report
+
+
+def decide(t: Tether, outbox: Path) -> None:
+    """A person's decision on each interrupted email: did it go out?"""
+    sent = set(outbox.read_text().split())
+    for run in t.list(statuses=[RunStatus.NEEDS_ATTENTION], limit=100_000):
+        n = json.loads(t.codec.resolve(run.input))["n"]
+        step = run.failed_step or ""
+        if str(n) in sent:
+            t.resolve(run.id, step, skip=True)
+        else:
+            t.resolve(run.id, step, rerun=True)
+
+
+def verify(t: Tether, ids: dict[int, str], log: Path, outbox: Path) -> dict[str, int]:
+    executions: dict[tuple[int, str], list[float]] = defaultdict(list)
+    for line in log.read_text().splitlines():
+        n, name, started = line.split("\t")
+        executions[(int(n), name)].append(float(started))
+    emails = Counter(int(x) for x in outbox.read_text().split())
+    report = Counter[str]()
+    failures: dict[str, str] = {}
+    for n, run_id in ids.items():
+        run = t.status(run_id)
+        report["runs"] += 1
+        report["completed"] += run.status is RunStatus.COMPLETED
+        if run.status is not RunStatus.COMPLETED and "first failure" not in failures:
+            failures["first failure"] = f"{run.id} {run.status.value}: {run.error}"
+        journal = {e.name: e for e in t.journal(run_id)}
+        for i in range(5):
+            name = f"step {i}"
+            starts = executions[(n, name)]
+            entry = journal.get(name)
+            report["step executions"] += len(starts)
+            if not starts:
+                report["steps never run"] += 1
+            if entry is not None:
+                report["finished steps"] += 1
+                # the committed execution began before the commit; any start after it is a
+                # finished step running again
+                report["finished steps run again"] += sum(s > entry.finished_at for s in starts)
+            report["interrupted re-runs"] += max(0, len(starts) - 1)
+        report["duplicate emails"] += max(0, emails[n] - 1)
+        report["missing emails"] += emails[n] == 0
+        report["lost events"] += "go" not in journal
+    for why in failures.values():
+        print(why)
+    return dict(report)
+
+
+VIOLATIONS = ("finished steps run again", "steps never run", "duplicate emails",
+              "missing emails", "lost events")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
+    failed = False
+    for backend in backends:
+        env, workers = backend_settings(backend)
+        if env is None:
+            print(f"{backend}: skipped ({workers})")
+            continue
+        report = storm(args.runs, int(workers), env, args.timeout, args.seed)
+        bad = {k: report.get(k, 0) for k in VIOLATIONS if report.get(k, 0)}
+        bad_runs = report["runs"] - report.get("completed", 0)
+        print(f"{backend} ({workers} workers): " + ", ".join(f"{k}={v}" for k, v in
+                                                            sorted(report.items())))
+        if bad or bad_runs:
+            failed = True
+            print(f"{backend}: VIOLATIONS {bad} runs not completed={bad_runs}")
+    sys.exit(1 if failed else 0)
+
+
+def backend_settings(backend: str) -> tuple[dict[str, str] | None, int | str]:
+    if backend == "sqlite":
+        return {"TETHER_CHECKPOINT": "sqlite"}, 2
+    from tests.postgres.server import _reach
+
+    url, reason = _reach()
+    if url is None:
+        return None, f"PostgreSQL unreachable: {reason}"
+    schema = f"chaos_{random.randrange(16**8):08x}"
+    return {"TETHER_CHECKPOINT": "postgres", "TETHER_CHECKPOINT_DATABASE_URL": url,
+            "TETHER_CHECKPOINT_SCHEMA": schema}, 3
+
+
+if __name__ == "__main__":
+    main()
