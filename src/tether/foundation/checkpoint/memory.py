@@ -72,6 +72,7 @@ class MemoryCheckpointer:
         self._runs: dict[str, _Run] = {}
         self._keys: dict[str, str] = {}
         self._events: list[_Event] = []
+        self._last_event = 0  # ids are never reused, even after old events are pruned
         self._schedules: dict[str, Schedule] = {}
         self._retention = event_retention
 
@@ -98,7 +99,7 @@ class MemoryCheckpointer:
                 input=new.input, key=new.key, parent_id=new.parent_id,
                 parent_step=new.parent_step, created_at=now, updated_at=now, meta=new.meta,
             )
-            horizon = self._events[-1].id if self._events else 0
+            horizon = self._last_event
             self._runs[new.id] = _Run(record=record, horizon=horizon)
             if new.key is not None:
                 self._keys[new.key] = new.id
@@ -358,7 +359,8 @@ class MemoryCheckpointer:
                     raise RunStateError(
                         f"run {run_id} is {target.record.status}; an event for it would never "
                         "be read")
-            event = _Event(len(self._events) + 1, name, data, run_id, now)
+            self._last_event += 1
+            event = _Event(self._last_event, name, data, run_id, now)
             self._events.append(event)
             woken: list[str] = []
             for run in sorted(self._runs.values(), key=lambda r: r.record.created_at):
