@@ -37,6 +37,7 @@ from tether.foundation.checkpoint.contract import (
     WaitKind,
 )
 from tether.foundation.checkpoint.events import BUDGET_EVENT
+from tether.foundation.checkpoint.memory import MemoryCheckpointer
 
 ACCEPTS = [Accept(workflow="wf", version="1.*")]
 LEASE = 30.0
@@ -576,6 +577,64 @@ def test_cancelling_a_parent_while_its_child_finishes_settles_both(
         parent, child = cancel_racing_a_child(checkpointer)
         assert parent is RunStatus.CANCELLED
         assert child in (RunStatus.COMPLETED, RunStatus.CANCELLED)
+
+
+# -- housekeeping -------------------------------------------------------------------------
+
+
+def test_prune_removes_runs_finished_before_the_cutoff_with_their_journals(
+    checkpointer: Checkpointer,
+) -> None:
+    done, live = start(checkpointer, key="done"), start(checkpointer)
+    token = claim(checkpointer, done).token
+    checkpointer.append(done, token, [step(done, "1"), step(done, "2")])
+    checkpointer.complete(done, token, "1")
+    assert checkpointer.prune(finished_before=0.0).run_ids == []
+    pruned = checkpointer.prune(finished_before=time.time() + 60)
+    assert (pruned.run_ids, pruned.entries) == ([done], 2)
+    with pytest.raises(RunNotFound):
+        checkpointer.get_run(done)
+    assert checkpointer.journal(done) == []
+    assert checkpointer.get_run(live).status is RunStatus.PENDING
+    assert start(checkpointer, key="done") != done  # the key is free again
+
+
+def test_blob_refs_are_the_blobs_live_rows_still_point_at(checkpointer: Checkpointer) -> None:
+    ref = '{"$blob": "%s"}'
+    run_id = uuid.uuid4().hex
+    checkpointer.create_run(NewRun(id=run_id, workflow="wf", version="1.0.0", input=ref % "in"))
+    token = claim(checkpointer, run_id).token
+    checkpointer.append(run_id, token, [step(run_id, "1").model_copy(update={"value": ref % "v"})])
+    checkpointer.complete(run_id, token, ref % "out")
+    assert checkpointer.blob_refs() == {"in", "v", "out"}
+    checkpointer.prune(finished_before=time.time() + 60)
+    assert checkpointer.blob_refs() == set()
+
+
+@pytest.mark.parametrize(
+    "backend", ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_event_ids_keep_rising_after_old_events_are_pruned(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Consumed events are remembered by id and held ones found by id order: never reuse one."""
+    cp: Checkpointer
+    if backend == "memory":
+        cp = MemoryCheckpointer(event_retention=0.0)
+    elif backend == "sqlite":
+        cp = SqliteCheckpointer(f"sqlite:///{tmp_path / 'tether.db'}", event_retention=0.0)
+    else:
+        from tether.foundation.checkpoint.backends.postgres import PostgresCheckpointer
+
+        url, schema = request.getfixturevalue("pg_schema")
+        cp = PostgresCheckpointer(url, schema=schema, event_retention=0.0)
+    try:
+        first = cp.send_event("go", "{}").event_id
+        time.sleep(0.01)
+        assert cp.prune(finished_before=0.0).events == 1
+        assert cp.send_event("go", "{}").event_id > first
+    finally:
+        cp.close()
 
 
 # -- schedules ----------------------------------------------------------------------------

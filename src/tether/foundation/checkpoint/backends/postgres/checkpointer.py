@@ -19,6 +19,7 @@ from typing import Any
 from tether.errors import RunNotFound, RunStateError
 from tether.foundation.checkpoint.backends.postgres.database import NOW as _NOW
 from tether.foundation.checkpoint.backends.postgres.database import Conn, Database
+from tether.foundation.checkpoint.backends.postgres.housekeeping import PostgresHousekeeping
 from tether.foundation.checkpoint.backends.postgres.schedules import PostgresSchedules
 from tether.foundation.checkpoint.backends.postgres.schema import COLS, entry_row, to_entry, to_run
 from tether.foundation.checkpoint.contract import (
@@ -61,7 +62,7 @@ def _like(glob: str) -> str:
     return escaped.replace("*", "%").replace("?", "_")
 
 
-class PostgresCheckpointer(PostgresSchedules):
+class PostgresCheckpointer(PostgresSchedules, PostgresHousekeeping):
     """I2 on PostgreSQL. `url` is `postgresql://user[:password]@host[:port]/db`; `schema`
     (created if missing) keeps deployments or tests sharing one database apart."""
 
