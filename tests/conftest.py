@@ -31,7 +31,14 @@ def make_tether(tmp_path: Path) -> Iterator[Callable[..., Tether]]:
         t.close()
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def tether(request: pytest.FixtureRequest, make_tether: Callable[..., Tether]) -> Tether:
-    """One Tether per checkpointer backend the runtime is tested over."""
-    return make_tether(request.param)
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def tether(request: pytest.FixtureRequest, make_tether: Callable[..., Tether]) -> Iterator[Tether]:
+    """One Tether per checkpointer backend the runtime is tested over; on PostgreSQL each test
+    gets a schema of its own (skipped, saying why, only when no server answers)."""
+    if request.param != "postgres":
+        yield make_tether(request.param)
+        return
+    from tests.postgres.server import fresh_schema
+
+    with fresh_schema("rt") as (url, schema):
+        yield make_tether("postgres", checkpoint_database_url=url, checkpoint_schema=schema)

@@ -114,3 +114,27 @@ async def chat_then_work(ctx: Context, inp: Work) -> Done:
     await ctx.step("work", stall_once, inp.marker, inp.stall)
     third = await ctx.model("agent", [Message.user("third question: what is a journal?")])
     return Done(result=" | ".join(r.text for r in (first, second, third)))
+
+
+@tool(replay="pure", timeout=30)
+def call_service(api_key: str, fail: bool = False) -> str:
+    """Use a credential; on `fail`, raise an error that quotes it, as careless code does."""
+    if fail:
+        raise PermissionError(f"service refused key {api_key}")
+    return "service answered"
+
+
+class Keyed(BaseModel):
+    secret_name: str
+
+
+@workflow(name="keyed", version="1.0.0")
+async def keyed(ctx: Context, inp: Keyed) -> Done:
+    key = ctx.secret(inp.secret_name)
+    reply = await ctx.model("agent", [Message.user(f"Summarise this: the key is {key}.")])
+    answer = await ctx.tool(call_service, api_key=key)
+    try:
+        await ctx.tool(call_service, api_key=key, fail=True)
+    except Exception as e:  # noqa: BLE001 - the error's text is what this run checks
+        return Done(result=f"{answer}; {reply.text}; {e}")
+    return Done(result=answer)

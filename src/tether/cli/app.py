@@ -8,6 +8,7 @@ completed and 1 when it failed, was cancelled or needs a person.
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import sys
 import threading
@@ -23,6 +24,7 @@ from tether.cli import views
 from tether.client import Tether
 from tether.errors import ConfigurationError, InvalidInput, TetherError
 from tether.foundation.checkpoint.contract import RunStatus
+from tether.foundation.secrets.redaction import RedactingFilter
 from tether.settings import Settings
 
 app = typer.Typer(
@@ -300,8 +302,17 @@ def workflows() -> None:
             out.print(wid, highlight=False)
 
 
+def _logging() -> None:
+    """Warnings and errors to stderr, with every I7 secret struck out on the way."""
+    handler = logging.StreamHandler()
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(handlers=[handler], level=logging.WARNING)
+
+
 def main() -> None:
     """Entry point: tether's own errors are one line and exit 2, never a traceback."""
+    _logging()
     try:
         code = app(standalone_mode=False)  # click returns typer.Exit's code in this mode
         sys.exit(code if isinstance(code, int) else 0)

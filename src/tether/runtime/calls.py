@@ -46,6 +46,8 @@ from tether.foundation.guards import (
 from tether.foundation.identity.contract import Identity
 from tether.foundation.models.contract import ModelRequest, RoutedResponse
 from tether.foundation.models.router import ModelRouter
+from tether.foundation.secrets.config import open_secrets
+from tether.foundation.secrets.contract import SecretsProvider
 from tether.foundation.tools.contract import ReplayClass, ToolDef, ToolInvocation
 from tether.foundation.tools.runner import ToolRunner
 from tether.runtime.execution import Execution, NeedsAttention
@@ -83,6 +85,11 @@ class Foundations:
         cost: CostAttributor = self._get(
             "cost", lambda: CostAttributor.from_settings(self.settings))
         return cost
+
+    @property
+    def secrets(self) -> SecretsProvider:
+        provider: SecretsProvider = self._get("secrets", lambda: open_secrets(self.settings))
+        return provider
 
     @property
     def guards(self) -> GuardChain:

@@ -180,6 +180,12 @@ class Context:
         )
         return call_model(self._ex, self._next_id(), request)
 
+    def secret(self, name: str) -> str:
+        """A credential from I7, for a tool argument or a provider. Not journaled: it is read
+        again on replay, and from the moment it is read it is struck from every journal entry,
+        span, log line and error this process writes."""
+        return self._ex.foundations.secrets.get(name).reveal()
+
     # -- waiting ---------------------------------------------------------------------------
 
     def sleep(self, name: str, duration: float | timedelta) -> Awaitable[None]:

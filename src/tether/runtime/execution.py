@@ -14,7 +14,7 @@ import json
 import threading
 import time
 import traceback
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from tether.errors import (
     ChildFailed,
@@ -35,6 +35,7 @@ from tether.foundation.checkpoint.contract import (
     Wait,
 )
 from tether.foundation.trace.contract import Span, TraceSink, span_id_for, trace_id_for
+from tether.runtime.redacting import RedactingCheckpointer, clean_attributes
 from tether.runtime.registry import WorkflowDef
 from tether.runtime.retry import DEFAULT_RETRY, RetryPolicy
 from tether.runtime.values import Codec, UnserialisableValue
@@ -85,7 +86,7 @@ class Execution:
         self.run = claim.run
         self.token = claim.token
         self.wf = wf
-        self.cp = cp
+        self.cp = cast(Checkpointer, RedactingCheckpointer(cp))
         self.codec = codec
         self.sink = sink
         self.default_retry = default_retry
@@ -202,13 +203,13 @@ class Execution:
             start_ns=int(entry.started_at * 1e9),
             end_ns=int(entry.finished_at * 1e9),
             status="ok" if entry.status == EntryStatus.OK else "error",
-            attributes={
+            attributes=clean_attributes({
                 "tether.run.id": self.run.id,
                 "tether.workflow": self.wf.id,
                 "tether.step.id": entry.step_id,
                 "tether.step.attempt": entry.attempt,
                 **attributes,
-            },
+            }),
         ))
 
     def run_span_emit(self, status: RunStatus, error: str | None = None) -> None:
@@ -224,7 +225,8 @@ class Execution:
             parent_span_id=span_id_for(self.run.parent_id, "run") if self.run.parent_id else None,
             name=f"run {self.wf.name}", kind="server",
             start_ns=int(self.run.created_at * 1e9), end_ns=int(now * 1e9),
-            status="ok" if status is RunStatus.COMPLETED else "error", attributes=attrs,
+            status="ok" if status is RunStatus.COMPLETED else "error",
+            attributes=clean_attributes(attrs),
         ))
         self.sink.flush()
 

@@ -30,6 +30,11 @@ class Redactor:
             ordered = sorted(self._values, key=len, reverse=True)
             self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
 
+    @property
+    def active(self) -> bool:
+        """Whether any secret is registered (if not, redaction is the identity)."""
+        return self._pattern is not None
+
     def redact(self, text: str) -> str:
         pattern = self._pattern
         return text if pattern is None else pattern.sub(MASK, text)

@@ -23,6 +23,7 @@ from typing import Any
 
 from tether.errors import RunStateError, ToolFailed, UnsafeReplayError
 from tether.foundation.blobs.contract import BlobStore
+from tether.foundation.secrets.redaction import REDACTOR, redact
 from tether.foundation.tools.config import open_lanes, open_tool_results
 from tether.foundation.tools.contract import (
     LaneBackend,
@@ -37,6 +38,15 @@ log = logging.getLogger(__name__)
 def idempotency_key(run_id: str, step_id: str) -> str:
     """The same key for every attempt of one call, so the outside system can deduplicate."""
     return "tether-" + hashlib.sha256(f"{run_id}\x00{step_id}".encode()).hexdigest()[:40]
+
+
+def _redacted(args: dict[str, Any]) -> dict[str, Any]:
+    """Arguments as stored for evidence: any I7 secret in them struck out (the tool itself
+    gets the real ones)."""
+    if not REDACTOR.active:
+        return args
+    redacted: dict[str, Any] = json.loads(redact(json.dumps(args)))
+    return redacted
 
 
 def args_hash(args: dict[str, Any]) -> str:
@@ -82,7 +92,8 @@ class ToolRunner:
             self._refuse_failed_unsafe(invocation)
         intent = ToolCallRecord(
             run_id=invocation.run_id, step_id=invocation.step_id, attempt=invocation.attempt,
-            tool=tool.name, args=args, args_hash=args_hash(args), status=CallStatus.STARTED,
+            tool=tool.name, args=_redacted(args), args_hash=args_hash(args),
+            status=CallStatus.STARTED,
             started_at=time.time(),
             idempotency_key=idempotency_key(invocation.run_id, invocation.step_id)
             if tool.replay is ReplayClass.IDEMPOTENT_WITH_KEY else None,
@@ -170,11 +181,12 @@ class ToolRunner:
                     tool.name, row.run_id, row.step_id, attempt=row.attempt, args=row.args,
                     started_at=row.started_at, reason=f"was interrupted: {failure.message}",
                 )  # fmt: skip
+            message = redact(failure.message)  # tools quote their arguments in errors
             self.store.fail(
                 row.run_id, row.step_id, row.attempt, error_type=failure.type,
-                error=failure.message, interrupted=failure.interrupted, finished_at=finished_at,
+                error=message, interrupted=failure.interrupted, finished_at=finished_at,
             )  # fmt: skip
-            raise ToolFailed(tool.name, failure.type, failure.message, failure.limit)
+            raise ToolFailed(tool.name, failure.type, message, failure.limit)
         assert result.value is not None
         text, ref = result.value, None
         if len(text.encode()) > self._inline_limit:

@@ -1,0 +1,60 @@
+"""Secrets never reach a store: every journal write and span of a run passes the I7 redactor.
+
+A value fetched through I7 (`ctx.secret`, a provider key) is registered with the process-wide
+redactor the moment it exists; from then on this wrapper strikes it from journal entries, run
+outputs and errors before the checkpointer sees them. With no secret registered the redactor
+is a no-op, so the hot path pays one attribute check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from tether.foundation.checkpoint.contract import Checkpointer, JournalEntry, Wait
+from tether.foundation.secrets.redaction import REDACTOR, redact
+
+
+def _clean(text: str | None) -> str | None:
+    return None if text is None else redact(text)
+
+
+def clean_entries(entries: Sequence[JournalEntry]) -> Sequence[JournalEntry]:
+    if not REDACTOR.active:
+        return entries
+    return [e.model_copy(update={"value": _clean(e.value), "input": _clean(e.input),
+                                 "error": _clean(e.error)}) for e in entries]
+
+
+def clean_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
+    if not REDACTOR.active:
+        return attributes
+    return {k: redact(v) if isinstance(v, str) else v for k, v in attributes.items()}
+
+
+class RedactingCheckpointer:
+    """The run-writing half of a Checkpointer, with secrets struck out; the rest passes through."""
+
+    def __init__(self, inner: Checkpointer) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def append(self, run_id: str, token: str, entries: Sequence[JournalEntry]) -> None:
+        self._inner.append(run_id, token, clean_entries(entries))
+
+    def park(self, run_id: str, token: str, waits: Sequence[Wait],
+             entries: Sequence[JournalEntry] = ()) -> list[JournalEntry]:
+        return self._inner.park(run_id, token, waits, clean_entries(entries))
+
+    def complete(self, run_id: str, token: str, output: str,
+                 entries: Sequence[JournalEntry] = ()) -> None:
+        self._inner.complete(run_id, token, redact(output), clean_entries(entries))
+
+    def fail(self, run_id: str, token: str, error: str, failed_step: str | None,
+             entries: Sequence[JournalEntry] = ()) -> None:
+        self._inner.fail(run_id, token, redact(error), failed_step, clean_entries(entries))
+
+    def needs_attention(self, run_id: str, token: str, step_id: str, evidence: str) -> None:
+        self._inner.needs_attention(run_id, token, step_id, redact(evidence))
