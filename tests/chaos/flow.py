@@ -31,7 +31,7 @@ def work(log: str, n: int, name: str) -> int:
 
 
 @tool(replay="unsafe_on_replay", timeout=30)
-def send_email(outbox: str, n: int) -> str:
+def storm_email(outbox: str, n: int) -> str:
     fd = os.open(outbox, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, f"{n}\n".encode())
@@ -47,5 +47,5 @@ async def storm(ctx: Context, inp: Storm) -> Outcome:
         total += await ctx.step(f"step {i}", work, inp.log, inp.n, f"step {i}")
     await ctx.sleep("nap", 0.05)
     await ctx.wait_for_event("go", "chaos.go", match={"n": inp.n})
-    await ctx.tool(send_email, outbox=inp.outbox, n=inp.n)
+    await ctx.tool(storm_email, outbox=inp.outbox, n=inp.n)
     return Outcome(n=inp.n, total=total)

@@ -13,7 +13,7 @@ from tether import Context, Message, tool, workflow
 
 
 @tool(replay="unsafe_on_replay", timeout=30)
-def send_email(outbox: str, to: str, body: str, then_wait: float = 0.0) -> str:
+def send_mail(outbox: str, to: str, body: str, then_wait: float = 0.0) -> str:
     """Hand one email to the mail server (a line in `outbox`), then wait for its answer."""
     with open(outbox, "a") as f:
         f.write(f"{to}\t{body}\n")
@@ -47,7 +47,7 @@ class Done(BaseModel):
 
 @workflow(name="mailer", version="1.0.0")
 async def mailer(ctx: Context, inp: Mail) -> Done:
-    sent = await ctx.tool(send_email, outbox=inp.outbox, to="ana@example.com", body="hello",
+    sent = await ctx.tool(send_mail, outbox=inp.outbox, to="ana@example.com", body="hello",
                           then_wait=inp.then_wait)
     return Done(result=str(sent))
 
