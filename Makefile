@@ -21,12 +21,14 @@ demo: $(STAMP)
 services:
 	scripts/services.sh
 
-test: $(STAMP) services
-	$(BIN)/lint-imports
+test: $(STAMP) services lint
 	$(BIN)/pytest -q
 
+# House rules: INV-1 and the layering (import-linter), ruff, mypy --strict on src/.
 lint: $(STAMP)
+	$(BIN)/lint-imports
 	$(BIN)/ruff check src tests workflows bench
+	$(BIN)/ruff format --check src tests workflows bench
 	$(BIN)/mypy
 
 bench: $(STAMP)

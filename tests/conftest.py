@@ -19,8 +19,11 @@ def make_tether(tmp_path: Path) -> Iterator[Callable[..., Tether]]:
 
     def make(checkpoint: str = "sqlite", **overrides: object) -> Tether:
         settings = Settings(
-            data_dir=tmp_path / ".tether", checkpoint=checkpoint, trace="memory",
-            workflows=["tests.runtime.flows"], **{**FAST, **overrides},  # type: ignore[arg-type]
+            data_dir=tmp_path / ".tether",
+            checkpoint=checkpoint,
+            trace="memory",
+            workflows=["tests.runtime.flows"],
+            **{**FAST, **overrides},  # type: ignore[arg-type]
         )
         t = Tether(settings)
         opened.append(t)

@@ -35,8 +35,8 @@ from tether.foundation.trace.contract import TraceSink
 from tether.runtime.calls import Foundations
 from tether.runtime.ids import new_run_id
 from tether.runtime.pruning import PruneReport, prune
-from tether.runtime.schedules import new_schedule
 from tether.runtime.registry import REGISTRY, WorkflowDef
+from tether.runtime.schedules import new_schedule
 from tether.runtime.values import Codec
 from tether.runtime.worker import Heartbeats, Services, Worker, execute_claim
 from tether.settings import Settings, redact_dsn
@@ -67,7 +67,9 @@ class Tether:
             backend = load_backend("checkpoint", self.settings.checkpoint, Checkpointer)
             checkpointer = backend.from_settings(self.settings)
         if sink is None:
-            sink = load_backend("trace", self.settings.trace, TraceSink).from_settings(self.settings)
+            sink = load_backend("trace", self.settings.trace, TraceSink).from_settings(
+                self.settings
+            )
         assert checkpointer is not None and sink is not None
         self.checkpointer: Checkpointer = checkpointer
         self.sink: TraceSink = sink
@@ -75,8 +77,12 @@ class Tether:
         self.codec = Codec(blobs, self.settings.blob_threshold)
         self.foundations = Foundations(self.settings, blobs)
         self.services = Services(
-            checkpointer=checkpointer, registry=self.registry, codec=self.codec, sink=sink,
-            lease_seconds=self.settings.lease_seconds, poll_interval=self.settings.poll_interval,
+            checkpointer=checkpointer,
+            registry=self.registry,
+            codec=self.codec,
+            sink=sink,
+            lease_seconds=self.settings.lease_seconds,
+            poll_interval=self.settings.poll_interval,
             foundations=self.foundations,
             start=lambda workflow, input, key: self.start(workflow, input, key=key),
         )
@@ -88,7 +94,11 @@ class Tether:
     @property
     def database(self) -> str:
         """Which database this instance uses, safe to print."""
-        return redact_dsn(self.settings.database_url_for("checkpoint")) if self.settings.checkpoint != "memory" else "memory"
+        return (
+            redact_dsn(self.settings.database_url_for("checkpoint"))
+            if self.settings.checkpoint != "memory"
+            else "memory"
+        )
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -111,11 +121,16 @@ class Tether:
         except ValidationError as e:
             errors = [dict(err) for err in e.errors(include_url=False)]
             raise InvalidInput(f"input for {wf.id}", errors) from None
-        run, _ = self.checkpointer.create_run(NewRun(
-            id=new_run_id(), workflow=wf.name, version=wf.version,
-            input=self.codec.encode(value, wf.input_adapter), key=key,
-            meta={"identity": identity.model_dump(mode="json")} if identity else {},
-        ))
+        run, _ = self.checkpointer.create_run(
+            NewRun(
+                id=new_run_id(),
+                workflow=wf.name,
+                version=wf.version,
+                input=self.codec.encode(value, wf.input_adapter),
+                key=key,
+                meta={"identity": identity.model_dump(mode="json")} if identity else {},
+            )
+        )
         return run.id
 
     def status(self, run_id: str) -> RunRecord:
@@ -135,7 +150,9 @@ class Tether:
         """Runs, newest first. `stranded`: non-terminal runs no registered version can run."""
         if stranded:
             live = [s for s in RunStatus if s not in TERMINAL]
-            runs = self.checkpointer.list_runs(RunFilter(statuses=live, workflow=workflow, limit=100_000))
+            runs = self.checkpointer.list_runs(
+                RunFilter(statuses=live, workflow=workflow, limit=100_000)
+            )
             return [r for r in runs if self.registry.for_run(r.workflow, r.version) is None][:limit]
         return self.checkpointer.list_runs(
             RunFilter(statuses=statuses or [], workflow=workflow, limit=limit)
@@ -156,13 +173,20 @@ class Tether:
     def retry(self, run_id: str) -> RunRecord:
         return self.checkpointer.retry(run_id)
 
-    def send_event(self, name: str, data: dict[str, Any] | None = None, run: str | None = None) -> EventReceipt:
+    def send_event(
+        self, name: str, data: dict[str, Any] | None = None, run: str | None = None
+    ) -> EventReceipt:
         if data is not None and not isinstance(data, dict):
             raise InvalidInput(f"data for event {name!r}", "event data must be a JSON object")
         return self.checkpointer.send_event(name, json.dumps(data or {}), run_id=run)
 
     def resolve(
-        self, run_id: str, step_id: str, *, result: Any = None, skip: bool = False,
+        self,
+        run_id: str,
+        step_id: str,
+        *,
+        result: Any = None,
+        skip: bool = False,
         rerun: bool = False,
     ) -> RunRecord:
         """A person's decision on a run parked as needs_attention by an interrupted
@@ -189,8 +213,14 @@ class Tether:
             self.checkpointer.send_event(BUDGET_EVENT, json.dumps({"run_id": run_id}), run_id)
         return self.checkpointer.get_run(run_id)
 
-    def add_schedule(self, name: str, cron: str, workflow: str, input: dict[str, Any] | None = None,
-                     catchup: str = "skip") -> Schedule:
+    def add_schedule(
+        self,
+        name: str,
+        cron: str,
+        workflow: str,
+        input: dict[str, Any] | None = None,
+        catchup: str = "skip",
+    ) -> Schedule:
         """Start `workflow` on every cron tick (workers fire it; each tick once)."""
         wf = self.registry.get(workflow)
         data = json.dumps(input or {})
@@ -214,8 +244,13 @@ class Tether:
         """Remove runs that finished before the time, their tool-call rows and the blobs no
         interface refers to any more; report what was freed."""
         tools = self.foundations.tools.store
-        return prune(self.checkpointer, tools.forget, [self.checkpointer.blob_refs,
-                     tools.blob_refs], self.blobs, finished_before)
+        return prune(
+            self.checkpointer,
+            tools.forget,
+            [self.checkpointer.blob_refs, tools.blob_refs],
+            self.blobs,
+            finished_before,
+        )
 
     def output(self, run: RunRecord) -> Any:
         """The run's output as plain JSON data (blobs fetched)."""

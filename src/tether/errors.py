@@ -1,9 +1,9 @@
 """Every error a tether user can hit, in one hierarchy.
 
     TetherError                      anything tether raises on purpose (CLI: one line, exit 2)
-    ├── ConfigurationError           settings, backends, data directory, a database that can't be used
+    ├── ConfigurationError           settings, backends, data directory, an unusable database
     │   ├── BackendNotFound          no backend of that name in the entry-point group
-    │   ├── DatabaseUnavailable      the database is down, locked or corrupt (DSN shown without password)
+    │   ├── DatabaseUnavailable      the database is down, locked or corrupt (DSN sans password)
     │   ├── SchemaVersionError       the database was written by a newer tether
     │   ├── SecretNotFound           I7 has no secret by that name
     │   └── CrossFamilyJudgeError    the judge model shares the agent's family (INV-3)
@@ -48,7 +48,8 @@ class ConfigurationError(TetherError):
 class BackendNotFound(ConfigurationError):
     def __init__(self, group: str, name: str, known: list[str]) -> None:
         super().__init__(
-            f"no backend {name!r} in entry-point group {group!r}; known: {', '.join(known) or 'none'}"
+            f"no backend {name!r} in entry-point group {group!r}; "
+            f"known: {', '.join(known) or 'none'}"
         )
         self.group, self.name = group, name
 

@@ -28,8 +28,19 @@ from tether.errors import ConfigurationError
 CONFIG_FILE = "tether.toml"
 DEFAULT_WORKFLOWS = ["workflows.research_report", "workflows.support_triage"]
 INTERFACES = (
-    "tools", "checkpoint", "engine", "trace", "evals", "hitl", "secrets",
-    "identity", "policy", "limits", "cost", "blobs", "models",
+    "tools",
+    "checkpoint",
+    "engine",
+    "trace",
+    "evals",
+    "hitl",
+    "secrets",
+    "identity",
+    "policy",
+    "limits",
+    "cost",
+    "blobs",
+    "models",
 )
 
 
@@ -67,7 +78,9 @@ class _TomlSource(PydanticBaseSettingsSource):
 class Settings(BaseSettings):
     """What tether needs to know about its environment; every field has a working default."""
 
-    model_config = SettingsConfigDict(env_prefix="TETHER_", extra="allow", env_nested_delimiter="__")
+    model_config = SettingsConfigDict(
+        env_prefix="TETHER_", extra="allow", env_nested_delimiter="__"
+    )
 
     data_dir: Path | None = None
     database_url: str | None = None
@@ -123,7 +136,8 @@ class Settings(BaseSettings):
         return self.data_dir
 
     def database_url_for(self, interface: str) -> str:
-        """`TETHER_<IFACE>_DATABASE_URL`, else `TETHER_DATABASE_URL`, else SQLite in the data dir."""
+        """`TETHER_<IFACE>_DATABASE_URL`, else `TETHER_DATABASE_URL`, else SQLite in the data
+        dir."""
         specific = os.environ.get(f"TETHER_{interface.upper()}_DATABASE_URL")
         if specific is None and self.model_extra:
             specific = self.model_extra.get(f"{interface}_database_url")

@@ -13,9 +13,24 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_harness_writes_checked_results_for_tether_and_the_floor(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--quick", "--reps", "1", "--workloads", "seq",
-         "--systems", "tether-sqlite,floor-sqlite", "--out", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "bench.run",
+            "--quick",
+            "--reps",
+            "1",
+            "--workloads",
+            "seq",
+            "--systems",
+            "tether-sqlite,floor-sqlite",
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
 

@@ -31,19 +31,29 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def worker_env(data_dir: Path, extra: dict[str, str]) -> dict[str, str]:
     return {
-        **os.environ, "PYTHONPATH": str(ROOT), "TETHER_DATA_DIR": str(data_dir),
-        "TETHER_WORKFLOWS": json.dumps(["tests.chaos.flow"]), "TETHER_LEASE_SECONDS": "2",
-        "TETHER_POLL_INTERVAL": "0.1", "TETHER_TRACE": "none", **extra,
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "TETHER_DATA_DIR": str(data_dir),
+        "TETHER_WORKFLOWS": json.dumps(["tests.chaos.flow"]),
+        "TETHER_LEASE_SECONDS": "2",
+        "TETHER_POLL_INTERVAL": "0.1",
+        "TETHER_TRACE": "none",
+        **extra,
     }
 
 
 def spawn(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "tether.cli", "worker", "-c", "4"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tether.cli", "worker", "-c", "4"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
-def storm(runs: int, workers: int, backend_env: dict[str, str], timeout: float,
-          seed: int) -> dict[str, int]:
+def storm(
+    runs: int, workers: int, backend_env: dict[str, str], timeout: float, seed: int
+) -> dict[str, int]:
     rng = random.Random(seed)
     tmp = Path(tempfile.mkdtemp(prefix="tether-chaos-"))
     log, outbox = tmp / "steps.log", tmp / "outbox.log"
@@ -53,13 +63,13 @@ def storm(runs: int, workers: int, backend_env: dict[str, str], timeout: float,
     saved = dict(os.environ)
     os.environ.update(backend_env)  # the driver reads the same settings as its workers
     try:
-        t = Tether(Settings(data_dir=tmp / ".tether", workflows=["tests.chaos.flow"],
-                            trace="none"))
+        t = Tether(Settings(data_dir=tmp / ".tether", workflows=["tests.chaos.flow"], trace="none"))
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    ids = {n: t.start("storm", {"n": n, "log": str(log), "outbox": str(outbox)})
-           for n in range(runs)}
+    ids = {
+        n: t.start("storm", {"n": n, "log": str(log), "outbox": str(outbox)}) for n in range(runs)
+    }
     procs = [spawn(env) for _ in range(workers)]
     kills = 0
     stop = threading.Event()
@@ -83,8 +93,12 @@ def storm(runs: int, workers: int, backend_env: dict[str, str], timeout: float,
             procs[victim] = spawn(env)
             decide(t, outbox)
             statuses = Counter(t.status(r).status for r in ids.values())
-            if statuses[RunStatus.COMPLETED] + statuses[RunStatus.FAILED] \
-                    + statuses[RunStatus.CANCELLED] == runs:
+            if (
+                statuses[RunStatus.COMPLETED]
+                + statuses[RunStatus.FAILED]
+                + statuses[RunStatus.CANCELLED]
+                == runs
+            ):
                 break
     finally:
         stop.set()
@@ -149,8 +163,13 @@ def verify(t: Tether, ids: dict[int, str], log: Path, outbox: Path) -> dict[str,
     return dict(report)
 
 
-VIOLATIONS = ("finished steps run again", "steps never run", "duplicate emails",
-              "missing emails", "lost events")
+VIOLATIONS = (
+    "finished steps run again",
+    "steps never run",
+    "duplicate emails",
+    "missing emails",
+    "lost events",
+)
 
 
 def main() -> None:
@@ -170,8 +189,10 @@ def main() -> None:
         report = storm(args.runs, int(workers), env, args.timeout, args.seed)
         bad = {k: report.get(k, 0) for k in VIOLATIONS if report.get(k, 0)}
         bad_runs = report["runs"] - report.get("completed", 0)
-        print(f"{backend} ({workers} workers): " + ", ".join(f"{k}={v}" for k, v in
-                                                            sorted(report.items())))
+        print(
+            f"{backend} ({workers} workers): "
+            + ", ".join(f"{k}={v}" for k, v in sorted(report.items()))
+        )
         if bad or bad_runs:
             failed = True
             print(f"{backend}: VIOLATIONS {bad} runs not completed={bad_runs}")
@@ -187,8 +208,11 @@ def backend_settings(backend: str) -> tuple[dict[str, str] | None, int | str]:
     if url is None:
         return None, f"PostgreSQL unreachable: {reason}"
     schema = f"chaos_{random.randrange(16**8):08x}"
-    return {"TETHER_CHECKPOINT": "postgres", "TETHER_CHECKPOINT_DATABASE_URL": url,
-            "TETHER_CHECKPOINT_SCHEMA": schema}, 3
+    return {
+        "TETHER_CHECKPOINT": "postgres",
+        "TETHER_CHECKPOINT_DATABASE_URL": url,
+        "TETHER_CHECKPOINT_SCHEMA": schema,
+    }, 3
 
 
 if __name__ == "__main__":

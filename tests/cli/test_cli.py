@@ -19,15 +19,22 @@ def cli(tmp_path: Path):  # type: ignore[no-untyped-def]
         **os.environ,
         "PYTHONPATH": str(ROOT),
         "TETHER_DATA_DIR": str(tmp_path / ".tether"),
-        "TETHER_WORKFLOWS": json.dumps(["tests.runtime.flows", "workflows.research_report",
-                                        "workflows.support_triage"]),
+        "TETHER_WORKFLOWS": json.dumps(
+            ["tests.runtime.flows", "workflows.research_report", "workflows.support_triage"]
+        ),
         "TETHER_POLL_INTERVAL": "0.02",
         "TETHER_TRACE": "none",
     }
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "tether.cli", *args], env=env, cwd=tmp_path,
-                              capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "tether.cli", *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     return run
 
@@ -85,8 +92,14 @@ def test_event_sent_before_the_worker_runs_is_held_for_the_run(cli) -> None:  # 
 
 
 def test_demo_workflow_completes_offline(cli) -> None:  # type: ignore[no-untyped-def]
-    demo = cli("run", "research_report", "--input",
-               '{"topic": "durable agents", "review_pause_seconds": 0.1}', "--wait", "--json")
+    demo = cli(
+        "run",
+        "research_report",
+        "--input",
+        '{"topic": "durable agents", "review_pause_seconds": 0.1}',
+        "--wait",
+        "--json",
+    )
     assert demo.returncode == 0, demo.stderr
     report = json.loads(demo.stdout)["output"]
     assert len(report["findings"]) == 3

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.postgres.server import fresh_schema
 
+from tests.postgres.server import fresh_schema
 from tether.foundation.checkpoint.backends.sqlite import SqliteCheckpointer
 from tether.foundation.checkpoint.contract import Checkpointer
 from tether.foundation.checkpoint.memory import MemoryCheckpointer

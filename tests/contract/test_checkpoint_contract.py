@@ -17,8 +17,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from tests.postgres.server import fresh_schema
 
+from tests.postgres.server import fresh_schema
 from tether.errors import DatabaseUnavailable, RunNotFound, RunStateError, SchemaVersionError
 from tether.foundation.checkpoint.backends.sqlite import SqliteCheckpointer
 from tether.foundation.checkpoint.contract import (

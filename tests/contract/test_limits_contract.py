@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from tests.fakes.guard_servers import REDIS, redis_prefix
 
+from tests.fakes.guard_servers import REDIS, redis_prefix
 from tether.foundation.limits.contract import Admission, LimitsStore
 from tether.foundation.limits.memory import MemoryLimitsStore
 

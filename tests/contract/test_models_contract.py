@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel
+
 from tests.fakes import anthropic_server, openai_server
 from tests.fakes.anthropic_server import AnthropicServer
 from tests.fakes.openai_server import OpenAIServer
-
 from tether.errors import ModelError
 from tether.foundation.models.backends.failures import status_error
 from tether.foundation.models.backends.scripted import ScriptedBackend

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from tests.fakes.guard_servers import postgres_schema
 
+from tests.fakes.guard_servers import postgres_schema
 from tether.foundation.policy.audit import MemoryAuditLog
 from tether.foundation.policy.config import open_audit_log
 from tether.foundation.policy.contract import AuditLog, AuditRecord

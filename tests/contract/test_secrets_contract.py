@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 from pydantic import BaseModel, ConfigDict
-from tests.fakes.vault_server import KV2Server
 
+from tests.fakes.vault_server import KV2Server
 from tether.errors import ConfigurationError, SecretNotFound
 from tether.foundation.secrets.backends.vault import VaultSecrets
 from tether.foundation.secrets.config import open_secrets

@@ -5,8 +5,8 @@ from __future__ import annotations
 import multiprocessing
 
 import pytest
-from tests.fakes.guard_servers import REDIS, redis_prefix
 
+from tests.fakes.guard_servers import REDIS, redis_prefix
 from tether.errors import RateLimited
 from tether.foundation.guards import GuardedCall
 from tether.foundation.limits.backends.redis import RedisLimitsStore

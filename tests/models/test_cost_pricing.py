@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
+
 from tests.fakes import openai_server
 from tests.fakes.openai_server import OpenAIServer
-
 from tether.foundation.cost.attributor import CostAttributor
 from tether.foundation.cost.memory import MemoryCostStore
 from tether.foundation.models.contract import (

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+
 from tests.fakes import anthropic_server, openai_server
 from tests.fakes.anthropic_server import AnthropicServer
 from tests.fakes.openai_server import OpenAIServer
-
 from tether.errors import ConfigurationError, ModelFatalError, ModelRetryableError
 from tether.foundation.models.backends.anthropic import AnthropicBackend
 from tether.foundation.models.backends.failures import retry_after

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from tests.postgres.server import fresh_schema
 from tests.runtime.test_crash_resume import kill_mid_run_and_resume
-
 from tether import Tether
 
 

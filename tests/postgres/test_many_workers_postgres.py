@@ -16,8 +16,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from tests.postgres.server import fresh_schema
 
+from tests.postgres.server import fresh_schema
 from tether import RunStatus, Settings, Tether
 from tether.foundation.checkpoint.contract import RunFilter
 

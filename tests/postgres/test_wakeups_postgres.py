@@ -10,8 +10,8 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
-from tests.postgres.server import fresh_schema
 
+from tests.postgres.server import fresh_schema
 from tether.foundation.checkpoint.backends.postgres import PostgresCheckpointer
 from tether.foundation.checkpoint.contract import Accept, NewRun, Wait, WaitKind
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.fakes.openai_server import OpenAIServer
 from tether import Settings, Tether
 
 
@@ -17,8 +18,12 @@ def agent_tether(tmp_path: Path) -> Iterator[Callable[..., Tether]]:
 
     def make(**extra: Any) -> Tether:
         settings = Settings(
-            data_dir=tmp_path / ".tether", trace="jsonl", poll_interval=0.02, lease_seconds=1.0,
-            workflows=["tests.receipts.agents"], **extra,
+            data_dir=tmp_path / ".tether",
+            trace="jsonl",
+            poll_interval=0.02,
+            lease_seconds=1.0,
+            workflows=["tests.receipts.agents"],
+            **extra,
         )
         t = Tether(settings)
         opened.append(t)
@@ -27,3 +32,20 @@ def agent_tether(tmp_path: Path) -> Iterator[Callable[..., Tether]]:
     yield make
     for t in opened:
         t.close()
+
+
+@pytest.fixture
+def openai_srv(monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenAIServer]:
+    monkeypatch.setenv("TEST_OPENAI_KEY", "sk-test")
+    server = OpenAIServer()
+    yield server
+    server.close()
+
+
+def on_openai(server: OpenAIServer) -> dict[str, object]:
+    return {
+        "model_backends": {
+            "openai": {"base_url": server.base_url, "api_key_env": "TEST_OPENAI_KEY"}
+        },
+        "model_routes": {"agent": [{"backend": "openai", "model": "gpt-4o", "family": "gpt"}]},
+    }

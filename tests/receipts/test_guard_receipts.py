@@ -4,30 +4,13 @@ leave an audit row and a span, and never let a refused call run."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
+from tests.fakes.openai_server import OpenAIServer
+from tests.receipts.conftest import on_openai
 from tether import RunStatus, Tether
 from tether.foundation.checkpoint.contract import EntryKind, EntryStatus
-from tests.fakes.openai_server import OpenAIServer
-
-
-@pytest.fixture
-def openai_srv(monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenAIServer]:
-    monkeypatch.setenv("TEST_OPENAI_KEY", "sk-test")
-    server = OpenAIServer()
-    yield server
-    server.close()
-
-
-def on_openai(server: OpenAIServer) -> dict[str, object]:
-    return {
-        "model_backends": {"openai": {"base_url": server.base_url,
-                                      "api_key_env": "TEST_OPENAI_KEY"}},
-        "model_routes": {"agent": [{"backend": "openai", "model": "gpt-4o", "family": "gpt"}]},
-    }
 
 
 def test_run_stops_at_model_call_51_with_budget_exceeded_and_an_audit_row(
@@ -44,7 +27,8 @@ def test_run_stops_at_model_call_51_with_budget_exceeded_and_an_audit_row(
 
 
 def test_a_looping_run_is_stopped_by_loop_detected(
-    agent_tether: Callable[..., Tether], tmp_path: Path,
+    agent_tether: Callable[..., Tether],
+    tmp_path: Path,
 ) -> None:
     t = agent_tether()
     marker = tmp_path / "lookups.txt"
@@ -55,7 +39,8 @@ def test_a_looping_run_is_stopped_by_loop_detected(
 
 
 def test_cost_cap_in_pause_mode_waits_durably_and_resumes_without_repeating_calls(
-    agent_tether: Callable[..., Tether], openai_srv: OpenAIServer,
+    agent_tether: Callable[..., Tether],
+    openai_srv: OpenAIServer,
 ) -> None:
     t = agent_tether(limits={"cost_cap_usd": 1e-9, "on_cost_cap": "pause"}, **on_openai(openai_srv))
     run_id = t.start("chatty", {"calls": 3})
@@ -71,7 +56,8 @@ def test_cost_cap_in_pause_mode_waits_durably_and_resumes_without_repeating_call
 
 
 def test_policy_denied_tool_call_never_executes_and_is_in_the_audit_log_and_the_trace(
-    agent_tether: Callable[..., Tether], tmp_path: Path,
+    agent_tether: Callable[..., Tether],
+    tmp_path: Path,
 ) -> None:
     rules = tmp_path / "policy.yaml"
     rules.write_text(
@@ -90,7 +76,9 @@ def test_policy_denied_tool_call_never_executes_and_is_in_the_audit_log_and_the_
     assert not marker.exists()
     (denial,) = t.foundations.guards.audit.query(run_id=run.id, outcome="deny")
     assert (denial.guard, denial.rule, denial.target) == ("policy", "no-deletes", "delete_records")
-    spans = [json.loads(line) for line in (t.settings.data_path / "traces.jsonl").read_text()
-             .splitlines()]
+    spans = [
+        json.loads(line)
+        for line in (t.settings.data_path / "traces.jsonl").read_text().splitlines()
+    ]
     refused = [s for s in spans if s.get("attributes", {}).get("tether.guard.rule") == "no-deletes"]
     assert refused and refused[0]["attributes"]["error.type"] == "PolicyDenied"

@@ -8,15 +8,17 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.fakes.openai_server import OpenAIServer
+from tests.receipts.conftest import on_openai
+from tests.runtime.test_crash_resume import start_worker, wait_for
 from tether import RunStatus, Tether
 from tether.foundation.checkpoint.contract import EntryKind
-from tests.receipts.test_guard_receipts import on_openai, openai_srv  # noqa: F401 - fixture
-from tests.fakes.openai_server import OpenAIServer
-from tests.runtime.test_crash_resume import start_worker, wait_for
 
 
 def test_run_killed_after_its_second_model_call_resumes_without_paying_again(
-    agent_tether: Callable[..., Tether], openai_srv: OpenAIServer, tmp_path: Path,  # noqa: F811
+    agent_tether: Callable[..., Tether],
+    openai_srv: OpenAIServer,
+    tmp_path: Path,
 ) -> None:
     routing = on_openai(openai_srv)
     t = agent_tether(**routing)
@@ -47,7 +49,8 @@ def test_run_killed_after_its_second_model_call_resumes_without_paying_again(
 
 
 def test_model_entry_records_route_and_usage_for_inspect(
-    agent_tether: Callable[..., Tether], openai_srv: OpenAIServer,  # noqa: F811
+    agent_tether: Callable[..., Tether],
+    openai_srv: OpenAIServer,
 ) -> None:
     t = agent_tether(**on_openai(openai_srv))
     run = t.run(t.start("chatty", {"calls": 1}))

@@ -17,7 +17,9 @@ SECRET = "sk-live-9f8e7d6c5b4a39281706"
 
 
 def test_a_known_secret_reaches_no_store(
-    agent_tether: Callable[..., Tether], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    agent_tether: Callable[..., Tether],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setenv("TETHER_TEST_SECRET", SECRET)

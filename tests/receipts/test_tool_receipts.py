@@ -8,8 +8,8 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
-from tether import RunStatus, Tether, ToolArgumentError
 from tests.runtime.test_crash_resume import start_worker, wait_for
+from tether import RunStatus, Tether, ToolArgumentError
 
 
 def sent(outbox: Path) -> list[str]:
@@ -17,7 +17,8 @@ def sent(outbox: Path) -> list[str]:
 
 
 def test_send_email_fires_once_after_kill_and_resume(
-    agent_tether: Callable[..., Tether], tmp_path: Path,
+    agent_tether: Callable[..., Tether],
+    tmp_path: Path,
 ) -> None:
     t = agent_tether()
     outbox = tmp_path / "outbox.txt"
@@ -48,7 +49,8 @@ def test_send_email_fires_once_after_kill_and_resume(
 
 
 def test_send_email_is_not_resent_when_the_worker_died_after_it_finished(
-    agent_tether: Callable[..., Tether], tmp_path: Path,
+    agent_tether: Callable[..., Tether],
+    tmp_path: Path,
 ) -> None:
     """The call finished but the journal never heard (the worker died in between): the
     tool_call_results row answers the replay, and the tool is not called."""
@@ -67,7 +69,8 @@ def test_send_email_is_not_resent_when_the_worker_died_after_it_finished(
 
 
 def test_bad_tool_arguments_fail_the_step_before_anything_runs(
-    agent_tether: Callable[..., Tether], tmp_path: Path,
+    agent_tether: Callable[..., Tether],
+    tmp_path: Path,
 ) -> None:
     t = agent_tether()
     marker = tmp_path / "ran.txt"

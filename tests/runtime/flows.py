@@ -91,8 +91,13 @@ async def fan(ctx: Context, inp: Fan) -> Total:
         delay = (inp.n - i if FAN["reverse"] else i) * 0.002
         first = await ctx.step(f"fetch {i}", _slow, f"fetch {i}", i, delay)
         if i == inp.flaky_branch:
-            await ctx.step(f"flaky {i}", flaky, inp.key, 1,
-                           retry=RetryPolicy(initial_interval=0.01, jitter=False))
+            await ctx.step(
+                f"flaky {i}",
+                flaky,
+                inp.key,
+                1,
+                retry=RetryPolicy(initial_interval=0.01, jitter=False),
+            )
         second = await ctx.step(f"parse {i}", _slow, f"parse {i}", first * 2, delay)
         return int(second)
 
@@ -132,8 +137,9 @@ class Answer(BaseModel):
 
 @workflow(name="approval", version="1.0.0")
 async def approval(ctx: Context, inp: Approval) -> Answer:
-    data = await ctx.wait_for_event("approval", "approved", match={"ticket": inp.ticket},
-                                    timeout=inp.timeout)
+    data = await ctx.wait_for_event(
+        "approval", "approved", match={"ticket": inp.ticket}, timeout=inp.timeout
+    )
     return Answer(answer=data)
 
 

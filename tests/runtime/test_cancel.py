@@ -7,15 +7,23 @@ import time
 
 import pytest
 
-from tether import RunStateError, RunStatus, Tether
 from tests.runtime.flows import CALLS
+from tether import RunStateError, RunStatus, Tether
 
 
 def test_cancel_stops_a_sleeping_run_and_its_child(tether: Tether) -> None:
     run_id = tether.start("parent", {"seconds": 60})
     stop = threading.Event()
-    tether.run(run_id, stop=stop, on_wait=lambda r: stop.set() if r.status is RunStatus.WAITING
-               and tether.inspect(run_id).children[0].status is RunStatus.SLEEPING else None)
+    tether.run(
+        run_id,
+        stop=stop,
+        on_wait=lambda r: (
+            stop.set()
+            if r.status is RunStatus.WAITING
+            and tether.inspect(run_id).children[0].status is RunStatus.SLEEPING
+            else None
+        ),
+    )
     (child,) = tether.inspect(run_id).children
     assert child.status is RunStatus.SLEEPING
     tether.cancel(run_id)

@@ -18,7 +18,9 @@ from tether import RunStatus, Tether
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def start_worker(data_dir: Path, extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+def start_worker(
+    data_dir: Path, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
@@ -31,7 +33,9 @@ def start_worker(data_dir: Path, extra_env: dict[str, str] | None = None) -> sub
     }
     return subprocess.Popen(
         [sys.executable, "-m", "tether.cli", "worker", "--concurrency", "2"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
 
 
@@ -46,8 +50,9 @@ def executions(log: Path) -> Counter[str]:
     return Counter(log.read_text().split("\n")[:-1]) if log.exists() else Counter()
 
 
-def kill_mid_run_and_resume(t: Tether, data_dir: Path, log: Path,
-                            extra_env: dict[str, str] | None = None) -> None:
+def kill_mid_run_and_resume(
+    t: Tether, data_dir: Path, log: Path, extra_env: dict[str, str] | None = None
+) -> None:
     run_id = t.start("steps", {"n": 8, "pause": 0.15, "log": str(log)})
     first = start_worker(data_dir, extra_env)
     try:
@@ -73,14 +78,16 @@ def kill_mid_run_and_resume(t: Tether, data_dir: Path, log: Path,
 
 
 def test_kill_minus_9_mid_run_resumes_without_redoing_steps(
-    make_tether: Callable[..., Tether], tmp_path: Path,
+    make_tether: Callable[..., Tether],
+    tmp_path: Path,
 ) -> None:
     t = make_tether("sqlite")
     kill_mid_run_and_resume(t, tmp_path / ".tether", tmp_path / "effects.log")
 
 
 def test_worker_sigterm_releases_its_run_for_another_worker(
-    make_tether: Callable[..., Tether], tmp_path: Path,
+    make_tether: Callable[..., Tether],
+    tmp_path: Path,
 ) -> None:
     t = make_tether("sqlite")
     log = tmp_path / "effects.log"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import threading
 
-from tether import RunStatus, Tether
 from tests.runtime import flows
 from tests.runtime.flows import CALLS
+from tether import RunStatus, Tether
 
 
 def test_gather_of_50_branches_with_one_failing_attempt_retried(tether: Tether) -> None:

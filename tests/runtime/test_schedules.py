@@ -19,8 +19,14 @@ def test_a_tick_fires_once_however_many_workers_race_for_it(tether: Tether) -> N
     s = tether.add_schedule("hourly", "0 * * * *", "steps", {"n": 1})
     due = s.next_at + 1
     results: list[list[str]] = []
-    racers = [threading.Thread(target=lambda: results.append(
-        fire_due(tether.checkpointer, start_with(tether), now=due))) for _ in range(4)]
+    racers = [
+        threading.Thread(
+            target=lambda: results.append(
+                fire_due(tether.checkpointer, start_with(tether), now=due)
+            )
+        )
+        for _ in range(4)
+    ]
     for r in racers:
         r.start()
     for r in racers:
@@ -32,7 +38,9 @@ def test_a_tick_fires_once_however_many_workers_race_for_it(tether: Tether) -> N
 
 @pytest.mark.parametrize(("catchup", "expected_runs"), [("skip", 0), ("once", 1)])
 def test_ticks_missed_while_no_worker_ran_follow_the_catchup_policy(
-    tether: Tether, catchup: str, expected_runs: int,
+    tether: Tether,
+    catchup: str,
+    expected_runs: int,
 ) -> None:
     s = tether.add_schedule("every-5", "*/5 * * * *", "steps", {"n": 1}, catchup=catchup)
     ten_ticks_later = s.next_at + 10 * 300 + GRACE + 1

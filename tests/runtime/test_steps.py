@@ -7,6 +7,8 @@ import threading
 
 import pytest
 
+from tests.runtime import flows
+from tests.runtime.flows import CALLS
 from tether import (
     InvalidInput,
     RunNotFound,
@@ -15,8 +17,6 @@ from tether import (
     WorkflowNotFound,
 )
 from tether.foundation.checkpoint.contract import EntryStatus
-from tests.runtime import flows
-from tests.runtime.flows import CALLS
 
 
 def test_workflow_runs_each_step_once_and_returns_its_output(tether: Tether) -> None:
@@ -35,8 +35,7 @@ def test_step_retries_with_backoff_and_records_every_attempt(tether: Tether) -> 
     assert run.status is RunStatus.COMPLETED
     assert CALLS["retry-me"] == 3
     journal = tether.journal(run_id)
-    assert [e.status for e in journal] == [EntryStatus.ATTEMPT, EntryStatus.ATTEMPT,
-                                           EntryStatus.OK]
+    assert [e.status for e in journal] == [EntryStatus.ATTEMPT, EntryStatus.ATTEMPT, EntryStatus.OK]
     assert "attempt 1 of retry-me failed" in (journal[0].error or "")
 
 

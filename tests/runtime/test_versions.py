@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import json
 
+from tests.runtime.flows import CALLS
 from tether import RunStatus, Tether
 from tether.foundation.checkpoint.contract import NewRun
-from tests.runtime.flows import CALLS
 
 
 def pinned(t: Tether, version: str) -> str:
     """A run started by an older deploy, pinned to a version this process no longer has."""
-    run, _ = t.checkpointer.create_run(NewRun(
-        id=f"old-{version}", workflow="upgrade", version=version,
-        input=json.dumps({"seconds": 0}),
-    ))
+    run, _ = t.checkpointer.create_run(
+        NewRun(
+            id=f"old-{version}",
+            workflow="upgrade",
+            version=version,
+            input=json.dumps({"seconds": 0}),
+        )
+    )
     return run.id
 
 

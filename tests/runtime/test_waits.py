@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 import pytest
 
-from tether import RunStateError, RunStatus, Tether
 from tests.runtime.flows import CALLS
+from tether import RunStateError, RunStatus, Tether
 
 
 def _run_until_parked(t: Tether, run_id: str) -> RunStatus:

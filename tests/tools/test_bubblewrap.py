@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.tools import sample_tools as t
 
+from tests.tools import sample_tools as t
 from tether.errors import ConfigurationError
 from tether.foundation.blobs.files import FileBlobStore
 from tether.foundation.tools.backends.bubblewrap import Bubblewrap, BubblewrapLanes

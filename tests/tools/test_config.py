@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.tools import sample_tools as t
 
+from tests.tools import sample_tools as t
 from tether.errors import BackendNotFound, ConfigurationError
 from tether.foundation.blobs.files import FileBlobStore
 from tether.foundation.tools.backends.bubblewrap import BubblewrapLanes

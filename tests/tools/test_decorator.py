@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.tools import sample_tools as t
 
+from tests.tools import sample_tools as t
 from tether.errors import ConfigurationError, ToolArgumentError
 from tether.foundation.tools.contract import PersistenceClass, ReplayClass
 from tether.foundation.tools.decorator import tool

@@ -7,9 +7,9 @@ import os
 from pathlib import Path
 
 import pytest
+
 from tests.fakes.sandboxes import FakeDaytona, FakeE2B
 from tests.tools import sample_tools as t
-
 from tether.errors import ConfigurationError, ToolFailed, UnsafeReplayError
 from tether.foundation.blobs.files import FileBlobStore
 from tether.foundation.tools.backends.daytona import DaytonaLanes

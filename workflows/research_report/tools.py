@@ -13,12 +13,18 @@ def search_library(query: str) -> dict[str, str]:
     """Search the research library for notes relevant to a question; returns the best notes
     (`sources`: their titles, comma-separated; `notes`: their text)."""
     hits = sources.search(query)
-    return {"sources": ", ".join(h["title"] for h in hits),
-            "notes": " ".join(h["text"] for h in hits)}
+    return {
+        "sources": ", ".join(h["title"] for h in hits),
+        "notes": " ".join(h["text"] for h in hits),
+    }
 
 
-@tool(replay="idempotent_with_key", persistence="persistent_workspace", workspace="reports",
-      timeout=20)
+@tool(
+    replay="idempotent_with_key",
+    persistence="persistent_workspace",
+    workspace="reports",
+    timeout=20,
+)
 def save_report(title: str, body: str, idempotency_key: str) -> str:
     """Save the finished report in the reports workspace. The key names the file, so a call
     repeated after a crash overwrites the same file instead of writing a second one."""

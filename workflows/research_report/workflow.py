@@ -15,10 +15,20 @@ from pydantic import BaseModel, Field
 from tether import Context, Message, workflow
 from workflows.research_report.tools import save_report, search_library
 
-_ANGLES = ["checkpoints", "side effects", "timers", "events", "leases", "versions", "budgets",
-           "observability"]
-_SYSTEM = ("You are a research assistant. Use search_library to find notes, then answer the "
-           "question from what it returned.")
+_ANGLES = [
+    "checkpoints",
+    "side effects",
+    "timers",
+    "events",
+    "leases",
+    "versions",
+    "budgets",
+    "observability",
+]
+_SYSTEM = (
+    "You are a research assistant. Use search_library to find notes, then answer the "
+    "question from what it returned."
+)
 _MAX_TURNS = 4
 
 

@@ -9,8 +9,9 @@ from pathlib import Path
 from tether import tool
 
 
-@tool(replay="idempotent_with_key", persistence="persistent_workspace", workspace="pager",
-      timeout=20)
+@tool(
+    replay="idempotent_with_key", persistence="persistent_workspace", workspace="pager", timeout=20
+)
 def page_oncall(ticket_id: str, queue: str, idempotency_key: str) -> dict[str, str]:
     """Page the on-call engineer for a queue. The pager deduplicates by key (here: one file
     per key), so a page re-sent after a crash does not wake anyone twice."""
@@ -20,8 +21,7 @@ def page_oncall(ticket_id: str, queue: str, idempotency_key: str) -> dict[str, s
     return {"page": page.name, "queue": queue}
 
 
-@tool(replay="unsafe_on_replay", persistence="persistent_workspace", workspace="outbox",
-      timeout=20)
+@tool(replay="unsafe_on_replay", persistence="persistent_workspace", workspace="outbox", timeout=20)
 def email_customer(ticket_id: str, subject: str, body: str) -> str:
     """Send the customer an email. Mail cannot be unsent and the mail server takes no key, so
     a send interrupted by a crash is never repeated on its own: a person decides."""

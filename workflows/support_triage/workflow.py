@@ -15,8 +15,13 @@ from pydantic import BaseModel, Field
 from tether import Context, Message, workflow
 from workflows.support_triage.tools import email_customer, page_oncall
 
-QUEUES = {"outage": "incident", "billing": "finance", "account": "identity",
-          "bug": "engineering", "feature_request": "product"}
+QUEUES = {
+    "outage": "incident",
+    "billing": "finance",
+    "account": "identity",
+    "bug": "engineering",
+    "feature_request": "product",
+}
 
 
 class Ticket(BaseModel):
@@ -36,14 +41,15 @@ class Triage(BaseModel):
 
 @workflow(name="support_triage", version="1.0.0")
 async def support_triage(ctx: Context, ticket: Ticket) -> Triage:
-    verdict = await ctx.model("cheap_classify", [Message.user(ticket.text)],
-                              sensitivity="internal")
+    verdict = await ctx.model("cheap_classify", [Message.user(ticket.text)], sensitivity="internal")
     label = verdict.text.strip()
     queue = QUEUES.get(label, "frontline")
     paged, decided_by = False, "agent"
     if label == "outage":
         answer = await ctx.wait_for_event(
-            "approve paging", "triage.approval", match={"ticket_id": ticket.ticket_id},
+            "approve paging",
+            "triage.approval",
+            match={"ticket_id": ticket.ticket_id},
             timeout=ticket.approval_timeout_seconds,
         )
         if answer is None:
@@ -53,8 +59,17 @@ async def support_triage(ctx: Context, ticket: Ticket) -> Triage:
             if answer.get("approve"):
                 await ctx.tool(page_oncall, ticket_id=ticket.ticket_id, queue=queue)
                 paged = True
-    await ctx.tool(email_customer, ticket_id=ticket.ticket_id,
-                   subject=f"We received your ticket {ticket.ticket_id}",
-                   body=f"Your ticket is with our {queue} team.")
-    return Triage(ticket_id=ticket.ticket_id, label=label, queue=queue, paged=paged,
-                  decided_by=decided_by, emailed=True)
+    await ctx.tool(
+        email_customer,
+        ticket_id=ticket.ticket_id,
+        subject=f"We received your ticket {ticket.ticket_id}",
+        body=f"Your ticket is with our {queue} team.",
+    )
+    return Triage(
+        ticket_id=ticket.ticket_id,
+        label=label,
+        queue=queue,
+        paged=paged,
+        decided_by=decided_by,
+        emailed=True,
+    )

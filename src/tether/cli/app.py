@@ -190,8 +190,10 @@ def retry(run_id: str) -> None:
     """Resume a failed run from its failed step; finished steps are not run again."""
     with _open() as t:
         run = t.retry(run_id)
-        out.print(f"{run_id}: {run.status.value}; a worker (or tether run --wait) resumes it",
-                  highlight=False)
+        out.print(
+            f"{run_id}: {run.status.value}; a worker (or tether run --wait) resumes it",
+            highlight=False,
+        )
 
 
 @app.command("send-event")
@@ -214,15 +216,19 @@ def resolve(
     result: Annotated[
         str | None, typer.Option("--result", help="JSON to use as the call's result")
     ] = None,
-    skip: Annotated[bool, typer.Option("--skip", help="Treat the call as done, result null")] = False,
+    skip: Annotated[
+        bool, typer.Option("--skip", help="Treat the call as done, result null")
+    ] = False,
     rerun: Annotated[bool, typer.Option("--rerun", help="Run the call once more")] = False,
 ) -> None:
     """Decide on a run parked as needs_attention by an interrupted unsafe tool call."""
     with _open() as t:
         value = None if result is None else _parse_json(result, "--result")
         run = t.resolve(run_id, step, result=value, skip=skip, rerun=rerun)
-        out.print(f"{run_id}: {run.status.value}; a worker (or tether run --wait) resumes it",
-                  highlight=False)
+        out.print(
+            f"{run_id}: {run.status.value}; a worker (or tether run --wait) resumes it",
+            highlight=False,
+        )
 
 
 budget = typer.Typer(help="Run budgets (I10).", no_args_is_help=True)
@@ -257,8 +263,10 @@ def schedule_add(
     """Add (or replace) a schedule; running workers fire its ticks, each tick once."""
     with _open() as t:
         s = t.add_schedule(name, cron, workflow, _parse_json(input, "--input"), catchup)
-        out.print(f"schedule {s.name}: {s.workflow} at {s.cron}; next {views.when(s.next_at)}",
-                  highlight=False)
+        out.print(
+            f"schedule {s.name}: {s.workflow} at {s.cron}; next {views.when(s.next_at)}",
+            highlight=False,
+        )
 
 
 @schedule.command("list")
@@ -289,9 +297,12 @@ def prune_runs(
     """Delete runs that finished before DATE, their tool calls and unreferenced blobs."""
     with _open() as t:
         r = t.prune(finished_before.timestamp())
-        out.print(f"pruned {r.runs} runs ({r.journal_entries} journal entries, {r.tool_calls} "
-                  f"tool calls, {r.events} old events); {r.blobs} blobs, "
-                  f"{r.bytes_freed / 1024:.1f} KiB freed", highlight=False)
+        out.print(
+            f"pruned {r.runs} runs ({r.journal_entries} journal entries, {r.tool_calls} "
+            f"tool calls, {r.events} old events); {r.blobs} blobs, "
+            f"{r.bytes_freed / 1024:.1f} KiB freed",
+            highlight=False,
+        )
 
 
 @app.command()

@@ -26,9 +26,14 @@ from tether.foundation.checkpoint.contract import (
 )
 
 _STATUS_STYLE = {
-    RunStatus.COMPLETED: "green", RunStatus.FAILED: "red", RunStatus.CANCELLED: "yellow",
-    RunStatus.NEEDS_ATTENTION: "bold magenta", RunStatus.PAUSED: "magenta",
-    RunStatus.RUNNING: "cyan", RunStatus.SLEEPING: "blue", RunStatus.WAITING: "blue",
+    RunStatus.COMPLETED: "green",
+    RunStatus.FAILED: "red",
+    RunStatus.CANCELLED: "yellow",
+    RunStatus.NEEDS_ATTENTION: "bold magenta",
+    RunStatus.PAUSED: "magenta",
+    RunStatus.RUNNING: "cyan",
+    RunStatus.SLEEPING: "blue",
+    RunStatus.WAITING: "blue",
 }
 
 
@@ -86,8 +91,9 @@ def schedules_table(schedules: list[Schedule]) -> Table:
 def runs_table(runs: list[RunRecord]) -> Table:
     table = Table("run", "workflow", "status", "created", "updated", box=None)
     for r in runs:
-        table.add_row(r.id, r.workflow_id, _status(r.status), when(r.created_at),
-                      when(r.updated_at))
+        table.add_row(
+            r.id, r.workflow_id, _status(r.status), when(r.created_at), when(r.updated_at)
+        )
     if not runs:
         table.caption = "no runs"
     return table
@@ -96,16 +102,22 @@ def runs_table(runs: list[RunRecord]) -> Table:
 def print_inspect(t: Tether, view: RunView, console: Console) -> None:
     run = view.run
     console.print(f"[bold]{run.id}[/]  {run.workflow_id}  {_status(run.status)}", highlight=False)
-    console.print(f"created {when(run.created_at)}  updated {when(run.updated_at)}"
-                  + (f"  wakes {when(run.wake_at)}" if run.wake_at else ""), highlight=False)
+    console.print(
+        f"created {when(run.created_at)}  updated {when(run.updated_at)}"
+        + (f"  wakes {when(run.wake_at)}" if run.wake_at else ""),
+        highlight=False,
+    )
     console.print(f"input  {_short(t.codec.resolve(run.input), 200)}", highlight=False)
     if run.output is not None:
         console.print(f"output {_short(t.codec.resolve(run.output), 200)}", highlight=False)
     if view.cost.calls:
         unpriced = f" ({view.cost.unpriced_calls} unpriced)" if view.cost.unpriced_calls else ""
-        console.print(f"cost   ${view.cost.usd:.6f} for {view.cost.calls} model calls, "
-                      f"{view.cost.input_tokens} in / {view.cost.output_tokens} out tokens"
-                      f"{unpriced}", highlight=False)
+        console.print(
+            f"cost   ${view.cost.usd:.6f} for {view.cost.calls} model calls, "
+            f"{view.cost.input_tokens} in / {view.cost.output_tokens} out tokens"
+            f"{unpriced}",
+            highlight=False,
+        )
     if run.error:
         where = f" at step {run.failed_step}" if run.failed_step else ""
         console.print(f"[red]error{where}[/] {run.error}", highlight=False)
@@ -116,16 +128,26 @@ def print_inspect(t: Tether, view: RunView, console: Console) -> None:
     width = max(24, console.width - 64)
     for e, attempts in steps(view.journal):
         style = "red" if e.status is EntryStatus.ERROR else ""
-        table.add_row(e.step_id, e.kind.value, e.name, str(attempts), e.status.value,
-                      _ms(e.finished_at - e.started_at), _short(_shown(e), width), style=style)
+        table.add_row(
+            e.step_id,
+            e.kind.value,
+            e.name,
+            str(attempts),
+            e.status.value,
+            _ms(e.finished_at - e.started_at),
+            _short(_shown(e), width),
+            style=style,
+        )
     console.print(table)
     for child in view.children:
-        console.print(f"child {child.id}  {child.workflow_id}  {_status(child.status)}",
-                      highlight=False)
+        console.print(
+            f"child {child.id}  {child.workflow_id}  {_status(child.status)}", highlight=False
+        )
 
 
-def follow(t: Tether, run_id: str, runner: threading.Thread, console: Console,
-           quiet: bool = False) -> None:
+def follow(
+    t: Tether, run_id: str, runner: threading.Thread, console: Console, quiet: bool = False
+) -> None:
     """Print each step as it is journaled and each change of status, until `runner` ends."""
     seen: set[tuple[str, int]] = set()
     last_status: RunStatus | None = None
@@ -137,13 +159,19 @@ def follow(t: Tether, run_id: str, runner: threading.Thread, console: Console,
                 if (e.step_id, e.attempt) in seen:
                     continue
                 seen.add((e.step_id, e.attempt))
-                mark = {"ok": "[green]✓[/]", "error": "[red]✗[/]"}.get(e.status.value, "[yellow]↻[/]")
+                mark = {"ok": "[green]✓[/]", "error": "[red]✗[/]"}.get(
+                    e.status.value, "[yellow]↻[/]"
+                )
                 detail = "" if e.status is EntryStatus.OK else f"  {_short(e.error, 80)}"
-                console.print(f"  {mark} {e.kind.value:<6} {e.name:<28} "
-                              f"{_ms(e.finished_at - e.started_at):>10}{detail}",
-                              highlight=False)
-            if run.status is not last_status and run.status in (RunStatus.SLEEPING,
-                                                                RunStatus.WAITING):
+                console.print(
+                    f"  {mark} {e.kind.value:<6} {e.name:<28} "
+                    f"{_ms(e.finished_at - e.started_at):>10}{detail}",
+                    highlight=False,
+                )
+            if run.status is not last_status and run.status in (
+                RunStatus.SLEEPING,
+                RunStatus.WAITING,
+            ):
                 until = f" until {when(run.wake_at)}" if run.wake_at else ""
                 console.print(f"  … {run.status.value}{until}", highlight=False)
         last_status = run.status
@@ -164,6 +192,8 @@ def print_outcome(t: Tether, run: RunRecord, console: Console) -> None:
         console.print(f"[green]completed[/] {run.id}", highlight=False)
         console.print(json.dumps(t.output(run), indent=2), highlight=False, markup=False)
     else:
-        console.print(f"{_status(run.status)} {run.id}"
-                      + (f": {run.error}" if run.error else ""), highlight=False)
+        console.print(
+            f"{_status(run.status)} {run.id}" + (f": {run.error}" if run.error else ""),
+            highlight=False,
+        )
     console.print(f"next: tether inspect {run.id}", highlight=False)

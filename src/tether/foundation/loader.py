@@ -19,10 +19,7 @@ def load_backend(interface: str, name: str, contract: type[Any]) -> Any:
         backend = found[name].load()
     except Exception as e:
         raise ConfigurationError(f"backend {name!r} in {group!r} failed to import: {e}") from e
-    missing = [
-        m for m in _methods(contract)
-        if not callable(getattr(backend, m, None))
-    ]
+    missing = [m for m in _methods(contract) if not callable(getattr(backend, m, None))]
     if missing:
         raise ConfigurationError(
             f"backend {name!r} in {group!r} does not implement the {contract.__name__} contract: "
@@ -34,7 +31,4 @@ def load_backend(interface: str, name: str, contract: type[Any]) -> Any:
 
 
 def _methods(contract: type[Any]) -> list[str]:
-    return [
-        n for n, v in vars(contract).items()
-        if callable(v) and not n.startswith("_")
-    ]
+    return [n for n, v in vars(contract).items() if callable(v) and not n.startswith("_")]

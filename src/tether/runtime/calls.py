@@ -72,7 +72,8 @@ class Foundations:
     @property
     def tools(self) -> ToolRunner:
         runner: ToolRunner = self._get(
-            "tools", lambda: ToolRunner.from_settings(self.settings, self.blobs))
+            "tools", lambda: ToolRunner.from_settings(self.settings, self.blobs)
+        )
         return runner
 
     @property
@@ -83,7 +84,8 @@ class Foundations:
     @property
     def cost(self) -> CostAttributor:
         cost: CostAttributor = self._get(
-            "cost", lambda: CostAttributor.from_settings(self.settings))
+            "cost", lambda: CostAttributor.from_settings(self.settings)
+        )
         return cost
 
     @property
@@ -117,11 +119,23 @@ def _identity(ex: Execution) -> Identity | None:
     return Identity.model_validate(raw) if raw else None
 
 
-def _guarded(ex: Execution, sid: str, kind: CallKind, target: str, arguments: dict[str, Any],
-             sensitivity: str = "internal") -> GuardedCall:
+def _guarded(
+    ex: Execution,
+    sid: str,
+    kind: CallKind,
+    target: str,
+    arguments: dict[str, Any],
+    sensitivity: str = "internal",
+) -> GuardedCall:
     return GuardedCall(
-        run_id=ex.run.id, workflow=ex.wf.id, step_id=sid, kind=kind,
-        target=target, arguments=arguments, sensitivity=sensitivity, identity=_identity(ex),
+        run_id=ex.run.id,
+        workflow=ex.wf.id,
+        step_id=sid,
+        kind=kind,
+        target=target,
+        arguments=arguments,
+        sensitivity=sensitivity,
+        identity=_identity(ex),
     )
 
 
@@ -135,32 +149,70 @@ def _pause(ex: Execution, sid: str) -> BaseException:
     n = 1
     while f"{sid}~budget{n}" in ex.done:
         n += 1
-    return ex.suspend(Wait(step_id=f"{sid}~budget{n}", name="budget raised", kind=WaitKind.EVENT,
-                           event=BUDGET_EVENT, match={"run_id": ex.run.id}))
+    return ex.suspend(
+        Wait(
+            step_id=f"{sid}~budget{n}",
+            name="budget raised",
+            kind=WaitKind.EVENT,
+            event=BUDGET_EVENT,
+            match={"run_id": ex.run.id},
+        )
+    )
 
 
-async def _refused(ex: Execution, sid: str, kind: EntryKind, name: str, inputs: dict[str, Any],
-                   error: GuardError, attempt: int) -> None:
+async def _refused(
+    ex: Execution,
+    sid: str,
+    kind: EntryKind,
+    name: str,
+    inputs: dict[str, Any],
+    error: GuardError,
+    attempt: int,
+) -> None:
     """Journal a guard's refusal with every decision made, so the audit and the run agree."""
     decisions = getattr(error, "decisions", ())
     inputs = {**inputs, "guards": _decisions(decisions)}
-    entry = await _write(ex, sid, kind, name, attempt, EntryStatus.ERROR, None, inputs, error,
-                         time.time())
+    entry = await _write(
+        ex, sid, kind, name, attempt, EntryStatus.ERROR, None, inputs, error, time.time()
+    )
     refusal = decisions[-1] if decisions else None
-    ex.span(entry, **{"error.type": type(error).__name__,
-                      "tether.guard": refusal.guard if refusal else "",
-                      "tether.guard.rule": refusal.rule if refusal else ""})
+    ex.span(
+        entry,
+        **{
+            "error.type": type(error).__name__,
+            "tether.guard": refusal.guard if refusal else "",
+            "tether.guard.rule": refusal.rule if refusal else "",
+        },
+    )
 
 
-async def _write(ex: Execution, sid: str, kind: EntryKind, name: str, attempt: int,
-                 status: EntryStatus, value: str | None, inputs: dict[str, Any],
-                 error: BaseException | None, started: float) -> JournalEntry:
+async def _write(
+    ex: Execution,
+    sid: str,
+    kind: EntryKind,
+    name: str,
+    attempt: int,
+    status: EntryStatus,
+    value: str | None,
+    inputs: dict[str, Any],
+    error: BaseException | None,
+    started: float,
+) -> JournalEntry:
     from tether.runtime.context import in_branch
 
     entry = JournalEntry.model_construct(
-        run_id=ex.run.id, step_id=sid, attempt=attempt, kind=kind, name=name, status=status,
-        value=value, error=None if error is None else ex.error_json(error),
-        input=ex.codec.encode(inputs), ref=None, started_at=started, finished_at=time.time(),
+        run_id=ex.run.id,
+        step_id=sid,
+        attempt=attempt,
+        kind=kind,
+        name=name,
+        status=status,
+        value=value,
+        error=None if error is None else ex.error_json(error),
+        input=ex.codec.encode(inputs),
+        ref=None,
+        started_at=started,
+        finished_at=time.time(),
     )
     await ex.write(entry, in_branch())
     return entry
@@ -172,8 +224,9 @@ def _decode(tool: ToolDef, text: str) -> Any:
     return None if text == "null" else tool.decode_result(text)
 
 
-async def call_tool(ex: Execution, sid: str, tool: ToolDef, args: dict[str, Any],
-                    retry: RetryPolicy) -> Any:
+async def call_tool(
+    ex: Execution, sid: str, tool: ToolDef, args: dict[str, Any], retry: RetryPolicy
+) -> Any:
     entry = ex.replayed(sid, tool.name, EntryKind.TOOL)
     if entry is not None:
         if entry.status is EntryStatus.ERROR:
@@ -198,15 +251,28 @@ async def call_tool(ex: Execution, sid: str, tool: ToolDef, args: dict[str, Any]
         try:
             outcome = await runner.call(ToolInvocation(ex.run.id, sid, attempt, tool, args))
         except UnsafeReplayError as e:
-            raise NeedsAttention(sid, json.dumps({"type": "UnsafeReplayError",
-                                                  "message": str(e)})) from e
+            raise NeedsAttention(
+                sid, json.dumps({"type": "UnsafeReplayError", "message": str(e)})
+            ) from e
         except (ToolArgumentError, ToolFailed) as e:
             chain.after(call, CallOutcome(ok=False, error=str(e)))
-            final = (isinstance(e, ToolArgumentError) or tool.replay is ReplayClass.UNSAFE_ON_REPLAY
-                     or not retry.should_retry(e, attempt))
-            await _write(ex, sid, EntryKind.TOOL, tool.name, attempt,
-                         EntryStatus.ERROR if final else EntryStatus.ATTEMPT, None, inputs, e,
-                         started)
+            final = (
+                isinstance(e, ToolArgumentError)
+                or tool.replay is ReplayClass.UNSAFE_ON_REPLAY
+                or not retry.should_retry(e, attempt)
+            )
+            await _write(
+                ex,
+                sid,
+                EntryKind.TOOL,
+                tool.name,
+                attempt,
+                EntryStatus.ERROR if final else EntryStatus.ATTEMPT,
+                None,
+                inputs,
+                e,
+                started,
+            )
             if final:
                 raise
             import asyncio
@@ -217,11 +283,27 @@ async def call_tool(ex: Execution, sid: str, tool: ToolDef, args: dict[str, Any]
         inputs["guards"] += _decisions(chain.after(call, CallOutcome(ok=True)))
         if outcome.idempotency_key:
             inputs["idempotency_key"] = outcome.idempotency_key
-        entry = await _write(ex, sid, EntryKind.TOOL, tool.name, attempt, EntryStatus.OK,
-                             ex.codec.encode(outcome.value), inputs, None, outcome.started_at)
-        ex.span(entry, **{"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": tool.name,
-                          "tether.tool.replay": tool.replay.value,
-                          "tether.tool.replayed": outcome.replayed})
+        entry = await _write(
+            ex,
+            sid,
+            EntryKind.TOOL,
+            tool.name,
+            attempt,
+            EntryStatus.OK,
+            ex.codec.encode(outcome.value),
+            inputs,
+            None,
+            outcome.started_at,
+        )
+        ex.span(
+            entry,
+            **{
+                "gen_ai.operation.name": "execute_tool",
+                "gen_ai.tool.name": tool.name,
+                "tether.tool.replay": tool.replay.value,
+                "tether.tool.replayed": outcome.replayed,
+            },
+        )
         return _decode(tool, outcome.json)
 
 
@@ -234,8 +316,11 @@ async def call_model(ex: Execution, sid: str, request: ModelRequest) -> Any:
         return RoutedResponse.model_validate_json(ex.codec.resolve(entry.value or "")).response
     ex.check_stopping()
     attempt = ex.attempts.get(sid, 0) + 1
-    summary = {"messages": len(request.messages), "tools": [t.name for t in request.tools],
-               "last": request.messages[-1].content[:500] if request.messages else ""}
+    summary = {
+        "messages": len(request.messages),
+        "tools": [t.name for t in request.tools],
+        "last": request.messages[-1].content[:500] if request.messages else "",
+    }
     inputs: dict[str, Any] = {"request": request.model_dump(mode="json")}
     call = _guarded(ex, sid, "model", name, summary, request.sensitivity.value)
     chain, foundations = ex.foundations.guards, ex.foundations
@@ -253,22 +338,42 @@ async def call_model(ex: Execution, sid: str, request: ModelRequest) -> Any:
     except (ModelError, GuardError) as e:
         decisions += hook.finish(CallOutcome(ok=False, error=str(e)))
         inputs["guards"] = _decisions(decisions)
-        await _write(ex, sid, EntryKind.MODEL, name, attempt, EntryStatus.ERROR, None, inputs, e,
-                     started)
+        await _write(
+            ex, sid, EntryKind.MODEL, name, attempt, EntryStatus.ERROR, None, inputs, e, started
+        )
         raise
     price = foundations.cost.price(routed)
     usage = routed.response.usage
-    decisions += hook.finish(CallOutcome(ok=True, tokens=usage.input_tokens + usage.output_tokens,
-                                         cost_usd=float(price.usd)))
+    decisions += hook.finish(
+        CallOutcome(
+            ok=True, tokens=usage.input_tokens + usage.output_tokens, cost_usd=float(price.usd)
+        )
+    )
     inputs["guards"] = _decisions(decisions)
-    entry = await _write(ex, sid, EntryKind.MODEL, name, attempt, EntryStatus.OK,
-                         ex.codec.encode(routed.model_dump(mode="json")), inputs, None, started)
+    entry = await _write(
+        ex,
+        sid,
+        EntryKind.MODEL,
+        name,
+        attempt,
+        EntryStatus.OK,
+        ex.codec.encode(routed.model_dump(mode="json")),
+        inputs,
+        None,
+        started,
+    )
     record = foundations.cost.record(ex.run.id, ex.wf.id, sid, routed)
     d = routed.decision
-    ex.span(entry, **{
-        "gen_ai.operation.name": "chat", "gen_ai.system": d.backend,
-        "gen_ai.request.model": d.model, "gen_ai.response.model": routed.response.model,
-        "tether.model.family": d.family, "tether.model.fell_back": d.fell_back,
-        **record.span_attributes(),
-    })
+    ex.span(
+        entry,
+        **{
+            "gen_ai.operation.name": "chat",
+            "gen_ai.system": d.backend,
+            "gen_ai.request.model": d.model,
+            "gen_ai.response.model": routed.response.model,
+            "tether.model.family": d.family,
+            "tether.model.fell_back": d.fell_back,
+            **record.span_attributes(),
+        },
+    )
     return routed.response

@@ -93,8 +93,13 @@ class Context:
         return self._step(self._next_id(), name, fn, args, kwargs, retry)
 
     async def _step(
-        self, sid: str, name: str, fn: Callable[..., Any], args: tuple[Any, ...],
-        kwargs: dict[str, Any], retry: RetryPolicy | None,
+        self,
+        sid: str,
+        name: str,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        retry: RetryPolicy | None,
     ) -> Any:
         ex = self._ex
         adapter = return_adapter(fn)
@@ -121,10 +126,18 @@ class Context:
             except Exception as e:
                 final = isinstance(e, UnserialisableValue) or not policy.should_retry(e, attempt)
                 entry = JournalEntry.model_construct(
-                    run_id=ex.run.id, step_id=sid, attempt=attempt, kind=EntryKind.STEP,
-                    name=name, status=EntryStatus.ERROR if final else EntryStatus.ATTEMPT,
-                    value=None, error=ex.error_json(e), input=inputs, ref=None,
-                    started_at=started, finished_at=time.time(),
+                    run_id=ex.run.id,
+                    step_id=sid,
+                    attempt=attempt,
+                    kind=EntryKind.STEP,
+                    name=name,
+                    status=EntryStatus.ERROR if final else EntryStatus.ATTEMPT,
+                    value=None,
+                    error=ex.error_json(e),
+                    input=inputs,
+                    ref=None,
+                    started_at=started,
+                    finished_at=time.time(),
                 )
                 await ex.write(entry, in_branch)
                 ex.span(entry, **{"error.type": type(e).__name__})
@@ -136,9 +149,18 @@ class Context:
                 ex.check_stopping()
                 continue
             entry = JournalEntry.model_construct(
-                run_id=ex.run.id, step_id=sid, attempt=attempt, kind=EntryKind.STEP, name=name,
-                status=EntryStatus.OK, value=value, error=None, input=inputs, ref=None,
-                started_at=started, finished_at=time.time(),
+                run_id=ex.run.id,
+                step_id=sid,
+                attempt=attempt,
+                kind=EntryKind.STEP,
+                name=name,
+                status=EntryStatus.OK,
+                value=value,
+                error=None,
+                input=inputs,
+                ref=None,
+                started_at=started,
+                finished_at=time.time(),
             )
             await ex.write(entry, in_branch)
             ex.span(entry)
@@ -146,8 +168,14 @@ class Context:
 
     # -- tools and models ------------------------------------------------------------------
 
-    def tool(self, tool: ToolDef, /, *, retry: RetryPolicy | None = None, **args: Any,
-             ) -> Awaitable[Any]:
+    def tool(
+        self,
+        tool: ToolDef,
+        /,
+        *,
+        retry: RetryPolicy | None = None,
+        **args: Any,
+    ) -> Awaitable[Any]:
         """Call a registered tool through I1, guarded by I9/I10. Its replay class decides what
         a call interrupted by a crash does: re-run, re-run with the same key, or park the run
         for a person. Bad arguments raise ToolArgumentError before anything runs."""
@@ -172,11 +200,13 @@ class Context:
 
         request = ModelRequest(
             task_class=task_class,
-            messages=[m if isinstance(m, Message) else Message.model_validate(m)
-                      for m in messages],
-            tools=[ToolSpec.model_validate(t.json_schema()) if isinstance(t, ToolDef) else t
-                   for t in tools],
-            sensitivity=Sensitivity(sensitivity), max_tokens=max_tokens,
+            messages=[m if isinstance(m, Message) else Message.model_validate(m) for m in messages],
+            tools=[
+                ToolSpec.model_validate(t.json_schema()) if isinstance(t, ToolDef) else t
+                for t in tools
+            ],
+            sensitivity=Sensitivity(sensitivity),
+            max_tokens=max_tokens,
         )
         return call_model(self._ex, self._next_id(), request)
 
@@ -197,7 +227,9 @@ class Context:
         if ex.replayed(sid, name, EntryKind.SLEEP) is not None:
             return
         ex.check_stopping()
-        raise ex.suspend(Wait(step_id=sid, name=name, kind=WaitKind.TIMER, deadline=time.time() + seconds))
+        raise ex.suspend(
+            Wait(step_id=sid, name=name, kind=WaitKind.TIMER, deadline=time.time() + seconds)
+        )
 
     def wait_for_event(
         self,
@@ -223,14 +255,25 @@ class Context:
             return data
         ex.check_stopping()
         deadline = None if timeout is None else time.time() + timeout
-        raise ex.suspend(Wait(
-            step_id=sid, name=name, kind=WaitKind.EVENT, event=event, match=match, deadline=deadline,
-        ))
+        raise ex.suspend(
+            Wait(
+                step_id=sid,
+                name=name,
+                kind=WaitKind.EVENT,
+                event=event,
+                match=match,
+                deadline=deadline,
+            )
+        )
 
     # -- children --------------------------------------------------------------------------
 
     def invoke(
-        self, workflow: WorkflowDef | str, input: BaseModel | dict[str, Any], *, name: str | None = None
+        self,
+        workflow: WorkflowDef | str,
+        input: BaseModel | dict[str, Any],
+        *,
+        name: str | None = None,
     ) -> Awaitable[Any]:
         """Start a child workflow with its own journal and wait for its output.
         A child failure raises ChildFailed here; cancelling this run cancels the child."""
@@ -248,11 +291,18 @@ class Context:
             return ex.codec.decode(entry.value or "null", wf.output_adapter)
         ex.check_stopping()
         child_input = ex.codec.encode(wf.input_adapter.validate_python(input), wf.input_adapter)
-        child, _ = ex.cp.create_run(NewRun(
-            id=new_run_id(), workflow=wf.name, version=wf.version, input=child_input,
-            key=f"child:{ex.run.id}:{sid}", parent_id=ex.run.id, parent_step=sid,
-            meta={"step_name": name},
-        ))
+        child, _ = ex.cp.create_run(
+            NewRun(
+                id=new_run_id(),
+                workflow=wf.name,
+                version=wf.version,
+                input=child_input,
+                key=f"child:{ex.run.id}:{sid}",
+                parent_id=ex.run.id,
+                parent_step=sid,
+                meta={"step_name": name},
+            )
+        )
         raise ex.suspend(Wait(step_id=sid, name=name, kind=WaitKind.CHILD, child_id=child.id))
 
     # -- fan-out ---------------------------------------------------------------------------
@@ -298,11 +348,22 @@ class Context:
             return json.loads(entry.value or "null")
         value = make()
         now = time.time()
-        ex.buffer(JournalEntry.model_construct(
-            run_id=ex.run.id, step_id=sid, attempt=1, kind=kind, name=name,
-            status=EntryStatus.OK, value=json.dumps(value), error=None, input=None, ref=None,
-            started_at=now, finished_at=now,
-        ))
+        ex.buffer(
+            JournalEntry.model_construct(
+                run_id=ex.run.id,
+                step_id=sid,
+                attempt=1,
+                kind=kind,
+                name=name,
+                status=EntryStatus.OK,
+                value=json.dumps(value),
+                error=None,
+                input=None,
+                ref=None,
+                started_at=now,
+                finished_at=now,
+            )
+        )
         return value
 
     def now(self) -> datetime:
@@ -318,4 +379,3 @@ class Context:
         """A float in [0, 1), recorded on first call and replayed after."""
         value: float = self._recorded("random", EntryKind.RANDOM, _random.random)
         return value
-

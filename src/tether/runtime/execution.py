@@ -195,39 +195,51 @@ class Execution:
     # -- spans ----------------------------------------------------------------------------
 
     def span(self, entry: JournalEntry, **attributes: Any) -> None:
-        self.sink.emit(Span(
-            trace_id=self.trace_id,
-            span_id=span_id_for(self.run.id, entry.step_id, str(entry.attempt)),
-            parent_span_id=self.run_span,
-            name=f"{entry.kind} {entry.name}",
-            start_ns=int(entry.started_at * 1e9),
-            end_ns=int(entry.finished_at * 1e9),
-            status="ok" if entry.status == EntryStatus.OK else "error",
-            attributes=clean_attributes({
-                "tether.run.id": self.run.id,
-                "tether.workflow": self.wf.id,
-                "tether.step.id": entry.step_id,
-                "tether.step.attempt": entry.attempt,
-                **attributes,
-            }),
-        ))
+        self.sink.emit(
+            Span(
+                trace_id=self.trace_id,
+                span_id=span_id_for(self.run.id, entry.step_id, str(entry.attempt)),
+                parent_span_id=self.run_span,
+                name=f"{entry.kind} {entry.name}",
+                start_ns=int(entry.started_at * 1e9),
+                end_ns=int(entry.finished_at * 1e9),
+                status="ok" if entry.status == EntryStatus.OK else "error",
+                attributes=clean_attributes(
+                    {
+                        "tether.run.id": self.run.id,
+                        "tether.workflow": self.wf.id,
+                        "tether.step.id": entry.step_id,
+                        "tether.step.attempt": entry.attempt,
+                        **attributes,
+                    }
+                ),
+            )
+        )
 
     def run_span_emit(self, status: RunStatus, error: str | None = None) -> None:
         now = time.time()
         attrs: dict[str, Any] = {
-            "tether.run.id": self.run.id, "tether.workflow": self.wf.id,
+            "tether.run.id": self.run.id,
+            "tether.workflow": self.wf.id,
             "tether.run.status": status.value,
         }
         if error:
             attrs["error.message"] = error
-        self.sink.emit(Span(
-            trace_id=self.trace_id, span_id=self.run_span,
-            parent_span_id=span_id_for(self.run.parent_id, "run") if self.run.parent_id else None,
-            name=f"run {self.wf.name}", kind="server",
-            start_ns=int(self.run.created_at * 1e9), end_ns=int(now * 1e9),
-            status="ok" if status is RunStatus.COMPLETED else "error",
-            attributes=clean_attributes(attrs),
-        ))
+        self.sink.emit(
+            Span(
+                trace_id=self.trace_id,
+                span_id=self.run_span,
+                parent_span_id=span_id_for(self.run.parent_id, "run")
+                if self.run.parent_id
+                else None,
+                name=f"run {self.wf.name}",
+                kind="server",
+                start_ns=int(self.run.created_at * 1e9),
+                end_ns=int(now * 1e9),
+                status="ok" if status is RunStatus.COMPLETED else "error",
+                attributes=clean_attributes(attrs),
+            )
+        )
         self.sink.flush()
 
 

@@ -27,8 +27,9 @@ class PruneReport(BaseModel):
     bytes_freed: int
 
 
-def sweep_blobs(blobs: BlobStore, referenced: Iterable[Callable[[], set[str]]],
-                started_at: float) -> tuple[int, int]:
+def sweep_blobs(
+    blobs: BlobStore, referenced: Iterable[Callable[[], set[str]]], started_at: float
+) -> tuple[int, int]:
     """Delete unreferenced blobs older than `started_at`; returns (count, bytes)."""
     keep: set[str] = set()
     for refs in referenced:
@@ -42,13 +43,22 @@ def sweep_blobs(blobs: BlobStore, referenced: Iterable[Callable[[], set[str]]],
     return count, freed
 
 
-def prune(cp: Checkpointer, forget_tool_calls: Callable[[list[str]], int],
-          refs: Iterable[Callable[[], set[str]]], blobs: BlobStore,
-          finished_before: float) -> PruneReport:
+def prune(
+    cp: Checkpointer,
+    forget_tool_calls: Callable[[list[str]], int],
+    refs: Iterable[Callable[[], set[str]]],
+    blobs: BlobStore,
+    finished_before: float,
+) -> PruneReport:
     started = time.time()
     pruned = cp.prune(finished_before)
     tool_calls = forget_tool_calls(pruned.run_ids) if pruned.run_ids else 0
     count, freed = sweep_blobs(blobs, refs, started)
-    return PruneReport(runs=len(pruned.run_ids), journal_entries=pruned.entries,
-                       events=pruned.events, tool_calls=tool_calls, blobs=count,
-                       bytes_freed=freed)
+    return PruneReport(
+        runs=len(pruned.run_ids),
+        journal_entries=pruned.entries,
+        events=pruned.events,
+        tool_calls=tool_calls,
+        blobs=count,
+        bytes_freed=freed,
+    )

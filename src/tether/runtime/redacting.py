@@ -22,8 +22,12 @@ def _clean(text: str | None) -> str | None:
 def clean_entries(entries: Sequence[JournalEntry]) -> Sequence[JournalEntry]:
     if not REDACTOR.active:
         return entries
-    return [e.model_copy(update={"value": _clean(e.value), "input": _clean(e.input),
-                                 "error": _clean(e.error)}) for e in entries]
+    return [
+        e.model_copy(
+            update={"value": _clean(e.value), "input": _clean(e.input), "error": _clean(e.error)}
+        )
+        for e in entries
+    ]
 
 
 def clean_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
@@ -44,16 +48,24 @@ class RedactingCheckpointer:
     def append(self, run_id: str, token: str, entries: Sequence[JournalEntry]) -> None:
         self._inner.append(run_id, token, clean_entries(entries))
 
-    def park(self, run_id: str, token: str, waits: Sequence[Wait],
-             entries: Sequence[JournalEntry] = ()) -> list[JournalEntry]:
+    def park(
+        self, run_id: str, token: str, waits: Sequence[Wait], entries: Sequence[JournalEntry] = ()
+    ) -> list[JournalEntry]:
         return self._inner.park(run_id, token, waits, clean_entries(entries))
 
-    def complete(self, run_id: str, token: str, output: str,
-                 entries: Sequence[JournalEntry] = ()) -> None:
+    def complete(
+        self, run_id: str, token: str, output: str, entries: Sequence[JournalEntry] = ()
+    ) -> None:
         self._inner.complete(run_id, token, redact(output), clean_entries(entries))
 
-    def fail(self, run_id: str, token: str, error: str, failed_step: str | None,
-             entries: Sequence[JournalEntry] = ()) -> None:
+    def fail(
+        self,
+        run_id: str,
+        token: str,
+        error: str,
+        failed_step: str | None,
+        entries: Sequence[JournalEntry] = (),
+    ) -> None:
         self._inner.fail(run_id, token, redact(error), failed_step, clean_entries(entries))
 
     def needs_attention(self, run_id: str, token: str, step_id: str, evidence: str) -> None:

@@ -80,7 +80,9 @@ class Registry:
         return max(takers, key=lambda d: _semver_key(d.version)) if takers else None
 
     def accepts(self) -> list[Accept]:
-        return [a for versions in self._defs.values() for d in versions.values() for a in d.accepts()]
+        return [
+            a for versions in self._defs.values() for d in versions.values() for a in d.accepts()
+        ]
 
     def ids(self) -> list[str]:
         return [d.id for versions in self._defs.values() for d in versions.values()]
@@ -128,8 +130,13 @@ def workflow(
         input_type = hints.get(params[1], Any)
         output_type = hints.get("return", Any)
         wf = WorkflowDef(
-            name=name, version=version, fn=fn, input_type=input_type, output_type=output_type,
-            resumes=tuple(resumes), input_adapter=TypeAdapter(input_type),
+            name=name,
+            version=version,
+            fn=fn,
+            input_type=input_type,
+            output_type=output_type,
+            resumes=tuple(resumes),
+            input_adapter=TypeAdapter(input_type),
             output_adapter=TypeAdapter(output_type),
         )
         REGISTRY.add(wf)

@@ -33,8 +33,14 @@ def next_tick(cron: str, after: float) -> float:
     return float(croniter(cron, after).get_next(float))
 
 
-def new_schedule(name: str, cron: str, workflow: str, input_json: str = "{}",
-                 catchup: str = "skip", now: float | None = None) -> Schedule:
+def new_schedule(
+    name: str,
+    cron: str,
+    workflow: str,
+    input_json: str = "{}",
+    catchup: str = "skip",
+    now: float | None = None,
+) -> Schedule:
     """A schedule checked before it is stored: a bad cron line or policy is the caller's error
     now, not a silent worker log line later."""
     if not croniter.is_valid(cron):
@@ -46,8 +52,15 @@ def new_schedule(name: str, cron: str, workflow: str, input_json: str = "{}",
     except ValueError as e:
         raise InvalidInput(f"schedule {name!r}", f"input is not valid JSON: {e}") from None
     now = time.time() if now is None else now
-    return Schedule(name=name, cron=cron, workflow=workflow, input=input_json, catchup=catchup,
-                    next_at=next_tick(cron, now), created_at=now)
+    return Schedule(
+        name=name,
+        cron=cron,
+        workflow=workflow,
+        input=input_json,
+        catchup=catchup,
+        next_at=next_tick(cron, now),
+        created_at=now,
+    )
 
 
 def fire_due(cp: Checkpointer, start: Start, now: float | None = None) -> list[str]:

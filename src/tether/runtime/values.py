@@ -6,6 +6,7 @@ so control flow cannot depend on a difference between "live" and "replayed" obje
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 from collections.abc import Callable
@@ -44,10 +45,8 @@ def return_adapter(fn: Callable[..., Any]) -> TypeAdapter[Any]:
     except Exception:  # annotations that can't be resolved: treat the value as plain JSON
         hint = Any
     found = adapter_for(hint)
-    try:
+    with contextlib.suppress(TypeError):  # unhashable callables are not cached
         _adapters[fn] = found
-    except TypeError:  # unhashable callables (partials of unhashables) are not cached
-        pass
     return found
 
 

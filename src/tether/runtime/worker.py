@@ -13,7 +13,6 @@ import logging
 import os
 import socket
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -101,8 +100,13 @@ def execute_claim(
     heartbeats.hold(run.id, claim.token)
     try:
         ex = Execution(
-            claim, wf, services.checkpointer, services.codec, services.sink,
-            default_retry=services.default_retry, stopping=stopping,
+            claim,
+            wf,
+            services.checkpointer,
+            services.codec,
+            services.sink,
+            default_retry=services.default_retry,
+            stopping=stopping,
             foundations=services.foundations,
         )
         return loop.run_until_complete(execute(ex))
@@ -191,11 +195,13 @@ class Worker:
         try:
             status = execute_claim(self.services, claim, self.stopping, heartbeats)
         except Exception:
-            log.exception("run %s: the worker failed outside the workflow; its lease will "
-                          "expire and another claim resumes it", claim.run.id)
+            log.exception(
+                "run %s: the worker failed outside the workflow; its lease will "
+                "expire and another claim resumes it",
+                claim.run.id,
+            )
             return RunStatus.PENDING
         self.executed += 1
         if self.on_finish is not None:
             self.on_finish(claim.run.id, status)
         return status
-

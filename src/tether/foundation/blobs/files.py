@@ -18,7 +18,11 @@ class FileBlobStore:
 
     def _path(self, address: str) -> Path:
         algo, _, digest = address.partition(":")
-        if algo != "sha256" or len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
+        if (
+            algo != "sha256"
+            or len(digest) != 64
+            or not all(c in "0123456789abcdef" for c in digest)
+        ):
             raise KeyError(f"not a blob address: {address!r}")
         return self.root / digest[:2] / digest[2:]
 

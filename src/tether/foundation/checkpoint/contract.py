@@ -188,11 +188,13 @@ class EventReceipt(BaseModel):
     woken: list[str]
 
 
-class LeaseLost(Exception):  # noqa: N818 - a signal between backend and runtime, not a user error
+class LeaseLost(Exception):
     """The run's lease is no longer ours: another worker claimed it, or a cancel is pending."""
 
     def __init__(self, run_id: str, cancel_requested: bool = False) -> None:
-        super().__init__(f"lease on run {run_id} lost" + (" (cancel requested)" if cancel_requested else ""))
+        super().__init__(
+            f"lease on run {run_id} lost" + (" (cancel requested)" if cancel_requested else "")
+        )
         self.run_id, self.cancel_requested = run_id, cancel_requested
 
 

@@ -21,7 +21,6 @@ from tether.foundation.checkpoint.contract import (
     WaitKind,
 )
 
-
 BUDGET_EVENT = "tether.budget.raised"  # sent by `tether budget raise`; data: {"run_id": ...}
 
 
@@ -44,10 +43,18 @@ def matches(match: dict[str, Any], data: Any) -> bool:
     return all(k in data and data[k] == v for k, v in match.items())
 
 
-def event_entry(run_id: str, wait_step: str, wait_name: str, event_id: int, data: str, now: float) -> JournalEntry:
+def event_entry(
+    run_id: str, wait_step: str, wait_name: str, event_id: int, data: str, now: float
+) -> JournalEntry:
     return JournalEntry(
-        run_id=run_id, step_id=wait_step, kind=EntryKind.EVENT, name=wait_name,
-        value=data, ref=str(event_id), started_at=now, finished_at=now,
+        run_id=run_id,
+        step_id=wait_step,
+        kind=EntryKind.EVENT,
+        name=wait_name,
+        value=data,
+        ref=str(event_id),
+        started_at=now,
+        finished_at=now,
     )
 
 
@@ -55,8 +62,13 @@ def deadline_entry(run_id: str, wait: Wait, now: float) -> JournalEntry:
     """A due timer: a sleep that is over, or an event wait that timed out (value null)."""
     kind = EntryKind.SLEEP if wait.kind is WaitKind.TIMER else EntryKind.EVENT
     return JournalEntry(
-        run_id=run_id, step_id=wait.step_id, kind=kind, name=wait.name,
-        value="null", started_at=now, finished_at=now,
+        run_id=run_id,
+        step_id=wait.step_id,
+        kind=kind,
+        name=wait.name,
+        value="null",
+        started_at=now,
+        finished_at=now,
     )
 
 
@@ -70,9 +82,16 @@ def child_entry(child: RunRecord, step_name: str, now: float) -> JournalEntry:
         error = json.dumps({"type": "ChildFailed", "message": reason})
     assert child.parent_id is not None and child.parent_step is not None
     return JournalEntry(
-        run_id=child.parent_id, step_id=child.parent_step, kind=EntryKind.INVOKE,
-        name=step_name, status=status, value=value, error=error, ref=child.id,
-        started_at=child.created_at, finished_at=now,
+        run_id=child.parent_id,
+        step_id=child.parent_step,
+        kind=EntryKind.INVOKE,
+        name=step_name,
+        status=status,
+        value=value,
+        error=error,
+        ref=child.id,
+        started_at=child.created_at,
+        finished_at=now,
     )
 
 

@@ -95,9 +95,17 @@ class MemoryCheckpointer:
                 return self._runs[self._keys[new.key]].record, False
             now = time.time()
             record = RunRecord(
-                id=new.id, workflow=new.workflow, version=new.version, status=RunStatus.PENDING,
-                input=new.input, key=new.key, parent_id=new.parent_id,
-                parent_step=new.parent_step, created_at=now, updated_at=now, meta=new.meta,
+                id=new.id,
+                workflow=new.workflow,
+                version=new.version,
+                status=RunStatus.PENDING,
+                input=new.input,
+                key=new.key,
+                parent_id=new.parent_id,
+                parent_step=new.parent_step,
+                created_at=now,
+                updated_at=now,
+                meta=new.meta,
             )
             horizon = self._last_event
             self._runs[new.id] = _Run(record=record, horizon=horizon)
@@ -133,7 +141,11 @@ class MemoryCheckpointer:
     # -- execution ----------------------------------------------------------------------
 
     def claim(
-        self, owner: str, accepts: Sequence[Accept], limit: int, lease_seconds: float,
+        self,
+        owner: str,
+        accepts: Sequence[Accept],
+        limit: int,
+        lease_seconds: float,
         run_id: str | None = None,
     ) -> list[Claim]:
         now = time.time()
@@ -155,10 +167,17 @@ class MemoryCheckpointer:
                     self._mark_cancelled(run, now)
                     continue
                 run.token = uuid.uuid4().hex
-                self._update(run, now, status=RunStatus.RUNNING, lease_owner=owner,
-                             lease_expires_at=now + lease_seconds, claims=rec.claims + 1)
-                claims.append(Claim(run=run.record, token=run.token,
-                                    journal=list(run.journal.values())))
+                self._update(
+                    run,
+                    now,
+                    status=RunStatus.RUNNING,
+                    lease_owner=owner,
+                    lease_expires_at=now + lease_seconds,
+                    claims=rec.claims + 1,
+                )
+                claims.append(
+                    Claim(run=run.record, token=run.token, journal=list(run.journal.values()))
+                )
         return claims
 
     @staticmethod
@@ -175,7 +194,8 @@ class MemoryCheckpointer:
             if run is None or run.token != token:
                 return False
             run.record = run.record.model_copy(
-                update={"lease_expires_at": time.time() + lease_seconds})
+                update={"lease_expires_at": time.time() + lease_seconds}
+            )
             return True
 
     def append(self, run_id: str, token: str, entries: Sequence[JournalEntry]) -> None:
@@ -205,14 +225,22 @@ class MemoryCheckpointer:
                 return resolved
             deadlines = [w.deadline for w in run.waits.values() if w.deadline is not None]
             run.token = None
-            self._update(run, now, status=parked_status(waits),
-                         wake_at=min(deadlines) if deadlines else None,
-                         lease_owner=None, lease_expires_at=None)
+            self._update(
+                run,
+                now,
+                status=parked_status(waits),
+                wake_at=min(deadlines) if deadlines else None,
+                lease_owner=None,
+                lease_expires_at=None,
+            )
             return []
 
     def _resolve_wait(self, run: _Run, w: Wait, now: float) -> JournalEntry | None:
-        done = [e for (sid, _), e in run.journal.items()
-                if sid == w.step_id and e.status is not EntryStatus.ATTEMPT]
+        done = [
+            e
+            for (sid, _), e in run.journal.items()
+            if sid == w.step_id and e.status is not EntryStatus.ATTEMPT
+        ]
         if done:
             return done[0]
         entry: JournalEntry | None = None
@@ -245,37 +273,54 @@ class MemoryCheckpointer:
         self._finish(run_id, token, entries, status=RunStatus.COMPLETED, output=output)
 
     def fail(
-        self, run_id: str, token: str, error: str, failed_step: str | None,
+        self,
+        run_id: str,
+        token: str,
+        error: str,
+        failed_step: str | None,
         entries: Sequence[JournalEntry] = (),
     ) -> None:
-        self._finish(run_id, token, entries, status=RunStatus.FAILED, error=error,
-                     failed_step=failed_step)
+        self._finish(
+            run_id, token, entries, status=RunStatus.FAILED, error=error, failed_step=failed_step
+        )
 
-    def _finish(self, run_id: str, token: str, entries: Sequence[JournalEntry],
-                **changes: Any) -> None:
+    def _finish(
+        self, run_id: str, token: str, entries: Sequence[JournalEntry], **changes: Any
+    ) -> None:
         now = time.time()
         with self._lock:
             run = self._leased(run_id, token)
             self._insert(run, entries)
             run.token, run.waits = None, {}
-            self._update(run, now, wake_at=None, lease_owner=None, lease_expires_at=None,
-                         **changes)
+            self._update(run, now, wake_at=None, lease_owner=None, lease_expires_at=None, **changes)
             self._deliver_to_parent(run, now)
 
     def needs_attention(self, run_id: str, token: str, step_id: str, evidence: str) -> None:
         with self._lock:
             run = self._leased(run_id, token)
             run.token = None
-            self._update(run, time.time(), status=RunStatus.NEEDS_ATTENTION, error=evidence,
-                         failed_step=step_id, lease_owner=None, lease_expires_at=None)
+            self._update(
+                run,
+                time.time(),
+                status=RunStatus.NEEDS_ATTENTION,
+                error=evidence,
+                failed_step=step_id,
+                lease_owner=None,
+                lease_expires_at=None,
+            )
 
     def release(self, run_id: str, token: str) -> None:
         with self._lock:
             run = self._runs.get(run_id)
             if run is not None and run.token == token:
                 run.token = None
-                self._update(run, time.time(), status=RunStatus.PENDING, lease_owner=None,
-                             lease_expires_at=None)
+                self._update(
+                    run,
+                    time.time(),
+                    status=RunStatus.PENDING,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                )
 
     # -- control ------------------------------------------------------------------------
 
@@ -284,7 +329,8 @@ class MemoryCheckpointer:
             run = self._get(run_id)
             if run.record.status in TERMINAL:
                 raise RunStateError(
-                    f"run {run_id} is already {run.record.status}; nothing to cancel")
+                    f"run {run_id} is already {run.record.status}; nothing to cancel"
+                )
             self._cancel_tree(run, time.time())
             return run.record
 
@@ -316,8 +362,15 @@ class MemoryCheckpointer:
 
     def _mark_cancelled(self, run: _Run, now: float) -> None:
         run.token, run.waits = None, {}
-        self._update(run, now, status=RunStatus.CANCELLED, cancel_requested=True, wake_at=None,
-                     lease_owner=None, lease_expires_at=None)
+        self._update(
+            run,
+            now,
+            status=RunStatus.CANCELLED,
+            cancel_requested=True,
+            wake_at=None,
+            lease_owner=None,
+            lease_expires_at=None,
+        )
         self._deliver_to_parent(run, now)
 
     def retry(self, run_id: str) -> RunRecord:
@@ -343,7 +396,8 @@ class MemoryCheckpointer:
             if run.record.status is not RunStatus.NEEDS_ATTENTION:
                 raise RunStateError(
                     f"run {run_id} is {run.record.status}; only a needs_attention run can be "
-                    "resolved")
+                    "resolved"
+                )
             if entry is not None:
                 run.journal[(entry.step_id, entry.attempt)] = entry
             self._update(run, time.time(), status=RunStatus.PENDING, error=None, failed_step=None)
@@ -358,7 +412,8 @@ class MemoryCheckpointer:
                 if target.record.status in TERMINAL:
                     raise RunStateError(
                         f"run {run_id} is {target.record.status}; an event for it would never "
-                        "be read")
+                        "be read"
+                    )
             self._last_event += 1
             event = _Event(self._last_event, name, data, run_id, now)
             self._events.append(event)
@@ -368,8 +423,11 @@ class MemoryCheckpointer:
                     continue
                 for w in sorted(run.waits.values(), key=lambda w: w.step_id):
                     if w.kind is WaitKind.EVENT and w.event == name and matches(w.match, payload):
-                        self._insert(run, [event_entry(run.record.id, w.step_id, w.name,
-                                                       event.id, data, now)], ignore=True)
+                        self._insert(
+                            run,
+                            [event_entry(run.record.id, w.step_id, w.name, event.id, data, now)],
+                            ignore=True,
+                        )
                         del run.waits[w.step_id]
                         self._wake(run, now)
                         woken.append(run.record.id)
@@ -380,8 +438,11 @@ class MemoryCheckpointer:
 
     def prune(self, finished_before: float) -> Pruned:
         with self._lock:
-            gone = [r for r in self._runs.values()
-                    if r.record.status in TERMINAL and r.record.updated_at < finished_before]
+            gone = [
+                r
+                for r in self._runs.values()
+                if r.record.status in TERMINAL and r.record.updated_at < finished_before
+            ]
             for run in gone:
                 del self._runs[run.record.id]
                 if run.record.key is not None:
@@ -389,14 +450,23 @@ class MemoryCheckpointer:
             horizon = time.time() - self._retention
             kept = [e for e in self._events if e.created_at >= horizon]
             dropped, self._events = len(self._events) - len(kept), kept
-            return Pruned(run_ids=[r.record.id for r in gone],
-                          entries=sum(len(r.journal) for r in gone), events=dropped)
+            return Pruned(
+                run_ids=[r.record.id for r in gone],
+                entries=sum(len(r.journal) for r in gone),
+                events=dropped,
+            )
 
     def blob_refs(self) -> set[str]:
         with self._lock:
-            texts = [t for r in self._runs.values()
-                     for t in (r.record.input, r.record.output,
-                               *(v for e in r.journal.values() for v in (e.value, e.input)))]
+            texts = [
+                t
+                for r in self._runs.values()
+                for t in (
+                    r.record.input,
+                    r.record.output,
+                    *(v for e in r.journal.values() for v in (e.value, e.input)),
+                )
+            ]
         return {a for t in texts if (a := blob_address(t))}
 
     # -- schedules ----------------------------------------------------------------------
@@ -442,8 +512,9 @@ class MemoryCheckpointer:
             if key in run.journal and ignore:
                 continue
             if key in run.journal:
-                raise RunStateError(f"journal entry {e.step_id}#{e.attempt} of run {e.run_id} "
-                                    "already exists")
+                raise RunStateError(
+                    f"journal entry {e.step_id}#{e.attempt} of run {e.run_id} already exists"
+                )
             run.journal[key] = e
 
     def _update(self, run: _Run, now: float, **changes: Any) -> None:

@@ -3,9 +3,8 @@ process that needs no durability (a notebook, a unit test)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from tether.foundation.tools.results import (

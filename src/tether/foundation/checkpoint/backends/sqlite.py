@@ -129,7 +129,8 @@ CREATE TABLE IF NOT EXISTS schedules (
 }
 
 _JOURNAL_COLS = (
-    "run_id, step_id, attempt, kind, name, status, value, error, input, ref, started_at, finished_at"
+    "run_id, step_id, attempt, kind, name, status, value, error, input, ref, "
+    "started_at, finished_at"
 )
 _INSERT_ENTRY = f"INSERT INTO journal ({_JOURNAL_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
 _INSERT_ENTRY_IF_LEASED = (
@@ -144,28 +145,58 @@ _RUNNABLE = (
 
 def _row(entry: JournalEntry) -> tuple[Any, ...]:
     return (
-        entry.run_id, entry.step_id, entry.attempt, entry.kind.value, entry.name,
-        entry.status.value, entry.value, entry.error, entry.input, entry.ref,
-        entry.started_at, entry.finished_at,
+        entry.run_id,
+        entry.step_id,
+        entry.attempt,
+        entry.kind.value,
+        entry.name,
+        entry.status.value,
+        entry.value,
+        entry.error,
+        entry.input,
+        entry.ref,
+        entry.started_at,
+        entry.finished_at,
     )
 
 
 def _entry(r: sqlite3.Row) -> JournalEntry:
     return JournalEntry.model_construct(
-        run_id=r[0], step_id=r[1], attempt=r[2], kind=EntryKind(r[3]), name=r[4],
+        run_id=r[0],
+        step_id=r[1],
+        attempt=r[2],
+        kind=EntryKind(r[3]),
+        name=r[4],
         status=EntryStatus(r[5]),
-        value=r[6], error=r[7], input=r[8], ref=r[9], started_at=r[10], finished_at=r[11],
+        value=r[6],
+        error=r[7],
+        input=r[8],
+        ref=r[9],
+        started_at=r[10],
+        finished_at=r[11],
     )
 
 
 def _run(r: sqlite3.Row) -> RunRecord:
     return RunRecord(
-        id=r["id"], workflow=r["workflow"], version=r["version"], status=r["status"],
-        input=r["input"], output=r["output"], error=r["error"], failed_step=r["failed_step"],
-        key=r["key"], parent_id=r["parent_id"], parent_step=r["parent_step"],
-        created_at=r["created_at"], updated_at=r["updated_at"], wake_at=r["wake_at"],
-        lease_owner=r["lease_owner"], lease_expires_at=r["lease_expires_at"],
-        cancel_requested=bool(r["cancel_requested"]), claims=r["claims"],
+        id=r["id"],
+        workflow=r["workflow"],
+        version=r["version"],
+        status=r["status"],
+        input=r["input"],
+        output=r["output"],
+        error=r["error"],
+        failed_step=r["failed_step"],
+        key=r["key"],
+        parent_id=r["parent_id"],
+        parent_step=r["parent_step"],
+        created_at=r["created_at"],
+        updated_at=r["updated_at"],
+        wake_at=r["wake_at"],
+        lease_owner=r["lease_owner"],
+        lease_expires_at=r["lease_expires_at"],
+        cancel_requested=bool(r["cancel_requested"]),
+        claims=r["claims"],
         meta=json.loads(r["meta"]),
     )
 
@@ -208,7 +239,9 @@ class SqliteCheckpointer:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False,
+                self.path,
+                isolation_level=None,
+                check_same_thread=False,
                 timeout=self._busy_timeout,
             )
             conn.row_factory = sqlite3.Row
@@ -294,8 +327,19 @@ class SqliteCheckpointer:
                 "INSERT INTO runs (id, workflow, version, status, input, key, parent_id, "
                 "parent_step, created_at, updated_at, event_horizon, meta) "
                 "VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)",
-                (new.id, new.workflow, new.version, new.input, new.key, new.parent_id,
-                 new.parent_step, now, now, horizon, json.dumps(new.meta)),
+                (
+                    new.id,
+                    new.workflow,
+                    new.version,
+                    new.input,
+                    new.key,
+                    new.parent_id,
+                    new.parent_step,
+                    now,
+                    now,
+                    horizon,
+                    json.dumps(new.meta),
+                ),
             )
             return _run(c.execute("SELECT * FROM runs WHERE id = ?", (new.id,)).fetchone()), True
 
@@ -320,23 +364,35 @@ class SqliteCheckpointer:
         if filter.finished_before is not None:
             where.append("status IN ('completed', 'failed', 'cancelled') AND updated_at < ?")
             args.append(filter.finished_before)
-        sql = f"SELECT * FROM runs WHERE {' AND '.join(where)} ORDER BY created_at DESC, id DESC LIMIT ?"
+        sql = (
+            f"SELECT * FROM runs WHERE {' AND '.join(where)} "
+            "ORDER BY created_at DESC, id DESC LIMIT ?"
+        )
         with self._errors():
             rows = self._conn().execute(sql, (*args, filter.limit)).fetchall()
         return [_run(r) for r in rows]
 
     def journal(self, run_id: str) -> list[JournalEntry]:
         with self._errors():
-            rows = self._conn().execute(
-                f"SELECT {_JOURNAL_COLS} FROM journal WHERE run_id = ? ORDER BY finished_at, step_id, attempt",
-                (run_id,),
-            ).fetchall()
+            rows = (
+                self._conn()
+                .execute(
+                    f"SELECT {_JOURNAL_COLS} FROM journal WHERE run_id = ? "
+                    "ORDER BY finished_at, step_id, attempt",
+                    (run_id,),
+                )
+                .fetchall()
+            )
         return [_entry(r) for r in rows]
 
     # -- execution ----------------------------------------------------------------------
 
     def claim(
-        self, owner: str, accepts: Sequence[Accept], limit: int, lease_seconds: float,
+        self,
+        owner: str,
+        accepts: Sequence[Accept],
+        limit: int,
+        lease_seconds: float,
         run_id: str | None = None,
     ) -> list[Claim]:
         if not accepts or limit <= 0:
@@ -364,12 +420,17 @@ class SqliteCheckpointer:
                     "lease_expires_at = ?, claims = claims + 1, updated_at = ? WHERE id = ?",
                     (token, owner, now + lease_seconds, now, row["id"]),
                 )
-                run = _run(row).model_copy(update={
-                    "status": RunStatus.RUNNING, "lease_owner": owner,
-                    "lease_expires_at": now + lease_seconds, "claims": row["claims"] + 1,
-                })
+                run = _run(row).model_copy(
+                    update={
+                        "status": RunStatus.RUNNING,
+                        "lease_owner": owner,
+                        "lease_expires_at": now + lease_seconds,
+                        "claims": row["claims"] + 1,
+                    }
+                )
                 entries = [
-                    _entry(r) for r in c.execute(
+                    _entry(r)
+                    for r in c.execute(
                         f"SELECT {_JOURNAL_COLS} FROM journal WHERE run_id = ?", (row["id"],)
                     )
                 ]
@@ -407,7 +468,9 @@ class SqliteCheckpointer:
                 c.executemany(_INSERT_ENTRY, [_row(e) for e in entries])
             existing = {
                 r["step_id"]: r["deadline"]
-                for r in c.execute("SELECT step_id, deadline FROM waits WHERE run_id = ?", (run_id,))
+                for r in c.execute(
+                    "SELECT step_id, deadline FROM waits WHERE run_id = ?", (run_id,)
+                )
             }
             keep = {w.step_id for w in waits}
             for step_id in existing.keys() - keep:
@@ -415,17 +478,27 @@ class SqliteCheckpointer:
             resolved: list[JournalEntry] = []
             deadlines: list[float] = []
             for w in waits:
-                deadline = existing[w.step_id] if w.step_id in existing else w.deadline
+                deadline = existing.get(w.step_id, w.deadline)
                 entry = self._resolve_wait(c, run, w, deadline, now)
                 if entry is not None:
                     resolved.append(entry)
-                    c.execute("DELETE FROM waits WHERE run_id = ? AND step_id = ?", (run_id, w.step_id))
+                    c.execute(
+                        "DELETE FROM waits WHERE run_id = ? AND step_id = ?", (run_id, w.step_id)
+                    )
                     continue
                 c.execute(
                     "INSERT OR REPLACE INTO waits (run_id, step_id, name, kind, deadline, event, "
                     "match, child_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (run_id, w.step_id, w.name, w.kind.value, deadline, w.event,
-                     json.dumps(w.match), w.child_id),
+                    (
+                        run_id,
+                        w.step_id,
+                        w.name,
+                        w.kind.value,
+                        deadline,
+                        w.event,
+                        json.dumps(w.match),
+                        w.child_id,
+                    ),
                 )
                 if deadline is not None:
                     deadlines.append(deadline)
@@ -489,14 +562,24 @@ class SqliteCheckpointer:
         self._finish(run_id, token, RunStatus.COMPLETED, output, None, None, entries)
 
     def fail(
-        self, run_id: str, token: str, error: str, failed_step: str | None,
+        self,
+        run_id: str,
+        token: str,
+        error: str,
+        failed_step: str | None,
         entries: Sequence[JournalEntry] = (),
     ) -> None:
         self._finish(run_id, token, RunStatus.FAILED, None, error, failed_step, entries)
 
     def _finish(
-        self, run_id: str, token: str, status: RunStatus, output: str | None, error: str | None,
-        failed_step: str | None, entries: Sequence[JournalEntry],
+        self,
+        run_id: str,
+        token: str,
+        status: RunStatus,
+        output: str | None,
+        error: str | None,
+        failed_step: str | None,
+        entries: Sequence[JournalEntry],
     ) -> None:
         now = time.time()
         with self._tx() as c:
@@ -504,7 +587,8 @@ class SqliteCheckpointer:
             if entries:
                 c.executemany(_INSERT_ENTRY, [_row(e) for e in entries])
             c.execute(
-                "UPDATE runs SET status = ?, output = ?, error = ?, failed_step = ?, wake_at = NULL, "
+                "UPDATE runs SET status = ?, output = ?, error = ?, failed_step = ?, "
+                "wake_at = NULL, "
                 "lease_token = NULL, lease_owner = NULL, lease_expires_at = NULL, updated_at = ? "
                 "WHERE id = ?",
                 (status.value, output, error, failed_step, now, run_id),
@@ -591,11 +675,14 @@ class SqliteCheckpointer:
         if row is None:
             raise RunNotFound(run_id)
         if row["status"] != "failed":
-            raise RunStateError(f"run {run_id} is {row['status']}; only a failed run can be retried")
+            raise RunStateError(
+                f"run {run_id} is {row['status']}; only a failed run can be retried"
+            )
         step = row["failed_step"]
         if step is not None:
             failed = c.execute(
-                "SELECT kind, ref FROM journal WHERE run_id = ? AND step_id = ? AND status = 'error'",
+                "SELECT kind, ref FROM journal WHERE run_id = ? AND step_id = ? "
+                "AND status = 'error'",
                 (run_id, step),
             ).fetchone()
             c.execute(
@@ -604,7 +691,9 @@ class SqliteCheckpointer:
                 (run_id, step),
             )
             if failed is not None and failed["kind"] == "invoke" and failed["ref"]:
-                child = c.execute("SELECT status FROM runs WHERE id = ?", (failed["ref"],)).fetchone()
+                child = c.execute(
+                    "SELECT status FROM runs WHERE id = ?", (failed["ref"],)
+                ).fetchone()
                 if child is not None and child["status"] == "failed":
                     self._retry(c, failed["ref"], now)
         c.execute(
@@ -665,7 +754,8 @@ class SqliteCheckpointer:
                 entry = event_entry(w["run_id"], w["step_id"], w["name"], event_id, data, now)
                 c.execute(_INSERT_ENTRY.replace("INSERT", "INSERT OR IGNORE"), _row(entry))
                 c.execute(
-                    "DELETE FROM waits WHERE run_id = ? AND step_id = ?", (w["run_id"], w["step_id"])
+                    "DELETE FROM waits WHERE run_id = ? AND step_id = ?",
+                    (w["run_id"], w["step_id"]),
                 )
                 c.execute(
                     "UPDATE runs SET status = 'pending', wake_at = NULL, updated_at = ? "
@@ -679,29 +769,41 @@ class SqliteCheckpointer:
 
     def prune(self, finished_before: float) -> Pruned:
         with self._tx() as c:
-            ids = [r[0] for r in c.execute(
-                "SELECT id FROM runs WHERE status IN ('completed', 'failed', 'cancelled') "
-                "AND updated_at < ?", (finished_before,))]
+            ids = [
+                r[0]
+                for r in c.execute(
+                    "SELECT id FROM runs WHERE status IN ('completed', 'failed', 'cancelled') "
+                    "AND updated_at < ?",
+                    (finished_before,),
+                )
+            ]
             entries = 0
-            for chunk in (ids[i:i + 500] for i in range(0, len(ids), 500)):
+            for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
                 marks = ",".join("?" * len(chunk))
-                entries += c.execute(f"DELETE FROM journal WHERE run_id IN ({marks})",
-                                     chunk).rowcount
+                entries += c.execute(
+                    f"DELETE FROM journal WHERE run_id IN ({marks})", chunk
+                ).rowcount
                 c.execute(f"DELETE FROM waits WHERE run_id IN ({marks})", chunk)
                 c.execute(f"DELETE FROM runs WHERE id IN ({marks})", chunk)
-            events = c.execute("DELETE FROM events WHERE created_at < ?",
-                               (time.time() - self._retention,)).rowcount
+            events = c.execute(
+                "DELETE FROM events WHERE created_at < ?", (time.time() - self._retention,)
+            ).rowcount
         return Pruned(run_ids=ids, entries=entries, events=events)
 
     def blob_refs(self) -> set[str]:
         like = BLOB_REF + "%"
         with self._errors():
             conn = self._conn()
-            texts = [r[0] for r in conn.execute(
-                "SELECT input FROM runs WHERE input LIKE ? UNION ALL "
-                "SELECT output FROM runs WHERE output LIKE ? UNION ALL "
-                "SELECT value FROM journal WHERE value LIKE ? UNION ALL "
-                "SELECT input FROM journal WHERE input LIKE ?", (like,) * 4)]
+            texts = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT input FROM runs WHERE input LIKE ? UNION ALL "
+                    "SELECT output FROM runs WHERE output LIKE ? UNION ALL "
+                    "SELECT value FROM journal WHERE value LIKE ? UNION ALL "
+                    "SELECT input FROM journal WHERE input LIKE ?",
+                    (like,) * 4,
+                )
+            ]
         return {a for t in texts if (a := blob_address(t))}
 
     # -- schedules ----------------------------------------------------------------------
@@ -711,8 +813,15 @@ class SqliteCheckpointer:
             c.execute(
                 "INSERT OR REPLACE INTO schedules (name, cron, workflow, input, catchup, next_at, "
                 "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (schedule.name, schedule.cron, schedule.workflow, schedule.input,
-                 schedule.catchup, schedule.next_at, schedule.created_at),
+                (
+                    schedule.name,
+                    schedule.cron,
+                    schedule.workflow,
+                    schedule.input,
+                    schedule.catchup,
+                    schedule.next_at,
+                    schedule.created_at,
+                ),
             )
 
     def schedules(self) -> list[Schedule]:
@@ -757,7 +866,8 @@ class SqliteCheckpointer:
         entry = child_entry(child, str(child.meta.get("step_name", child.parent_step)), now)
         c.execute(_INSERT_ENTRY.replace("INSERT", "INSERT OR IGNORE"), _row(entry))
         c.execute(
-            "DELETE FROM waits WHERE run_id = ? AND step_id = ?", (child.parent_id, child.parent_step)
+            "DELETE FROM waits WHERE run_id = ? AND step_id = ?",
+            (child.parent_id, child.parent_step),
         )
         c.execute(
             "UPDATE runs SET status = 'pending', wake_at = NULL, updated_at = ? "

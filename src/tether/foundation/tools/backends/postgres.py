@@ -97,14 +97,16 @@ class PostgresToolResults:
 
     def forget(self, run_ids: Sequence[str]) -> int:
         with self._lock, self._errors():
-            cur = self._conn.execute("DELETE FROM tool_call_results WHERE run_id = ANY(%s)",
-                                     (list(run_ids),))
+            cur = self._conn.execute(
+                "DELETE FROM tool_call_results WHERE run_id = ANY(%s)", (list(run_ids),)
+            )
             return cur.rowcount
 
     def blob_refs(self) -> set[str]:
         with self._lock, self._errors():
-            rows = self._conn.execute("SELECT DISTINCT result_ref FROM tool_call_results "
-                                      "WHERE result_ref IS NOT NULL").fetchall()
+            rows = self._conn.execute(
+                "SELECT DISTINCT result_ref FROM tool_call_results WHERE result_ref IS NOT NULL"
+            ).fetchall()
         return {r[0] for r in rows}
 
     def close(self) -> None:

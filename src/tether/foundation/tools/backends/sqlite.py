@@ -111,16 +111,18 @@ class SqliteToolResults:
         deleted = 0
         with self._lock, self._errors():
             for i in range(0, len(run_ids), 500):
-                chunk = list(run_ids[i:i + 500])
+                chunk = list(run_ids[i : i + 500])
                 marks = ",".join("?" * len(chunk))
                 deleted += self._conn.execute(
-                    f"DELETE FROM tool_call_results WHERE run_id IN ({marks})", chunk).rowcount
+                    f"DELETE FROM tool_call_results WHERE run_id IN ({marks})", chunk
+                ).rowcount
         return deleted
 
     def blob_refs(self) -> set[str]:
         with self._lock, self._errors():
-            rows = self._conn.execute("SELECT DISTINCT result_ref FROM tool_call_results "
-                                      "WHERE result_ref IS NOT NULL").fetchall()
+            rows = self._conn.execute(
+                "SELECT DISTINCT result_ref FROM tool_call_results WHERE result_ref IS NOT NULL"
+            ).fetchall()
         return {r[0] for r in rows}
 
     def close(self) -> None:

@@ -56,4 +56,6 @@ class JsonlTraceSink:
         self.flush()
         if not self.path.exists():
             return []
-        return [Span.model_validate_json(line) for line in self.path.read_text().splitlines() if line]
+        return [
+            Span.model_validate_json(line) for line in self.path.read_text().splitlines() if line
+        ]
