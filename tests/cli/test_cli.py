@@ -114,3 +114,42 @@ def test_prune_reports_what_it_freed(cli) -> None:  # type: ignore[no-untyped-de
     gone = cli("prune", "--finished-before", "2999-01-01")
     assert gone.returncode == 0 and "pruned 1 runs" in gone.stdout
     assert json.loads(cli("runs", "--json").stdout) == []
+
+
+def test_cancel_of_an_unknown_run_names_it(cli) -> None:  # type: ignore[no-untyped-def]
+    missing = cli("cancel", "no-such-run")
+    assert missing.returncode == 2 and "no-such-run" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+
+def test_unwritable_data_directory_is_one_line(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    blocked = tmp_path / ".tether"
+    blocked.write_text("a file where the data directory should be")
+    result = cli("runs")
+    assert result.returncode == 2
+    assert "data directory" in result.stderr and "TETHER_DATA_DIR" in result.stderr
+    assert blocked.read_text().startswith("a file")  # nothing overwritten
+
+
+def test_corrupt_database_file_is_one_line_and_left_alone(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    data = tmp_path / ".tether"
+    data.mkdir()
+    (data / "tether.db").write_bytes(b"this is not a database" * 100)
+    result = cli("runs")
+    assert result.returncode == 2 and "corrupt" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert (data / "tether.db").read_bytes().startswith(b"this is not a database")
+
+
+def test_locked_database_is_one_line(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    assert cli("runs").returncode == 0  # creates the database
+    holder = sqlite3.connect(tmp_path / ".tether" / "tether.db", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        env_timeout = cli("run", "steps", "--input", '{"n": 1}')
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert env_timeout.returncode == 2 and "locked" in env_timeout.stderr

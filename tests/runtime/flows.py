@@ -78,6 +78,7 @@ async def flaky_flow(ctx: Context, inp: Flaky) -> Total:
 class Fan(BaseModel):
     n: int = 50
     flaky_branch: int = -1
+    flaky_failures: int = 1
     key: str = ""
 
 
@@ -95,8 +96,8 @@ async def fan(ctx: Context, inp: Fan) -> Total:
                 f"flaky {i}",
                 flaky,
                 inp.key,
-                1,
-                retry=RetryPolicy(initial_interval=0.01, jitter=False),
+                inp.flaky_failures,
+                retry=RetryPolicy(max_attempts=2, initial_interval=0.01, jitter=False),
             )
         second = await ctx.step(f"parse {i}", _slow, f"parse {i}", first * 2, delay)
         return int(second)

@@ -50,3 +50,23 @@ def test_gather_with_sleeping_branches_parks_once_and_resumes(tether: Tether) ->
     stop = threading.Event()
     tether.run(run_id, stop=stop)
     assert tether.run(run_id).status is RunStatus.COMPLETED
+
+
+def test_gather_of_50_with_one_failed_branch_retried_reruns_only_that_branch(
+    tether: Tether,
+) -> None:
+    CALLS.clear()
+    run_id = tether.start("fan", {"n": 50, "flaky_branch": 17, "flaky_failures": 2, "key": "b17"})
+    failed = tether.run(run_id)
+    assert failed.status is RunStatus.FAILED and CALLS["b17"] == 2  # both attempts failed
+    before = {label: n for label, n in CALLS.items() if label != "b17"}
+    tether.retry(run_id)
+    run = tether.run(run_id)
+    assert run.status is RunStatus.COMPLETED
+    assert tether.output(run) == {"total": sum(2 * i for i in range(50))}
+    assert CALLS["b17"] == 3  # only the failed step ran again
+    assert {label: n for label, n in CALLS.items() if label != "b17"} == {
+        **before,
+        "parse 17": 1,  # branch 17's next step, which never ran before the failure
+    }
+    assert all(n == 1 for label, n in CALLS.items() if label != "b17")

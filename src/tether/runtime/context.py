@@ -224,7 +224,7 @@ class Context:
 
     async def _sleep(self, sid: str, name: str, seconds: float) -> None:
         ex = self._ex
-        if ex.replayed(sid, name, EntryKind.SLEEP) is not None:
+        if ex.replayed_wait(sid, name, EntryKind.SLEEP) is not None:
             return
         ex.check_stopping()
         raise ex.suspend(
@@ -249,7 +249,7 @@ class Context:
         self, sid: str, name: str, event: str, match: dict[str, Any], timeout: float | None
     ) -> dict[str, Any] | None:
         ex = self._ex
-        entry = ex.replayed(sid, name, EntryKind.EVENT)
+        entry = ex.replayed_wait(sid, name, EntryKind.EVENT)
         if entry is not None:
             data: dict[str, Any] | None = json.loads(ex.codec.resolve(entry.value or "null"))
             return data
@@ -284,7 +284,7 @@ class Context:
         self, sid: str, name: str, wf: WorkflowDef, input: BaseModel | dict[str, Any]
     ) -> Any:
         ex = self._ex
-        entry = ex.replayed(sid, name, EntryKind.INVOKE)
+        entry = ex.replayed_wait(sid, name, EntryKind.INVOKE)
         if entry is not None:
             if entry.status == EntryStatus.ERROR:
                 ex.raise_entry_error(entry)

@@ -96,6 +96,7 @@ class Execution:
         self.attempts: dict[str, int] = {}
         for entry in claim.journal:
             self._learn(entry)
+        self._delivered = _delivered_while_parked(claim.journal)
         self.pending: list[JournalEntry] = []
         self.waits: list[Wait] = []
         self.seq: dict[str, int] = {}
@@ -126,6 +127,16 @@ class Execution:
         entry = self.done.get(step_id)
         if entry is not None and (entry.name != name or entry.kind != kind):
             raise NonDeterminismError(step_id, f"{entry.kind} {entry.name}", f"{kind} {name}")
+        return entry
+
+    def replayed_wait(self, step_id: str, name: str, kind: EntryKind) -> JournalEntry | None:
+        """As `replayed`, for a sleep, event or child result. Those entries are written by the
+        checkpointer while the run is parked, so their span is emitted here, by the first
+        execution that reads them; later replays stay silent like any other."""
+        entry = self.replayed(step_id, name, kind)
+        if entry is not None and step_id in self._delivered:
+            self._delivered.discard(step_id)
+            self.span(entry)
         return entry
 
     def check_stopping(self) -> None:
@@ -241,6 +252,16 @@ class Execution:
             )
         )
         self.sink.flush()
+
+
+_WAIT_KINDS = (EntryKind.SLEEP, EntryKind.EVENT, EntryKind.INVOKE)
+
+
+def _delivered_while_parked(journal: list[JournalEntry]) -> set[str]:
+    """Wait completions newer than anything an execution wrote: delivered since it parked."""
+    written = [e.finished_at for e in journal if e.kind not in _WAIT_KINDS]
+    horizon = max(written, default=0.0)
+    return {e.step_id for e in journal if e.kind in _WAIT_KINDS and e.finished_at > horizon}
 
 
 def _same_error(data: dict[str, Any], entry: JournalEntry) -> TetherError:
