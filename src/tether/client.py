@@ -93,12 +93,12 @@ class Tether:
 
     @property
     def database(self) -> str:
-        """Which database this instance uses, safe to print."""
-        return (
-            redact_dsn(self.settings.database_url_for("checkpoint"))
-            if self.settings.checkpoint != "memory"
-            else "memory"
-        )
+        """Which database (and PostgreSQL schema) this instance uses, safe to print."""
+        if self.settings.checkpoint == "memory":
+            return "memory"
+        where = redact_dsn(self.settings.database_url_for("checkpoint"))
+        schema = getattr(self.checkpointer, "schema", None)
+        return f"{where} (schema {schema})" if schema else where
 
     # -- lifecycle --------------------------------------------------------------------------
 
