@@ -29,3 +29,15 @@ def test_prune_spares_unfinished_runs_however_old(tether: Tether) -> None:
     report = tether.prune(finished_before=time.time() + 3600)
     assert report.runs == 0
     assert tether.status(parked).status is RunStatus.PENDING
+
+
+def test_a_5mb_result_round_trips_is_stored_once_for_two_runs_and_pruned(tether: Tether) -> None:
+    size = 5 * 1024 * 1024
+    first = tether.run(tether.start("blob", {"size": size}))
+    second = tether.run(tether.start("blob", {"size": size}))
+    assert tether.output(first) == tether.output(second) == {"total": size}
+    stored = tether.blobs.addresses()
+    assert len(stored) == 1 and stored[0][2] == size + 2  # the JSON string, once
+    report = tether.prune(finished_before=time.time() + 1)
+    assert (report.runs, report.blobs) == (2, 1) and report.bytes_freed == size + 2
+    assert tether.blobs.addresses() == []

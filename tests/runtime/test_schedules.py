@@ -75,3 +75,25 @@ def test_remove_schedule(tether: Tether) -> None:
     assert tether.schedules() == []
     with pytest.raises(InvalidInput, match="gone"):
         tether.remove_schedule("gone")
+
+
+def test_a_tick_fires_exactly_once_with_three_worker_processes(make_tether) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    from tests.runtime.test_crash_resume import start_worker, wait_for
+
+    t = make_tether("sqlite")
+    s = t.add_schedule("tick", "* * * * *", "steps", {"n": 1})
+    t.checkpointer.advance_schedule("tick", s.next_at, time.time() + 0.5)  # a tick in 0.5 s
+    workers = [start_worker(t.settings.data_path) for _ in range(3)]
+    try:
+        wait_for(lambda: any(r.status.value == "completed" for r in t.list()))
+        time.sleep(1.0)  # every worker has polled past the tick by now
+    finally:
+        for w in workers:
+            w.terminate()
+        for w in workers:
+            w.wait(10)
+    runs = t.list()
+    assert len(runs) == 1 and runs[0].key is not None and runs[0].key.startswith("schedule:tick:")
+    assert t.schedules()[0].next_at > time.time()
