@@ -139,3 +139,66 @@ async def keyed(ctx: Context, inp: Keyed) -> Done:
     except Exception as e:
         return Done(result=f"{answer}; {reply.text}; {e}")
     return Done(result=answer)
+
+
+@tool(replay="pure", timeout=30)
+def probe(outside: str, port: int) -> dict[str, bool]:
+    """Try to leave the sandbox: write a file outside the tool's directory, open a socket."""
+    import socket
+
+    wrote = connected = False
+    try:
+        Path(outside).write_text("escaped")
+        wrote = True
+    except OSError:
+        pass
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        connected = True
+    except OSError:
+        pass
+    return {"wrote_outside": wrote, "connected": connected}
+
+
+class Probe(BaseModel):
+    outside: str
+    port: int
+
+
+class Escape(BaseModel):
+    wrote_outside: bool
+    connected: bool
+
+
+@workflow(name="probing", version="1.0.0")
+async def probing(ctx: Context, inp: Probe) -> Escape:
+    found = await ctx.tool(probe, outside=inp.outside, port=inp.port)
+    return Escape(**found)
+
+
+@tool(replay="pure", timeout=20, memory_mb=128)
+def hog(mb: int) -> int:
+    """Allocate `mb` megabytes: over its 128 MB limit, the sandbox must kill it."""
+    return len(bytearray(mb * 1024 * 1024))
+
+
+class Hog(BaseModel):
+    mb: int
+
+
+@workflow(name="hogging", version="1.0.0")
+async def hogging(ctx: Context, inp: Hog) -> Done:
+    size = await ctx.tool(hog, mb=inp.mb)
+    return Done(result=str(size))
+
+
+class Mailing(BaseModel):
+    outbox: str
+    marker: str
+
+
+@workflow(name="mail_then_work", version="1.0.0")
+async def mail_then_work(ctx: Context, inp: Mailing) -> Done:
+    sent = await ctx.tool(send_mail, outbox=inp.outbox, to="ana@example.com", body="hello")
+    await ctx.step("work", stall_once, inp.marker, 30.0)
+    return Done(result=str(sent))

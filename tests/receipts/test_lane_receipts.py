@@ -1,0 +1,75 @@
+"""I1 lanes through the runtime: the same workflow moves from the `local` lane to `bubblewrap`
+by configuration only, and there the tool really is isolated; a tool over its memory limit is
+killed, the step fails naming the limit, and the worker goes on."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.runtime.test_crash_resume import start_worker, wait_for
+from tether import RunStatus, Tether
+
+
+@pytest.fixture
+def listening() -> Iterator[int]:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    yield server.getsockname()[1]
+    server.close()
+
+
+@pytest.mark.parametrize("lane", ["local", "bubblewrap"])
+def test_swapping_the_tool_lane_is_configuration_only_and_bubblewrap_isolates(
+    agent_tether: Callable[..., Tether], tmp_path: Path, listening: int, lane: str
+) -> None:
+    t = agent_tether(tools=lane)
+    outside = tmp_path / "escaped.txt"
+    run = t.run(t.start("probing", {"outside": str(outside), "port": listening}))
+    assert run.status is RunStatus.COMPLETED, run.error
+    escape = t.output(run)
+    if lane == "bubblewrap":
+        assert escape == {"wrote_outside": False, "connected": False}
+        assert not outside.exists()
+    else:  # the local lane limits resources, not the filesystem or the network
+        assert escape == {"wrote_outside": True, "connected": True}
+
+
+def test_tool_over_its_memory_limit_is_killed_and_the_worker_goes_on(
+    agent_tether: Callable[..., Tether],
+) -> None:
+    t = agent_tether()
+    hog = t.run(t.start("hogging", {"mb": 1024}))
+    assert hog.status is RunStatus.FAILED
+    error = json.loads(hog.error or "{}")
+    assert error["type"] == "ToolFailed" and "memory" in error["message"]
+    assert t.run(t.start("hogging", {"mb": 16})).status is RunStatus.COMPLETED  # same process
+
+
+def test_send_email_fires_once_when_killed_after_it_finished(
+    agent_tether: Callable[..., Tether], tmp_path: Path
+) -> None:
+    t = agent_tether()
+    outbox, marker = tmp_path / "outbox.txt", tmp_path / "work.txt"
+    run_id = t.start("mail_then_work", {"outbox": str(outbox), "marker": str(marker)})
+    env = {"TETHER_WORKFLOWS": json.dumps(["tests.receipts.agents"])}
+    worker = start_worker(tmp_path / ".tether", env)
+    try:
+        wait_for(marker.exists)  # the email went out; the next step is running
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(10)
+    finally:
+        worker.kill()
+    resumed = start_worker(tmp_path / ".tether", env)
+    try:
+        wait_for(lambda: t.status(run_id).status is RunStatus.COMPLETED)
+    finally:
+        resumed.terminate()
+        resumed.wait(10)
+    assert outbox.read_text().splitlines() == ["ana@example.com\thello"]
