@@ -27,7 +27,7 @@ from tether.foundation.checkpoint.contract import (
     Schedule,
 )
 from tether.foundation.checkpoint.events import BUDGET_EVENT
-from tether.foundation.cost.contract import CostTotal
+from tether.foundation.cost.contract import CostRecord, CostTotal
 from tether.foundation.identity.contract import Identity
 from tether.foundation.limits.config import open_limits
 from tether.foundation.loader import load_backend
@@ -49,6 +49,7 @@ class RunView(BaseModel):
     journal: list[JournalEntry]
     children: list[RunRecord]
     cost: CostTotal
+    calls: list[CostRecord]  # one per priced model call, by step id
 
 
 class Tether:
@@ -165,6 +166,7 @@ class Tether:
             journal=self.checkpointer.journal(run_id),
             children=self.checkpointer.list_runs(RunFilter(parent_id=run_id, limit=10_000)),
             cost=self.foundations.cost.run_total(run_id),
+            calls=self.foundations.cost.calls(run_id),
         )
 
     def cancel(self, run_id: str) -> RunRecord:
@@ -235,6 +237,10 @@ class Tether:
 
     def schedules(self) -> builtins.list[Schedule]:
         return self.checkpointer.schedules()
+
+    def costs(self, run_ids: builtins.list[str]) -> dict[str, CostTotal]:
+        """Each run's model-call roll-up, in one query (for `tether runs`)."""
+        return self.foundations.cost.run_totals(run_ids)
 
     def remove_schedule(self, name: str) -> None:
         if not self.checkpointer.delete_schedule(name):

@@ -17,14 +17,11 @@ def agent_tether(tmp_path: Path) -> Iterator[Callable[..., Tether]]:
     opened: list[Tether] = []
 
     def make(**extra: Any) -> Tether:
-        settings = Settings(
-            data_dir=tmp_path / ".tether",
-            trace="jsonl",
-            poll_interval=0.02,
-            lease_seconds=1.0,
-            workflows=["tests.receipts.agents"],
-            **extra,
-        )
+        options: dict[str, Any] = {
+            "data_dir": tmp_path / ".tether", "trace": "jsonl", "poll_interval": 0.02,
+            "lease_seconds": 1.0, "workflows": ["tests.receipts.agents"], **extra,
+        }  # fmt: skip
+        settings = Settings(**options)
         t = Tether(settings)
         opened.append(t)
         return t

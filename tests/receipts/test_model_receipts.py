@@ -4,13 +4,17 @@ run never pays for a finished call again."""
 from __future__ import annotations
 
 import json
+import os
 import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from tests.fakes.openai_server import OpenAIServer
+from tests.fakes.openai_server import text as openai_text
 from tests.receipts.conftest import on_openai
-from tests.runtime.test_crash_resume import start_worker, wait_for
+from tests.runtime.test_crash_resume import ROOT, start_worker, wait_for
 from tether import RunStatus, Tether
 from tether.foundation.checkpoint.contract import EntryKind
 
@@ -60,3 +64,51 @@ def test_model_entry_records_route_and_usage_for_inspect(
     assert routed["decision"]["model"] == "gpt-4o"
     assert routed["response"]["usage"]["input_tokens"] > 0
     assert t.foundations.cost.run_total(run.id).usd > 0
+
+
+def test_routing_cheap_classify_to_openai_is_configuration_only(
+    agent_tether: Callable[..., Tether], openai_srv: OpenAIServer
+) -> None:
+    ticket = {"ticket_id": "T-4", "text": "I was charged twice on my last invoice"}
+    local = agent_tether(workflows=["workflows.support_triage"])
+    on_local = local.output(local.run(local.start("support_triage", ticket)))
+    routes = {"cheap_classify": [{"backend": "openai", "model": "gpt-4o-mini", "family": "gpt"}]}
+    remote = agent_tether(
+        workflows=["workflows.support_triage"],
+        model_backends=on_openai(openai_srv)["model_backends"],
+        model_routes=routes,
+    )
+    openai_srv.queue(openai_text("billing"))
+    on_openai_ = remote.output(remote.run(remote.start("support_triage", ticket)))
+    assert on_local == on_openai_ and on_local["label"] == "billing"
+    assert len(openai_srv.requests) == 1  # the second run really asked the server
+
+
+def test_inspect_shows_tokens_and_cost_per_call_and_the_total(
+    openai_srv: OpenAIServer, tmp_path: Path
+) -> None:
+    routing = on_openai(openai_srv)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "TETHER_DATA_DIR": str(tmp_path / ".tether"),
+        "TETHER_WORKFLOWS": json.dumps(["tests.receipts.agents"]),
+        "TETHER_MODEL_BACKENDS": json.dumps(routing["model_backends"]),
+        "TETHER_MODEL_ROUTES": json.dumps(routing["model_routes"]),
+        "COLUMNS": "200",
+    }
+
+    def cli(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "tether.cli", *args], env=env, capture_output=True,
+            text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    run_id = json.loads(cli("run", "chatty", "--input", '{"calls": 2}', "--wait", "--json"))["id"]
+    shown = cli("inspect", run_id)
+    calls = [line for line in shown.splitlines() if "openai/gpt-4o" in line]
+    assert len(calls) == 2 and all(" tok $0.0" in line for line in calls)
+    assert "for 2 model calls" in shown and "cost   $0.0" in shown
+    assert "model calls 2, cost $0.0" in cli("runs")

@@ -162,7 +162,7 @@ def runs(
         if as_json:
             out.print_json(json.dumps([r.model_dump(mode="json") for r in found]))
         else:
-            out.print(views.runs_table(found))
+            out.print(views.runs_table(found, t.costs([r.id for r in found])))
 
 
 @app.command()

@@ -10,6 +10,7 @@ import json
 import threading
 import time
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from rich.console import Console
@@ -24,6 +25,7 @@ from tether.foundation.checkpoint.contract import (
     RunStatus,
     Schedule,
 )
+from tether.foundation.cost.contract import CostRecord, CostTotal
 
 _STATUS_STYLE = {
     RunStatus.COMPLETED: "green",
@@ -66,8 +68,9 @@ def steps(journal: list[JournalEntry]) -> list[tuple[JournalEntry, int]]:
     return sorted(rows.values(), key=lambda r: r[0].started_at)
 
 
-def _shown(e: JournalEntry) -> str | None:
-    """The gist of an entry: a model call's answer or the tools it asked for, else the value."""
+def _shown(e: JournalEntry, cost: CostRecord | None = None) -> str | None:
+    """The gist of an entry: a model call's tokens, cost and answer (or the tools it asked
+    for), else the value."""
     if e.status is not EntryStatus.OK:
         return e.error
     if e.kind is EntryKind.MODEL and e.value and "$blob" not in e.value:
@@ -75,7 +78,11 @@ def _shown(e: JournalEntry) -> str | None:
         response, decision = routed["response"], routed["decision"]
         calls = ", ".join(c["name"] for c in response.get("tool_calls", []))
         said = f"calls {calls}" if calls else repr(response.get("text", ""))
-        return f"{decision['backend']}/{decision['model']}: {said}"
+        spent = ""
+        if cost is not None:
+            usd = f"${cost.usd:.6f}" if cost.priced else "unpriced"
+            spent = f" {cost.input_tokens}→{cost.output_tokens} tok {usd}"
+        return f"{decision['backend']}/{decision['model']}{spent}: {said}"
     return e.value
 
 
@@ -88,14 +95,21 @@ def schedules_table(schedules: list[Schedule]) -> Table:
     return table
 
 
-def runs_table(runs: list[RunRecord]) -> Table:
-    table = Table("run", "workflow", "status", "created", "updated", box=None)
+def runs_table(runs: list[RunRecord], costs: dict[str, CostTotal]) -> Table:
+    table = Table(box=None)
+    for column in ("run", "workflow", "status", "created", "cost"):
+        table.add_column(column, no_wrap=True)
     for r in runs:
-        table.add_row(
-            r.id, r.workflow_id, _status(r.status), when(r.created_at), when(r.updated_at)
-        )
+        total = costs.get(r.id)
+        spent = f"${total.usd:.4f}" if total and total.calls else ""
+        created = datetime.fromtimestamp(r.created_at).strftime("%m-%d %H:%M:%S")
+        table.add_row(r.id, r.workflow_id, _status(r.status), created, spent)
     if not runs:
         table.caption = "no runs"
+    else:
+        usd = sum((c.usd for c in costs.values()), Decimal(0))
+        calls = sum(c.calls for c in costs.values())
+        table.caption = f"{len(runs)} runs; model calls {calls}, cost ${usd:.4f}"
     return table
 
 
@@ -126,6 +140,7 @@ def print_inspect(t: Tether, view: RunView, console: Console) -> None:
         table.add_column(column, no_wrap=True)
     table.add_column("output / error", no_wrap=True)
     width = max(24, console.width - 64)
+    priced = {c.step_id: c for c in view.calls}
     for e, attempts in steps(view.journal):
         style = "red" if e.status is EntryStatus.ERROR else ""
         table.add_row(
@@ -135,7 +150,7 @@ def print_inspect(t: Tether, view: RunView, console: Console) -> None:
             str(attempts),
             e.status.value,
             _ms(e.finished_at - e.started_at),
-            _short(_shown(e), width),
+            _short(_shown(e, priced.get(e.step_id)), width),
             style=style,
         )
     console.print(table)
