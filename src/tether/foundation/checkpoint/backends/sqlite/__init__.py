@@ -1,0 +1,7 @@
+"""The embedded default I2 backend: one SQLite file in WAL mode, safe with several worker
+processes on one machine. `schema` lays out and migrates the tables, `connection` owns
+connections and errors, `checkpointer` the contract's semantics, `housekeeping` the rest."""
+
+from tether.foundation.checkpoint.backends.sqlite.checkpointer import SqliteCheckpointer
+
+__all__ = ["SqliteCheckpointer"]

@@ -1,0 +1,86 @@
+"""Connections to the one SQLite file: one per thread, WAL, and SQLite's errors as tether's."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from tether.errors import DatabaseUnavailable, RunStateError
+
+
+class SqliteConnections:
+    """Per-thread connections (the heartbeat thread never shares the runs'), `BEGIN IMMEDIATE`
+    transactions, and errors that name the file and say what to do."""
+
+    path: Path
+    _synchronous: str
+    _busy_timeout: float
+    _retention: float
+    _local: threading.local
+    _all: list[sqlite3.Connection]
+    _lock: threading.Lock
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(
+                self.path,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=self._busy_timeout,
+            )
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.IntegrityError as e:  # an entry written twice: the caller's, not the file's
+            raise RunStateError(f"already exists: {e}") from e
+        except sqlite3.DatabaseError as e:
+            msg = str(e)
+            if "locked" in msg or "busy" in msg:
+                raise DatabaseUnavailable(
+                    f"database {self.path} is locked by another process "
+                    f"(waited {self._busy_timeout:g} s): {msg}"
+                ) from e
+            if "not a database" in msg or "malformed" in msg or "corrupt" in msg:
+                raise DatabaseUnavailable(
+                    f"database {self.path} is corrupt or not a tether database ({msg}); "
+                    "move it aside or point TETHER_DATABASE_URL elsewhere"
+                ) from e
+            raise DatabaseUnavailable(f"database {self.path} cannot be used: {msg}") from e
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        with self._errors():
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def wait_for_work(self, timeout: float) -> None:
+        """SQLite cannot notify another process: the worker's poll interval is the latency."""
+        time.sleep(timeout)
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+            self._all.clear()
+        self._local = threading.local()

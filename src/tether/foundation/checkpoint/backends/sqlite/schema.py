@@ -1,0 +1,181 @@
+"""The SQLite layout of I2: tables, forward migrations (PRAGMA user_version) and row mapping."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from tether.errors import SchemaVersionError
+from tether.foundation.checkpoint.contract import EntryKind, EntryStatus, JournalEntry, RunRecord
+
+SCHEMA_VERSION = 2
+
+SCHEMA_V1 = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    workflow TEXT NOT NULL,
+    version TEXT NOT NULL,
+    status TEXT NOT NULL,
+    input TEXT NOT NULL,
+    output TEXT,
+    error TEXT,
+    failed_step TEXT,
+    key TEXT UNIQUE,
+    parent_id TEXT,
+    parent_step TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    wake_at REAL,
+    lease_token TEXT,
+    lease_owner TEXT,
+    lease_expires_at REAL,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    claims INTEGER NOT NULL DEFAULT 0,
+    event_horizon INTEGER NOT NULL DEFAULT 0,
+    meta TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, wake_at);
+CREATE INDEX IF NOT EXISTS runs_by_parent ON runs (parent_id);
+CREATE TABLE IF NOT EXISTS journal (
+    run_id TEXT NOT NULL,
+    step_id TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    value TEXT,
+    error TEXT,
+    input TEXT,
+    ref TEXT,
+    started_at REAL NOT NULL,
+    finished_at REAL NOT NULL,
+    PRIMARY KEY (run_id, step_id, attempt)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS waits (
+    run_id TEXT NOT NULL,
+    step_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    deadline REAL,
+    event TEXT,
+    match TEXT NOT NULL DEFAULT '{}',
+    child_id TEXT,
+    PRIMARY KEY (run_id, step_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS waits_by_event ON waits (event);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    data TEXT NOT NULL,
+    run_id TEXT,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_name ON events (name, id);
+"""
+
+# Forward migrations: MIGRATIONS[v] takes a database at version v to v + 1.
+MIGRATIONS = {
+    1: """
+CREATE TABLE IF NOT EXISTS schedules (
+    name TEXT PRIMARY KEY,
+    cron TEXT NOT NULL,
+    workflow TEXT NOT NULL,
+    input TEXT NOT NULL,
+    catchup TEXT NOT NULL,
+    next_at REAL NOT NULL,
+    created_at REAL NOT NULL
+);
+""",
+}
+
+JOURNAL_COLS = (
+    "run_id, step_id, attempt, kind, name, status, value, error, input, ref, "
+    "started_at, finished_at"
+)
+INSERT_ENTRY = f"INSERT INTO journal ({JOURNAL_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+INSERT_ENTRY_IF_LEASED = (
+    f"INSERT INTO journal ({JOURNAL_COLS}) SELECT ?,?,?,?,?,?,?,?,?,?,?,? "
+    "WHERE EXISTS (SELECT 1 FROM runs WHERE id = ? AND lease_token = ? AND cancel_requested = 0)"
+)
+RUNNABLE = (
+    "(status = 'pending' OR (status IN ('sleeping', 'waiting') AND wake_at <= ?) "
+    "OR (status = 'running' AND lease_expires_at < ?))"
+)
+
+
+def row_of(entry: JournalEntry) -> tuple[Any, ...]:
+    return (
+        entry.run_id,
+        entry.step_id,
+        entry.attempt,
+        entry.kind.value,
+        entry.name,
+        entry.status.value,
+        entry.value,
+        entry.error,
+        entry.input,
+        entry.ref,
+        entry.started_at,
+        entry.finished_at,
+    )
+
+
+def entry_of(r: sqlite3.Row) -> JournalEntry:
+    return JournalEntry.model_construct(
+        run_id=r[0],
+        step_id=r[1],
+        attempt=r[2],
+        kind=EntryKind(r[3]),
+        name=r[4],
+        status=EntryStatus(r[5]),
+        value=r[6],
+        error=r[7],
+        input=r[8],
+        ref=r[9],
+        started_at=r[10],
+        finished_at=r[11],
+    )
+
+
+def run_of(r: sqlite3.Row) -> RunRecord:
+    return RunRecord(
+        id=r["id"],
+        workflow=r["workflow"],
+        version=r["version"],
+        status=r["status"],
+        input=r["input"],
+        output=r["output"],
+        error=r["error"],
+        failed_step=r["failed_step"],
+        key=r["key"],
+        parent_id=r["parent_id"],
+        parent_step=r["parent_step"],
+        created_at=r["created_at"],
+        updated_at=r["updated_at"],
+        wake_at=r["wake_at"],
+        lease_owner=r["lease_owner"],
+        lease_expires_at=r["lease_expires_at"],
+        cancel_requested=bool(r["cancel_requested"]),
+        claims=r["claims"],
+        meta=json.loads(r["meta"]),
+    )
+
+
+def migrate(conn: sqlite3.Connection, path: Path) -> None:
+    """Bring the file's schema up to SCHEMA_VERSION, or refuse a newer one."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"database {path} has schema version {version}; this tether understands "
+            f"up to {SCHEMA_VERSION}: upgrade tether"
+        )
+    if version == 0:
+        conn.executescript(f"BEGIN IMMEDIATE; {SCHEMA_V1} PRAGMA user_version=1; COMMIT;")
+        version = 1
+    while version < SCHEMA_VERSION:
+        conn.executescript(
+            f"BEGIN IMMEDIATE; {MIGRATIONS[version]} PRAGMA user_version={version + 1}; COMMIT;"
+        )
+        version += 1
