@@ -4,11 +4,15 @@ leave an audit row and a span, and never let a refused call run."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from tests.fakes.openai_server import OpenAIServer
 from tests.receipts.conftest import on_openai
+from tests.runtime.test_crash_resume import ROOT
 from tether import RunStatus, Tether
 from tether.foundation.checkpoint.contract import EntryKind, EntryStatus
 
@@ -82,3 +86,30 @@ def test_policy_denied_tool_call_never_executes_and_is_in_the_audit_log_and_the_
     ]
     refused = [s for s in spans if s.get("attributes", {}).get("tether.guard.rule") == "no-deletes"]
     assert refused and refused[0]["attributes"]["error.type"] == "PolicyDenied"
+
+
+def test_tether_budget_raise_from_the_cli_wakes_the_paused_run(
+    agent_tether: Callable[..., Tether], openai_srv: OpenAIServer, tmp_path: Path
+) -> None:
+    t = agent_tether(limits={"cost_cap_usd": 1e-9, "on_cost_cap": "pause"}, **on_openai(openai_srv))
+    run_id = t.start("chatty", {"calls": 2})
+    assert t.run(run_id).status is RunStatus.PAUSED
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "TETHER_DATA_DIR": str(tmp_path / ".tether"),
+        "TETHER_WORKFLOWS": json.dumps(["tests.receipts.agents"]),
+    }
+    bad = subprocess.run(
+        [sys.executable, "-m", "tether.cli", "budget", "raise", run_id, "--usd", "-1"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "positive" in bad.stderr
+    raised = subprocess.run(
+        [sys.executable, "-m", "tether.cli", "budget", "raise", run_id, "--usd", "1"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert raised.returncode == 0, raised.stderr
+    assert t.status(run_id).status is RunStatus.PENDING  # woken by the budget event
+    assert t.run(run_id).status is RunStatus.COMPLETED
+    assert len(openai_srv.requests) == 2
