@@ -35,6 +35,7 @@ from tether.foundation.checkpoint.contract import (
     Wait,
 )
 from tether.foundation.trace.contract import Span, TraceSink, span_id_for, trace_id_for
+from tether.foundation.trace.memory import NullTraceSink
 from tether.runtime.redacting import RedactingCheckpointer, clean_attributes
 from tether.runtime.registry import WorkflowDef
 from tether.runtime.retry import DEFAULT_RETRY, RetryPolicy
@@ -92,6 +93,7 @@ class Execution:
         self.default_retry = default_retry
         self.stopping = stopping or threading.Event()
         self._foundations = foundations
+        self._untraced = isinstance(sink, NullTraceSink)  # `trace = "none"`: build no spans
         self.done: dict[str, JournalEntry] = {}
         self.attempts: dict[str, int] = {}
         for entry in claim.journal:
@@ -206,6 +208,8 @@ class Execution:
     # -- spans ----------------------------------------------------------------------------
 
     def span(self, entry: JournalEntry, **attributes: Any) -> None:
+        if self._untraced:
+            return
         self.sink.emit(
             Span(
                 trace_id=self.trace_id,
