@@ -51,6 +51,8 @@ class Database:
         self._connect_timeout = int(connect_timeout)
         self._listener: psycopg.Connection[Any] | None = None
         self._listen_lock = threading.Lock()
+        self._local = threading.local()  # each executing thread's own append connection
+        self._owned: list[Conn] = []
         with self.errors():
             with psycopg.connect(url, autocommit=True, connect_timeout=self._connect_timeout) as c:
                 self.schema = migrate(c, schema, redact_dsn(url))
@@ -105,9 +107,31 @@ class Database:
             return cur.fetchall() if cur.description else []
 
     def rowcount(self, query: str, args: Sequence[Any]) -> int:
-        """One autocommitted statement that returns no rows, e.g. the hot-path append."""
-        with self.errors(), self._pool.connection() as c:
-            return c.execute(query, args).rowcount
+        """One autocommitted statement that returns no rows: the hot-path append. It runs on
+        the calling thread's own connection (a worker thread executes one run at a time), so a
+        step pays no pool checkout and the statement stays prepared on that connection."""
+        with self.errors():
+            conn = self._thread_connection()
+            try:
+                return conn.execute(query, args).rowcount
+            except (psycopg.OperationalError, psycopg.InterfaceError):
+                self._local.conn = None  # broken: the next call connects afresh
+                with contextlib.suppress(psycopg.Error):
+                    conn.close()
+                raise
+
+    def _thread_connection(self) -> Conn:
+        conn: Conn | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = psycopg.connect(
+                self.url, autocommit=True, row_factory=dict_row,
+                connect_timeout=self._connect_timeout,
+            )  # fmt: skip
+            self._configure(conn)
+            self._local.conn = conn
+            with self._listen_lock:
+                self._owned = [c for c in self._owned if not c.closed] + [conn]
+        return conn
 
     def notify(self, c: Conn) -> None:
         """Wake the workers listening on this schema when `c`'s transaction commits."""
@@ -148,4 +172,8 @@ class Database:
     def close(self) -> None:
         with self._listen_lock:
             self._close_listener()
+            for conn in self._owned:
+                with contextlib.suppress(psycopg.Error):
+                    conn.close()
+            self._owned = []
         self._pool.close()
