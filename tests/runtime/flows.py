@@ -189,3 +189,20 @@ async def upgrade(ctx: Context, inp: Nap) -> Total:
     await ctx.sleep("nap", inp.seconds)
     await ctx.step("after (1.1)", effect, inp.log, "after (1.1)", 10)
     return Total(total=11)
+
+
+def uses_its_own_loop(x: int) -> int:
+    """A sync function wrapping async code the way some SDKs do."""
+
+    async def double() -> int:
+        await asyncio.sleep(0)
+        return 2 * x
+
+    return asyncio.run(double())
+
+
+@workflow(name="own_loop", version="1.0.0")
+async def own_loop(ctx: Context, inp: Steps) -> Total:
+    first = await ctx.step("first", uses_its_own_loop, inp.n)
+    second = await ctx.step("second", uses_its_own_loop, first)
+    return Total(total=second)

@@ -123,3 +123,9 @@ def test_large_step_result_is_stored_once_as_a_blob(tether: Tether) -> None:
     assert tether.output(run) == {"total": size}
     entry = tether.journal(run.id)[0]
     assert entry.value is not None and len(entry.value) < 200 and "$blob" in entry.value
+
+
+def test_sync_step_that_runs_its_own_event_loop_works(tether: Tether) -> None:
+    run = tether.run(tether.start("own_loop", {"n": 3}))
+    assert run.status is RunStatus.COMPLETED, run.error
+    assert tether.output(run) == {"total": 12}

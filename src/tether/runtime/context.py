@@ -48,6 +48,19 @@ T = TypeVar("T")
 _BRANCH: ContextVar[str] = ContextVar("tether_branch", default="")
 
 
+def _call_inline(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Run a sync step on its run's own thread: nothing else runs on this run's loop (each run
+    has its own thread, the heartbeats theirs), so a thread hop would only cost ~50 us a step.
+    The loop is hidden while it runs, so the function sees what it would see in a thread: it
+    may `asyncio.run` code of its own (as some SDKs' sync wrappers do)."""
+    loop = asyncio._get_running_loop()
+    asyncio._set_running_loop(None)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        asyncio._set_running_loop(loop)
+
+
 def in_branch() -> bool:
     """Inside a gather branch, writes may share a commit with the other branches'."""
     return bool(_BRANCH.get())
@@ -123,9 +136,7 @@ class Context:
                 elif in_branch:  # other branches of this gather go on meanwhile
                     result = await asyncio.to_thread(fn, *args, **kwargs)
                 else:
-                    # Nothing else runs on this run's loop (each run has its own thread, the
-                    # heartbeats theirs), so a thread hop would only cost a step ~50 us.
-                    result = fn(*args, **kwargs)
+                    result = _call_inline(fn, args, kwargs)
                 value = ex.codec.encode(result, adapter)
             except Exception as e:
                 final = isinstance(e, UnserialisableValue) or not policy.should_retry(e, attempt)
