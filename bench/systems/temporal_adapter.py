@@ -30,16 +30,20 @@ async def _client(env: Env) -> Any:
 def _worker(client: Any, queue: str, **kw: Any) -> Any:
     from temporalio.worker import Worker
 
-    return Worker(client, task_queue=queue, workflows=twf.WORKFLOWS, activities=twf.ACTIVITIES,
-                  **kw)
+    return Worker(
+        client, task_queue=queue, workflows=twf.WORKFLOWS, activities=twf.ACTIVITIES, **kw
+    )
 
 
 async def _history_count(handle: Any, local: bool) -> int:
     """Step results the server journaled: completed activities, or local-activity markers."""
     from temporalio.api.enums.v1 import EventType
 
-    kind = (EventType.EVENT_TYPE_MARKER_RECORDED if local
-            else EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED)
+    kind = (
+        EventType.EVENT_TYPE_MARKER_RECORDED
+        if local
+        else EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
+    )
     return sum(1 for e in (await handle.fetch_history()).events if e.event_type == kind)
 
 
@@ -52,7 +56,8 @@ def _one_run(env: Env, p: dict[str, Any], wf: Any) -> Sample:
         async with _worker(client, queue):
             with Timer() as t:
                 handle = await client.start_workflow(
-                    wf.run, args=[p["n"], local], id=f"{queue}-1", task_queue=queue)
+                    wf.run, args=[p["n"], local], id=f"{queue}-1", task_queue=queue
+                )
                 total = await handle.result()
             journaled = await _history_count(handle, local)
         observed = {"total": total, "journaled": journaled, "executed": twf.EXECUTED}
@@ -95,11 +100,14 @@ def batch(env: Env, p: dict[str, Any]) -> Sample:
 
     async def start_all() -> None:
         client = await _client(env)
-        await asyncio.gather(*(
-            client.start_workflow(twf.Seq.run, args=[p["steps"], local], id=f"{queue}-{r}",
-                                  task_queue=queue)
-            for r in range(p["runs"])
-        ))
+        await asyncio.gather(
+            *(
+                client.start_workflow(
+                    twf.Seq.run, args=[p["steps"], local], id=f"{queue}-{r}", task_queue=queue
+                )
+                for r in range(p["runs"])
+            )
+        )
 
     prepare = functools.partial(_batch_prepare, env.dump(), queue, p["runs"])
     pool = run_pool(prepare, _batch_work, p["workers"], kick=lambda: asyncio.run(start_all()))
@@ -110,8 +118,11 @@ def batch(env: Env, p: dict[str, Any]) -> Sample:
         handles = [client.get_workflow_handle(f"{queue}-{r}") for r in range(p["runs"])]
         outputs = [await h.result() for h in handles]
         counts = [await _history_count(h, local) for h in handles]
-        return {"completed": len(outputs), "correct": sum(1 for o in outputs if o == want),
-                "journaled": sum(counts)}
+        return {
+            "completed": len(outputs),
+            "correct": sum(1 for o in outputs if o == want),
+            "journaled": sum(counts),
+        }
 
     observed = {**asyncio.run(check()), **pool.facts}
     return Sample(pool.wall_s, pool.cpu_s, p["runs"], observed, pool.peak_rss_kb)
@@ -140,8 +151,9 @@ def event(env: Env, p: dict[str, Any]) -> Sample:
     latencies: list[float] = []
 
     async def go(client: Any) -> int:
-        handle = await client.start_workflow(twf.Event.run, args=[p["events"], local],
-                                             id=f"{queue}-1", task_queue=queue)
+        handle = await client.start_workflow(
+            twf.Event.run, args=[p["events"], local], id=f"{queue}-1", task_queue=queue
+        )
         for i in range(p["events"]):
             if i:
                 stamps.wait_for(i - 1)
@@ -156,8 +168,13 @@ def event(env: Env, p: dict[str, Any]) -> Sample:
 
     with Background(_serve, (env.dump(), queue, str(stamps.path))):
         delivered = asyncio.run(_with_client(env, go))
-    return Sample(sum(latencies), 0.0, len(latencies), {"delivered": delivered},
-                  extra={"latencies_s": latencies, "poll_interval_s": 0.0})
+    return Sample(
+        sum(latencies),
+        0.0,
+        len(latencies),
+        {"delivered": delivered},
+        extra={"latencies_s": latencies, "poll_interval_s": 0.0},
+    )
 
 
 async def _with_client(env: Env, fn: Any) -> Any:
@@ -176,8 +193,12 @@ def _crash(arg: tuple[str, str, int]) -> None:
         client = await _client(env)
         async with _worker(client, queue):
             await client.execute_workflow(
-                twf.Resume.run, args=[n, env.option == "local"], id=f"{queue}-1",
-                task_queue=queue, task_timeout=timedelta(seconds=1))
+                twf.Resume.run,
+                args=[n, env.option == "local"],
+                id=f"{queue}-1",
+                task_queue=queue,
+                task_timeout=timedelta(seconds=1),
+            )
 
     asyncio.run(go())
 
@@ -226,14 +247,19 @@ def memory(env: Env, p: dict[str, Any]) -> Sample:
             async def settle() -> None:
                 # Parked once the workflow has started its timer.
                 for h in handles:
-                    while not any(e.event_type == EventType.EVENT_TYPE_TIMER_STARTED
-                                  for e in (await h.fetch_history()).events):
+                    while not any(
+                        e.event_type == EventType.EVENT_TYPE_TIMER_STARTED
+                        for e in (await h.fetch_history()).events
+                    ):
                         await asyncio.sleep(0.05)
 
             tenth = p["runs"] // 10
             for i in range(p["runs"]):
-                handles.append(await client.start_workflow(
-                    twf.Park.run, 3600.0, id=f"{queue}-{i}", task_queue=queue))
+                handles.append(
+                    await client.start_workflow(
+                        twf.Park.run, 3600.0, id=f"{queue}-{i}", task_queue=queue
+                    )
+                )
                 if i + 1 == tenth:
                     await settle()
                     rss_tenth = current_rss_kb()
@@ -242,8 +268,13 @@ def memory(env: Env, p: dict[str, Any]) -> Sample:
             parked = 0
             for h in handles:
                 parked += (await h.describe()).status.name == "RUNNING"
-            return Sample(0.0, 0.0, p["runs"], {"parked": parked}, peak_rss_kb(),
-                          extra={"rss_kb_before": before, "rss_kb_tenth": rss_tenth,
-                                 "rss_kb_all": rss_all})
+            return Sample(
+                0.0,
+                0.0,
+                p["runs"],
+                {"parked": parked},
+                peak_rss_kb(),
+                extra={"rss_kb_before": before, "rss_kb_tenth": rss_tenth, "rss_kb_all": rss_all},
+            )
 
     return asyncio.run(go())

@@ -143,8 +143,13 @@ def event(env: Env, p: dict[str, Any]) -> Sample:
     observed = {"delivered": t.output(run) if run.status.value == "completed" else 0}
     Path(stamps.path).unlink()
     t.close()
-    return Sample(sum(latencies), 0.0, len(latencies), observed,
-                  extra={"latencies_s": latencies, "poll_interval_s": POLL_INTERVAL})
+    return Sample(
+        sum(latencies),
+        0.0,
+        len(latencies),
+        observed,
+        extra={"latencies_s": latencies, "poll_interval_s": POLL_INTERVAL},
+    )
 
 
 # -- resume after a kill ---------------------------------------------------------------------
@@ -164,8 +169,9 @@ def resume(env: Env, p: dict[str, Any]) -> Sample:
     if code != -9:
         raise RuntimeError(f"the run was not killed mid-step (exit {code})")
     # The lease must lapse before anyone may claim the run; that wait is a setting, not a cost.
-    _until(lambda: (t.status(run_id).lease_expires_at or 0) < time.time() - 0.05,
-           what="lease expiry")
+    _until(
+        lambda: (t.status(run_id).lease_expires_at or 0) < time.time() - 0.05, what="lease expiry"
+    )
     stamps = Stamps(env.dir / "stamps.txt")
     tether_wf.STAMPS = stamps
     cpu0 = cpu_seconds()
@@ -203,5 +209,11 @@ def memory(env: Env, p: dict[str, Any]) -> Sample:
     rss_all = current_rss_kb()
     parked = len(t.list(statuses=[RunStatus.SLEEPING], limit=1_000_000))
     t.close()
-    return Sample(0.0, 0.0, p["runs"], {"parked": parked}, peak_rss_kb(),
-                  extra={"rss_kb_before": before, "rss_kb_tenth": rss_tenth, "rss_kb_all": rss_all})
+    return Sample(
+        0.0,
+        0.0,
+        p["runs"],
+        {"parked": parked},
+        peak_rss_kb(),
+        extra={"rss_kb_before": before, "rss_kb_tenth": rss_tenth, "rss_kb_all": rss_all},
+    )
