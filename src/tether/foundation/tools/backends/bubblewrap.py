@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,16 @@ from tether.errors import ConfigurationError
 from tether.foundation.tools.local import LocalLanes
 
 _SYSTEM = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+
+
+def _code_under_tmp() -> list[str]:
+    """Read-only binds that bring back, over the private /tmp, the interpreter and the import
+    path when they live under /tmp (a CI checkout, a virtualenv made there): the tool must
+    import what the worker imports."""
+    roots = {sys.prefix, sys.base_prefix, *(p for p in sys.path if p)}
+    resolved = {str(Path(r).resolve()) for r in roots if Path(r).exists()}
+    under = sorted(p for p in resolved if p.startswith("/tmp/"))
+    return [arg for path in under for arg in ("--ro-bind", path, path)]
 
 
 class Bubblewrap:
@@ -32,6 +43,7 @@ class Bubblewrap:
                 "install Debian's `bubblewrap` package, or set tools = 'local'"
             )
         self.binary = path
+        self._code = _code_under_tmp()
         probe = [path, "--unshare-all", "--die-with-parent", *_SYSTEM, "--", "true"]
         try:
             done = subprocess.run(probe, capture_output=True, text=True, timeout=30)
@@ -46,7 +58,7 @@ class Bubblewrap:
     def __call__(self, argv: Sequence[str], workdir: Path, network: bool) -> list[str]:
         return [
             self.binary, "--unshare-all", *(["--share-net"] if network else []),
-            "--die-with-parent", *_SYSTEM,
+            "--die-with-parent", *_SYSTEM, *self._code,
             "--bind", str(workdir), str(workdir), "--chdir", str(workdir), "--", *argv,
         ]  # fmt: skip
 
