@@ -109,10 +109,14 @@ class Tether:
         input: BaseModel | dict[str, Any] | str,
         key: str | None = None,
         identity: Identity | None = None,
+        token: str | None = None,
     ) -> str:
         """Validate the input and write one pending run; returns its id. With a key already
-        used, returns that run's id and starts nothing. `identity` (a verified I8 token's
-        subject) is recorded as who started the run; I9's rules see it on every call."""
+        used, returns that run's id and starts nothing. Who starts it (an `identity`, or a
+        `token` that I8 verifies first: IdentityError if it is bad, expired or for another
+        audience) is recorded with the run; I9's rules see it on every call."""
+        if token is not None:
+            identity = self.foundations.identity.verify(token)
         wf = workflow if isinstance(workflow, WorkflowDef) else self.registry.get(workflow)
         try:
             if isinstance(input, str):
@@ -204,6 +208,15 @@ class Tether:
         decision = "rerun" if rerun else "skip" if skip else "result"
         self.foundations.tools.resolve(run_id, step_id, decision, result)
         return self.checkpointer.resolve(run_id, step_id, None)
+
+    def issue_token(
+        self,
+        subject: str,
+        roles: builtins.list[str] | None = None,
+        ttl_seconds: float | None = None,
+    ) -> str:
+        """A signed I8 token for a caller (the key comes from I7, `TETHER_JWT_KEY` by default)."""
+        return self.foundations.identity.issue(subject, roles=roles or (), ttl_seconds=ttl_seconds)
 
     def raise_budget(self, run_id: str, usd: float) -> RunRecord:
         """Add `usd` to the run's cost cap; a run paused at its cap wakes and goes on."""

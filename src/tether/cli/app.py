@@ -83,11 +83,16 @@ def run(
     wait: Annotated[
         bool, typer.Option("--wait/--no-wait", help="Execute here and follow to the end")
     ] = False,
+    token: Annotated[
+        str | None,
+        typer.Option(envvar="TETHER_TOKEN", help="Your I8 token: the run records who started it"),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Start a run. With --wait, execute it here (or follow the worker that has it)."""
     with _open() as t:
-        run_id = t.start(workflow, _parse_json(input, f"--input for {workflow}"), key=key)
+        data = _parse_json(input, f"--input for {workflow}")
+        run_id = t.start(workflow, data, key=key, token=token)
         if not wait:
             if as_json:
                 out.print_json(json.dumps({"run_id": run_id}))
@@ -229,6 +234,21 @@ def resolve(
             f"{run_id}: {run.status.value}; a worker (or tether run --wait) resumes it",
             highlight=False,
         )
+
+
+token_app = typer.Typer(help="Identity tokens (I8).", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+@token_app.command("issue")
+def token_issue(
+    subject: str,
+    role: Annotated[list[str] | None, typer.Option("--role", help="Repeatable")] = None,
+    ttl: Annotated[float | None, typer.Option(help="Seconds until it expires")] = None,
+) -> None:
+    """Print a signed token for SUBJECT (use it as --token or TETHER_TOKEN)."""
+    with _open(quiet=True) as t:
+        out.print(t.issue_token(subject, role or [], ttl), highlight=False, soft_wrap=True)
 
 
 budget = typer.Typer(help="Run budgets (I10).", no_args_is_help=True)

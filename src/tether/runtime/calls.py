@@ -43,7 +43,8 @@ from tether.foundation.guards import (
     GuardedCall,
     RouteGuard,
 )
-from tether.foundation.identity.contract import Identity
+from tether.foundation.identity.config import open_identity
+from tether.foundation.identity.contract import Identity, IdentityProvider
 from tether.foundation.models.contract import ModelRequest, RoutedResponse
 from tether.foundation.models.router import ModelRouter
 from tether.foundation.secrets.config import open_secrets
@@ -60,7 +61,7 @@ class Foundations:
 
     def __init__(self, settings: Any, blobs: BlobStore) -> None:
         self.settings, self.blobs = settings, blobs
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # one foundation is built from another (I8 from I7)
         self._built: dict[str, Any] = {}
 
     def _get(self, name: str, build: Any) -> Any:
@@ -91,6 +92,13 @@ class Foundations:
     @property
     def secrets(self) -> SecretsProvider:
         provider: SecretsProvider = self._get("secrets", lambda: open_secrets(self.settings))
+        return provider
+
+    @property
+    def identity(self) -> IdentityProvider:
+        provider: IdentityProvider = self._get(
+            "identity", lambda: open_identity(self.settings, self.secrets)
+        )
         return provider
 
     @property
