@@ -202,3 +202,34 @@ async def mail_then_work(ctx: Context, inp: Mailing) -> Done:
     sent = await ctx.tool(send_mail, outbox=inp.outbox, to="ana@example.com", body="hello")
     await ctx.step("work", stall_once, inp.marker, 30.0)
     return Done(result=str(sent))
+
+
+@tool(replay="pure", persistence="persistent_session", timeout=20)
+def tally(label: str) -> dict[str, int]:
+    """Count calls in the session's directory; report the serving process. (Each call has its
+    own label: three identical calls in a row would be stopped as a loop.)"""
+    import os
+
+    counter = Path.cwd() / "count"
+    n = int(counter.read_text()) + 1 if counter.exists() else 1
+    counter.write_text(str(n))
+    return {"count": n, "pid": os.getpid()}
+
+
+class Tally(BaseModel):
+    pause: float = 0.05
+
+
+class Tallies(BaseModel):
+    counts: list[int]
+    pids: list[int]
+
+
+@workflow(name="tallying", version="1.0.0")
+async def tallying(ctx: Context, inp: Tally) -> Tallies:
+    first = await ctx.tool(tally, label="first")
+    second = await ctx.tool(tally, label="second")
+    await ctx.sleep("park", inp.pause)
+    third = await ctx.tool(tally, label="third")
+    calls = (first, second, third)
+    return Tallies(counts=[c["count"] for c in calls], pids=[c["pid"] for c in calls])

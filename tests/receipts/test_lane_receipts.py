@@ -73,3 +73,28 @@ def test_send_email_fires_once_when_killed_after_it_finished(
         resumed.terminate()
         resumed.wait(10)
     assert outbox.read_text().splitlines() == ["ana@example.com\thello"]
+
+
+def test_session_tool_keeps_state_holds_no_process_while_parked_and_is_removed_at_the_end(
+    agent_tether: Callable[..., Tether], tmp_path: Path
+) -> None:
+    import os
+    import threading
+
+    t = agent_tether()
+    run_id = t.start("tallying", {"pause": 0.2})
+    stop = threading.Event()
+    t.run(run_id, stop=stop, on_wait=lambda _run: stop.set())
+    assert t.status(run_id).status is RunStatus.SLEEPING
+    sessions = tmp_path / ".tether" / "tools" / "sessions"
+    (session,) = [p for p in sessions.iterdir() if p.is_dir()]
+    assert (session / "count").read_text() == "2"  # state on disk while parked
+    first_pid = [r for r in t.journal(run_id) if r.name == "tally"][0].value
+    pid = json.loads(first_pid or "{}")["pid"]
+    assert not os.path.exists(f"/proc/{pid}") or "zombie" in open(f"/proc/{pid}/status").read()
+    run = t.run(run_id)
+    assert run.status is RunStatus.COMPLETED
+    out = t.output(run)
+    assert out["counts"] == [1, 2, 3]  # the session's state survived the park
+    assert out["pids"][0] == out["pids"][1] != out["pids"][2]  # one process, restarted after
+    assert not session.exists()  # the run ended: its session is gone

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 import time
 import traceback
@@ -25,6 +26,7 @@ from tether.errors import (
     TetherError,
 )
 from tether.foundation.checkpoint.contract import (
+    TERMINAL,
     Checkpointer,
     Claim,
     EntryKind,
@@ -43,6 +45,8 @@ from tether.runtime.values import Codec, UnserialisableValue
 
 if TYPE_CHECKING:
     from tether.runtime.calls import Foundations
+
+log = logging.getLogger("tether.execution")
 
 
 class Suspend(BaseException):
@@ -287,6 +291,27 @@ def _same_error(data: dict[str, Any], entry: JournalEntry) -> TetherError:
 
 async def execute(ex: Execution) -> RunStatus:
     """Drive one claimed run until it completes, fails, parks, or is taken from us."""
+    status = await _drive(ex)
+    await _settle_sessions(ex, status)
+    return status
+
+
+async def _settle_sessions(ex: Execution, status: RunStatus) -> None:
+    """A run this process no longer executes holds no tool process here (a session's state is
+    on disk), and a finished run leaves no session behind."""
+    foundations = ex._foundations
+    if foundations is None or foundations.built("tools") is None:
+        return  # no tool ran in this process: nothing to stop
+    try:
+        if status in TERMINAL:
+            await foundations.tools.run_ended(ex.run.id)
+        else:
+            await foundations.tools.run_parked(ex.run.id)
+    except Exception:  # the run's outcome is committed; a stuck process is only untidy
+        log.warning("could not stop the tool sessions of run %s", ex.run.id, exc_info=True)
+
+
+async def _drive(ex: Execution) -> RunStatus:
     from tether.runtime.context import Context
 
     cp, run = ex.cp, ex.run
