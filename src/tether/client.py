@@ -255,6 +255,11 @@ class Tether:
         """Each run's model-call roll-up, in one query (for `tether runs`)."""
         return self.foundations.cost.run_totals(run_ids)
 
+    def workflow_costs(self, workflow_ids: builtins.list[str]) -> dict[str, CostTotal]:
+        """All-time model-call roll-up per `name@version` (every run, not only those listed)."""
+        cost = self.foundations.cost
+        return {wid: cost.workflow_total(wid) for wid in sorted(set(workflow_ids))}
+
     def remove_schedule(self, name: str) -> None:
         if not self.checkpointer.delete_schedule(name):
             raise InvalidInput("schedule", f"no schedule named {name!r}")

@@ -111,4 +111,6 @@ def test_inspect_shows_tokens_and_cost_per_call_and_the_total(
     calls = [line for line in shown.splitlines() if "openai/gpt-4o" in line]
     assert len(calls) == 2 and all(" tok $0.0" in line for line in calls)
     assert "for 2 model calls" in shown and "cost   $0.0" in shown
-    assert "model calls 2, cost $0.0" in cli("runs")
+    listed = cli("runs")
+    assert "model calls 2, cost $0.0" in listed
+    assert "chatty@1.0.0: $0.0" in listed and "over 2 model calls, all runs" in listed

@@ -168,6 +168,12 @@ def runs(
             out.print_json(json.dumps([r.model_dump(mode="json") for r in found]))
         else:
             out.print(views.runs_table(found, t.costs([r.id for r in found])))
+            for wid, total in t.workflow_costs([r.workflow_id for r in found]).items():
+                if total.calls:
+                    out.print(
+                        f"{wid}: ${total.usd:.4f} over {total.calls} model calls, all runs",
+                        highlight=False,
+                    )
 
 
 @app.command()
