@@ -78,7 +78,6 @@ def test_send_email_fires_once_when_killed_after_it_finished(
 def test_session_tool_keeps_state_holds_no_process_while_parked_and_is_removed_at_the_end(
     agent_tether: Callable[..., Tether], tmp_path: Path
 ) -> None:
-    import os
     import threading
 
     t = agent_tether()
@@ -89,9 +88,9 @@ def test_session_tool_keeps_state_holds_no_process_while_parked_and_is_removed_a
     sessions = tmp_path / ".tether" / "tools" / "sessions"
     (session,) = [p for p in sessions.iterdir() if p.is_dir()]
     assert (session / "count").read_text() == "2"  # state on disk while parked
-    first_pid = [r for r in t.journal(run_id) if r.name == "tally"][0].value
-    pid = json.loads(first_pid or "{}")["pid"]
-    assert not os.path.exists(f"/proc/{pid}") or "zombie" in open(f"/proc/{pid}/status").read()
+    first = next(r for r in t.journal(run_id) if r.name == "tally")
+    status = Path(f"/proc/{json.loads(first.value or '{}')['pid']}/status")
+    assert not status.exists() or "zombie" in status.read_text()  # no process while parked
     run = t.run(run_id)
     assert run.status is RunStatus.COMPLETED
     out = t.output(run)
