@@ -1,8 +1,8 @@
 """The benchmark's workflows on tether, written as a user would write them.
 
-Steps are plain sync functions (the common case), so each one pays the thread hand-off that
-`ctx.step` makes for sync code. `EXECUTED` counts step bodies run in this process, which is
-how the harness proves no journaled step ran again.
+Steps are plain sync functions (the common case): at a workflow's top level `ctx.step` runs
+them on the run's own thread, inside a gather on a pool thread. `EXECUTED` counts step bodies
+run in this process, which is how the harness proves no journaled step ran again.
 """
 
 from __future__ import annotations
