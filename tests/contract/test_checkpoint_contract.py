@@ -667,11 +667,10 @@ def test_of_two_workers_advancing_one_tick_exactly_one_wins(checkpointer: Checkp
 
 
 def test_wait_for_work_returns_when_a_run_becomes_runnable(checkpointer: Checkpointer) -> None:
-    if isinstance(checkpointer, SqliteCheckpointer):
-        pytest.skip("SQLite cannot be told across processes: its worker polls")
     checkpointer.wait_for_work(0.0)  # subscribe
     waiter = threading.Thread(target=checkpointer.wait_for_work, args=(60.0,))
     waiter.start()
+    time.sleep(0.2)  # let it settle into waiting (SQLite: read its first data_version)
     start(checkpointer)
     waiter.join(timeout=30)
     assert not waiter.is_alive()

@@ -181,6 +181,9 @@ class SqliteCheckpointer(SqliteHousekeeping):
         sql += " ORDER BY created_at LIMIT ?"
         args.append(limit)
         claims: list[Claim] = []
+        with self._errors():  # most wake-ups find nothing: don't take the write lock for that
+            if self._conn().execute(sql, args).fetchone() is None:
+                return claims
         with self._tx() as c:
             for row in c.execute(sql, args).fetchall():
                 if row["cancel_requested"]:

@@ -12,6 +12,9 @@ from pathlib import Path
 from tether.errors import DatabaseUnavailable, RunStateError
 
 
+_WATCH_INTERVAL = 0.005  # seconds between looks at PRAGMA data_version
+
+
 class SqliteConnections:
     """Per-thread connections (the heartbeat thread never shares the runs'), `BEGIN IMMEDIATE`
     transactions, and errors that name the file and say what to do."""
@@ -74,8 +77,24 @@ class SqliteConnections:
             conn.execute("COMMIT")
 
     def wait_for_work(self, timeout: float) -> None:
-        """SQLite cannot notify another process: the worker's poll interval is the latency."""
-        time.sleep(timeout)
+        """SQLite cannot notify another process, but `PRAGMA data_version` tells a connection
+        that another one committed: watch it every few milliseconds (a read of a counter, no
+        I/O) and return at the first change, or when the next timer is due, or at `timeout`.
+        So `send_event` wakes a worker in milliseconds, whatever the poll interval."""
+        conn = self._conn()  # this thread's own connection: it sees everyone else's commits
+        with self._errors():
+            due = conn.execute(
+                "SELECT min(wake_at) FROM runs WHERE wake_at IS NOT NULL "
+                "AND status IN ('sleeping', 'waiting', 'paused')"
+            ).fetchone()[0]
+            deadline = time.monotonic() + timeout
+            if due is not None:
+                deadline = min(deadline, time.monotonic() + max(0.0, due - time.time()))
+            seen = conn.execute("PRAGMA data_version").fetchone()[0]
+            while (left := deadline - time.monotonic()) > 0:
+                time.sleep(min(_WATCH_INTERVAL, left))
+                if conn.execute("PRAGMA data_version").fetchone()[0] != seen:
+                    return
 
     def close(self) -> None:
         with self._lock:
