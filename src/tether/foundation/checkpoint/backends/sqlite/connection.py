@@ -11,7 +11,6 @@ from pathlib import Path
 
 from tether.errors import DatabaseUnavailable, RunStateError
 
-
 _WATCH_INTERVAL = 0.005  # seconds between looks at PRAGMA data_version
 
 
