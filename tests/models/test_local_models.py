@@ -143,3 +143,12 @@ def test_token_count_grows_with_the_conversation_and_counts_tool_calls() -> None
     assert count_request(longer) > count_request(short)
     call = ToolCall(id="c", name="find_customer", arguments={"email": "a@b.c"})
     assert usage_for(short, "", [call]).output_tokens > usage_for(short, "", []).output_tokens
+
+
+def test_summary_says_a_repeated_sentence_once() -> None:
+    from tether.foundation.models.local.summarizer import summarize
+
+    text = "Agents loop. " * 3 + "Budgets stop them. Traces explain them. Leases move them."
+    summary = summarize(text, max_sentences=3)
+    assert summary.count("Agents loop.") <= 1
+    assert len(summary.split(". ")) == 3

@@ -41,6 +41,7 @@ class ResearchRequest(BaseModel):
 class Finding(BaseModel):
     question: str
     sources: list[str]
+    notes: list[str]  # what the library returned, for the summary
     answer: str
 
 
@@ -58,17 +59,20 @@ def plan(topic: str, n: int) -> list[str]:
 async def research(ctx: Context, question: str) -> Finding:
     """The agent loop for one question: model, tool, model... until it answers in text."""
     messages = [Message.system(_SYSTEM), Message.user(question)]
-    found: list[str] = []
+    sources: list[str] = []
+    notes: list[str] = []
     for _ in range(_MAX_TURNS):
         reply = await ctx.model("agent", messages, tools=[search_library])
         messages.append(reply.as_message())
         if not reply.tool_calls:
-            return Finding(question=question, sources=found, answer=reply.text)
+            return Finding(question=question, sources=sources, notes=notes, answer=reply.text)
         for call in reply.tool_calls:
-            notes = await ctx.tool(search_library, **call.arguments)
-            found += [title for title in notes["sources"].split(", ") if title]
-            messages.append(Message.tool(call, json.dumps(notes)))
-    return Finding(question=question, sources=found, answer="(no answer within the turn limit)")
+            found = await ctx.tool(search_library, **call.arguments)
+            sources += [title for title in found["sources"].split(", ") if title]
+            notes.append(found["notes"])
+            messages.append(Message.tool(call, json.dumps(found)))
+    answer = "(no answer within the turn limit)"
+    return Finding(question=question, sources=sources, notes=notes, answer=answer)
 
 
 def render(topic: str, findings: list[Finding]) -> str:
@@ -83,7 +87,8 @@ async def research_report(ctx: Context, req: ResearchRequest) -> Report:
     questions = await ctx.step("plan", plan, req.topic, req.questions)
     findings = await ctx.gather(*(research(ctx, q) for q in questions))
     body = await ctx.step("render", render, req.topic, findings)
-    summary = await ctx.model("summarize", [Message.user(" ".join(f.answer for f in findings))])
+    evidence = " ".join(dict.fromkeys(note for f in findings for note in f.notes))
+    summary = await ctx.model("summarize", [Message.user(evidence)])
     await ctx.sleep("review pause", req.review_pause_seconds)
     saved = await ctx.tool(save_report, title=req.topic, body=f"{summary.text}\n\n{body}")
     return Report(topic=req.topic, findings=findings, summary=summary.text, saved_to=saved)

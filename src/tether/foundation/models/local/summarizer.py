@@ -10,7 +10,8 @@ from tether.foundation.models.local.text import sentences, term_frequencies
 
 
 def summarize(text: str, max_sentences: int = 3, max_words: int | None = None) -> str:
-    parts = sentences(text)
+    # a sentence said twice (sources quoted by several answers) is worth saying once
+    parts = list(dict.fromkeys(sentences(text)))
     if len(parts) <= max_sentences:
         return " ".join(parts)
     document = term_frequencies(text)
