@@ -208,19 +208,16 @@ async def _write(
 ) -> JournalEntry:
     from tether.runtime.context import in_branch
 
-    entry = JournalEntry.model_construct(
-        run_id=ex.run.id,
-        step_id=sid,
+    entry = ex.entry(
+        sid,
+        kind,
+        name,
         attempt=attempt,
-        kind=kind,
-        name=name,
         status=status,
         value=value,
-        error=None if error is None else ex.error_json(error),
+        error=error,
         input=ex.codec.encode(inputs),
-        ref=None,
         started_at=started,
-        finished_at=time.time(),
     )
     await ex.write(entry, in_branch())
     return entry

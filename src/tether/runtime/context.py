@@ -25,7 +25,6 @@ from tether.errors import StepFailed
 from tether.foundation.checkpoint.contract import (
     EntryKind,
     EntryStatus,
-    JournalEntry,
     NewRun,
     Wait,
     WaitKind,
@@ -140,19 +139,15 @@ class Context:
                 value = ex.codec.encode(result, adapter)
             except Exception as e:
                 final = isinstance(e, UnserialisableValue) or not policy.should_retry(e, attempt)
-                entry = JournalEntry.model_construct(
-                    run_id=ex.run.id,
-                    step_id=sid,
+                entry = ex.entry(
+                    sid,
+                    EntryKind.STEP,
+                    name,
                     attempt=attempt,
-                    kind=EntryKind.STEP,
-                    name=name,
                     status=EntryStatus.ERROR if final else EntryStatus.ATTEMPT,
-                    value=None,
-                    error=ex.error_json(e),
+                    error=e,
                     input=inputs,
-                    ref=None,
                     started_at=started,
-                    finished_at=time.time(),
                 )
                 await ex.write(entry, in_branch)
                 ex.span(entry, **{"error.type": type(e).__name__})
@@ -163,19 +158,14 @@ class Context:
                 await asyncio.sleep(policy.delay(attempt))
                 ex.check_stopping()
                 continue
-            entry = JournalEntry.model_construct(
-                run_id=ex.run.id,
-                step_id=sid,
+            entry = ex.entry(
+                sid,
+                EntryKind.STEP,
+                name,
                 attempt=attempt,
-                kind=EntryKind.STEP,
-                name=name,
-                status=EntryStatus.OK,
                 value=value,
-                error=None,
                 input=inputs,
-                ref=None,
                 started_at=started,
-                finished_at=time.time(),
             )
             await ex.write(entry, in_branch)
             ex.span(entry)
@@ -362,23 +352,7 @@ class Context:
         if entry is not None:
             return json.loads(entry.value or "null")
         value = make()
-        now = time.time()
-        ex.buffer(
-            JournalEntry.model_construct(
-                run_id=ex.run.id,
-                step_id=sid,
-                attempt=1,
-                kind=kind,
-                name=name,
-                status=EntryStatus.OK,
-                value=json.dumps(value),
-                error=None,
-                input=None,
-                ref=None,
-                started_at=now,
-                finished_at=now,
-            )
-        )
+        ex.buffer(ex.entry(sid, kind, name, value=json.dumps(value)))
         return value
 
     def now(self) -> datetime:

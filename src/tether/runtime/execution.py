@@ -145,6 +145,37 @@ class Execution:
             self.span(entry)
         return entry
 
+    def entry(
+        self,
+        step_id: str,
+        kind: EntryKind,
+        name: str,
+        *,
+        attempt: int = 1,
+        status: EntryStatus = EntryStatus.OK,
+        value: str | None = None,
+        error: BaseException | None = None,
+        input: str | None = None,
+        started_at: float | None = None,
+    ) -> JournalEntry:
+        """A journal entry of this run, finished now. Built without validation: every field
+        comes from the runtime itself, and this is on every step's path."""
+        now = time.time()
+        return JournalEntry.model_construct(
+            run_id=self.run.id,
+            step_id=step_id,
+            attempt=attempt,
+            kind=kind,
+            name=name,
+            status=status,
+            value=value,
+            error=None if error is None else self.error_json(error),
+            input=input,
+            ref=None,
+            started_at=now if started_at is None else started_at,
+            finished_at=now,
+        )
+
     def check_stopping(self) -> None:
         if self.stopping.is_set():
             raise Release()
