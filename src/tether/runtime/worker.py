@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -124,6 +125,7 @@ class Worker:
         self.stopping = threading.Event()
         self.executed = 0
         self.on_finish: Callable[[str, RunStatus], None] | None = None
+        self._schedules_due = 0.0  # time.monotonic() of the next look at the schedules
 
     def stop(self) -> None:
         """Stop claiming; running runs are released at their next primitive boundary."""
@@ -172,9 +174,13 @@ class Worker:
         return self.executed
 
     def _fire_schedules(self) -> None:
+        """At most once a poll interval: the loop wakes at every commit any process makes,
+        and cron ticks come a minute apart."""
         s = self.services
-        if s.start is None:
+        now = time.monotonic()
+        if s.start is None or now < self._schedules_due:
             return
+        self._schedules_due = now + s.poll_interval
         try:
             fire_due(s.checkpointer, s.start)
         except DatabaseUnavailable as e:
