@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tests.fakes.openai_server import OpenAIServer
 from tests.receipts.conftest import on_openai
-from tests.runtime.test_crash_resume import ROOT
+from tests.workers import ROOT
 from tether import RunStatus, Tether
 from tether.foundation.checkpoint.contract import EntryKind, EntryStatus
 

@@ -5,14 +5,13 @@ killed, the step fails naming the limit, and the worker goes on."""
 from __future__ import annotations
 
 import json
-import signal
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.runtime.test_crash_resume import start_worker, wait_for
+from tests.workers import kill_worker_when, run_worker_until
 from tether import RunStatus, Tether
 
 
@@ -59,19 +58,11 @@ def test_send_email_fires_once_when_killed_after_it_finished(
     outbox, marker = tmp_path / "outbox.txt", tmp_path / "work.txt"
     run_id = t.start("mail_then_work", {"outbox": str(outbox), "marker": str(marker)})
     env = {"TETHER_WORKFLOWS": json.dumps(["tests.receipts.agents"])}
-    worker = start_worker(tmp_path / ".tether", env)
-    try:
-        wait_for(marker.exists)  # the email went out; the next step is running
-        worker.send_signal(signal.SIGKILL)
-        worker.wait(10)
-    finally:
-        worker.kill()
-    resumed = start_worker(tmp_path / ".tether", env)
-    try:
-        wait_for(lambda: t.status(run_id).status is RunStatus.COMPLETED)
-    finally:
-        resumed.terminate()
-        resumed.wait(10)
+    # the email went out and the next step is running: kill the worker there
+    kill_worker_when(tmp_path / ".tether", marker.exists, env)
+    run_worker_until(
+        tmp_path / ".tether", lambda: t.status(run_id).status is RunStatus.COMPLETED, env
+    )
     assert outbox.read_text().splitlines() == ["ana@example.com\thello"]
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -14,7 +13,7 @@ from pathlib import Path
 from tests.fakes.openai_server import OpenAIServer
 from tests.fakes.openai_server import text as openai_text
 from tests.receipts.conftest import on_openai
-from tests.runtime.test_crash_resume import ROOT, start_worker, wait_for
+from tests.workers import ROOT, kill_worker_when, run_worker_until
 from tether import RunStatus, Tether
 from tether.foundation.checkpoint.contract import EntryKind
 
@@ -33,20 +32,12 @@ def test_run_killed_after_its_second_model_call_resumes_without_paying_again(
         "TETHER_MODEL_BACKENDS": json.dumps(routing["model_backends"]),
         "TETHER_MODEL_ROUTES": json.dumps(routing["model_routes"]),
     }
-    worker = start_worker(tmp_path / ".tether", env)
-    try:
-        wait_for(marker.exists)  # both model calls are journaled; the step is stalling
-        worker.send_signal(signal.SIGKILL)
-        worker.wait(10)
-    finally:
-        worker.kill()
+    # both model calls are journaled and the step is stalling: kill the worker there
+    kill_worker_when(tmp_path / ".tether", marker.exists, env)
     assert len(openai_srv.requests) == 2
-    resumed = start_worker(tmp_path / ".tether", env)
-    try:
-        wait_for(lambda: t.status(run_id).status is RunStatus.COMPLETED)
-    finally:
-        resumed.terminate()
-        resumed.wait(10)
+    run_worker_until(
+        tmp_path / ".tether", lambda: t.status(run_id).status is RunStatus.COMPLETED, env
+    )
     assert len(openai_srv.requests) == 3  # calls one and two came from the journal
     calls = t.foundations.cost.calls(run_id)
     assert len(calls) == 3 and all(c.usd > 0 for c in calls)

@@ -4,11 +4,10 @@ what an interrupted one did."""
 from __future__ import annotations
 
 import json
-import signal
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.runtime.test_crash_resume import start_worker, wait_for
+from tests.workers import kill_worker_when, run_worker_until
 from tether import RunStatus, Tether, ToolArgumentError
 
 
@@ -24,19 +23,10 @@ def test_send_email_fires_once_after_kill_and_resume(
     outbox = tmp_path / "outbox.txt"
     run_id = t.start("mailer", {"outbox": str(outbox), "then_wait": 30})
     env = {"TETHER_WORKFLOWS": json.dumps(["tests.receipts.agents"])}
-    worker = start_worker(tmp_path / ".tether", env)
-    try:
-        wait_for(lambda: len(sent(outbox)) == 1)  # the mail server has it; no answer yet
-        worker.send_signal(signal.SIGKILL)
-        worker.wait(10)
-    finally:
-        worker.kill()
-    resumed = start_worker(tmp_path / ".tether", env)
-    try:
-        wait_for(lambda: t.status(run_id).status is RunStatus.NEEDS_ATTENTION)
-    finally:
-        resumed.terminate()
-        resumed.wait(10)
+    # the mail server has it, no answer yet: kill the worker there
+    kill_worker_when(tmp_path / ".tether", lambda: len(sent(outbox)) == 1, env)
+    needs_person = lambda: t.status(run_id).status is RunStatus.NEEDS_ATTENTION  # noqa: E731
+    run_worker_until(tmp_path / ".tether", needs_person, env)
     run = t.status(run_id)
     assert run.failed_step == "1" and "UnsafeReplayError" in (run.error or "")
     assert "tether resolve" in (run.error or "")

@@ -3,47 +3,13 @@ runs again. Executions are counted from a side-effect log the steps write, not t
 
 from __future__ import annotations
 
-import json
-import os
 import signal
-import subprocess
-import sys
-import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.workers import kill_worker_when, run_worker_until, start_worker, wait_for
 from tether import RunStatus, Tether
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def start_worker(
-    data_dir: Path, extra_env: dict[str, str] | None = None
-) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "TETHER_DATA_DIR": str(data_dir),
-        "TETHER_WORKFLOWS": json.dumps(["tests.runtime.flows"]),
-        "TETHER_LEASE_SECONDS": "1.0",
-        "TETHER_POLL_INTERVAL": "0.05",
-        "TETHER_TRACE": "none",
-        **(extra_env or {}),
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "tether.cli", "worker", "--concurrency", "2"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.time() + timeout
-    while not predicate():
-        assert time.time() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def executions(log: Path) -> Counter[str]:
@@ -54,21 +20,10 @@ def kill_mid_run_and_resume(
     t: Tether, data_dir: Path, log: Path, extra_env: dict[str, str] | None = None
 ) -> None:
     run_id = t.start("steps", {"n": 8, "pause": 0.15, "log": str(log)})
-    first = start_worker(data_dir, extra_env)
-    try:
-        wait_for(lambda: len(executions(log)) >= 3)
-        first.send_signal(signal.SIGKILL)
-        first.wait(10)
-    finally:
-        first.kill()
+    kill_worker_when(data_dir, lambda: len(executions(log)) >= 3, extra_env)
     committed = {e.name for e in t.journal(run_id)}
     assert t.status(run_id).status is RunStatus.RUNNING  # its lease is still on the dead worker
-    second = start_worker(data_dir, extra_env)
-    try:
-        wait_for(lambda: t.status(run_id).status is RunStatus.COMPLETED)
-    finally:
-        second.terminate()
-        second.wait(10)
+    run_worker_until(data_dir, lambda: t.status(run_id).status is RunStatus.COMPLETED, extra_env)
     counts = executions(log)
     assert t.output(t.status(run_id)) == {"total": sum(range(8))}
     assert set(counts) == {f"step {i}" for i in range(8)}
@@ -97,10 +52,5 @@ def test_worker_sigterm_releases_its_run_for_another_worker(
     first.send_signal(signal.SIGTERM)
     assert first.wait(10) == 0
     assert t.status(run_id).status is RunStatus.PENDING  # released, not left to expire
-    second = start_worker(tmp_path / ".tether")
-    try:
-        wait_for(lambda: t.status(run_id).status is RunStatus.COMPLETED)
-    finally:
-        second.terminate()
-        second.wait(10)
+    run_worker_until(tmp_path / ".tether", lambda: t.status(run_id).status is RunStatus.COMPLETED)
     assert all(n == 1 for n in executions(log).values())  # graceful: nothing ran twice

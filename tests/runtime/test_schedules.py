@@ -80,7 +80,7 @@ def test_remove_schedule(tether: Tether) -> None:
 def test_a_tick_fires_exactly_once_with_three_worker_processes(make_tether) -> None:  # type: ignore[no-untyped-def]
     import time
 
-    from tests.runtime.test_crash_resume import start_worker, wait_for
+    from tests.workers import start_worker, wait_for
 
     t = make_tether("sqlite")
     s = t.add_schedule("tick", "* * * * *", "steps", {"n": 1})

@@ -10,7 +10,7 @@ import threading
 import time
 from pathlib import Path
 
-from tests.runtime.test_crash_resume import ROOT, start_worker, wait_for
+from tests.workers import ROOT, run_worker_until, start_worker
 from tether import RunStatus, Settings, Tether
 
 
@@ -56,12 +56,8 @@ def test_parked_run_is_resumed_by_the_version_that_declares_it_and_stranded_othe
     t = Tether(Settings(data_dir=data, workflows=["tests.upgrades.v1"], trace="none"))
     assert t.status(run_id).status is RunStatus.PENDING and t.status(run_id).claims == 1
 
-    worker = start_worker(data, {"TETHER_WORKFLOWS": json.dumps(["tests.upgrades.v11"])})
-    try:
-        wait_for(lambda: t.status(run_id).status is RunStatus.COMPLETED)
-    finally:
-        worker.terminate()
-        worker.wait(10)
+    only_v11 = {"TETHER_WORKFLOWS": json.dumps(["tests.upgrades.v11"])}
+    run_worker_until(data, lambda: t.status(run_id).status is RunStatus.COMPLETED, only_v11)
     run = t.status(run_id)
     assert run.workflow_id == "ticket@1.0.0"  # still pinned to the version it started on
     assert t.output(run) == {"ticket": "T-1", "answered_by": "1.1.0", "approved_by": "ana"}
