@@ -25,8 +25,9 @@ def test_send_email_fires_once_after_kill_and_resume(
     env = {"TETHER_WORKFLOWS": json.dumps(["tests.receipts.agents"])}
     # the mail server has it, no answer yet: kill the worker there
     kill_worker_when(tmp_path / ".tether", lambda: len(sent(outbox)) == 1, env)
-    needs_person = lambda: t.status(run_id).status is RunStatus.NEEDS_ATTENTION  # noqa: E731
-    run_worker_until(tmp_path / ".tether", needs_person, env)
+    run_worker_until(
+        tmp_path / ".tether", lambda: t.status(run_id).status is RunStatus.NEEDS_ATTENTION, env
+    )
     run = t.status(run_id)
     assert run.failed_step == "1" and "UnsafeReplayError" in (run.error or "")
     assert "tether resolve" in (run.error or "")
