@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,15 +18,16 @@ def make_tether(tmp_path: Path) -> Iterator[Callable[..., Tether]]:
     """Build Tether instances over one data dir, as separate processes would see it."""
     opened: list[Tether] = []
 
-    def make(checkpoint: str = "sqlite", **overrides: object) -> Tether:
-        settings = Settings(
-            data_dir=tmp_path / ".tether",
-            checkpoint=checkpoint,
-            trace="memory",
-            workflows=["tests.runtime.flows"],
-            **{**FAST, **overrides},  # type: ignore[arg-type]
-        )
-        t = Tether(settings)
+    def make(checkpoint: str = "sqlite", **overrides: Any) -> Tether:
+        options: dict[str, Any] = {
+            "data_dir": tmp_path / ".tether",
+            "checkpoint": checkpoint,
+            "trace": "memory",
+            "workflows": ["tests.runtime.flows"],
+            **FAST,
+            **overrides,
+        }
+        t = Tether(Settings(**options))
         opened.append(t)
         return t
 

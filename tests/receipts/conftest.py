@@ -3,32 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.fakes.openai_server import OpenAIServer
-from tether import Settings, Tether
+from tether import Tether
 
 
 @pytest.fixture
-def agent_tether(tmp_path: Path) -> Iterator[Callable[..., Tether]]:
-    opened: list[Tether] = []
+def agent_tether(make_tether: Callable[..., Tether]) -> Callable[..., Tether]:
+    """`make_tether` for the agent workflows, with spans written to traces.jsonl."""
 
     def make(**extra: Any) -> Tether:
-        options: dict[str, Any] = {
-            "data_dir": tmp_path / ".tether", "trace": "jsonl", "poll_interval": 0.02,
-            "lease_seconds": 1.0, "workflows": ["tests.receipts.agents"], **extra,
-        }  # fmt: skip
-        settings = Settings(**options)
-        t = Tether(settings)
-        opened.append(t)
-        return t
+        options: dict[str, Any] = {"trace": "jsonl", "workflows": ["tests.receipts.agents"]}
+        return make_tether(**{**options, **extra})
 
-    yield make
-    for t in opened:
-        t.close()
+    return make
 
 
 @pytest.fixture
