@@ -48,6 +48,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tether.execution")
 
+# Spans queued before they are built and emitted: bounds what a long run holds in memory.
+SPAN_BATCH = 256
+
 
 class Suspend(BaseException):
     """Unwinds the workflow function so the run can park; never seen by user code."""
@@ -109,6 +112,7 @@ class Execution:
         self.trace_id = trace_id_for(self.run.id)
         self.run_span = span_id_for(self.run.id, "run")
         self._batch: list[JournalEntry] = []
+        self._spans: list[tuple[JournalEntry, dict[str, Any]]] = []
         self._flush: asyncio.Future[None] | None = None
 
     @property
@@ -158,10 +162,9 @@ class Execution:
         input: str | None = None,
         started_at: float | None = None,
     ) -> JournalEntry:
-        """A journal entry of this run, finished now. Built without validation: every field
-        comes from the runtime itself, and this is on every step's path."""
+        """A journal entry of this run, finished now."""
         now = time.time()
-        return JournalEntry.model_construct(
+        return JournalEntry(
             run_id=self.run.id,
             step_id=step_id,
             attempt=attempt,
@@ -243,8 +246,21 @@ class Execution:
     # -- spans ----------------------------------------------------------------------------
 
     def span(self, entry: JournalEntry, **attributes: Any) -> None:
+        """Queue the span of a committed entry. Spans are built and handed to the sink in
+        batches (every SPAN_BATCH, and when the execution stops): building one costs some
+        microseconds, which in a tight loop are a third of what they cost between two fsyncs."""
         if self._untraced:
             return
+        self._spans.append((entry, attributes))
+        if len(self._spans) >= SPAN_BATCH:
+            self.emit_spans()
+
+    def emit_spans(self) -> None:
+        spans, self._spans = self._spans, []
+        for entry, attributes in spans:
+            self._emit_span(entry, attributes)
+
+    def _emit_span(self, entry: JournalEntry, attributes: dict[str, Any]) -> None:
         self.sink.emit(
             Span(
                 trace_id=self.trace_id,
@@ -268,6 +284,7 @@ class Execution:
 
     def run_span_emit(self, status: RunStatus, error: str | None = None) -> None:
         now = time.time()
+        self.emit_spans()
         attrs: dict[str, Any] = {
             "tether.run.id": self.run.id,
             "tether.workflow": self.wf.id,
@@ -290,7 +307,6 @@ class Execution:
                 attributes=clean_attributes(attrs),
             )
         )
-        self.sink.flush()
 
 
 _WAIT_KINDS = (EntryKind.SLEEP, EntryKind.EVENT, EntryKind.INVOKE)
@@ -322,7 +338,11 @@ def _same_error(data: dict[str, Any], entry: JournalEntry) -> TetherError:
 
 async def execute(ex: Execution) -> RunStatus:
     """Drive one claimed run until it completes, fails, parks, or is taken from us."""
-    status = await _drive(ex)
+    try:
+        status = await _drive(ex)
+    finally:
+        ex.emit_spans()
+        ex.sink.flush()
     await _settle_sessions(ex, status)
     return status
 
@@ -356,7 +376,6 @@ async def _drive(ex: Execution) -> RunStatus:
                 resolved = cp.park(run.id, ex.token, ex.waits, ex.pending)
                 ex.pending = []
                 if not resolved:
-                    ex.sink.flush()
                     return RunStatus.WAITING
                 for entry in resolved:
                     ex._learn(entry)

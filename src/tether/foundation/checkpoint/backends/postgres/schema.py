@@ -112,7 +112,7 @@ def entry_row(e: JournalEntry) -> tuple[Any, ...]:
 
 
 def to_entry(r: dict[str, Any]) -> JournalEntry:
-    return JournalEntry.model_construct(
+    return JournalEntry(
         run_id=r["run_id"], step_id=r["step_id"], attempt=r["attempt"], kind=EntryKind(r["kind"]),
         name=r["name"], status=EntryStatus(r["status"]), value=r["value"], error=r["error"],
         input=r["input"], ref=r["ref"], started_at=r["started_at"], finished_at=r["finished_at"],

@@ -8,10 +8,40 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from tether.errors import DatabaseUnavailable, RunStateError
 
 _WATCH_INTERVAL = 0.005  # seconds between looks at PRAGMA data_version
+
+
+class _ErrorMap:
+    """SQLite's errors as tether's, naming the file and what to do. A class, not a
+    `contextlib.contextmanager`: it wraps every append, where a generator costs a microsecond."""
+
+    def __init__(self, path: Path, busy_timeout: float) -> None:
+        self.path, self.busy_timeout = path, busy_timeout
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, e: BaseException | None, tb: Any) -> None:
+        if isinstance(e, sqlite3.IntegrityError):  # an entry written twice: the caller's
+            raise RunStateError(f"already exists: {e}") from e
+        if not isinstance(e, sqlite3.DatabaseError):
+            return
+        msg = str(e)
+        if "locked" in msg or "busy" in msg:
+            raise DatabaseUnavailable(
+                f"database {self.path} is locked by another process "
+                f"(waited {self.busy_timeout:g} s): {msg}"
+            ) from e
+        if "not a database" in msg or "malformed" in msg or "corrupt" in msg:
+            raise DatabaseUnavailable(
+                f"database {self.path} is corrupt or not a tether database ({msg}); "
+                "move it aside or point TETHER_DATABASE_URL elsewhere"
+            ) from e
+        raise DatabaseUnavailable(f"database {self.path} cannot be used: {msg}") from e
 
 
 class SqliteConnections:
@@ -43,25 +73,8 @@ class SqliteConnections:
                 self._all.append(conn)
         return conn
 
-    @contextlib.contextmanager
-    def _errors(self) -> Iterator[None]:
-        try:
-            yield
-        except sqlite3.IntegrityError as e:  # an entry written twice: the caller's, not the file's
-            raise RunStateError(f"already exists: {e}") from e
-        except sqlite3.DatabaseError as e:
-            msg = str(e)
-            if "locked" in msg or "busy" in msg:
-                raise DatabaseUnavailable(
-                    f"database {self.path} is locked by another process "
-                    f"(waited {self._busy_timeout:g} s): {msg}"
-                ) from e
-            if "not a database" in msg or "malformed" in msg or "corrupt" in msg:
-                raise DatabaseUnavailable(
-                    f"database {self.path} is corrupt or not a tether database ({msg}); "
-                    "move it aside or point TETHER_DATABASE_URL elsewhere"
-                ) from e
-            raise DatabaseUnavailable(f"database {self.path} cannot be used: {msg}") from e
+    def _errors(self) -> _ErrorMap:
+        return _ErrorMap(self.path, self._busy_timeout)
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:

@@ -123,7 +123,7 @@ def row_of(entry: JournalEntry) -> tuple[Any, ...]:
 
 
 def entry_of(r: sqlite3.Row) -> JournalEntry:
-    return JournalEntry.model_construct(
+    return JournalEntry(
         run_id=r[0],
         step_id=r[1],
         attempt=r[2],
