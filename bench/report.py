@@ -1,5 +1,11 @@
 """Summaries and the markdown table: median, min and max of each system's checked samples, and
-tether's median over the peer's (every metric is a cost, so a ratio below 1 is tether ahead).
+tether over each peer (every metric is a cost, so a ratio below 1 is tether ahead).
+
+The ratio is paired: each repetition's tether sample over the same repetition's peer sample,
+then the median of those. The host's speed drifts between repetitions by more than the gaps
+being measured; within one repetition both systems ran minutes apart at most (a floor runs
+right next to its tether system), so the pair shares the drift and the ratio cancels it. The
+ratio of the two medians is kept in the JSON as `ratio_of_medians`.
 """
 
 from __future__ import annotations
@@ -26,8 +32,14 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
                 }
         for e in systems.values():
             ref = systems.get(e["compare_with"] or "", {})
-            if e["family"] != "tether" and "median" in e and "median" in ref and e["median"]:
-                e["ratio"] = ref["median"] / e["median"]
+            if e["family"] == "tether" or "median" not in e or "median" not in ref:
+                continue
+            ours = {s["rep"]: s["value"] for s in ref["samples"]}
+            pairs = [ours[s["rep"]] / s["value"] for s in e["samples"] if s["rep"] in ours]
+            if pairs and all(s["value"] for s in e["samples"]):
+                e["ratio"] = statistics.median(pairs)
+                e["ratio_pairs"] = len(pairs)
+                e["ratio_of_medians"] = ref["median"] / e["median"]
                 e["ratio_of"] = e["compare_with"]
     return results
 
@@ -62,8 +74,10 @@ def markdown(doc: dict[str, Any]) -> str:
         f"- versions: {', '.join(f'{k} {v}' for k, v in doc['versions'].items())}",
         f"- {doc['reps']} repetitions{' (quick sizes)' if doc['quick'] else ''}, systems "
         f"interleaved, each measurement in a fresh process; total {doc['duration_s']:.0f} s",
-        "- every number is a cost (lower is better); **tether/peer** is tether's median over the "
-        "peer's on the same backend (below 1: tether is ahead; the goal over the floor is ≤ 1.3)",
+        "- every number is a cost (lower is better); **tether/peer** is the median, over the "
+        "repetitions, of tether's sample over the peer's in the same repetition, on the same "
+        "backend (below 1: tether is ahead; the goal over the floor is ≤ 1.3). A floor runs right "
+        "next to its tether system, so the pair shares the host's drift",
         "",
     ]
     for name, w in doc["workloads"].items():

@@ -181,6 +181,24 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def _order(runnable: list[System], rep: int) -> list[System]:
+    """This repetition's running order: rotated every repetition, so no system always runs
+    first (cold caches) or last, with each floor glued to its tether system, the two taking
+    turns to go first. The host's speed drifts by tens of percent over minutes; measured
+    back to back, tether and its floor see the same host, so their ratio is what it costs."""
+    units: list[list[System]] = []
+    for s in runnable:
+        if s.family == "floor":
+            continue
+        unit = [s]
+        unit += [f for f in runnable if f.family == "floor" and f.compare_with == s.name]
+        units.append(unit if rep % 2 == 0 else unit[::-1])
+    glued = {s.name for u in units for s in u}
+    units += [[s] for s in runnable if s.name not in glued]  # a floor whose tether is not run
+    k = rep % len(units) if units else 0
+    return [s for u in units[k:] + units[:k] for s in u]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     ap.add_argument("--quick", action="store_true", help="small sizes, for development")
@@ -244,8 +262,7 @@ def main(argv: list[str] | None = None) -> int:
             runnable = [s for s in members if "skipped" not in entries[s.name]]
             print(f"{w.name}: {w.title} {params}", flush=True)
             for rep in range(reps):
-                k = rep % len(runnable) if runnable else 0
-                for s in runnable[k:] + runnable[:k]:
+                for s in _order(runnable, rep):
                     sample = measure(
                         s, w, params, root, server.address if server else "", args.timeout
                     )
@@ -255,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
                         e["failures"].append(problem)
                         print(f"  {s.name} rep {rep}: REJECTED {problem}", flush=True)
                         continue
+                    sample["rep"] = rep
                     sample["value"] = w.value(sample, params)
                     sample["secondary"] = w.secondary(sample, params)
                     e["samples"].append(sample)
