@@ -8,6 +8,7 @@ import os
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -206,3 +207,16 @@ async def own_loop(ctx: Context, inp: Steps) -> Total:
     first = await ctx.step("first", uses_its_own_loop, inp.n)
     second = await ctx.step("second", uses_its_own_loop, first)
     return Total(total=second)
+
+
+SEEN: dict[str, Any] = {}  # tests put a trace sink here; `watched` steps record what it holds
+
+
+def spans_so_far(pause: float) -> int:
+    time.sleep(pause)
+    return len(SEEN["sink"].named("step ")) if "sink" in SEEN else -1
+
+
+@workflow(name="watched", version="1.0.0")
+async def watched(ctx: Context, inp: Steps) -> list[int]:
+    return [await ctx.step(f"step {i}", spans_so_far, inp.pause) for i in range(inp.n)]

@@ -34,3 +34,22 @@ def test_replaying_finished_steps_emits_no_span(make_tether: Callable[..., Tethe
     names = [s.name for s in t.sink.spans]  # type: ignore[attr-defined]
     assert names.count("step before") == 1  # executed once, replayed once: one span
     assert names.count("sleep nap") == 1 and names.count("step after") == 1
+
+
+def test_a_running_runs_step_spans_reach_the_sink_within_a_second(
+    make_tether: Callable[..., Tether],
+) -> None:
+    """Spans are queued and built in batches, but not held back longer than SPAN_DELAY: once a
+    step ends over a second after the oldest queued one, the spans so far reach the sink."""
+    from tests.runtime import flows
+
+    t = make_tether("sqlite")
+    flows.SEEN["sink"] = t.sink
+    try:
+        run = t.run(t.start("watched", {"n": 5, "pause": 0.45}))
+    finally:
+        flows.SEEN.clear()
+    seen = t.output(run)
+    assert seen[:4] == [0, 0, 0, 0]  # steps 0-2 ended within 0.9 s of each other: queued
+    assert seen[4] == 4  # step 3 ended 1.35 s after step 0: the four went out together
+    assert len(t.sink.named("step ")) == 5  # type: ignore[attr-defined]

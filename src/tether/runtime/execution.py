@@ -48,8 +48,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tether.execution")
 
-# Spans queued before they are built and emitted: bounds what a long run holds in memory.
+# Spans are queued, then built and emitted together when SPAN_BATCH are queued or the oldest
+# is SPAN_DELAY seconds old (checked as each span is queued), and whenever an execution stops.
 SPAN_BATCH = 256
+SPAN_DELAY = 1.0
 
 
 class Suspend(BaseException):
@@ -246,13 +248,15 @@ class Execution:
     # -- spans ----------------------------------------------------------------------------
 
     def span(self, entry: JournalEntry, **attributes: Any) -> None:
-        """Queue the span of a committed entry. Spans are built and handed to the sink in
-        batches (every SPAN_BATCH, and when the execution stops): building one costs some
-        microseconds, which in a tight loop are a third of what they cost between two fsyncs."""
+        """Queue the span of a committed entry. Building a span costs some microseconds,
+        which in a tight loop of spans are a third of what they cost between two fsyncs."""
         if self._untraced:
             return
         self._spans.append((entry, attributes))
-        if len(self._spans) >= SPAN_BATCH:
+        if (
+            len(self._spans) >= SPAN_BATCH
+            or entry.finished_at - self._spans[0][0].finished_at >= SPAN_DELAY
+        ):
             self.emit_spans()
 
     def emit_spans(self) -> None:

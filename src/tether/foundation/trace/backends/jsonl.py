@@ -1,7 +1,8 @@
 """Spans as JSON lines in `<data dir>/traces.jsonl`: the portable dump, one span a line.
 
-Appends are buffered and flushed when a run parks or finishes (and when the buffer fills), so
-tracing adds no write syscall to the per-step hot path. Several processes may append to one
+Appends are buffered and flushed when a run parks or finishes, when the buffer fills, and when
+its oldest line is a second old (checked at each append), so tracing adds no write syscall to
+the per-step hot path and a running run's spans still show up within a step or a second. Several processes may append to one
 file: each flush is one `write` of whole lines on an O_APPEND descriptor.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +18,12 @@ from tether.foundation.trace.contract import Span
 
 
 class JsonlTraceSink:
-    def __init__(self, path: Path, buffer_spans: int = 256) -> None:
+    def __init__(self, path: Path, buffer_spans: int = 256, buffer_seconds: float = 1.0) -> None:
         self.path = path
         self._buffer: list[str] = []
         self._limit = buffer_spans
+        self._delay = buffer_seconds
+        self._since = 0.0  # monotonic time of the oldest buffered line
         self._lock = threading.Lock()
         self._fd: int | None = None
 
@@ -29,10 +33,13 @@ class JsonlTraceSink:
 
     def emit(self, span: Span) -> None:
         line = span.model_dump_json() + "\n"
+        now = time.monotonic()
         with self._lock:
+            if not self._buffer:
+                self._since = now
             self._buffer.append(line)
-            full = len(self._buffer) >= self._limit
-        if full:
+            due = len(self._buffer) >= self._limit or now - self._since >= self._delay
+        if due:
             self.flush()
 
     def flush(self) -> None:
