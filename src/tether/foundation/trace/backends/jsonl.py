@@ -2,8 +2,9 @@
 
 Appends are buffered and flushed when a run parks or finishes, when the buffer fills, and when
 its oldest line is a second old (checked at each append), so tracing adds no write syscall to
-the per-step hot path and a running run's spans still show up within a step or a second. Several processes may append to one
-file: each flush is one `write` of whole lines on an O_APPEND descriptor.
+the per-step hot path and a running run's spans still show up within a step or a second.
+Several processes may append to one file: each flush is one `write` of whole lines on an
+O_APPEND descriptor.
 """
 
 from __future__ import annotations
