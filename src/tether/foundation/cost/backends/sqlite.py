@@ -12,11 +12,10 @@ import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-from tether.errors import DatabaseUnavailable
 from tether.foundation.cost.contract import CostRecord, CostTotal
+from tether.foundation.sqlite import open_sqlite, sqlite_file
 
 PICO = Decimal("1e12")
 GRAIN = Decimal("1e-12")  # read back with the same 12 places PostgreSQL's NUMERIC keeps
@@ -75,18 +74,10 @@ class SqliteCostStore:
     """I11 on SQLite; `url` is `sqlite:///path/to/file.db`."""
 
     def __init__(self, url: str) -> None:
-        if not url.startswith("sqlite:///"):
-            raise DatabaseUnavailable(f"not a SQLite URL: {url!r} (expected sqlite:///path)")
-        self.path = Path(url.removeprefix("sqlite:///"))
+        self.path = sqlite_file(url, "cost")
         self._lock = threading.Lock()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._conn.row_factory = sqlite3.Row
-            self._conn.execute("PRAGMA busy_timeout = 10000")
-            self._conn.executescript(_SCHEMA)
-        except (OSError, sqlite3.DatabaseError) as e:
-            raise DatabaseUnavailable(f"cost database {self.path} cannot be used: {e}") from e
+        self._conn = open_sqlite(self.path, "the cost ledger", _SCHEMA)
+        self._conn.row_factory = sqlite3.Row
 
     @classmethod
     def from_settings(cls, settings: Any) -> SqliteCostStore:

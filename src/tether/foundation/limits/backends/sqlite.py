@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tether.errors import DatabaseUnavailable
 from tether.foundation.limits.kv import Kv, KvLimitsStore
+from tether.foundation.sqlite import open_sqlite
 
 if TYPE_CHECKING:
     from tether.settings import Settings
@@ -44,15 +44,7 @@ class SqliteLimitsStore(KvLimitsStore):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=30
-            )
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute(_SCHEMA)
-        except (OSError, sqlite3.Error) as e:
-            raise DatabaseUnavailable(f"limits store {self.path}: {e}") from e
+        self._conn = open_sqlite(self.path, "the limits store", _SCHEMA)
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> SqliteLimitsStore:

@@ -7,14 +7,13 @@ because it is a storage backend like the PostgreSQL one beside it.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tether.errors import ConfigurationError, DatabaseUnavailable
 from tether.foundation.policy.contract import AuditRecord
+from tether.foundation.sqlite import open_sqlite, sqlite_file
 
 if TYPE_CHECKING:
     from tether.settings import Settings
@@ -32,33 +31,15 @@ CREATE INDEX IF NOT EXISTS guard_audit_run ON guard_audit (run_id, id);
 """
 
 
-def sqlite_path(url: str, what: str) -> Path:
-    """The file a `sqlite:///path` URL names; anything else is a configuration error."""
-    if not url.startswith("sqlite:///"):
-        raise ConfigurationError(
-            f"the sqlite {what} backend needs a sqlite:/// URL; set TETHER_"
-            f"{what.upper()}_DATABASE_URL or choose another backend for {what}"
-        )
-    return Path(url.removeprefix("sqlite:///"))
-
-
 class SqliteAuditLog:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=30
-            )
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.executescript(_SCHEMA)
-        except (OSError, sqlite3.Error) as e:
-            raise DatabaseUnavailable(f"audit log {self.path}: {e}") from e
+        self._conn = open_sqlite(self.path, "the audit log", _SCHEMA)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SqliteAuditLog:
-        return cls(sqlite_path(settings.database_url_for("policy"), "policy"))
+        return cls(sqlite_file(settings.database_url_for("policy"), "policy"))
 
     def record(self, entry: AuditRecord) -> None:
         row = entry.model_dump()

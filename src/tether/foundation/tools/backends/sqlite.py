@@ -11,10 +11,10 @@ import contextlib
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 from tether.errors import DatabaseUnavailable
+from tether.foundation.sqlite import open_sqlite, sqlite_file
 from tether.foundation.tools.backends._table import COLUMNS, SELECT, record, schema, values
 from tether.foundation.tools.results import (
     CallStatus,
@@ -41,18 +41,11 @@ class SqliteToolResults:
     """`url` is `sqlite:///path/to/file.db`."""
 
     def __init__(self, url: str, synchronous: str = "FULL") -> None:
-        if not url.startswith("sqlite:///"):
-            raise DatabaseUnavailable(f"not a SQLite URL: {url!r} (expected sqlite:///path)")
-        self.path = Path(url.removeprefix("sqlite:///"))
+        self.path = sqlite_file(url, "tools")
         self._lock = threading.Lock()
-        with self._errors():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=10.0
-            )
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute(f"PRAGMA synchronous={synchronous}")
-            self._conn.executescript(schema("REAL", "INTEGER"))
+        self._conn = open_sqlite(
+            self.path, "tool_call_results", schema("REAL", "INTEGER"), synchronous=synchronous
+        )
 
     @classmethod
     def from_settings(cls, settings: Any) -> SqliteToolResults:

@@ -1,0 +1,46 @@
+"""Opening an interface's own SQLite file: one place for the URL, the pragmas and the error.
+
+I1's tool-call results, I9's audit log, I10's counters and I11's costs each keep a small table
+in SQLite: the data directory's tether.db beside I2's tables by default, or a file of their own
+when `TETHER_<INTERFACE>_DATABASE_URL` names one. They open it the same way: WAL, so their
+writes never block a reader such as `tether inspect`; a busy timeout long enough to outlast a
+storm of worker commits; and a file that cannot be used named in one line. (The checkpointer
+keeps per-thread connections that watch each other's commits: checkpoint/backends/sqlite/.)
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from tether.errors import ConfigurationError, DatabaseUnavailable
+
+BUSY_TIMEOUT = 30.0  # seconds a write waits for another process's transaction
+
+
+def sqlite_file(url: str, interface: str) -> Path:
+    """The file a `sqlite:///path` URL names; anything else is a configuration error."""
+    if not url.startswith("sqlite:///"):
+        raise ConfigurationError(
+            f"the sqlite {interface} backend needs a sqlite:/// URL; set TETHER_"
+            f"{interface.upper()}_DATABASE_URL or choose another backend for {interface}"
+        )
+    return Path(url.removeprefix("sqlite:///"))
+
+
+def open_sqlite(
+    path: Path, what: str, schema: str, *, synchronous: str = "FULL"
+) -> sqlite3.Connection:
+    """One autocommit connection with `schema` applied, for use by several threads behind the
+    caller's lock. `what` names the table in the error, e.g. "the audit log"."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT
+        )
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={synchronous}")
+        conn.executescript(schema)
+    except (OSError, sqlite3.Error) as e:
+        raise DatabaseUnavailable(f"{what} in {path} cannot be used: {e}") from e
+    return conn
