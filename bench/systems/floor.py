@@ -1,8 +1,9 @@
 """The floor: what one durable step costs at the least — a raw single-row INSERT + COMMIT.
 
 Same drivers as tether (sqlite3, psycopg), same durability settings (SQLite WAL +
-`synchronous=FULL`; PostgreSQL's defaults), and a row shaped like a journal entry, so the
-ratio tether/floor is the price of everything tether does around the commit.
+`synchronous=FULL`, and tether's WAL checkpoint size; PostgreSQL's defaults), and a row shaped
+like a journal entry, so the ratio tether/floor is the price of everything tether does around
+the commit, not of how the database is configured.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from bench.env import Env
 from bench.measure import Sample, Timer
 from bench.processes import run_pool
+from tether.foundation.sqlite import WAL_AUTOCHECKPOINT
 
 _TABLE = """CREATE TABLE IF NOT EXISTS journal (
     run_id TEXT NOT NULL, step_id TEXT NOT NULL, attempt INTEGER NOT NULL, kind TEXT NOT NULL,
@@ -38,6 +40,7 @@ class _Db:
         else:
             self.conn = sqlite3.connect(url, isolation_level=None)
             self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT}")
             self.conn.execute(f"PRAGMA synchronous={env.sqlite_synchronous}")
             self.conn.execute("PRAGMA busy_timeout=10000")
             self.sql = "INSERT INTO journal VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"

@@ -16,6 +16,13 @@ from pathlib import Path
 from tether.errors import ConfigurationError, DatabaseUnavailable
 
 BUSY_TIMEOUT = 30.0  # seconds a write waits for another process's transaction
+# Checkpoint the WAL into the database once it holds this many pages (SQLite's default: 1000).
+# Until its first checkpoint a WAL grows, and each commit's fsync then also commits the file's
+# new size to the filesystem journal: measured here, 400 us a commit instead of 200. A journal
+# write is one or two pages, so a fresh WAL (a new data dir, or after the last connection to
+# it closed) spent its first 600-odd commits at that price; at 256 it spends about 150, and a
+# small checkpoint costs less than it saves. Durability is the same: every commit is fsynced.
+WAL_AUTOCHECKPOINT = 256
 
 
 def sqlite_file(url: str, interface: str) -> Path:
@@ -39,6 +46,7 @@ def open_sqlite(
             path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT
         )
         conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT}")
         conn.execute(f"PRAGMA synchronous={synchronous}")
         conn.executescript(schema)
     except (OSError, sqlite3.Error) as e:

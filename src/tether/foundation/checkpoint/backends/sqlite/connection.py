@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tether.errors import DatabaseUnavailable, RunStateError
+from tether.foundation.sqlite import WAL_AUTOCHECKPOINT
 
 _WATCH_INTERVAL = 0.005  # seconds between looks at PRAGMA data_version
 
@@ -67,6 +68,7 @@ class SqliteConnections:
             )
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT}")
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
             self._local.conn = conn
             with self._lock:
