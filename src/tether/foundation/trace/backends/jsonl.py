@@ -15,13 +15,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tether.foundation.trace.contract import Span
+from tether.foundation.trace.contract import Span, span_from_json, span_json
 
 
 class JsonlTraceSink:
     def __init__(self, path: Path, buffer_spans: int = 256, buffer_seconds: float = 1.0) -> None:
         self.path = path
-        self._buffer: list[str] = []
+        self._buffer: list[bytes] = []
         self._limit = buffer_spans
         self._delay = buffer_seconds
         self._since = 0.0  # monotonic time of the oldest buffered line
@@ -33,7 +33,7 @@ class JsonlTraceSink:
         return cls(Path(settings.data_path) / "traces.jsonl")
 
     def emit(self, span: Span) -> None:
-        line = span.model_dump_json() + "\n"
+        line = span_json(span) + b"\n"
         now = time.monotonic()
         with self._lock:
             if not self._buffer:
@@ -47,7 +47,7 @@ class JsonlTraceSink:
         with self._lock:
             if not self._buffer:
                 return
-            data, self._buffer = "".join(self._buffer).encode(), []
+            data, self._buffer = b"".join(self._buffer), []
             if self._fd is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -64,6 +64,4 @@ class JsonlTraceSink:
         self.flush()
         if not self.path.exists():
             return []
-        return [
-            Span.model_validate_json(line) for line in self.path.read_text().splitlines() if line
-        ]
+        return [span_from_json(line) for line in self.path.read_bytes().splitlines() if line]
