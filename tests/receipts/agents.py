@@ -4,6 +4,7 @@ names, so they are counted outside the journal."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -19,6 +20,16 @@ def send_mail(outbox: str, to: str, body: str, then_wait: float = 0.0) -> str:
         f.write(f"{to}\t{body}\n")
     time.sleep(then_wait)  # a worker killed here leaves the call started, never finished
     return f"sent to {to}"
+
+
+@tool(replay="unsafe_on_replay", timeout=30)
+def slow_mail(started: str, outbox: str, delay: float) -> str:
+    """Takes `delay` seconds to reach the mail server; `started` gets the tool's pid first."""
+    Path(started).write_text(str(os.getpid()))
+    time.sleep(delay)
+    with open(outbox, "a") as f:
+        f.write("late\n")
+    return "sent"
 
 
 @tool(replay="pure", timeout=30)
@@ -51,6 +62,17 @@ async def mailer(ctx: Context, inp: Mail) -> Done:
         send_mail, outbox=inp.outbox, to="ana@example.com", body="hello", then_wait=inp.then_wait
     )
     return Done(result=str(sent))
+
+
+class SlowMail(BaseModel):
+    started: str
+    outbox: str
+    delay: float
+
+
+@workflow(name="slow_mailer", version="1.0.0")
+async def slow_mailer(ctx: Context, inp: SlowMail) -> Done:
+    return Done(result=await ctx.tool(slow_mail, **inp.model_dump()))
 
 
 class Chat(BaseModel):

@@ -4,10 +4,13 @@ what an interrupted one did."""
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.workers import kill_worker_when, run_worker_until
+import pytest
+
+from tests.workers import kill_worker_when, run_worker_until, wait_for
 from tether import RunStatus, Tether, ToolArgumentError
 
 
@@ -37,6 +40,31 @@ def test_send_email_fires_once_after_kill_and_resume(
     assert done.status is RunStatus.COMPLETED
     assert t.output(done) == {"result": "sent to ana@example.com (confirmed by hand)"}
     assert len(sent(outbox)) == 1
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the tie is Linux's prctl")
+def test_a_killed_workers_tool_process_dies_with_it_and_sends_nothing_later(
+    agent_tether: Callable[..., Tether],
+    tmp_path: Path,
+) -> None:
+    """Tool processes lead their own session, so a SIGKILL of the worker does not reach them;
+    left alive, this one would send its email after whoever resumes the run had looked."""
+    t = agent_tether()
+    started, outbox = tmp_path / "started", tmp_path / "outbox.txt"
+    t.start("slow_mailer", {"started": str(started), "outbox": str(outbox), "delay": 3.0})
+    env = {"TETHER_WORKFLOWS": json.dumps(["tests.receipts.agents"])}
+    kill_worker_when(tmp_path / ".tether", lambda: started.exists() and started.read_text(), env)
+    tool_pid = int(started.read_text())
+    wait_for(lambda: not _running(tool_pid), timeout=2.0)  # not the 3 s the tool would take
+    assert sent(outbox) == []
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"  # a zombie has stopped; it only waits to be reaped
 
 
 def test_send_email_is_not_resent_when_the_worker_died_after_it_finished(

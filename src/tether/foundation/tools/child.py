@@ -1,6 +1,6 @@
 """The process a sandbox runs: imports a tool by reference and calls it, speaking JSON lines.
 
-Run as a file (`python child.py once|session`), never imported by the worker, and stdlib-only
+Run as a file (`python child.py once|session [worker pid]`), never imported by the worker, and stdlib-only
 until it imports the tool, so starting it costs an interpreter plus the tool's own module.
 Each request line is `{"ref", "args", "key", "limits"}`; each answer line is
 `{"ok": true, "value": "<JSON text>"}` or `{"ok": false, "type", "message", "limit"}`.
@@ -19,11 +19,13 @@ import json
 import math
 import os
 import resource
+import signal
 import sys
 import traceback
 from typing import Any
 
 _MIB = 1024 * 1024
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def _set_limits(limits: dict[str, int], hard: bool) -> None:
@@ -80,8 +82,23 @@ def _answer(request: dict[str, Any], hard_limits: bool) -> dict[str, Any]:
                 "message": f"returned a {type(result).__name__} that is not JSON: {e}"}  # fmt: skip
 
 
+def _die_with(worker: int) -> None:
+    """Tie this process to the worker's life (Linux). A worker SIGKILLed during a call would
+    otherwise leave its tool running in its own session: an email sent seconds later, after
+    the run was handed on and a person was shown that no email had gone out."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != worker:  # the worker died before the tie was made
+        os._exit(1)
+
+
 def main() -> None:
     mode = sys.argv[1]
+    if len(sys.argv) > 2:
+        _die_with(int(sys.argv[2]))
     requests = os.fdopen(os.dup(0), "r")
     answers = os.fdopen(os.dup(1), "w")
     devnull = os.open(os.devnull, os.O_RDONLY)

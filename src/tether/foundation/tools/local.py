@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import re
 import shutil
 import tempfile
@@ -31,7 +32,9 @@ _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
 def unwrapped(argv: Sequence[str], workdir: Path, network: bool) -> list[str]:
-    return list(argv)
+    """The child as it is, told the worker's pid so it dies with the worker (bwrap's
+    `--die-with-parent` does that for the wrapped lanes)."""
+    return [*argv, str(os.getpid())]
 
 
 def dir_name(run_id: str) -> str:
