@@ -48,7 +48,9 @@ def send_then_fail(outbox: str) -> str:
     raise RuntimeError("smtp said no")
 
 
-@tool(replay="unsafe_on_replay", timeout=0.5)
+# 2 s: the child imports this module (and so tether) inside the timeout, about half a second
+# on a loaded two-core box, so 0.5 s sometimes timed out before "started" was written.
+@tool(replay="unsafe_on_replay", timeout=2.0)
 def send_slowly(outbox: str) -> str:
     with open(outbox, "a") as f:
         f.write("started\n")

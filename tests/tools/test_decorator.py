@@ -86,7 +86,7 @@ def test_nested_function_is_refused_because_sandboxes_import_by_name() -> None:
 
 
 def test_limits_default_from_the_timeout() -> None:
-    assert t.send_slowly.limits.cpu_seconds == 1 and t.send_slowly.timeout == 0.5
+    assert t.send_slowly.limits.cpu_seconds == 2 and t.send_slowly.timeout == 2.0
     assert t.add.persistence is PersistenceClass.EPHEMERAL
     with pytest.raises(ConfigurationError, match="memory_mb must be positive"):
         tool(replay="pure", memory_mb=0)
