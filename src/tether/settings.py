@@ -12,6 +12,7 @@ so any one interface can be pointed at its own database by changing one string.
 from __future__ import annotations
 
 import os
+import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -152,9 +153,10 @@ class Settings(BaseSettings):
         path = self.data_path
         try:
             path.mkdir(parents=True, exist_ok=True)
-            probe = path / ".write-probe"
-            probe.write_text("")
-            probe.unlink()
+            # a nameless probe: workers starting together once raced on one named probe file,
+            # and the loser's unlink failed a run with "not writable (No such file...)"
+            with tempfile.TemporaryFile(dir=path):
+                pass
         except OSError as e:
             raise ConfigurationError(
                 f"data directory {path} is not writable ({e.strerror}); "

@@ -1,7 +1,8 @@
 """The process a sandbox runs: imports a tool by reference and calls it, speaking JSON lines.
 
-Run as a file (`python child.py once|session [worker pid]`), never imported by the worker, and stdlib-only
-until it imports the tool, so starting it costs an interpreter plus the tool's own module.
+Run as a file (`python child.py once|session [worker pid]`), never imported by the worker,
+and stdlib-only until it imports the tool, so starting it costs an interpreter plus the tool's
+own module. Given the worker's pid, it dies with the worker.
 Each request line is `{"ref", "args", "key", "limits"}`; each answer line is
 `{"ok": true, "value": "<JSON text>"}` or `{"ok": false, "type", "message", "limit"}`.
 The protocol keeps private copies of stdin and stdout: whatever the tool prints goes to
