@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import psycopg
@@ -604,7 +605,7 @@ def test_blob_refs_are_the_blobs_live_rows_still_point_at(checkpointer: Checkpoi
     run_id = uuid.uuid4().hex
     checkpointer.create_run(NewRun(id=run_id, workflow="wf", version="1.0.0", input=ref % "in"))
     token = claim(checkpointer, run_id).token
-    checkpointer.append(run_id, token, [step(run_id, "1").model_copy(update={"value": ref % "v"})])
+    checkpointer.append(run_id, token, [replace(step(run_id, "1"), value=ref % "v")])
     checkpointer.complete(run_id, token, ref % "out")
     assert checkpointer.blob_refs() == {"in", "v", "out"}
     checkpointer.prune(finished_before=time.time() + 60)

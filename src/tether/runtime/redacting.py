@@ -9,6 +9,7 @@ is a no-op, so the hot path pays one attribute check.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from tether.foundation.checkpoint.contract import Checkpointer, JournalEntry, Wait
@@ -23,9 +24,7 @@ def clean_entries(entries: Sequence[JournalEntry]) -> Sequence[JournalEntry]:
     if not REDACTOR.active:
         return entries
     return [
-        e.model_copy(
-            update={"value": _clean(e.value), "input": _clean(e.input), "error": _clean(e.error)}
-        )
+        replace(e, value=_clean(e.value), input=_clean(e.input), error=_clean(e.error))
         for e in entries
     ]
 

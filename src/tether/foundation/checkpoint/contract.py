@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
@@ -55,16 +56,20 @@ class EntryStatus(StrEnum):
     ATTEMPT = "attempt"  # one failed attempt of a step that may be retried
 
 
-class JournalEntry(BaseModel):
-    """One row of a run's journal: (run, step id, attempt) is unique."""
+@dataclass(slots=True)
+class JournalEntry:
+    """One row of a run's journal: (run, step id, attempt) is unique.
 
-    model_config = ConfigDict(frozen=True)
+    A plain dataclass, not a pydantic model: one is built for every step and read back by the
+    thousand on resume, always from values the runtime or a backend already typed. It is
+    treated as immutable; copy it with `dataclasses.replace` (a frozen dataclass builds no
+    faster than a validated model)."""
 
     run_id: str
     step_id: str
-    attempt: int = 1
     kind: EntryKind
     name: str
+    attempt: int = 1
     status: EntryStatus = EntryStatus.OK
     value: str | None = None  # JSON text of the result
     error: str | None = None  # JSON text: {"type": ..., "message": ...}

@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -384,7 +384,7 @@ class MemoryCheckpointer:
             raise RunStateError(f"run {rec.id} is {rec.status}; only a failed run can be retried")
         for k, e in list(run.journal.items()):
             if e.step_id == rec.failed_step and e.status is EntryStatus.ERROR:
-                run.journal[k] = e.model_copy(update={"status": EntryStatus.ATTEMPT})
+                run.journal[k] = replace(e, status=EntryStatus.ATTEMPT)
                 child = self._runs.get(e.ref or "")
                 if e.kind is EntryKind.INVOKE and child and child.record.status is RunStatus.FAILED:
                     self._retry(child, now)
