@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+import weakref
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -220,3 +221,35 @@ def spans_so_far(pause: float) -> int:
 @workflow(name="watched", version="1.0.0")
 async def watched(ctx: Context, inp: Steps) -> list[int]:
     return [await ctx.step(f"step {i}", spans_so_far, inp.pause) for i in range(inp.n)]
+
+
+# Every step function `closures` makes, held weakly: what is left after the run was kept alive.
+MADE: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _made(i: int) -> Any:
+    """A fresh function each call, sync for even i and async for odd, returning a Total."""
+    if i % 2:
+
+        async def later() -> Total:
+            return Total(total=i)
+
+        fn: Any = later
+    else:
+
+        def now() -> Total:
+            return Total(total=i)
+
+        fn = now
+    MADE.add(fn)
+    return fn
+
+
+@workflow(name="closures", version="1.0.0")
+async def closures(ctx: Context, inp: Steps) -> Total:
+    total = 0
+    for i in range(inp.n):
+        made = await ctx.step(f"closure {i}", _made(i))
+        assert isinstance(made, Total)  # typed by the annotation of this very function
+        total += made.total
+    return Total(total=total)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import threading
 
@@ -129,3 +130,13 @@ def test_sync_step_that_runs_its_own_event_loop_works(tether: Tether) -> None:
     run = tether.run(tether.start("own_loop", {"n": 3}))
     assert run.status is RunStatus.COMPLETED, run.error
     assert tether.output(run) == {"total": 12}
+
+
+def test_steps_made_from_fresh_closures_are_typed_and_not_kept_alive(tether: Tether) -> None:
+    """A worker runs for weeks; a workflow that builds its step function anew each time (a
+    lambda, a closure) must not leave every one of them cached."""
+    run = tether.run(tether.start("closures", {"n": 6}))
+    assert run.status is RunStatus.COMPLETED
+    assert tether.output(run) == {"total": 15}
+    gc.collect()
+    assert len(flows.MADE) == 0

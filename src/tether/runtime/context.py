@@ -18,8 +18,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
+from weakref import WeakKeyDictionary
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from tether.errors import StepFailed
 from tether.foundation.checkpoint.contract import (
@@ -58,6 +59,23 @@ def _call_inline(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str
         return fn(*args, **kwargs)
     finally:
         asyncio._set_running_loop(loop)
+
+
+# What `ctx.step` needs to know of a function, learnt once. Weakly keyed: a workflow that
+# passes a fresh lambda or closure every step must not grow the cache for the worker's life.
+_SHAPES: WeakKeyDictionary[Callable[..., Any], tuple[TypeAdapter[Any], bool]] = WeakKeyDictionary()
+
+
+def _shape(fn: Callable[..., Any]) -> tuple[TypeAdapter[Any], bool]:
+    """The adapter for `fn`'s result, and whether it is a coroutine function."""
+    key = getattr(fn, "__func__", fn)  # a bound method is a new object at every access
+    try:
+        return _SHAPES[key]
+    except KeyError:
+        shape = _SHAPES[key] = (return_adapter(fn), inspect.iscoroutinefunction(fn))
+        return shape
+    except TypeError:  # not weakly referable (a builtin): work it out each time
+        return return_adapter(fn), inspect.iscoroutinefunction(fn)
 
 
 def in_branch() -> bool:
@@ -114,7 +132,7 @@ class Context:
         retry: RetryPolicy | None,
     ) -> Any:
         ex = self._ex
-        adapter = return_adapter(fn)
+        adapter, is_async = _shape(fn)
         entry = ex.replayed(sid, name, EntryKind.STEP)
         if entry is not None:
             if entry.status == EntryStatus.ERROR:
@@ -124,7 +142,6 @@ class Context:
         policy = retry or ex.default_retry
         attempt = ex.attempts.get(sid, 0)
         in_branch = bool(_BRANCH.get())
-        is_async = inspect.iscoroutinefunction(fn)
         inputs = ex.codec.encode_args(args, kwargs)
         while True:
             attempt += 1

@@ -6,7 +6,6 @@ so control flow cannot depend on a difference between "live" and "replayed" obje
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import json
 from collections.abc import Callable
@@ -37,17 +36,11 @@ def adapter_for(tp: Any) -> TypeAdapter[Any]:
 
 def return_adapter(fn: Callable[..., Any]) -> TypeAdapter[Any]:
     """The adapter for what `fn` returns, from its annotation (Any when it has none)."""
-    cached = _adapters.get(fn)
-    if cached is not None:
-        return cached
     try:
         hint = get_type_hints(fn).get("return", Any)
     except Exception:  # annotations that can't be resolved: treat the value as plain JSON
         hint = Any
-    found = adapter_for(hint)
-    with contextlib.suppress(TypeError):  # unhashable callables are not cached
-        _adapters[fn] = found
-    return found
+    return adapter_for(hint)
 
 
 class Codec:
