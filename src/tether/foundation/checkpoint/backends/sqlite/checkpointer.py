@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tether.errors import DatabaseUnavailable, RunNotFound, RunStateError
+from tether.foundation.checkpoint.backends.sqlite.connection import ErrorMap
 from tether.foundation.checkpoint.backends.sqlite.housekeeping import SqliteHousekeeping
 from tether.foundation.checkpoint.backends.sqlite.schema import (
     INSERT_ENTRY,
@@ -69,6 +70,7 @@ class SqliteCheckpointer(SqliteHousekeeping):
         self.path = Path(url.removeprefix("sqlite:///"))
         self._synchronous = synchronous
         self._busy_timeout = busy_timeout
+        self._error_map = ErrorMap(self.path, busy_timeout)
         self._retention = event_retention
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []

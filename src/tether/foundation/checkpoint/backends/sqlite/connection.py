@@ -16,9 +16,9 @@ from tether.foundation.sqlite import WAL_AUTOCHECKPOINT
 _WATCH_INTERVAL = 0.005  # seconds between looks at PRAGMA data_version
 
 
-class _ErrorMap:
+class ErrorMap:
     """SQLite's errors as tether's, naming the file and what to do. A class, not a
-    `contextlib.contextmanager`: it wraps every append, where a generator costs a microsecond."""
+    `contextlib.contextmanager`, and one instance per checkpointer: it wraps every append."""
 
     def __init__(self, path: Path, busy_timeout: float) -> None:
         self.path, self.busy_timeout = path, busy_timeout
@@ -52,6 +52,7 @@ class SqliteConnections:
     path: Path
     _synchronous: str
     _busy_timeout: float
+    _error_map: ErrorMap
     _retention: float
     _local: threading.local
     _all: list[sqlite3.Connection]
@@ -75,8 +76,8 @@ class SqliteConnections:
                 self._all.append(conn)
         return conn
 
-    def _errors(self) -> _ErrorMap:
-        return _ErrorMap(self.path, self._busy_timeout)
+    def _errors(self) -> ErrorMap:
+        return self._error_map
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
