@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -39,6 +40,35 @@ def test_send_email_fires_once_after_kill_and_resume(
     done = t.run(run_id)
     assert done.status is RunStatus.COMPLETED
     assert t.output(done) == {"result": "sent to ana@example.com (confirmed by hand)"}
+    assert len(sent(outbox)) == 1
+
+
+def test_an_interrupted_email_that_finished_after_all_is_not_resent_on_rerun(
+    agent_tether: Callable[..., Tether],
+    tmp_path: Path,
+) -> None:
+    """The execution thought dead (its lease had lapsed) finishes the call after another
+    worker parked the run for a person; the person, seeing no answer yet, says rerun. The
+    recorded result stands, the run resumes with it, and the email is not sent again."""
+    t = agent_tether()
+    outbox = tmp_path / "outbox.txt"
+    run_id = t.start("mailer", {"outbox": str(outbox), "then_wait": 30})
+    env = {"TETHER_WORKFLOWS": json.dumps(["tests.receipts.agents"])}
+    kill_worker_when(tmp_path / ".tether", lambda: len(sent(outbox)) == 1, env)
+    run_worker_until(
+        tmp_path / ".tether", lambda: t.status(run_id).status is RunStatus.NEEDS_ATTENTION, env
+    )
+    runner = t.foundations.tools
+    started = runner.lookup(run_id, "1")
+    assert started is not None
+    runner.store.finish(
+        run_id, "1", started.attempt, result='"sent to ana@example.com (late)"', result_ref=None,
+        finished_at=time.time(),
+    )  # fmt: skip
+    t.resolve(run_id, "1", rerun=True)
+    done = t.run(run_id)
+    assert done.status is RunStatus.COMPLETED
+    assert t.output(done) == {"result": "sent to ana@example.com (late)"}
     assert len(sent(outbox)) == 1
 
 
