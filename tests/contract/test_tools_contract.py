@@ -210,8 +210,10 @@ async def test_resolve_rerun_sends_the_call_once_more(runner: ToolRunner, tmp_pa
     outcome = await runner.call(inv)
     assert (outcome.replayed, outcome.attempt) == (False, 2)
     assert lines(outbox) == ["a\tb"]
-    with pytest.raises(RunStateError, match="already finished"):
-        runner.resolve("run-1", "1", Resolution.RERUN)
+    # a call finished since is not rerun by a later decision: its record stands
+    again = runner.resolve("run-1", "1", Resolution.RERUN)
+    assert (again.status, again.attempt) == (CallStatus.FINISHED, 2)
+    assert (await runner.call(inv)).replayed and lines(outbox) == ["a\tb"]
 
 
 def test_resolve_without_a_call_says_so(runner: ToolRunner) -> None:
