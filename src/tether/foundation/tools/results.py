@@ -10,6 +10,7 @@ database can live elsewhere.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
@@ -17,6 +18,8 @@ from typing import Any, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict
 
 from tether.errors import RunStateError
+
+log = logging.getLogger(__name__)
 
 
 class CallStatus(StrEnum):
@@ -94,7 +97,8 @@ class ToolCallStore(Protocol):
         """Apply a person's decision to the latest attempt; returns the row as it now is.
 
         RESULT and SKIP finish it (SKIP with the JSON `null`); RERUN fails it so the next call
-        dispatches again. RunStateError if there is no call there or it already finished.
+        dispatches again. A call that has finished since keeps its row, unchanged.
+        RunStateError if there is no call there.
         """
         ...
 
@@ -117,9 +121,13 @@ def apply_resolution(
     if record is None:
         raise RunStateError(f"run {run_id} has no tool call at step {step_id}; nothing to resolve")
     if record.status is CallStatus.FINISHED:
-        raise RunStateError(
-            f"the tool call at step {step_id} of run {run_id} already finished; nothing to resolve"
-        )
+        # Finished since it was interrupted: the execution thought dead (its lease had lapsed)
+        # finished it after the run was parked, or an earlier resolve stopped before resuming
+        # the run. Refusing would leave the run parked for good; `rerun` would send it twice.
+        log.warning("the tool call at step %s of run %s has finished since it was interrupted; "
+                    "its recorded result stands and '%s' was not applied", step_id, run_id,
+                    resolution.value)  # fmt: skip
+        return record
     if resolution is Resolution.RESULT and result is None:
         raise RunStateError("resolve with a result needs the result (JSON text)")
     if resolution is Resolution.RERUN:

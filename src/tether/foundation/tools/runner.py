@@ -122,24 +122,11 @@ class ToolRunner:
         self, run_id: str, step_id: str, resolution: Resolution | str, result: Any = None
     ) -> ToolCallRecord:
         """A person's decision on an interrupted call: its `result` (JSON data), `skip` (done,
-        result None) or `rerun` (the next call dispatches it once more).
-
-        A call that has finished since keeps its record and the decision is moot: the execution
-        that was thought dead (its lease had lapsed) finished the call after the run was parked,
-        or an earlier resolve stopped before resuming the run. Refusing would leave the run
-        parked for good, and `rerun` would send the email twice."""
+        result None) or `rerun` (the next call dispatches it once more). A call that has
+        finished since keeps its record (`apply_resolution` says why)."""
         decision = Resolution(resolution)
         text = json.dumps(result) if decision is Resolution.RESULT else None
-        try:
-            return self.store.resolve(run_id, step_id, decision, text, time.time())
-        except RunStateError:
-            latest = self.store.lookup(run_id, step_id)
-            if latest is None or latest.status is not CallStatus.FINISHED:
-                raise
-        log.warning("the tool call at step %s of run %s has finished since it was interrupted; "
-                    "its recorded result stands and '%s' was not applied", step_id, run_id,
-                    decision.value)  # fmt: skip
-        return latest
+        return self.store.resolve(run_id, step_id, decision, text, time.time())
 
     async def run_parked(self, run_id: str) -> None:
         """A parked run holds no process: stop its session processes (their state is on disk)."""
