@@ -19,19 +19,25 @@ def sent(outbox: Path) -> list[str]:
     return outbox.read_text().splitlines() if outbox.exists() else []
 
 
+def _interrupted_mail(t: Tether, tmp_path: Path, outbox: Path) -> str:
+    """A mailer run whose worker was killed after the mail server had the email but before
+    it answered, resumed by a second worker into needs_attention. Returns the run's id."""
+    run_id = t.start("mailer", {"outbox": str(outbox), "then_wait": 30})
+    env = {"TETHER_WORKFLOWS": json.dumps(["tests.receipts.agents"])}
+    kill_worker_when(tmp_path / ".tether", lambda: len(sent(outbox)) == 1, env)
+    run_worker_until(
+        tmp_path / ".tether", lambda: t.status(run_id).status is RunStatus.NEEDS_ATTENTION, env
+    )
+    return run_id
+
+
 def test_send_email_fires_once_after_kill_and_resume(
     agent_tether: Callable[..., Tether],
     tmp_path: Path,
 ) -> None:
     t = agent_tether()
     outbox = tmp_path / "outbox.txt"
-    run_id = t.start("mailer", {"outbox": str(outbox), "then_wait": 30})
-    env = {"TETHER_WORKFLOWS": json.dumps(["tests.receipts.agents"])}
-    # the mail server has it, no answer yet: kill the worker there
-    kill_worker_when(tmp_path / ".tether", lambda: len(sent(outbox)) == 1, env)
-    run_worker_until(
-        tmp_path / ".tether", lambda: t.status(run_id).status is RunStatus.NEEDS_ATTENTION, env
-    )
+    run_id = _interrupted_mail(t, tmp_path, outbox)
     run = t.status(run_id)
     assert run.failed_step == "1" and "UnsafeReplayError" in (run.error or "")
     assert "tether resolve" in (run.error or "")
@@ -52,12 +58,7 @@ def test_an_interrupted_email_that_finished_after_all_is_not_resent_on_rerun(
     recorded result stands, the run resumes with it, and the email is not sent again."""
     t = agent_tether()
     outbox = tmp_path / "outbox.txt"
-    run_id = t.start("mailer", {"outbox": str(outbox), "then_wait": 30})
-    env = {"TETHER_WORKFLOWS": json.dumps(["tests.receipts.agents"])}
-    kill_worker_when(tmp_path / ".tether", lambda: len(sent(outbox)) == 1, env)
-    run_worker_until(
-        tmp_path / ".tether", lambda: t.status(run_id).status is RunStatus.NEEDS_ATTENTION, env
-    )
+    run_id = _interrupted_mail(t, tmp_path, outbox)
     runner = t.foundations.tools
     started = runner.lookup(run_id, "1")
     assert started is not None
@@ -83,7 +84,9 @@ def test_a_killed_workers_tool_process_dies_with_it_and_sends_nothing_later(
     started, outbox = tmp_path / "started", tmp_path / "outbox.txt"
     t.start("slow_mailer", {"started": str(started), "outbox": str(outbox), "delay": 3.0})
     env = {"TETHER_WORKFLOWS": json.dumps(["tests.receipts.agents"])}
-    kill_worker_when(tmp_path / ".tether", lambda: started.exists() and started.read_text(), env)
+    kill_worker_when(
+        tmp_path / ".tether", lambda: started.exists() and started.read_text() != "", env
+    )
     tool_pid = int(started.read_text())
     wait_for(lambda: not _running(tool_pid), timeout=2.0)  # not the 3 s the tool would take
     assert sent(outbox) == []
