@@ -16,7 +16,13 @@ from pathlib import Path
 import pytest
 
 from tests.tools import sample_tools as t
-from tether.errors import RunStateError, ToolArgumentError, ToolFailed, UnsafeReplayError
+from tether.errors import (
+    NonDeterminismError,
+    RunStateError,
+    ToolArgumentError,
+    ToolFailed,
+    UnsafeReplayError,
+)
 from tether.foundation.blobs.files import FileBlobStore
 from tether.foundation.tools.backends.bubblewrap import BubblewrapLanes
 from tether.foundation.tools.backends.postgres import PostgresToolResults
@@ -153,6 +159,19 @@ async def test_idempotent_tool_rerun_after_interruption_passes_the_same_key(
     outcome = await runner.call(inv)
     assert outcome.idempotency_key == interrupted.idempotency_key == outcome.value
     assert lines(ledger) == [f"{interrupted.idempotency_key}\t10"]
+
+
+async def test_a_call_whose_arguments_differ_from_its_intent_row_is_non_deterministic(
+    runner: ToolRunner, tmp_path: Path
+) -> None:
+    """A resumed run that reaches a recorded call with other arguments (a key minted anew,
+    code changed under a run) neither gets the old result nor sends the new arguments."""
+    outbox = tmp_path / "outbox"
+    crash_after_intent(runner.store, call(t.send_email, outbox=str(outbox), to="a@x.org", body="1"))
+    with pytest.raises(NonDeterminismError) as raised:
+        await runner.call(call(t.send_email, outbox=str(outbox), to="b@x.org", body="1"))
+    assert raised.value.step_id == "1" and "a@x.org" in str(raised.value)
+    assert lines(outbox) == []
 
 
 async def test_unsafe_tool_that_raises_fails_and_is_never_retried(

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from tether import Context, NonRetryableError, RetryPolicy, workflow
+from tether import Context, NonRetryableError, RetryPolicy, tool, workflow
 
 CALLS: Counter[str] = Counter()
 
@@ -253,3 +253,41 @@ async def closures(ctx: Context, inp: Steps) -> Total:
         assert isinstance(made, Total)  # typed by the annotation of this very function
         total += made.total
     return Total(total=total)
+
+
+def charge(log: str, key: str, pause: float) -> str:
+    """A payment processor that deduplicates on `key`; `log` records every key it was sent."""
+    effect(log, key, 0)
+    time.sleep(pause)
+    return key
+
+
+@tool(replay="pure", timeout=30)
+def quote(log: str, key: str, pause: float) -> str:
+    """A tool call whose arguments carry a minted key; `log` records every key it was sent."""
+    return charge(log, key, pause)
+
+
+class Charge(BaseModel):
+    log: str
+    pause: float = 0.0
+    branches: int = 0  # 0: one charge at the top level; n: one in each of n gather branches
+    by_tool: bool = False
+
+
+def _minted(ctx: Context) -> str:
+    """A key made of every value a workflow may branch on."""
+    return f"{ctx.uuid()} {ctx.now().isoformat()} {ctx.random()}"
+
+
+@workflow(name="charge", version="1.0.0")
+async def charge_flow(ctx: Context, inp: Charge) -> list[str]:
+    async def pay(label: str) -> str:
+        key = _minted(ctx)
+        if inp.by_tool:
+            return str(await ctx.tool(quote, log=inp.log, key=key, pause=inp.pause))
+        return await ctx.step(f"charge {label}", charge, inp.log, key, inp.pause)
+
+    if inp.branches:
+        return await ctx.gather(*(pay(str(i)) for i in range(inp.branches)))
+    return [await pay("once")]

@@ -253,6 +253,7 @@ async def call_tool(
             await _refused(ex, sid, EntryKind.TOOL, tool.name, inputs, e, attempt)
             raise
         inputs["guards"] = _decisions(decisions)
+        ex.commit_recorded()
         try:
             outcome = await runner.call(ToolInvocation(ex.run.id, sid, attempt, tool, args))
         except UnsafeReplayError as e:
@@ -338,6 +339,7 @@ async def call_model(ex: Execution, sid: str, request: ModelRequest) -> Any:
         await _refused(ex, sid, EntryKind.MODEL, name, inputs, e, attempt)
         raise
     hook = RouteGuard(chain, call)
+    ex.commit_recorded()
     try:
         routed = await foundations.models.complete(request, before_attempt=hook)
     except (ModelError, GuardError) as e:

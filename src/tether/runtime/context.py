@@ -143,6 +143,7 @@ class Context:
         attempt = ex.attempts.get(sid, 0)
         in_branch = bool(_BRANCH.get())
         inputs = ex.codec.encode_args(args, kwargs)
+        ex.commit_recorded()
         while True:
             attempt += 1
             started = time.time()
@@ -313,6 +314,7 @@ class Context:
             return ex.codec.decode(entry.value or "null", wf.output_adapter)
         ex.check_stopping()
         child_input = ex.codec.encode(wf.input_adapter.validate_python(input), wf.input_adapter)
+        ex.commit_recorded()
         child, _ = ex.cp.create_run(
             NewRun(
                 id=new_run_id(),

@@ -219,9 +219,18 @@ class Execution:
         fut.set_result(None)
 
     def buffer(self, entry: JournalEntry) -> None:
-        """now/uuid/random: committed with the next write, before the next primitive runs."""
+        """now/uuid/random: held until the next primitive executes (`commit_recorded`), or
+        written with the next park or finish, so a run that records many values pays one
+        commit for them, not one each."""
         self.pending.append(entry)
         self.done[entry.step_id] = entry
+
+    def commit_recorded(self) -> None:
+        """Commit buffered now/uuid/random values before a step's function is called, a tool
+        or model call is dispatched or a child started: a key minted from them must be the
+        same key when a crash in the middle of that primitive makes it run again."""
+        if self.pending:
+            self.write_now([])
 
     def suspend(self, wait: Wait) -> Suspend:
         self.waits.append(wait)

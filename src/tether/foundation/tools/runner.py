@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from tether.errors import RunStateError, ToolFailed, UnsafeReplayError
+from tether.errors import NonDeterminismError, RunStateError, ToolFailed, UnsafeReplayError
 from tether.foundation.blobs.contract import BlobStore
 from tether.foundation.secrets.redaction import REDACTOR, redact
 from tether.foundation.tools.config import open_lanes, open_tool_results
@@ -100,6 +100,11 @@ class ToolRunner:
         )  # fmt: skip
         row, created = self.store.begin(intent)
         if not created:
+            if row.args_hash != intent.args_hash:
+                raise NonDeterminismError(
+                    invocation.step_id, f"tool {tool.name} with arguments {row.args}",
+                    f"tool {tool.name} with other arguments ({intent.args_hash})",
+                )  # fmt: skip
             if row.status is CallStatus.FINISHED:
                 return self._stored(row)
             row = self._take_over_interrupted(invocation, row, intent)
