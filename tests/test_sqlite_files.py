@@ -18,7 +18,7 @@ def test_the_checkpointers_connections_checkpoint_the_wal_early(
     make_tether: Callable[..., Tether],
 ) -> None:
     t = make_tether("sqlite")
-    conn = t.checkpointer._conn()  # type: ignore[attr-defined]
+    conn = t.checkpointer._db.conn()  # type: ignore[attr-defined]
     assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == WAL_AUTOCHECKPOINT
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL

@@ -145,10 +145,6 @@ class Database:
                 self._owned = [c for c in self._owned if not c.closed] + [conn]
         return conn
 
-    def notify(self, c: Conn) -> None:
-        """Wake the workers listening on this schema when `c`'s transaction commits."""
-        c.execute("SELECT pg_notify(%s, '')", (self.channel,))
-
     def wait(self, timeout: float) -> None:
         """LISTEN on the schema's channel; also wake for the next timer due before `timeout`."""
         with self._listen_lock, self.errors():

@@ -1,5 +1,4 @@
-"""The checkpoint's tables in PostgreSQL: the migrations that build them, how rows map to the
-contract's models.
+"""The checkpoint's tables in PostgreSQL: the migrations that build them.
 
 `tether_schema` holds one version per component, so other interfaces' backends can share the
 table. `migrate` runs at start under an advisory lock (several workers may start at once) and
@@ -8,14 +7,12 @@ refuses a schema written by a newer tether rather than guessing what it means.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 from psycopg import Connection, sql
 
 from tether.errors import ConfigurationError, SchemaVersionError
-from tether.foundation.checkpoint.contract import EntryKind, EntryStatus, JournalEntry, RunRecord
 
 log = logging.getLogger("tether.checkpoint.postgres")
 
@@ -97,31 +94,6 @@ CREATE TABLE schedules (
 MIGRATIONS: tuple[str, ...] = (_V1, _V2)
 SCHEMA_VERSION = len(MIGRATIONS)
 COMPONENT = "checkpoint"
-COLS = (
-    "run_id, step_id, attempt, kind, name, status, value, error, input, ref, "
-    "started_at, finished_at"
-)
-
-
-def entry_row(e: JournalEntry) -> tuple[Any, ...]:
-    """A journal entry as the parameters of an insert listing COLS."""
-    return (
-        e.run_id, e.step_id, e.attempt, e.kind.value, e.name, e.status.value, e.value,
-        e.error, e.input, e.ref, e.started_at, e.finished_at,
-    )  # fmt: skip
-
-
-def to_entry(r: dict[str, Any]) -> JournalEntry:
-    return JournalEntry(
-        run_id=r["run_id"], step_id=r["step_id"], attempt=r["attempt"], kind=EntryKind(r["kind"]),
-        name=r["name"], status=EntryStatus(r["status"]), value=r["value"], error=r["error"],
-        input=r["input"], ref=r["ref"], started_at=r["started_at"], finished_at=r["finished_at"],
-    )  # fmt: skip
-
-
-def to_run(r: dict[str, Any]) -> RunRecord:
-    fields = {k: r[k] for k in RunRecord.model_fields if k in r}
-    return RunRecord(**{**fields, "meta": json.loads(r["meta"])})
 
 
 def migrate(c: Connection[Any], schema: str | None, where: str) -> str:

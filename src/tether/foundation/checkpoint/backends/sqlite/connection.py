@@ -1,4 +1,9 @@
-"""Connections to the one SQLite file: one per thread, WAL, and SQLite's errors as tether's."""
+"""Connections to the one SQLite file: one per thread, WAL, and SQLite's errors as tether's.
+
+`SqliteDatabase` is to the SQLite checkpointer what `postgres/database.py` is to PostgreSQL's:
+the `Database` the shared control flow (`checkpoint/sql/`) runs on. SQLite has no server clock,
+so each connection registers `tether_now()`, the host's clock, as the dialect's `now`.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +11,20 @@ import contextlib
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tether.errors import DatabaseUnavailable, RunStateError
 from tether.foundation.sqlite import WAL_AUTOCHECKPOINT
 
+T = TypeVar("T")
 _WATCH_INTERVAL = 0.005  # seconds between looks at PRAGMA data_version
 
 
 class ErrorMap:
     """SQLite's errors as tether's, naming the file and what to do. A class, not a
-    `contextlib.contextmanager`, and one instance per checkpointer: it wraps every append."""
+    `contextlib.contextmanager`, and one instance per database: it wraps every append."""
 
     def __init__(self, path: Path, busy_timeout: float) -> None:
         self.path, self.busy_timeout = path, busy_timeout
@@ -45,20 +51,21 @@ class ErrorMap:
         raise DatabaseUnavailable(f"database {self.path} cannot be used: {msg}") from e
 
 
-class SqliteConnections:
+class SqliteDatabase:
     """Per-thread connections (the heartbeat thread never shares the runs'), `BEGIN IMMEDIATE`
     transactions, and errors that name the file and say what to do."""
 
-    path: Path
-    _synchronous: str
-    _busy_timeout: float
-    _error_map: ErrorMap
-    _retention: float
-    _local: threading.local
-    _all: list[sqlite3.Connection]
-    _lock: threading.Lock
+    def __init__(self, path: Path, synchronous: str, busy_timeout: float) -> None:
+        self.path = path
+        self._synchronous = synchronous
+        self._busy_timeout = busy_timeout
+        self.errors = ErrorMap(path, busy_timeout)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
 
-    def _conn(self) -> sqlite3.Connection:
+    def conn(self) -> sqlite3.Connection:
+        """This thread's connection."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(
@@ -68,6 +75,7 @@ class SqliteConnections:
                 timeout=self._busy_timeout,
             )
             conn.row_factory = sqlite3.Row
+            conn.create_function("tether_now", 0, time.time)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT}")
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
@@ -76,13 +84,11 @@ class SqliteConnections:
                 self._all.append(conn)
         return conn
 
-    def _errors(self) -> ErrorMap:
-        return self._error_map
-
     @contextlib.contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        with self._errors():
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Under SQLite's one writer lock, taken at `BEGIN` so a read never has to upgrade."""
+        conn = self.conn()
+        with self.errors:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -91,13 +97,25 @@ class SqliteConnections:
                 raise
             conn.execute("COMMIT")
 
-    def wait_for_work(self, timeout: float) -> None:
+    def tx(self, fn: Callable[[sqlite3.Connection], T], /) -> T:
+        with self.transaction() as c:
+            return fn(c)
+
+    def one(self, query: str, args: Sequence[Any] = (), /) -> list[Any]:
+        with self.errors:
+            return self.conn().execute(query, args).fetchall()
+
+    def rowcount(self, query: str, args: Sequence[Any], /) -> int:
+        with self.errors:
+            return self.conn().execute(query, args).rowcount
+
+    def wait(self, timeout: float) -> None:
         """SQLite cannot notify another process, but `PRAGMA data_version` tells a connection
         that another one committed: watch it every few milliseconds (a read of a counter, no
         I/O) and return at the first change, or when the next timer is due, or at `timeout`.
         So `send_event` wakes a worker in milliseconds, whatever the poll interval."""
-        conn = self._conn()  # this thread's own connection: it sees everyone else's commits
-        with self._errors():
+        conn = self.conn()  # this thread's own connection: it sees everyone else's commits
+        with self.errors:
             due = conn.execute(
                 "SELECT min(wake_at) FROM runs WHERE wake_at IS NOT NULL "
                 "AND status IN ('sleeping', 'waiting', 'paused')"

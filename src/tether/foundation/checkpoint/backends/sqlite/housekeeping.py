@@ -1,16 +1,23 @@
-"""Prune, blob references and schedules on SQLite: the I2 methods outside a run's execution."""
+"""Pruning finished runs from SQLite, and listing the blobs rows still refer to: the I2 methods
+outside a run's execution. Blobs are swept elsewhere, by reference: `blob_refs` is what the
+sweep must spare."""
 
 from __future__ import annotations
 
 import time
 
-from tether.foundation.checkpoint.backends.sqlite.connection import SqliteConnections
-from tether.foundation.checkpoint.contract import BLOB_REF, Pruned, Schedule, blob_address
+from tether.foundation.checkpoint.backends.sqlite.connection import SqliteDatabase
+from tether.foundation.checkpoint.contract import BLOB_REF, Pruned, blob_address
 
 
-class SqliteHousekeeping(SqliteConnections):
+class SqliteHousekeeping:
+    """The housekeeping half of the I2 contract, mixed into SqliteCheckpointer."""
+
+    _db: SqliteDatabase
+    _retention: float
+
     def prune(self, finished_before: float) -> Pruned:
-        with self._tx() as c:
+        with self._db.transaction() as c:
             ids = [
                 r[0]
                 for r in c.execute(
@@ -34,52 +41,11 @@ class SqliteHousekeeping(SqliteConnections):
 
     def blob_refs(self) -> set[str]:
         like = BLOB_REF + "%"
-        with self._errors():
-            conn = self._conn()
-            texts = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT input FROM runs WHERE input LIKE ? UNION ALL "
-                    "SELECT output FROM runs WHERE output LIKE ? UNION ALL "
-                    "SELECT value FROM journal WHERE value LIKE ? UNION ALL "
-                    "SELECT input FROM journal WHERE input LIKE ?",
-                    (like,) * 4,
-                )
-            ]
-        return {a for t in texts if (a := blob_address(t))}
-
-    # -- schedules ----------------------------------------------------------------------
-
-    def put_schedule(self, schedule: Schedule) -> None:
-        with self._tx() as c:
-            c.execute(
-                "INSERT OR REPLACE INTO schedules (name, cron, workflow, input, catchup, next_at, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    schedule.name,
-                    schedule.cron,
-                    schedule.workflow,
-                    schedule.input,
-                    schedule.catchup,
-                    schedule.next_at,
-                    schedule.created_at,
-                ),
-            )
-
-    def schedules(self) -> list[Schedule]:
-        with self._errors():
-            rows = self._conn().execute("SELECT * FROM schedules ORDER BY name").fetchall()
-        return [Schedule(**dict(r)) for r in rows]
-
-    def delete_schedule(self, name: str) -> bool:
-        with self._errors():
-            cur = self._conn().execute("DELETE FROM schedules WHERE name = ?", (name,))
-        return cur.rowcount == 1
-
-    def advance_schedule(self, name: str, expected_next_at: float, next_at: float) -> bool:
-        with self._errors():
-            cur = self._conn().execute(
-                "UPDATE schedules SET next_at = ? WHERE name = ? AND next_at = ?",
-                (next_at, name, expected_next_at),
-            )
-        return cur.rowcount == 1
+        rows = self._db.one(
+            "SELECT input FROM runs WHERE input LIKE ? UNION ALL "
+            "SELECT output FROM runs WHERE output LIKE ? UNION ALL "
+            "SELECT value FROM journal WHERE value LIKE ? UNION ALL "
+            "SELECT input FROM journal WHERE input LIKE ?",
+            (like,) * 4,
+        )
+        return {a for r in rows if (a := blob_address(r[0]))}

@@ -1,14 +1,11 @@
-"""The SQLite layout of I2: tables, forward migrations (PRAGMA user_version) and row mapping."""
+"""The SQLite layout of I2: tables and forward migrations (PRAGMA user_version)."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 from tether.errors import SchemaVersionError
-from tether.foundation.checkpoint.contract import EntryKind, EntryStatus, JournalEntry, RunRecord
 
 SCHEMA_VERSION = 2
 
@@ -89,78 +86,6 @@ CREATE TABLE IF NOT EXISTS schedules (
 );
 """,
 }
-
-JOURNAL_COLS = (
-    "run_id, step_id, attempt, kind, name, status, value, error, input, ref, "
-    "started_at, finished_at"
-)
-INSERT_ENTRY = f"INSERT INTO journal ({JOURNAL_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
-INSERT_ENTRY_IF_LEASED = (
-    f"INSERT INTO journal ({JOURNAL_COLS}) SELECT ?,?,?,?,?,?,?,?,?,?,?,? "
-    "WHERE EXISTS (SELECT 1 FROM runs WHERE id = ? AND lease_token = ? AND cancel_requested = 0)"
-)
-RUNNABLE = (
-    "(status = 'pending' OR (status IN ('sleeping', 'waiting') AND wake_at <= ?) "
-    "OR (status = 'running' AND lease_expires_at < ?))"
-)
-
-
-def row_of(entry: JournalEntry) -> tuple[Any, ...]:
-    return (
-        entry.run_id,
-        entry.step_id,
-        entry.attempt,
-        entry.kind.value,
-        entry.name,
-        entry.status.value,
-        entry.value,
-        entry.error,
-        entry.input,
-        entry.ref,
-        entry.started_at,
-        entry.finished_at,
-    )
-
-
-def entry_of(r: sqlite3.Row) -> JournalEntry:
-    return JournalEntry(
-        run_id=r[0],
-        step_id=r[1],
-        attempt=r[2],
-        kind=EntryKind(r[3]),
-        name=r[4],
-        status=EntryStatus(r[5]),
-        value=r[6],
-        error=r[7],
-        input=r[8],
-        ref=r[9],
-        started_at=r[10],
-        finished_at=r[11],
-    )
-
-
-def run_of(r: sqlite3.Row) -> RunRecord:
-    return RunRecord(
-        id=r["id"],
-        workflow=r["workflow"],
-        version=r["version"],
-        status=r["status"],
-        input=r["input"],
-        output=r["output"],
-        error=r["error"],
-        failed_step=r["failed_step"],
-        key=r["key"],
-        parent_id=r["parent_id"],
-        parent_step=r["parent_step"],
-        created_at=r["created_at"],
-        updated_at=r["updated_at"],
-        wake_at=r["wake_at"],
-        lease_owner=r["lease_owner"],
-        lease_expires_at=r["lease_expires_at"],
-        cancel_requested=bool(r["cancel_requested"]),
-        claims=r["claims"],
-        meta=json.loads(r["meta"]),
-    )
 
 
 def migrate(conn: sqlite3.Connection, path: Path) -> None:
