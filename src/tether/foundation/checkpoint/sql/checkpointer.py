@@ -1,8 +1,8 @@
 """The I2 run-state control flow, once for both SQL databases: append, park, finish, cancel,
 retry, resolve and events, over a `Database` (connections, transactions, errors) and a `Dialect`
 (the SQL). `backends/sqlite/` and `backends/postgres/` keep what really differs: schema,
-connections, claiming and creating runs. `memory.py` stays its own implementation on purpose:
-it is the oracle the contract suite holds these against.
+connections, claiming, creating and releasing runs. `memory/` stays its own implementation on
+purpose: it is the oracle the contract suite holds these against.
 
 Every write for a run checks its lease in the statement that reads (on PostgreSQL, locks) the
 run's row, and takes `now` from that row's `db_now`, the database's clock. On PostgreSQL,
@@ -50,6 +50,12 @@ class SqlCheckpointer(Generic[D]):
     _sql: ClassVar[Dialect]
     _db: D
     _retention: float
+
+    def wait_for_work(self, timeout: float) -> None:
+        self._db.wait(timeout)
+
+    def close(self) -> None:
+        self._db.close()
 
     # -- runs ---------------------------------------------------------------------------
 

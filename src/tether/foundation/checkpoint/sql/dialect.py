@@ -52,6 +52,11 @@ class Database(Protocol):
     def rowcount(self, query: str, args: Sequence[Any], /) -> int:
         """One statement, its own transaction, on the thread's own connection: the append."""
 
+    def wait(self, timeout: float, /) -> None:
+        """Until another process may have made a run runnable, a timer is due, or `timeout`."""
+
+    def close(self) -> None: ...
+
 
 class Dialect:
     """The statements of the shared control flow in one database's SQL."""

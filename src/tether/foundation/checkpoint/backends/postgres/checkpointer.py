@@ -72,12 +72,6 @@ class PostgresCheckpointer(PostgresSchedules, PostgresHousekeeping, SqlCheckpoin
             event_retention=settings.event_retention_seconds,
         )
 
-    def wait_for_work(self, timeout: float) -> None:
-        self._db.wait(timeout)
-
-    def close(self) -> None:
-        self._db.close()
-
     def create_run(self, new: NewRun) -> tuple[RunRecord, bool]:
         rows = self._db.one(
             "WITH ins AS (INSERT INTO runs (id, workflow, version, status, input, key, parent_id, "

@@ -64,12 +64,6 @@ class SqliteCheckpointer(SqliteSchedules, SqliteHousekeeping, SqlCheckpointer[Sq
             event_retention=settings.event_retention_seconds,
         )
 
-    def wait_for_work(self, timeout: float) -> None:
-        self._db.wait(timeout)
-
-    def close(self) -> None:
-        self._db.close()
-
     def create_run(self, new: NewRun) -> tuple[RunRecord, bool]:
         now = time.time()
         with self._db.transaction() as c:
