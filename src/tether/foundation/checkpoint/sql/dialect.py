@@ -40,8 +40,9 @@ class Connection(Protocol):
 
 
 class Database(Protocol):
-    """Connections and errors: `sqlite/connection.py`, `postgres/database.py`. Each maps its
-    driver's errors to tether's in all three."""
+    """Connections, transactions and errors: `sqlite/connection.py`, `postgres/database.py`.
+    Every method maps its driver's errors to tether's (`DatabaseUnavailable`, `RunStateError`
+    for an entry written twice)."""
 
     def tx(self, fn: Callable[[Connection], T], /) -> T:
         """`fn` in one transaction, committed when it returns."""
@@ -59,9 +60,12 @@ class Database(Protocol):
 
 
 class Dialect:
-    """The statements of the shared control flow in one database's SQL."""
+    """The statements of the shared control flow in one database's SQL. `now` is an SQL
+    expression of the database's clock; `for_update` the suffix that locks the rows a read
+    returns; `for_key_share` the one the append holds the run's row with, so the lease it
+    checked cannot change under it before the commit."""
 
-    def __init__(self, *, placeholder: str, now: str, for_update: str, for_key_share: str):
+    def __init__(self, *, placeholder: str, now: str, for_update: str, for_key_share: str) -> None:
         def q(text: str) -> str:
             return text.replace("?", placeholder)
 
