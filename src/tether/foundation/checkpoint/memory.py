@@ -77,8 +77,8 @@ class MemoryCheckpointer:
         self._retention = event_retention
 
     @classmethod
-    def from_settings(cls, settings: Any) -> MemoryCheckpointer:
-        return cls(event_retention=settings.event_retention_seconds)
+    def from_settings(cls, settings: Any, **options: Any) -> MemoryCheckpointer:
+        return cls(event_retention=settings.event_retention_seconds, **options)
 
     def close(self) -> None:
         """Nothing to release: the state goes with the object."""

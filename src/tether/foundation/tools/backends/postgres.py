@@ -48,8 +48,8 @@ class PostgresToolResults:
             self._conn.execute(schema("DOUBLE PRECISION", "BOOLEAN"))
 
     @classmethod
-    def from_settings(cls, settings: Any) -> PostgresToolResults:
-        return cls(settings.database_url_for("tools"))
+    def from_settings(cls, settings: Any, **options: Any) -> PostgresToolResults:
+        return cls(settings.database_url_for("tools"), **options)
 
     def begin(self, intent: ToolCallRecord) -> tuple[ToolCallRecord, bool]:
         row = values(intent)

@@ -48,8 +48,10 @@ class SqliteToolResults:
         )
 
     @classmethod
-    def from_settings(cls, settings: Any) -> SqliteToolResults:
-        return cls(settings.database_url_for("tools"), synchronous=settings.sqlite_synchronous)
+    def from_settings(cls, settings: Any, **options: Any) -> SqliteToolResults:
+        return cls(
+            settings.database_url_for("tools"), synchronous=settings.sqlite_synchronous, **options
+        )
 
     def begin(self, intent: ToolCallRecord) -> tuple[ToolCallRecord, bool]:
         row = values(intent)

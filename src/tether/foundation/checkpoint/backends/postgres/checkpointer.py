@@ -80,7 +80,7 @@ class PostgresCheckpointer(PostgresSchedules, PostgresHousekeeping):
         self._tx, self._one, self._notify = self._db.tx, self._db.one, self._db.notify
 
     @classmethod
-    def from_settings(cls, settings: Any) -> PostgresCheckpointer:
+    def from_settings(cls, settings: Any, **options: Any) -> PostgresCheckpointer:
         """`TETHER_CHECKPOINT_SCHEMA`, else `TETHER_DATABASE_SCHEMA`, else the URL's search_path."""
         extra = settings.model_extra or {}
         schema = (
@@ -93,6 +93,7 @@ class PostgresCheckpointer(PostgresSchedules, PostgresHousekeeping):
             settings.database_url_for("checkpoint"),
             schema=schema or None,
             event_retention=settings.event_retention_seconds,
+            **options,
         )
 
     def wait_for_work(self, timeout: float) -> None:

@@ -80,11 +80,12 @@ class SqliteCheckpointer(SqliteHousekeeping):
             migrate(self._conn(), self.path)
 
     @classmethod
-    def from_settings(cls, settings: Any) -> SqliteCheckpointer:
+    def from_settings(cls, settings: Any, **options: Any) -> SqliteCheckpointer:
         return cls(
             settings.database_url_for("checkpoint"),
             synchronous=settings.sqlite_synchronous,
             event_retention=settings.event_retention_seconds,
+            **options,
         )
 
     # -- runs ---------------------------------------------------------------------------
