@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from tether.foundation.identity.contract import IdentityProvider
-from tether.foundation.loader import open_backend
+from tether.foundation.loader import backend_class, open_backend
 from tether.foundation.secrets.contract import SecretsProvider
 from tether.settings import Settings
 
@@ -33,6 +33,7 @@ class IdentityConfig(BaseModel):
 def open_identity(settings: Settings, secrets: SecretsProvider) -> IdentityProvider:
     """The configured identity backend, its keys fetched through I7."""
     config = IdentityConfig.model_validate((settings.model_extra or {}).get("identity", {}))
+    backend_class("identity", config.backend)  # an unknown backend is named before keys are fetched
     keys = {
         "key": secrets.get(config.key) if config.key else None,
         **({"public_key": secrets.get(config.public_key)} if config.public_key else {}),
