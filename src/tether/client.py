@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from tether.errors import InvalidInput, RunStateError
-from tether.foundation.blobs.files import FileBlobStore
+from tether.foundation.blobs.contract import BlobStore
 from tether.foundation.checkpoint.contract import (
     TERMINAL,
     Checkpointer,
@@ -30,7 +30,7 @@ from tether.foundation.checkpoint.events import BUDGET_EVENT
 from tether.foundation.cost.contract import CostRecord, CostTotal
 from tether.foundation.identity.contract import Identity
 from tether.foundation.limits.config import open_limits
-from tether.foundation.loader import load_backend
+from tether.foundation.loader import backend_for_url, open_backend
 from tether.foundation.trace.contract import TraceSink
 from tether.runtime.calls import Foundations
 from tether.runtime.ids import new_run_id
@@ -65,16 +65,15 @@ class Tether:
         REGISTRY.load_modules(self.settings.workflows)
         self.registry = REGISTRY
         if checkpointer is None:
-            backend = load_backend("checkpoint", self.settings.checkpoint, Checkpointer)
-            checkpointer = backend.from_settings(self.settings)
-        if sink is None:
-            sink = load_backend("trace", self.settings.trace, TraceSink).from_settings(
-                self.settings
+            name = self.settings.checkpoint or backend_for_url(
+                "checkpoint", self.settings.database_url_for("checkpoint")
             )
-        assert checkpointer is not None and sink is not None
+            checkpointer = open_backend("checkpoint", name, Checkpointer, self.settings)
+        if sink is None:
+            sink = open_backend("trace", self.settings.trace, TraceSink, self.settings)
         self.checkpointer: Checkpointer = checkpointer
         self.sink: TraceSink = sink
-        self.blobs = blobs = FileBlobStore(self.settings.data_path / "blobs")
+        self.blobs = blobs = open_backend("blobs", self.settings.blobs, BlobStore, self.settings)
         self.codec = Codec(blobs, self.settings.blob_threshold)
         self.foundations = Foundations(self.settings, blobs)
         self.services = Services(

@@ -3,6 +3,9 @@
     TetherError                      anything tether raises on purpose (CLI: one line, exit 2)
     ├── ConfigurationError           settings, backends, data directory, an unusable database
     │   ├── BackendNotFound          no backend of that name in the entry-point group
+    │   │   └── NoBackendForUrl      no backend in the group serves the database URL's scheme
+    │   ├── BackendUnavailable       the backend is registered but cannot be imported (an extra)
+    │   ├── BackendContractError     what the backend built does not implement the interface
     │   ├── DatabaseUnavailable      the database is down, locked or corrupt (DSN sans password)
     │   ├── SchemaVersionError       the database was written by a newer tether
     │   ├── SecretNotFound           I7 has no secret by that name
@@ -49,9 +52,40 @@ class BackendNotFound(ConfigurationError):
     def __init__(self, group: str, name: str, known: list[str]) -> None:
         super().__init__(
             f"no backend {name!r} in entry-point group {group!r}; "
-            f"known: {', '.join(known) or 'none'}"
+            f"known: {', '.join(known) or 'none'}; choose one of those, or install the package "
+            f"that registers {name!r} in {group!r}"
         )
         self.group, self.name = group, name
+
+
+class NoBackendForUrl(BackendNotFound):
+    def __init__(self, group: str, url: str, scheme: str, known: list[str], env: str) -> None:
+        ConfigurationError.__init__(
+            self,
+            f"no backend in entry-point group {group!r} serves {scheme}: URLs such as {url!r} "
+            f"(known: {', '.join(known) or 'none'}); set {env} to a database one of those "
+            f"serves, or install the package that registers {scheme!r} in {group!r}",
+        )
+        self.group, self.name, self.url = group, scheme, url
+
+
+class BackendUnavailable(ConfigurationError):
+    """The backend is registered but its module, or a library it needs, cannot be imported."""
+
+    def __init__(self, group: str, name: str, error: str, hint: str) -> None:
+        super().__init__(f"backend {name!r} in {group!r} cannot be imported ({error}); {hint}")
+        self.group, self.name = group, name
+
+
+class BackendContractError(ConfigurationError):
+    """What a backend built (or the class itself) lacks members its interface requires."""
+
+    def __init__(self, group: str, name: str, contract: str, what: str, missing: list[str]) -> None:
+        super().__init__(
+            f"backend {name!r} in {group!r} is {what}, which does not implement {contract}: "
+            f"missing {', '.join(missing) or 'a member'}; fix the backend or choose another"
+        )
+        self.group, self.name, self.missing = group, name, missing
 
 
 class DatabaseUnavailable(ConfigurationError):

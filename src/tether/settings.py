@@ -28,21 +28,6 @@ from tether.errors import ConfigurationError
 
 CONFIG_FILE = "tether.toml"
 DEFAULT_WORKFLOWS = ["workflows.research_report", "workflows.support_triage"]
-INTERFACES = (
-    "tools",
-    "checkpoint",
-    "engine",
-    "trace",
-    "evals",
-    "hitl",
-    "secrets",
-    "identity",
-    "policy",
-    "limits",
-    "cost",
-    "blobs",
-    "models",
-)
 
 
 def find_config_file(start: Path | None = None) -> Path | None:
@@ -87,10 +72,13 @@ class Settings(BaseSettings):
     database_url: str | None = None
     workflows: list[str] = Field(default_factory=lambda: list(DEFAULT_WORKFLOWS))
 
-    checkpoint: str = "sqlite"
+    # Backends by entry-point name (group `tether.<interface>`). The checkpointer, unless
+    # named, is the one the checkpoint database URL's scheme names, as for every interface that
+    # stores rows (tether.foundation.loader.backend_for_url).
+    checkpoint: str | None = None
     trace: str = "jsonl"
     tools: str = "local"
-    models: str = "default"
+    blobs: str = "files"
 
     # Leases and polling: seconds. Sub-second values are fine (tests use them).
     lease_seconds: float = 30.0

@@ -1,4 +1,4 @@
-"""A fresh I2 checkpointer per test, for each backend the contract suite runs over."""
+"""A fresh I2 checkpointer per test, for each backend installed in `tether.checkpoint`."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.contract.backends import environment, installed
 from tests.postgres.server import fresh_schema
-from tether.foundation.checkpoint.backends.sqlite import SqliteCheckpointer
 from tether.foundation.checkpoint.contract import Checkpointer
-from tether.foundation.checkpoint.memory import MemoryCheckpointer
+from tether.foundation.loader import open_backend
 
 
 @pytest.fixture
@@ -19,17 +19,9 @@ def pg_schema() -> Iterator[tuple[str, str]]:
         yield found
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=installed("checkpoint"))
 def checkpointer(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Checkpointer]:
-    cp: Checkpointer
-    if request.param == "memory":
-        cp = MemoryCheckpointer()
-    elif request.param == "sqlite":
-        cp = SqliteCheckpointer(f"sqlite:///{tmp_path / 'tether.db'}")
-    else:
-        from tether.foundation.checkpoint.backends.postgres import PostgresCheckpointer
-
-        url, schema = request.getfixturevalue("pg_schema")
-        cp = PostgresCheckpointer(url, schema=schema)
-    yield cp
-    cp.close()
+    with environment(request.param, "checkpoint", tmp_path) as (settings, options):
+        cp = open_backend("checkpoint", request.param, Checkpointer, settings, **options)
+        yield cp
+        cp.close()

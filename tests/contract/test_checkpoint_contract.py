@@ -19,6 +19,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests.contract.backends import environment, installed
 from tests.postgres.server import fresh_schema
 from tether.errors import DatabaseUnavailable, RunNotFound, RunStateError, SchemaVersionError
 from tether.foundation.checkpoint.backends.sqlite import SqliteCheckpointer
@@ -38,7 +39,7 @@ from tether.foundation.checkpoint.contract import (
     WaitKind,
 )
 from tether.foundation.checkpoint.events import BUDGET_EVENT
-from tether.foundation.checkpoint.memory import MemoryCheckpointer
+from tether.foundation.loader import open_backend
 
 ACCEPTS = [Accept(workflow="wf", version="1.*")]
 LEASE = 30.0
@@ -612,30 +613,19 @@ def test_blob_refs_are_the_blobs_live_rows_still_point_at(checkpointer: Checkpoi
     assert checkpointer.blob_refs() == set()
 
 
-@pytest.mark.parametrize(
-    "backend", ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
-def test_event_ids_keep_rising_after_old_events_are_pruned(
-    backend: str, request: pytest.FixtureRequest, tmp_path: Path
-) -> None:
+@pytest.mark.parametrize("backend", installed("checkpoint"))
+def test_event_ids_keep_rising_after_old_events_are_pruned(backend: str, tmp_path: Path) -> None:
     """Consumed events are remembered by id and held ones found by id order: never reuse one."""
-    cp: Checkpointer
-    if backend == "memory":
-        cp = MemoryCheckpointer(event_retention=0.0)
-    elif backend == "sqlite":
-        cp = SqliteCheckpointer(f"sqlite:///{tmp_path / 'tether.db'}", event_retention=0.0)
-    else:
-        from tether.foundation.checkpoint.backends.postgres import PostgresCheckpointer
-
-        url, schema = request.getfixturevalue("pg_schema")
-        cp = PostgresCheckpointer(url, schema=schema, event_retention=0.0)
-    try:
-        first = cp.send_event("go", "{}").event_id
-        time.sleep(0.01)
-        assert cp.prune(finished_before=0.0).events == 1
-        assert cp.send_event("go", "{}").event_id > first
-    finally:
-        cp.close()
+    with environment(backend, "checkpoint", tmp_path) as (settings, options):
+        settings.event_retention_seconds = 0.0
+        cp = open_backend("checkpoint", backend, Checkpointer, settings, **options)
+        try:
+            first = cp.send_event("go", "{}").event_id
+            time.sleep(0.01)
+            assert cp.prune(finished_before=0.0).events == 1
+            assert cp.send_event("go", "{}").event_id > first
+        finally:
+            cp.close()
 
 
 # -- schedules ----------------------------------------------------------------------------

@@ -16,11 +16,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests.contract.backends import environment, installed
 from tether.foundation.cost.attributor import CostAttributor
 from tether.foundation.cost.backends.postgres import PostgresCostStore
-from tether.foundation.cost.backends.sqlite import SqliteCostStore
 from tether.foundation.cost.contract import CostRecord, CostStore, CostTotal
 from tether.foundation.cost.memory import MemoryCostStore
+from tether.foundation.loader import open_backend
 from tether.settings import Settings
 
 PG_ADMIN = os.environ.get("TETHER_TEST_POSTGRES", "postgresql://root@127.0.0.1:5432/test")
@@ -41,16 +42,12 @@ def pg_url() -> Iterator[str]:
         admin.close()
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
+@pytest.fixture(params=installed("cost"))
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CostStore]:
-    if request.param == "memory":
-        opened: CostStore = MemoryCostStore()
-    elif request.param == "sqlite":
-        opened = SqliteCostStore(f"sqlite:///{tmp_path / 'cost.db'}")
-    else:
-        opened = PostgresCostStore(request.getfixturevalue("pg_url"))
-    yield opened
-    opened.close()
+    with environment(request.param, "cost", tmp_path) as (settings, options):
+        opened = open_backend("cost", request.param, CostStore, settings, **options)
+        yield opened
+        opened.close()
 
 
 def _row(

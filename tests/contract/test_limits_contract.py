@@ -9,35 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.guard_servers import REDIS, redis_prefix
+from tests.contract.backends import handles, installed
 from tether.foundation.limits.contract import Admission, LimitsStore
-from tether.foundation.limits.memory import MemoryLimitsStore
 
 Open = Callable[[], LimitsStore]  # another handle on the same counters, as a second worker
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis"])
+@pytest.fixture(params=installed("limits"))
 def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Open]:
-    opened: list[LimitsStore] = []
-
-    def track(store: LimitsStore) -> LimitsStore:
-        opened.append(store)
-        return store
-
-    if request.param == "memory":
-        shared = MemoryLimitsStore()
-        yield lambda: shared
-    elif request.param == "sqlite":
-        from tether.foundation.limits.backends.sqlite import SqliteLimitsStore
-
-        yield lambda: track(SqliteLimitsStore(tmp_path / "limits.db"))
-    else:
-        from tether.foundation.limits.backends.redis import RedisLimitsStore
-
-        with redis_prefix() as prefix:
-            yield lambda: track(RedisLimitsStore(REDIS, prefix=prefix))
-    for store in opened:
-        store.close()
+    with handles("limits", request.param, LimitsStore, "limits", tmp_path) as open_again:
+        yield open_again
 
 
 def admit(

@@ -15,10 +15,12 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from tests.contract.backends import installed
 from tests.fakes import anthropic_server, openai_server
 from tests.fakes.anthropic_server import AnthropicServer
 from tests.fakes.openai_server import OpenAIServer
 from tether.errors import ModelError
+from tether.foundation.loader import open_backend
 from tether.foundation.models.backends.failures import status_error
 from tether.foundation.models.backends.scripted import ScriptedBackend
 from tether.foundation.models.config import BackendConfig, RoutingTable
@@ -33,13 +35,14 @@ from tether.foundation.models.contract import (
     ToolCall,
     ToolSpec,
 )
-from tether.foundation.models.registry import build_backend
 from tether.foundation.models.router import ModelRouter
+from tether.settings import Settings
 
 pytestmark = pytest.mark.anyio
 
-BACKENDS = ["local", "scripted", "anthropic", "openai"]
-FAILING = ["scripted", "anthropic", "openai"]  # the local models never fail on their own
+BACKENDS = installed("models")
+NEVER_FAIL = {"local"}  # the local models never fail on their own
+FAILING = [p for p in BACKENDS if p.values[0] not in NEVER_FAIL]
 
 
 class LookupOrder(BaseModel):
@@ -92,13 +95,18 @@ def _unscriptable(*_: Any) -> None:
     """The local models decide for themselves; the tests' prompts steer them instead."""
 
 
+def _build(name: str, **options: Any) -> ModelBackend:
+    """As `model_backends` configuration builds it: through the `tether.models` entry point."""
+    return open_backend("models", name, ModelBackend, Settings(), **options)
+
+
 def _local() -> Harness:
-    backend = build_backend("local", BackendConfig())
+    backend = _build("local")
     return Harness(backend, "rules-agent", _unscriptable, _unscriptable, _unscriptable, lambda: 0)
 
 
 def _scripted() -> Harness:
-    backend = ScriptedBackend()
+    backend = open_backend("models", "scripted", ScriptedBackend, Settings())
 
     def call_tool(name: str, arguments: dict[str, Any]) -> None:
         call = ToolCall(id="call_1", name=name, arguments=arguments)
@@ -120,7 +128,7 @@ def _anthropic(server: AnthropicServer, monkeypatch: pytest.MonkeyPatch) -> Harn
     )
     start = len(server.requests)
     return Harness(
-        build_backend("anthropic", config),
+        _build("anthropic", **config.options),
         "claude-sonnet-4-6",
         lambda t: server.queue(anthropic_server.text(t)),
         lambda n, a: server.queue(anthropic_server.tool_use(n, a)),
@@ -136,7 +144,7 @@ def _openai(server: OpenAIServer, monkeypatch: pytest.MonkeyPatch) -> Harness:
     )
     start = len(server.requests)
     return Harness(
-        build_backend("openai", config),
+        _build("openai", **config.options),
         "gpt-4o",
         lambda t: server.queue(openai_server.text(t)),
         lambda n, a: server.queue(openai_server.tool_call(n, a)),
@@ -150,7 +158,11 @@ def _harness(name: str, request: pytest.FixtureRequest, monkeypatch: pytest.Monk
         return _anthropic(request.getfixturevalue("anthropic_srv"), monkeypatch)
     if name == "openai":
         return _openai(request.getfixturevalue("openai_srv"), monkeypatch)
-    return _local() if name == "local" else _scripted()
+    if name == "local":
+        return _local()
+    if name == "scripted":
+        return _scripted()
+    pytest.fail(f"no harness for model backend {name!r}: add one to _harness")
 
 
 @pytest.fixture(params=BACKENDS)

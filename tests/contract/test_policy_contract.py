@@ -4,14 +4,12 @@ its own table, durably, and answers per run and per outcome."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from tests.fakes.guard_servers import postgres_schema
-from tether.foundation.policy.audit import MemoryAuditLog
+from tests.contract.backends import handles, installed
 from tether.foundation.policy.config import open_audit_log
 from tether.foundation.policy.contract import AuditLog, AuditRecord
 from tether.settings import Settings
@@ -19,30 +17,10 @@ from tether.settings import Settings
 Open = Callable[[], AuditLog]  # a new handle on the same log, as after a restart
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
+@pytest.fixture(params=installed("audit"))
 def open_log(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Open]:
-    if request.param == "memory":
-        shared = MemoryAuditLog()
-        yield lambda: shared
-        return
-    from tether.foundation.policy.backends.postgres import PostgresAuditLog
-    from tether.foundation.policy.backends.sqlite import SqliteAuditLog
-
-    opened: list[AuditLog] = []
-    with ExitStack() as stack:
-        if request.param == "sqlite":
-            make: Open = lambda: SqliteAuditLog(tmp_path / "audit.db")  # noqa: E731
-        else:
-            url = stack.enter_context(postgres_schema())
-            make = lambda: PostgresAuditLog(url)  # noqa: E731
-
-        def open_log() -> AuditLog:
-            opened.append(make())
-            return opened[-1]
-
-        yield open_log
-        for log in opened:
-            log.close()
+    with handles("audit", request.param, AuditLog, "policy", tmp_path) as open_again:
+        yield open_again
 
 
 def row(run_id: str = "run-1", outcome: str = "allow", **kw: object) -> AuditRecord:

@@ -21,8 +21,10 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, ConfigDict
 
+from tests.contract.backends import installed, settings
 from tests.fakes.vault_server import KV2Server
 from tether.errors import ConfigurationError, SecretNotFound
+from tether.foundation.loader import open_backend
 from tether.foundation.secrets.backends.vault import VaultSecrets
 from tether.foundation.secrets.config import open_secrets
 from tether.foundation.secrets.contract import Secret, SecretsProvider
@@ -79,17 +81,24 @@ def kv2_server() -> Iterator[KV2Server]:
     server.close()
 
 
-def _vault_seed(url: str, token: str) -> Seed:
+def _vault_seed(url: str, token: str, tmp_path: Path) -> Seed:
     def seed(values: dict[str, str]) -> SecretsProvider:
         path = f"tests/{uuid.uuid4().hex}"
-        provider = VaultSecrets(url=url, token=token, path=path)
+        provider = open_backend(
+            "secrets", "vault", VaultSecrets, settings(tmp_path), url=url, token=token, path=path
+        )
         provider._client.secrets.kv.v2.create_or_update_secret(path=path, secret=values)
         return provider
 
     return seed
 
 
-@pytest.fixture(params=["env", "vault-openbao", "vault-kv2-test-server"])
+# Each backend in `tether.secrets` and how the suite puts secrets in it; vault runs twice, on
+# OpenBao and on the KV v2 test server. A backend missing here fails, asking for a seeder.
+VARIANTS = {"vault": ["vault-openbao", "vault-kv2-test-server"]}
+
+
+@pytest.fixture(params=installed("secrets", VARIANTS))
 def seed(request: pytest.FixtureRequest, tmp_path: Path) -> Seed:
     if request.param == "env":
 
@@ -98,14 +107,19 @@ def seed(request: pytest.FixtureRequest, tmp_path: Path) -> Seed:
             items = sorted(values.items())
             env_file = tmp_path / ".env"
             env_file.write_text("".join(f"{k}={json.dumps(v)}\n" for k, v in items[1::2]))
-            return EnvSecrets(env_file=env_file, environ=dict(items[0::2]))
+            return open_backend(
+                "secrets", "env", SecretsProvider, settings(tmp_path),
+                env_file=env_file, environ=dict(items[0::2]),
+            )  # fmt: skip
 
         return seed_env
     if request.param == "vault-openbao":
         url, token = request.getfixturevalue("openbao")
-        return _vault_seed(url, token)
-    server: KV2Server = request.getfixturevalue("kv2_server")
-    return _vault_seed(server.url, server.token)
+        return _vault_seed(url, token, tmp_path)
+    if request.param == "vault-kv2-test-server":
+        server: KV2Server = request.getfixturevalue("kv2_server")
+        return _vault_seed(server.url, server.token, tmp_path)
+    pytest.fail(f"no seeder for secrets backend {request.param!r}: add one to the seed fixture")
 
 
 def _value() -> str:

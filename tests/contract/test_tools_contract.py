@@ -1,5 +1,6 @@
-"""I1 contract: the replay rules hold on every tool_call_results backend, and every local lane
-(plain and bubblewrap) runs tools the same way with the same limits.
+"""I1 contract: the replay rules hold on every tool_call_results backend, and every lane backend
+on this host (plain and bubblewrap) runs tools the same way with the same limits; both lists are
+the installed entry points (`tether.tool_results`, `tether.tools`).
 
 The runner tests stand in for a crashed worker by writing the intent row the way a worker
 does just before dispatch, then calling again as a resumed worker would.
@@ -9,12 +10,12 @@ from __future__ import annotations
 
 import socket
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.contract.backends import environment, installed
 from tests.tools import sample_tools as t
 from tether.errors import (
     NonDeterminismError,
@@ -24,16 +25,15 @@ from tether.errors import (
     UnsafeReplayError,
 )
 from tether.foundation.blobs.files import FileBlobStore
-from tether.foundation.tools.backends.bubblewrap import BubblewrapLanes
-from tether.foundation.tools.backends.postgres import PostgresToolResults
-from tether.foundation.tools.backends.sqlite import SqliteToolResults
+from tether.foundation.loader import open_backend
 from tether.foundation.tools.contract import LaneBackend, ToolDef, ToolInvocation
 from tether.foundation.tools.local import LocalLanes
 from tether.foundation.tools.memory import MemoryToolResults
 from tether.foundation.tools.results import CallStatus, Resolution, ToolCallRecord, ToolCallStore
 from tether.foundation.tools.runner import ToolRunner, args_hash, idempotency_key
 
-PG = "postgresql://postgres@127.0.0.1:5432/test"
+# lanes that run in a vendor's cloud (their live tests sit beside the stand-in ones)
+VENDOR_LANES = {"e2b", "daytona"}
 
 pytestmark = pytest.mark.anyio
 
@@ -43,41 +43,23 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def _postgres_store() -> Iterator[ToolCallStore]:
-    psycopg = pytest.importorskip("psycopg")
-    schema = f"tools_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = psycopg.connect(PG, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as e:
-        print(f"PostgreSQL on 127.0.0.1:5432 is unreachable: {e}")
-        pytest.skip(f"PostgreSQL on 127.0.0.1:5432 is unreachable: {e}")
-    admin.execute(f"CREATE SCHEMA {schema}")
-    store = PostgresToolResults(f"{PG}?options=-csearch_path%3D{schema}")
-    try:
-        yield store
-    finally:
-        store.close()
-        admin.execute(f"DROP SCHEMA {schema} CASCADE")
-        admin.close()
-
-
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
+@pytest.fixture(params=installed("tool_results"))
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ToolCallStore]:
-    if request.param == "postgres":
-        yield from _postgres_store()
-        return
-    made: ToolCallStore = (
-        MemoryToolResults() if request.param == "memory"
-        else SqliteToolResults(f"sqlite:///{tmp_path / 'tools.db'}")
-    )  # fmt: skip
-    yield made
-    made.close()
+    with environment(request.param, "tools", tmp_path) as (settings, options):
+        made = open_backend("tool_results", request.param, ToolCallStore, settings, **options)
+        yield made
+        made.close()
 
 
-@pytest.fixture(params=["local", "bubblewrap"])
-def lanes(request: pytest.FixtureRequest, tmp_path: Path) -> LaneBackend:
-    data = tmp_path / "data"
-    return LocalLanes(data) if request.param == "local" else BubblewrapLanes(data)
+@pytest.fixture(params=installed("tools"))
+def lanes(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LaneBackend]:
+    if request.param in VENDOR_LANES:
+        pytest.skip(
+            f"{request.param} lanes run in the vendor's cloud and need an account; "
+            "tests/tools/test_vendor_lanes.py runs them against a stand-in"
+        )
+    with environment(request.param, "tools", tmp_path) as (settings, options):
+        yield open_backend("tools", request.param, LaneBackend, settings, **options)
 
 
 @pytest.fixture

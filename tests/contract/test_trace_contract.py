@@ -9,12 +9,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.contract.backends import environment, installed
+from tether.foundation.loader import open_backend
 from tether.foundation.trace.backends.jsonl import JsonlTraceSink
 from tether.foundation.trace.contract import Span, TraceSink, span_id_for, trace_id_for
-from tether.foundation.trace.memory import MemoryTraceSink
 
 Reader = Callable[[], list[Span]]
 
@@ -32,15 +34,25 @@ def _span(i: int, **attributes: object) -> Span:
     )
 
 
-@pytest.fixture(params=["memory", "jsonl"])
+# How the suite reads back what each sink received; a sink missing here fails, asking for one.
+READERS: dict[str, Callable[[Any], list[Span]]] = {
+    "memory": lambda sink: list(sink.spans),
+    "jsonl": lambda sink: sink.read(),
+}
+DROPS_SPANS = {"none"}  # `trace = "none"` keeps nothing by design
+
+
+@pytest.fixture(params=installed("trace"))
 def sink(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[TraceSink, Reader]]:
-    if request.param == "memory":
-        mem = MemoryTraceSink()
-        yield mem, lambda: list(mem.spans)
-        return
-    jsonl = JsonlTraceSink(tmp_path / "traces.jsonl")
-    yield jsonl, jsonl.read
-    jsonl.close()
+    name = request.param
+    if name in DROPS_SPANS:
+        pytest.skip(f"trace backend {name!r} drops every span by design; nothing to read back")
+    if name not in READERS:
+        pytest.fail(f"no reader for trace backend {name!r}: add one to READERS")
+    with environment(name, "trace", tmp_path) as (settings, options):
+        opened = open_backend("trace", name, TraceSink, settings, **options)
+        yield opened, lambda: READERS[name](opened)
+        opened.close()
 
 
 def test_every_emitted_span_arrives_whole_after_flush(sink: tuple[TraceSink, Reader]) -> None:

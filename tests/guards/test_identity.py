@@ -13,9 +13,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tether.errors import ConfigurationError, IdentityError
+from tether.foundation.identity.backends.jwt import JwtIdentityProvider
 from tether.foundation.identity.config import open_identity
 from tether.foundation.identity.contract import Identity, IdentityProvider
-from tether.foundation.identity.tokens import JwtIdentityProvider
 from tether.foundation.secrets.contract import Secret
 from tether.foundation.secrets.env import EnvSecrets
 from tether.settings import Settings

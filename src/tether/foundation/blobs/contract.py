@@ -7,11 +7,20 @@ stores them once.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
+
+if TYPE_CHECKING:
+    from tether.settings import Settings
 
 
 @runtime_checkable
 class BlobStore(Protocol):
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: Any) -> Self:
+        """How `tether.foundation.loader` builds it: from the settings (its database URL, the
+        data directory) and the options of its table in tether.toml, where it has one."""
+        ...
+
     def put(self, data: bytes) -> str:
         """Store the bytes (once) and return their address, `sha256:<hex>`."""
         ...

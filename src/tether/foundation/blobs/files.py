@@ -10,11 +10,20 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tether.settings import Settings
 
 
 class FileBlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: Any) -> FileBlobStore:
+        """One file per blob under the data directory's `blobs/`."""
+        return cls(settings.data_path / "blobs", **options)
 
     def _path(self, address: str) -> Path:
         algo, _, digest = address.partition(":")

@@ -17,9 +17,12 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from tether.settings import Settings
 
 
 class RunStatus(StrEnum):
@@ -206,6 +209,12 @@ class LeaseLost(Exception):
 @runtime_checkable
 class Checkpointer(Protocol):
     """What the runtime needs from run storage. Backends: memory, sqlite, postgres."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: Any) -> Self:
+        """How `tether.foundation.loader` builds it: from the settings (its database URL, the
+        data directory) and the options of its table in tether.toml, where it has one."""
+        ...
 
     def create_run(self, new: NewRun) -> tuple[RunRecord, bool]:
         """Insert a pending run; with a key already used, return that run and False."""

@@ -10,48 +10,21 @@ The store follows the database the settings give I11 (`TETHER_COST_DATABASE_URL`
 from __future__ import annotations
 
 from collections.abc import Sequence
-from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from tether.errors import BackendNotFound, ConfigurationError
 from tether.foundation.cost.contract import CostRecord, CostStore, CostTotal, Price
 from tether.foundation.cost.pricing import price_usage
+from tether.foundation.loader import backend_for_url, open_backend
 from tether.foundation.models.contract import RoutedResponse
 
 if TYPE_CHECKING:
     from tether.settings import Settings
 
-GROUP = "tether.cost"
-_SCHEMES = {
-    "sqlite": "sqlite",
-    "postgresql": "postgres",
-    "postgres": "postgres",
-    "memory": "memory",
-}
-
 
 def open_store(settings: Settings) -> CostStore:
     """The cost store for the settings' I11 database URL, found through entry points."""
-    url = settings.database_url_for("cost")
-    scheme = url.split(":", 1)[0].split("+", 1)[0]
-    name = _SCHEMES.get(scheme)
-    found = {ep.name: ep for ep in entry_points(group=GROUP)}
-    if name is None or name not in found:
-        raise BackendNotFound(GROUP, name or scheme, sorted(found))
-    try:
-        factory: Any = found[name].load()
-    except ImportError as e:
-        raise ConfigurationError(
-            f"cost store {name!r} (group {GROUP!r}) cannot be imported: {e}; "
-            f"install its extra, e.g. `pip install 'tether[{name}]'`"
-        ) from e
-    store = factory.from_settings(settings)
-    if not isinstance(store, CostStore):
-        raise ConfigurationError(
-            f"entry point {name!r} in group {GROUP!r} built {type(store).__name__}, "
-            "which is not a CostStore"
-        )
-    return store
+    name = backend_for_url("cost", settings.database_url_for("cost"))
+    return open_backend("cost", name, CostStore, settings)
 
 
 class CostAttributor:

@@ -13,9 +13,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from tether.settings import Settings
 
 
 class Price(BaseModel):
@@ -76,6 +79,12 @@ class CostTotal(BaseModel):
 @runtime_checkable
 class CostStore(Protocol):
     """Where cost records live; every method is one short transaction."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: Any) -> Self:
+        """How `tether.foundation.loader` builds it: from the settings (its database URL, the
+        data directory) and the options of its table in tether.toml, where it has one."""
+        ...
 
     def record(self, row: CostRecord) -> CostRecord:
         """Store the row unless (run_id, step_id) has one; return the stored row either way."""

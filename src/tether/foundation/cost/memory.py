@@ -31,8 +31,8 @@ class MemoryCostStore:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Any) -> MemoryCostStore:
-        return cls()
+    def from_settings(cls, settings: Any, **options: Any) -> MemoryCostStore:
+        return cls(**options)
 
     def record(self, row: CostRecord) -> CostRecord:
         key = (row.run_id, row.step_id)

@@ -11,17 +11,14 @@ Keys are named, never written here: they come from I7, so they are redacted like
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tether.errors import BackendNotFound, ConfigurationError
 from tether.foundation.identity.contract import IdentityProvider
+from tether.foundation.loader import backend_class, open_backend
 from tether.foundation.secrets.contract import SecretsProvider
 from tether.settings import Settings
-
-GROUP = "tether.identity"
 
 
 class IdentityConfig(BaseModel):
@@ -36,20 +33,11 @@ class IdentityConfig(BaseModel):
 def open_identity(settings: Settings, secrets: SecretsProvider) -> IdentityProvider:
     """The configured identity backend, its keys fetched through I7."""
     config = IdentityConfig.model_validate((settings.model_extra or {}).get("identity", {}))
-    found = {ep.name: ep for ep in entry_points(group=GROUP)}
-    if config.backend not in found:
-        raise BackendNotFound(GROUP, config.backend, sorted(found))
+    backend_class("identity", config.backend)  # an unknown backend is named before keys are fetched
     keys = {
         "key": secrets.get(config.key) if config.key else None,
         **({"public_key": secrets.get(config.public_key)} if config.public_key else {}),
     }
-    try:
-        provider = found[config.backend].load()(**keys, **config.options)
-    except (ImportError, TypeError) as e:
-        raise ConfigurationError(f"identity backend {config.backend!r} ({GROUP}): {e}") from e
-    if not isinstance(provider, IdentityProvider):
-        raise ConfigurationError(
-            f"entry point {config.backend!r} in group {GROUP!r} built "
-            f"{type(provider).__name__}, which lacks `issue` and `verify`"
-        )
-    return provider
+    return open_backend(
+        "identity", config.backend, IdentityProvider, settings, **keys, **config.options
+    )

@@ -9,9 +9,13 @@ the run is judged as that caller's.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from tether.settings import Settings
+
 
 IdentityKind = Literal["caller", "agent"]
 
@@ -27,6 +31,12 @@ class Identity(BaseModel):
 
 @runtime_checkable
 class IdentityProvider(Protocol):
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: Any) -> Self:
+        """How `tether.foundation.loader` builds it: from the settings (its database URL, the
+        data directory) and the options of its table in tether.toml, where it has one."""
+        ...
+
     def issue(
         self,
         subject: str,

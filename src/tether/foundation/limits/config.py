@@ -1,7 +1,7 @@
 """I10 from the `[limits]` table of tether.toml; every number has a working default.
 
 [limits]
-backend = "redis"              # memory | sqlite (default) | redis
+backend = "redis"              # memory | sqlite | redis; default: by the limits database URL
 options = { url = "redis://10.0.0.5:6379/0", prefix = "tether:" }
 model_call_cap = 50            # model calls per run; call 51 raises BudgetExceeded
 cost_cap_usd = 10.0            # per run; a warning at 50%, then stop or pause at 100%
@@ -20,17 +20,15 @@ cooldown_seconds = 30          # before a half-open probe
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
 
-from tether.errors import BackendNotFound, ConfigurationError
+from tether.errors import ConfigurationError, NoBackendForUrl
 from tether.foundation.limits.contract import LimitsStore
 from tether.foundation.limits.guard import LimitsGuard
+from tether.foundation.loader import backend_for_url, open_backend
 from tether.settings import Settings
-
-GROUP = "tether.limits"
 
 
 class Budget(BaseModel):
@@ -54,7 +52,7 @@ class BackendLimits(BaseModel):
 
 
 class LimitsConfig(Budget):
-    backend: str = "sqlite"
+    backend: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
     workflows: dict[str, dict[str, Any]] = Field(default_factory=dict)
     backends: dict[str, BackendLimits] = Field(default_factory=dict)
@@ -86,19 +84,18 @@ def load_limits_config(settings: Settings) -> LimitsConfig:
 def open_limits_store(settings: Settings, config: LimitsConfig | None = None) -> LimitsStore:
     """The configured counters store, checked against the contract."""
     config = config or load_limits_config(settings)
-    found = {ep.name: ep for ep in entry_points(group=GROUP)}
-    if config.backend not in found:
-        raise BackendNotFound(GROUP, config.backend, sorted(found))
+    name = config.backend or _backend_for_url(settings)
+    return open_backend("limits", name, LimitsStore, settings, **config.options)
+
+
+def _backend_for_url(settings: Settings) -> str:
+    """The limits backend the limits database URL names (`redis://...` redis, `sqlite:///...`
+    sqlite), else sqlite: a database that holds rows, such as PostgreSQL, keeps no counters,
+    and they stay on this host in the data directory."""
     try:
-        store = found[config.backend].load().from_settings(settings, **config.options)
-    except (ImportError, AttributeError, TypeError) as e:
-        raise ConfigurationError(f"limits backend {config.backend!r} ({GROUP}): {e}") from e
-    if not isinstance(store, LimitsStore):
-        raise ConfigurationError(
-            f"entry point {config.backend!r} in group {GROUP!r} built {type(store).__name__}, "
-            "which does not implement LimitsStore"
-        )
-    return store
+        return backend_for_url("limits", settings.database_url_for("limits"))
+    except NoBackendForUrl:
+        return "sqlite"
 
 
 def open_limits(settings: Settings) -> LimitsGuard:

@@ -18,9 +18,13 @@ and tests need no sleeping.
 
 from __future__ import annotations
 
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from tether.settings import Settings
+
 
 Refusal = Literal["call_cap", "loop"]
 BreakerPhase = Literal["closed", "open", "half_open"]
@@ -54,6 +58,12 @@ class BreakerState(BaseModel):
 
 @runtime_checkable
 class LimitsStore(Protocol):
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: Any) -> Self:
+        """How `tether.foundation.loader` builds it: from the settings (its database URL, the
+        data directory) and the options of its table in tether.toml, where it has one."""
+        ...
+
     def admit(
         self,
         run_id: str,

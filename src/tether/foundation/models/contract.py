@@ -12,9 +12,12 @@ A backend implements `ModelBackend.complete` and maps its vendor's failures to
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from tether.settings import Settings
 
 
 class Sensitivity(StrEnum):
@@ -211,6 +214,12 @@ class ModelBackend(Protocol):
     may be sent to it (a local model: yes; a hosted API: no unless configured so)."""
 
     restricted_ok: bool
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: Any) -> Self:
+        """How `tether.foundation.loader` builds it: from the settings (its database URL, the
+        data directory) and the options of its table in tether.toml, where it has one."""
+        ...
 
     async def complete(self, request: ModelRequest, model: str) -> ModelResponse:
         """Answer the request with `model`, or raise ModelRetryableError / ModelFatalError."""

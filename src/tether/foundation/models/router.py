@@ -33,6 +33,7 @@ from tether.errors import (
     ModelRetryableError,
     RateLimited,
 )
+from tether.foundation.loader import open_backend
 from tether.foundation.models.config import RoutingTable, load_config
 from tether.foundation.models.contract import (
     AttemptOutcome,
@@ -45,7 +46,6 @@ from tether.foundation.models.contract import (
     RoutedResponse,
     Sensitivity,
 )
-from tether.foundation.models.registry import build_backend
 
 if TYPE_CHECKING:
     from tether.settings import Settings
@@ -115,7 +115,11 @@ class ModelRouter:
         """Build every backend a route names; raises CrossFamilyJudgeError on an INV-3 breach."""
         config = load_config(settings)
         used = config.table.backends()
-        backends = {n: build_backend(n, c) for n, c in config.backends.items() if n in used}
+        backends = {
+            n: open_backend("models", c.type or n, ModelBackend, settings, **c.options)
+            for n, c in config.backends.items()
+            if n in used
+        }
         overrides = {
             n: c.restricted_ok
             for n, c in config.backends.items()

@@ -14,8 +14,8 @@ class MemoryAuditLog:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Any) -> MemoryAuditLog:
-        return cls()
+    def from_settings(cls, settings: Any, **options: Any) -> MemoryAuditLog:
+        return cls(**options)
 
     def record(self, entry: AuditRecord) -> None:
         with self._lock:

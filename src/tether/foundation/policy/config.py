@@ -3,7 +3,7 @@
     [policy]
     rules = "policy.yaml"     # relative to tether.toml; no file: every call allowed, and audited
     default = "deny"          # overrides the rules file's default (production: deny)
-    backend = "postgres"      # audit log: memory | sqlite | postgres; default from the URL
+    backend = "postgres"      # audit log (group `tether.audit`); default: the URL's scheme
 
 The audit log lives in `TETHER_POLICY_DATABASE_URL`, else `TETHER_DATABASE_URL`, else the
 data directory's SQLite file; its backend follows that URL's scheme unless named.
@@ -11,19 +11,16 @@ data directory's SQLite file; its backend follows that URL's scheme unless named
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from tether.errors import BackendNotFound, ConfigurationError
+from tether.foundation.loader import backend_for_url, open_backend
 from tether.foundation.policy.contract import AuditLog
 from tether.foundation.policy.gate import PolicyGate
 from tether.foundation.policy.rules import PolicyRules, load_rules
 from tether.settings import Settings
-
-GROUP = "tether.policy"
 
 
 class PolicyConfig(BaseModel):
@@ -47,20 +44,7 @@ def open_policy(settings: Settings) -> tuple[PolicyGate, AuditLog]:
 
 
 def open_audit_log(settings: Settings, backend: str | None = None) -> AuditLog:
-    """The audit backend by name, or by the scheme of the policy database URL."""
+    """The audit backend by name, or by the policy database URL."""
     if backend is None:
-        scheme = settings.database_url_for("policy").partition(":")[0]
-        backend = "postgres" if scheme.startswith("postgres") else scheme
-    found = {ep.name: ep for ep in entry_points(group=GROUP)}
-    if backend not in found:
-        raise BackendNotFound(GROUP, backend, sorted(found))
-    try:
-        log = found[backend].load().from_settings(settings)
-    except (ImportError, AttributeError) as e:
-        raise ConfigurationError(f"policy audit backend {backend!r} ({GROUP}): {e}") from e
-    if not isinstance(log, AuditLog):
-        raise ConfigurationError(
-            f"entry point {backend!r} in group {GROUP!r} built {type(log).__name__}, "
-            "which lacks `record`, `query` or `close`"
-        )
-    return log
+        backend = backend_for_url("audit", settings.database_url_for("policy"), database="policy")
+    return open_backend("audit", backend, AuditLog, settings)

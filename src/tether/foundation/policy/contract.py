@@ -9,9 +9,12 @@ because the decision really was made twice.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from tether.settings import Settings
 
 
 class AuditRecord(BaseModel):
@@ -34,6 +37,12 @@ class AuditRecord(BaseModel):
 
 @runtime_checkable
 class AuditLog(Protocol):
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: Any) -> Self:
+        """How `tether.foundation.loader` builds it: from the settings (its database URL, the
+        data directory) and the options of its table in tether.toml, where it has one."""
+        ...
+
     def record(self, entry: AuditRecord) -> None:
         """Append one row; it is committed when this returns."""
         ...

@@ -7,12 +7,15 @@ Code that needs the value itself asks for it by name: `secret.reveal()`.
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 
 from pydantic import GetCoreSchemaHandler
 from pydantic_core import core_schema
 
 from tether.foundation.secrets.redaction import MASK, REDACTOR
+
+if TYPE_CHECKING:
+    from tether.settings import Settings
 
 
 class Secret:
@@ -51,5 +54,11 @@ class Secret:
 @runtime_checkable
 class SecretsProvider(Protocol):
     """Looks credentials up by name; `SecretNotFound` names the name and where it looked."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: Any) -> Self:
+        """How `tether.foundation.loader` builds it: from the settings (its database URL, the
+        data directory) and the options of its table in tether.toml, where it has one."""
+        ...
 
     def get(self, name: str) -> Secret: ...

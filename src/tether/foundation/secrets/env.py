@@ -9,17 +9,26 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from dotenv import dotenv_values
 
 from tether.errors import SecretNotFound
 from tether.foundation.secrets.contract import Secret
 
+if TYPE_CHECKING:
+    from tether.settings import Settings
+
 
 class EnvSecrets:
     def __init__(self, env_file: str | Path = ".env", environ: Mapping[str, str] | None = None):
         self.env_file = Path(env_file)
         self._environ = os.environ if environ is None else environ
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: Any) -> EnvSecrets:
+        """Options from `[secrets]`: `env_file` (default `.env`)."""
+        return cls(**options)
 
     def get(self, name: str) -> Secret:
         value = self._environ.get(name)

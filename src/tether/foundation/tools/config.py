@@ -1,35 +1,22 @@
-"""Picks I1's backends from settings: the store by the tools database URL's scheme, the lanes
-by `Settings.tools` (default "local"), both through entry points so a third party can ship
-either as its own package."""
+"""Picks I1's backends from settings through the one loader: the store of tool-call results by
+the tools database URL (`TETHER_TOOLS_DATABASE_URL`, else the shared one), the lanes by
+`Settings.tools` (default "local")."""
 
 from __future__ import annotations
 
-from typing import Any, cast
-
-from tether.errors import ConfigurationError
-from tether.foundation.loader import load_backend
+from tether.foundation.loader import backend_for_url, open_backend
 from tether.foundation.tools.contract import LaneBackend
 from tether.foundation.tools.results import ToolCallStore
-from tether.settings import redact_dsn
-
-_STORE_BY_SCHEME = {"sqlite": "sqlite", "postgresql": "postgres", "postgres": "postgres",
-                    "memory": "memory"}  # fmt: skip
+from tether.settings import Settings
 
 
-def open_tool_results(settings: Any) -> ToolCallStore:
+def open_tool_results(settings: Settings) -> ToolCallStore:
     """The tool_call_results store at `TETHER_TOOLS_DATABASE_URL` (or the shared database)."""
     url = settings.database_url_for("tools")
-    name = _STORE_BY_SCHEME.get(url.partition(":")[0])
-    if name is None:
-        raise ConfigurationError(
-            f"tool results database {redact_dsn(url)!r}: expected a sqlite:///, postgresql:// "
-            "or memory: URL"
-        )
-    backend = load_backend("tool_results", name, ToolCallStore)
-    return cast(ToolCallStore, backend.from_settings(settings))
+    name = backend_for_url("tool_results", url, database="tools")
+    return open_backend("tool_results", name, ToolCallStore, settings)
 
 
-def open_lanes(settings: Any) -> LaneBackend:
+def open_lanes(settings: Settings) -> LaneBackend:
     """The lane backend named by `Settings.tools`; it checks it can run when constructed."""
-    backend = load_backend("tools", settings.tools, LaneBackend)
-    return cast(LaneBackend, backend.from_settings(settings))
+    return open_backend("tools", settings.tools, LaneBackend, settings)

@@ -12,11 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from tether.errors import ToolArgumentError
+
+if TYPE_CHECKING:
+    from tether.settings import Settings
 
 
 class ReplayClass(StrEnum):
@@ -129,11 +132,18 @@ class Lane(Protocol):
     async def run(self, invocation: ToolInvocation) -> LaneResult: ...
 
 
+@runtime_checkable
 class LaneBackend(Protocol):
     """What the `tether.tools` entry-point group names: a sandbox technology that makes lanes.
     `from_settings(settings)` is where a backend checks it can work at all (bwrap starts, an SDK
     and its key are present), so a bad configuration fails when the worker starts, not at a
     call."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: Any) -> Self:
+        """How `tether.foundation.loader` builds it: from the settings (its database URL, the
+        data directory) and the options of its table in tether.toml, where it has one."""
+        ...
 
     def lane(self, persistence: PersistenceClass) -> Lane:
         """The lane for that persistence class, or ConfigurationError if it has none."""

@@ -21,8 +21,8 @@ class MemoryToolResults:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Any) -> MemoryToolResults:
-        return cls()
+    def from_settings(cls, settings: Any, **options: Any) -> MemoryToolResults:
+        return cls(**options)
 
     def begin(self, intent: ToolCallRecord) -> tuple[ToolCallRecord, bool]:
         with self._lock:

@@ -13,11 +13,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
 from tether.errors import RunStateError
+
+if TYPE_CHECKING:
+    from tether.settings import Settings
+
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +67,12 @@ class ToolCallRecord(BaseModel):
 @runtime_checkable
 class ToolCallStore(Protocol):
     """Where tool_call_results live. Every method is one transaction, committed on return."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: Any) -> Self:
+        """How `tether.foundation.loader` builds it: from the settings (its database URL, the
+        data directory) and the options of its table in tether.toml, where it has one."""
+        ...
 
     def begin(self, intent: ToolCallRecord) -> tuple[ToolCallRecord, bool]:
         """Insert the intent row unless a live row exists for (run, step id).

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 
 from pydantic import TypeAdapter
+
+if TYPE_CHECKING:
+    from tether.settings import Settings
 
 
 @dataclass(slots=True)
@@ -55,6 +58,12 @@ def span_id_for(*parts: str) -> str:
 
 @runtime_checkable
 class TraceSink(Protocol):
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: Any) -> Self:
+        """How `tether.foundation.loader` builds it: from the settings (its database URL, the
+        data directory) and the options of its table in tether.toml, where it has one."""
+        ...
+
     def emit(self, span: Span) -> None: ...
 
     def flush(self) -> None: ...

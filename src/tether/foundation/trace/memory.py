@@ -15,8 +15,8 @@ class MemoryTraceSink:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Any) -> MemoryTraceSink:
-        return cls()
+    def from_settings(cls, settings: Any, **options: Any) -> MemoryTraceSink:
+        return cls(**options)
 
     def emit(self, span: Span) -> None:
         with self._lock:
@@ -34,8 +34,8 @@ class MemoryTraceSink:
 
 class NullTraceSink:
     @classmethod
-    def from_settings(cls, settings: Any) -> NullTraceSink:
-        return cls()
+    def from_settings(cls, settings: Any, **options: Any) -> NullTraceSink:
+        return cls(**options)
 
     def emit(self, span: Span) -> None:
         pass

@@ -42,8 +42,8 @@ class MemoryCheckpointer(MemoryControl, MemoryHousekeeping, MemorySchedules):
     """I2 in memory; `event_retention` as in the SQL backends."""
 
     @classmethod
-    def from_settings(cls, settings: Any) -> MemoryCheckpointer:
-        return cls(event_retention=settings.event_retention_seconds)
+    def from_settings(cls, settings: Any, **options: Any) -> MemoryCheckpointer:
+        return cls(event_retention=settings.event_retention_seconds, **options)
 
     def close(self) -> None:
         """Nothing to release: the state goes with the object."""

@@ -72,8 +72,8 @@ class PostgresCostStore:
             raise DatabaseUnavailable(f"cost database {redact_dsn(url)} cannot be used: {e}") from e
 
     @classmethod
-    def from_settings(cls, settings: Any) -> PostgresCostStore:
-        return cls(settings.database_url_for("cost"))
+    def from_settings(cls, settings: Any, **options: Any) -> PostgresCostStore:
+        return cls(settings.database_url_for("cost"), **options)
 
     @contextmanager
     def _cursor(self) -> Iterator[psycopg.Cursor[dict[str, Any]]]:

@@ -80,8 +80,8 @@ class SqliteCostStore:
         self._conn.row_factory = sqlite3.Row
 
     @classmethod
-    def from_settings(cls, settings: Any) -> SqliteCostStore:
-        return cls(settings.database_url_for("cost"))
+    def from_settings(cls, settings: Any, **options: Any) -> SqliteCostStore:
+        return cls(settings.database_url_for("cost"), **options)
 
     def record(self, row: CostRecord) -> CostRecord:
         usd_pico = int((row.usd * PICO).to_integral_value())

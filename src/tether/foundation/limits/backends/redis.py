@@ -37,7 +37,11 @@ class RedisLimitsStore:
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> RedisLimitsStore:
-        """Options from `[limits.options]`: `url` (default: local Redis) and `prefix`."""
+        """Options from `[limits.options]`: `url` (default: the limits database URL when it is
+        a redis:// one, else local Redis) and `prefix`."""
+        url = settings.database_url_for("limits")
+        if "url" not in options and url.startswith("redis://"):
+            options["url"] = url
         return cls(**options)
 
     def _do(self, fn: Callable[[], T]) -> T:

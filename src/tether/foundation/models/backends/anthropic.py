@@ -12,7 +12,7 @@ sent as one user turn of `tool_result` blocks, as the Messages API requires.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tether.errors import ConfigurationError
 from tether.foundation.models.backends.failures import network_error, status_error
@@ -24,6 +24,10 @@ from tether.foundation.models.contract import (
     ToolCall,
     Usage,
 )
+
+if TYPE_CHECKING:
+    from tether.settings import Settings
+
 
 NAME = "anthropic"
 _STOP = {
@@ -115,6 +119,11 @@ class AnthropicBackend:
         self._client = anthropic.AsyncAnthropic(
             api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
         )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: Any) -> AnthropicBackend:
+        """Options from `model_backends[name]`, as the constructor takes them."""
+        return cls(**options)
 
     async def complete(self, request: ModelRequest, model: str) -> ModelResponse:
         system, turns = to_messages(request.messages)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from tether.errors import ModelFatalError
 from tether.foundation.models.contract import (
@@ -25,6 +26,9 @@ from tether.foundation.models.contract import (
 )
 from tether.foundation.models.local import agent, classifier, judge, summarizer
 from tether.foundation.models.tokens import usage_for
+
+if TYPE_CHECKING:
+    from tether.settings import Settings
 
 
 def _classify(request: ModelRequest) -> tuple[str, list[ToolCall]]:
@@ -55,6 +59,10 @@ class LocalBackend:
 
     restricted_ok = True
     provider = "local"
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: Any) -> LocalBackend:
+        return cls(**options)
 
     async def complete(self, request: ModelRequest, model: str) -> ModelResponse:
         respond = MODELS.get(model)

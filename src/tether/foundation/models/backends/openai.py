@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tether.errors import ConfigurationError, ModelRetryableError
 from tether.foundation.models.backends.failures import network_error, status_error
@@ -25,6 +25,10 @@ from tether.foundation.models.contract import (
     ToolCall,
     Usage,
 )
+
+if TYPE_CHECKING:
+    from tether.settings import Settings
+
 
 NAME = "openai"
 _STOP = {
@@ -124,6 +128,11 @@ class OpenAIBackend:
         self._client = openai.AsyncOpenAI(
             api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
         )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: Any) -> OpenAIBackend:
+        """Options from `model_backends[name]`, as the constructor takes them."""
+        return cls(**options)
 
     async def complete(self, request: ModelRequest, model: str) -> ModelResponse:
         params: dict[str, Any] = {

@@ -9,11 +9,15 @@ receives is kept in `requests`, so a test can assert what the router actually se
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tether.errors import ModelFatalError
 from tether.foundation.models.contract import ModelRequest, ModelResponse, StopReason
 from tether.foundation.models.tokens import usage_for
+
+if TYPE_CHECKING:
+    from tether.settings import Settings
+
 
 Reply = str | ModelResponse | dict[str, Any] | BaseException
 
@@ -32,6 +36,10 @@ class ScriptedBackend:
         self.restricted_ok = restricted_ok
         self.provider = provider
         self.requests: list[ModelRequest] = []
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: Any) -> ScriptedBackend:
+        return cls(**options)
 
     def add(self, *replies: Reply) -> None:
         self._replies.extend(replies)

@@ -46,8 +46,8 @@ class PostgresAuditLog:
             raise DatabaseUnavailable(f"audit log at {redact_dsn(url)}: {e}") from e
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> PostgresAuditLog:
-        return cls(settings.database_url_for("policy"))
+    def from_settings(cls, settings: Settings, **options: Any) -> PostgresAuditLog:
+        return cls(settings.database_url_for("policy"), **options)
 
     def _execute(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
         with self._lock:

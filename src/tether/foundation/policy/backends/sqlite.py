@@ -38,8 +38,8 @@ class SqliteAuditLog:
         self._conn = open_sqlite(self.path, "the audit log", _SCHEMA)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> SqliteAuditLog:
-        return cls(sqlite_file(settings.database_url_for("policy"), "policy"))
+    def from_settings(cls, settings: Settings, **options: Any) -> SqliteAuditLog:
+        return cls(sqlite_file(settings.database_url_for("policy"), "policy"), **options)
 
     def record(self, entry: AuditRecord) -> None:
         row = entry.model_dump()

@@ -8,10 +8,13 @@ become tether's here, and none of them carries a secret value.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tether.errors import ConfigurationError, SecretNotFound
 from tether.foundation.secrets.contract import Secret
+
+if TYPE_CHECKING:
+    from tether.settings import Settings
 
 
 class VaultSecrets:
@@ -28,6 +31,11 @@ class VaultSecrets:
         # url and token None: hvac reads VAULT_ADDR and VAULT_TOKEN, as the vault CLI does.
         self._client = hvac.Client(url=url, token=token, timeout=timeout)
         self.mount, self.path = mount, path
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: Any) -> VaultSecrets:
+        """Options from `[secrets]`: `url`, `mount`, `path`, `timeout`."""
+        return cls(**options)
 
     def get(self, name: str) -> Secret:
         path, _, key = name.rpartition("/")

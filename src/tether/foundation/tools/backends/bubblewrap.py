@@ -70,5 +70,5 @@ class BubblewrapLanes(LocalLanes):
         super().__init__(data_dir, wrap=Bubblewrap())
 
     @classmethod
-    def from_settings(cls, settings: Any) -> BubblewrapLanes:
-        return cls(settings.ensure_data_dir())
+    def from_settings(cls, settings: Any, **options: Any) -> BubblewrapLanes:
+        return cls(settings.ensure_data_dir(), **options)

@@ -50,7 +50,7 @@ class DaytonaLanes:
         }
 
     @classmethod
-    def from_settings(cls, settings: Any) -> DaytonaLanes:
+    def from_settings(cls, settings: Any, **options: Any) -> DaytonaLanes:
         extra = settings.model_extra or {}
         key = os.environ.get("DAYTONA_API_KEY") or extra.get("daytona_api_key")
         if not key:
@@ -62,7 +62,7 @@ class DaytonaLanes:
 
         url = os.environ.get("DAYTONA_API_URL") or extra.get("daytona_api_url")
         client = AsyncDaytona(DaytonaConfig(api_key=key, api_url=url))
-        return cls(client, snapshot=extra.get("daytona_snapshot"))
+        return cls(client, snapshot=extra.get("daytona_snapshot"), **options)
 
     def lane(self, persistence: PersistenceClass) -> Lane:
         if persistence not in self._lanes:

@@ -48,14 +48,14 @@ class E2BLanes:
         self._ephemeral = _EphemeralLane(self)
 
     @classmethod
-    def from_settings(cls, settings: Any) -> E2BLanes:
+    def from_settings(cls, settings: Any, **options: Any) -> E2BLanes:
         extra = settings.model_extra or {}
         key = os.environ.get("E2B_API_KEY") or extra.get("e2b_api_key")
         if not key:
             raise ConfigurationError(
                 "tools = 'e2b' needs an E2B API key: set E2B_API_KEY, or set tools = 'local'"
             )
-        return cls(key, template=extra.get("e2b_template"))
+        return cls(key, template=extra.get("e2b_template"), **options)
 
     def lane(self, persistence: PersistenceClass) -> Lane:
         if persistence is not PersistenceClass.EPHEMERAL:

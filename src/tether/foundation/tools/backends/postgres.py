@@ -30,8 +30,8 @@ class PostgresToolResults(SqlToolResults[psycopg.Connection[Any]]):
             self._conn.execute(schema("DOUBLE PRECISION", "BOOLEAN"))
 
     @classmethod
-    def from_settings(cls, settings: Any) -> PostgresToolResults:
-        return cls(settings.database_url_for("tools"))
+    def from_settings(cls, settings: Any, **options: Any) -> PostgresToolResults:
+        return cls(settings.database_url_for("tools"), **options)
 
     def _transaction(self) -> AbstractContextManager[object]:
         return self._conn.transaction()

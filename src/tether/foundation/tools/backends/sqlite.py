@@ -30,8 +30,10 @@ class SqliteToolResults(SqlToolResults[sqlite3.Connection]):
         )
 
     @classmethod
-    def from_settings(cls, settings: Any) -> SqliteToolResults:
-        return cls(settings.database_url_for("tools"), synchronous=settings.sqlite_synchronous)
+    def from_settings(cls, settings: Any, **options: Any) -> SqliteToolResults:
+        return cls(
+            settings.database_url_for("tools"), synchronous=settings.sqlite_synchronous, **options
+        )
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:

@@ -29,8 +29,8 @@ class JsonlTraceSink:
         self._fd: int | None = None
 
     @classmethod
-    def from_settings(cls, settings: Any) -> JsonlTraceSink:
-        return cls(Path(settings.data_path) / "traces.jsonl")
+    def from_settings(cls, settings: Any, **options: Any) -> JsonlTraceSink:
+        return cls(Path(settings.data_path) / "traces.jsonl", **options)
 
     def emit(self, span: Span) -> None:
         line = span_json(span) + b"\n"

@@ -57,7 +57,7 @@ class PostgresCheckpointer(PostgresSchedules, PostgresHousekeeping, SqlCheckpoin
         self._retention = event_retention
 
     @classmethod
-    def from_settings(cls, settings: Any) -> PostgresCheckpointer:
+    def from_settings(cls, settings: Any, **options: Any) -> PostgresCheckpointer:
         """`TETHER_CHECKPOINT_SCHEMA`, else `TETHER_DATABASE_SCHEMA`, else the URL's search_path."""
         extra = settings.model_extra or {}
         schema = (
@@ -70,6 +70,7 @@ class PostgresCheckpointer(PostgresSchedules, PostgresHousekeeping, SqlCheckpoin
             settings.database_url_for("checkpoint"),
             schema=schema or None,
             event_retention=settings.event_retention_seconds,
+            **options,
         )
 
     def create_run(self, new: NewRun) -> tuple[RunRecord, bool]:

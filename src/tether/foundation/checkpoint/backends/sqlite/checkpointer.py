@@ -57,11 +57,12 @@ class SqliteCheckpointer(SqliteSchedules, SqliteHousekeeping, SqlCheckpointer[Sq
             migrate(self._db.conn(), self.path)
 
     @classmethod
-    def from_settings(cls, settings: Any) -> SqliteCheckpointer:
+    def from_settings(cls, settings: Any, **options: Any) -> SqliteCheckpointer:
         return cls(
             settings.database_url_for("checkpoint"),
             synchronous=settings.sqlite_synchronous,
             event_retention=settings.event_retention_seconds,
+            **options,
         )
 
     def create_run(self, new: NewRun) -> tuple[RunRecord, bool]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -18,6 +18,9 @@ from cryptography.hazmat.primitives import serialization
 from tether.errors import ConfigurationError, IdentityError
 from tether.foundation.identity.contract import Identity, IdentityKind
 from tether.foundation.secrets.contract import Secret
+
+if TYPE_CHECKING:
+    from tether.settings import Settings
 
 Algorithm = Literal["HS256", "RS256"]
 _MIN_HMAC_KEY = 32  # RFC 7518 3.2: an HS256 key at least as long as the hash
@@ -57,6 +60,12 @@ class JwtIdentityProvider:
             self._verifying = private.public_key()
         else:
             raise ConfigurationError("an RS256 identity provider needs a private or public key")
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: Any) -> JwtIdentityProvider:
+        """Options from `[identity]`: `key` and `public_key` (Secrets fetched through I7 by the
+        loader's caller) and `options` (`algorithm`, `audience`, `issuer`, `ttl_seconds`)."""
+        return cls(**options)
 
     def issue(
         self,
