@@ -33,13 +33,8 @@ from tether.foundation.checkpoint.contract import (
     WaitKind,
 )
 from tether.foundation.checkpoint.events import BUDGET_EVENT
-from tether.foundation.guards import (
-    CallKind,
-    CallOutcome,
-    GuardDecision,
-    GuardedCall,
-    RouteGuard,
-)
+from tether.foundation.guards.chain import RouteGuard
+from tether.foundation.guards.contract import CallKind, CallOutcome, GuardDecision, GuardedCall
 from tether.foundation.identity.contract import Identity
 from tether.foundation.models.contract import ModelRequest, RoutedResponse
 from tether.foundation.tools.contract import ReplayClass, ToolDef, ToolInvocation

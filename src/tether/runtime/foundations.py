@@ -13,10 +13,12 @@ from typing import Any
 
 from tether.foundation.blobs.contract import BlobStore
 from tether.foundation.cost.attributor import CostAttributor
-from tether.foundation.guards import GuardChain
+from tether.foundation.guards.chain import GuardChain
 from tether.foundation.identity.config import open_identity
 from tether.foundation.identity.contract import IdentityProvider
+from tether.foundation.limits.config import open_limits
 from tether.foundation.models.router import ModelRouter
+from tether.foundation.policy.config import open_policy
 from tether.foundation.secrets.config import open_secrets
 from tether.foundation.secrets.contract import SecretsProvider
 from tether.foundation.tools.runner import ToolRunner
@@ -70,8 +72,13 @@ class Foundations:
 
     @property
     def guards(self) -> GuardChain:
-        chain: GuardChain = self._get("guards", lambda: GuardChain.from_settings(self.settings))
+        chain: GuardChain = self._get("guards", self._guard_chain)
         return chain
+
+    def _guard_chain(self) -> GuardChain:
+        """I9's policy gate, then I10's limits (`[policy]`, `[limits]`), audited to I9's log."""
+        gate, audit = open_policy(self.settings)
+        return GuardChain([gate, open_limits(self.settings)], audit)
 
     def built(self, name: str) -> Any | None:
         return self._built.get(name)

@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from tether.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from tether.foundation.guards import GuardedCall
+    from tether.foundation.guards.contract import GuardedCall
 
 Effect = Literal["allow", "deny"]
 
