@@ -12,7 +12,7 @@ import asyncio
 import json
 import threading
 import time
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from tether.errors import (
     ChildFailed,
@@ -90,7 +90,7 @@ class Execution:
         self.run = claim.run
         self.token = claim.token
         self.wf = wf
-        self.cp = cast(Checkpointer, RedactingCheckpointer(cp))
+        self.cp = RedactingCheckpointer(cp)
         self.codec = codec
         self.sink = sink
         self.default_retry = default_retry
