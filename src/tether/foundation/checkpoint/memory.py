@@ -17,6 +17,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from tether.errors import RunNotFound, RunStateError
+from tether.foundation.blobs.contract import blob_address
 from tether.foundation.checkpoint.contract import (
     TERMINAL,
     Accept,
@@ -34,7 +35,6 @@ from tether.foundation.checkpoint.contract import (
     Schedule,
     Wait,
     WaitKind,
-    blob_address,
 )
 from tether.foundation.checkpoint.events import (
     child_entry,
