@@ -1,31 +1,13 @@
-"""tether: durable, observable background agents on stable interfaces with swappable backends."""
+"""tether: durable, observable background agents on stable interfaces with swappable backends.
+
+The top level is what a workflow author writes every day: the decorators, the context and
+its messages, the client and its settings, the replay and retry vocabulary. Every error is in
+`tether.errors` (its docstring draws the hierarchy); `NonRetryableError`, the one a workflow
+raises itself, is also here.
+"""
 
 from tether.client import RunView, Tether
-from tether.errors import (
-    BudgetExceeded,
-    BudgetPaused,
-    ChildFailed,
-    ConfigurationError,
-    CrossFamilyJudgeError,
-    DatabaseUnavailable,
-    GuardError,
-    IdentityError,
-    InvalidInput,
-    LoopDetected,
-    ModelError,
-    NonDeterminismError,
-    NonRetryableError,
-    PolicyDenied,
-    RateLimited,
-    RunNotFound,
-    RunStateError,
-    StepFailed,
-    TetherError,
-    ToolArgumentError,
-    ToolFailed,
-    UnsafeReplayError,
-    WorkflowNotFound,
-)
+from tether.errors import NonRetryableError
 from tether.foundation.checkpoint.contract import RunRecord, RunStatus
 from tether.foundation.models.contract import Message, ModelResponse, Sensitivity, ToolCall
 from tether.foundation.tools.contract import PersistenceClass, ReplayClass
@@ -36,43 +18,21 @@ from tether.runtime.retry import RetryPolicy
 from tether.settings import Settings
 
 __all__ = [
-    "BudgetExceeded",
-    "BudgetPaused",
-    "ChildFailed",
-    "ConfigurationError",
     "Context",
-    "CrossFamilyJudgeError",
-    "DatabaseUnavailable",
-    "GuardError",
-    "IdentityError",
-    "InvalidInput",
-    "LoopDetected",
     "Message",
-    "ModelError",
     "ModelResponse",
-    "NonDeterminismError",
     "NonRetryableError",
     "PersistenceClass",
-    "PolicyDenied",
-    "RateLimited",
     "ReplayClass",
     "RetryPolicy",
-    "RunNotFound",
     "RunRecord",
-    "RunStateError",
     "RunStatus",
     "RunView",
     "Sensitivity",
     "Settings",
-    "StepFailed",
     "Tether",
-    "TetherError",
-    "ToolArgumentError",
     "ToolCall",
-    "ToolFailed",
-    "UnsafeReplayError",
     "WorkflowDef",
-    "WorkflowNotFound",
     "tool",
     "workflow",
 ]

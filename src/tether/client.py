@@ -32,7 +32,7 @@ from tether.foundation.identity.contract import Identity
 from tether.foundation.limits.config import open_limits
 from tether.foundation.loader import backend_for_url, open_backend
 from tether.foundation.trace.contract import TraceSink
-from tether.runtime.calls import Foundations
+from tether.runtime.foundations import Foundations
 from tether.runtime.ids import new_run_id
 from tether.runtime.pruning import PruneReport, prune
 from tether.runtime.registry import REGISTRY, WorkflowDef

@@ -16,7 +16,9 @@ from tether.errors import (
     PolicyDenied,
     RateLimited,
 )
-from tether.foundation.guards import CallOutcome, GuardChain, GuardedCall
+from tether.foundation.blobs.files import FileBlobStore
+from tether.foundation.guards.chain import GuardChain
+from tether.foundation.guards.contract import CallOutcome, GuardedCall
 from tether.foundation.identity.contract import Identity
 from tether.foundation.limits.config import LimitsConfig
 from tether.foundation.limits.guard import LimitsGuard
@@ -25,6 +27,7 @@ from tether.foundation.policy.audit import MemoryAuditLog
 from tether.foundation.policy.gate import PolicyGate
 from tether.foundation.policy.rules import PolicyRules
 from tether.foundation.secrets.contract import Secret
+from tether.runtime.foundations import Foundations
 from tether.settings import Settings
 
 ALICE = Identity(subject="user:alice", roles=("analyst",))
@@ -219,7 +222,7 @@ def test_the_chain_is_built_from_the_policy_and_limits_tables(tmp_path: Path) ->
         policy={"rules": "policy.yaml", "default": "deny"},
         limits={"workflows": {"triage@1.0.0": {"model_call_cap": 1}}},
     )
-    chain = GuardChain.from_settings(settings)
+    chain = Foundations(settings, FileBlobStore(tmp_path / "blobs")).guards
     chain.before(call("0.1"))
     with pytest.raises(BudgetExceeded):
         chain.before(call("0.2"))

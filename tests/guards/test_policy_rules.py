@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tether.errors import ConfigurationError
-from tether.foundation.guards import GuardedCall
+from tether.foundation.guards.contract import GuardedCall
 from tether.foundation.identity.contract import Identity
 from tether.foundation.policy.rules import PolicyRules, load_rules
 

@@ -8,7 +8,8 @@ import asyncio
 import pytest
 
 from tether.errors import ModelError, ModelRetryableError, RateLimited
-from tether.foundation.guards import CallOutcome, GuardChain, GuardedCall, RouteGuard
+from tether.foundation.guards.chain import GuardChain, RouteGuard
+from tether.foundation.guards.contract import CallOutcome, GuardedCall
 from tether.foundation.limits.config import LimitsConfig
 from tether.foundation.limits.guard import LimitsGuard
 from tether.foundation.limits.memory import MemoryLimitsStore

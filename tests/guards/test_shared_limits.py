@@ -8,7 +8,7 @@ import pytest
 
 from tests.fakes.guard_servers import REDIS, redis_prefix
 from tether.errors import RateLimited
-from tether.foundation.guards import GuardedCall
+from tether.foundation.guards.contract import GuardedCall
 from tether.foundation.limits.backends.redis import RedisLimitsStore
 from tether.foundation.limits.config import LimitsConfig
 from tether.foundation.limits.guard import LimitsGuard

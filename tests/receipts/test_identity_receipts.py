@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tether import IdentityError, RunStatus, Tether
+from tether import RunStatus, Tether
+from tether.errors import IdentityError
 
 KEY = "k" * 48
 RULES = (

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.workers import kill_worker_when, run_worker_until, wait_for
-from tether import RunStatus, Tether, ToolArgumentError
+from tether import RunStatus, Tether
+from tether.errors import ToolArgumentError
 
 
 def sent(outbox: Path) -> list[str]:

@@ -8,7 +8,8 @@ import time
 import pytest
 
 from tests.runtime.flows import CALLS
-from tether import RunStateError, RunStatus, Tether
+from tether import RunStatus, Tether
+from tether.errors import RunStateError
 
 
 def test_cancel_stops_a_sleeping_run_and_its_child(tether: Tether) -> None:

@@ -7,7 +7,8 @@ import threading
 
 import pytest
 
-from tether import InvalidInput, Tether
+from tether import Tether
+from tether.errors import InvalidInput
 from tether.runtime.schedules import GRACE, fire_due
 
 

@@ -10,13 +10,8 @@ import pytest
 
 from tests.runtime import flows
 from tests.runtime.flows import CALLS
-from tether import (
-    InvalidInput,
-    RunNotFound,
-    RunStatus,
-    Tether,
-    WorkflowNotFound,
-)
+from tether import RunStatus, Tether
+from tether.errors import InvalidInput, RunNotFound, WorkflowNotFound
 from tether.foundation.checkpoint.contract import EntryStatus
 
 

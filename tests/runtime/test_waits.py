@@ -9,7 +9,8 @@ from collections.abc import Callable
 import pytest
 
 from tests.runtime.flows import CALLS
-from tether import RunStateError, RunStatus, Tether
+from tether import RunStatus, Tether
+from tether.errors import RunStateError
 
 
 def _run_until_parked(t: Tether, run_id: str) -> RunStatus:

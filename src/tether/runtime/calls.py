@@ -12,8 +12,8 @@ by the same path without asking a guard again, and `tether inspect` shows why.
 
 from __future__ import annotations
 
+import asyncio
 import json
-import threading
 import time
 from typing import Any
 
@@ -25,7 +25,6 @@ from tether.errors import (
     ToolFailed,
     UnsafeReplayError,
 )
-from tether.foundation.blobs.contract import BlobStore
 from tether.foundation.checkpoint.contract import (
     EntryKind,
     EntryStatus,
@@ -34,92 +33,14 @@ from tether.foundation.checkpoint.contract import (
     WaitKind,
 )
 from tether.foundation.checkpoint.events import BUDGET_EVENT
-from tether.foundation.cost.attributor import CostAttributor
-from tether.foundation.guards import (
-    CallKind,
-    CallOutcome,
-    GuardChain,
-    GuardDecision,
-    GuardedCall,
-    RouteGuard,
-)
-from tether.foundation.identity.config import open_identity
-from tether.foundation.identity.contract import Identity, IdentityProvider
+from tether.foundation.guards.chain import RouteGuard
+from tether.foundation.guards.contract import CallKind, CallOutcome, GuardDecision, GuardedCall
+from tether.foundation.identity.contract import Identity
 from tether.foundation.models.contract import ModelRequest, RoutedResponse
-from tether.foundation.models.router import ModelRouter
-from tether.foundation.secrets.config import open_secrets
-from tether.foundation.secrets.contract import SecretsProvider
 from tether.foundation.tools.contract import ReplayClass, ToolDef, ToolInvocation
-from tether.foundation.tools.runner import ToolRunner
+from tether.runtime.branches import in_branch
 from tether.runtime.execution import Execution, NeedsAttention
 from tether.runtime.retry import RetryPolicy
-
-
-class Foundations:
-    """The interfaces behind tools and models, each built from settings on first use (a
-    workflow that never calls a model never loads the router's backends)."""
-
-    def __init__(self, settings: Any, blobs: BlobStore) -> None:
-        self.settings, self.blobs = settings, blobs
-        self._lock = threading.RLock()  # one foundation is built from another (I8 from I7)
-        self._built: dict[str, Any] = {}
-
-    def _get(self, name: str, build: Any) -> Any:
-        with self._lock:
-            if name not in self._built:
-                self._built[name] = build()
-            return self._built[name]
-
-    @property
-    def tools(self) -> ToolRunner:
-        runner: ToolRunner = self._get(
-            "tools", lambda: ToolRunner.from_settings(self.settings, self.blobs)
-        )
-        return runner
-
-    @property
-    def models(self) -> ModelRouter:
-        router: ModelRouter = self._get("models", lambda: ModelRouter.from_settings(self.settings))
-        return router
-
-    @property
-    def cost(self) -> CostAttributor:
-        cost: CostAttributor = self._get(
-            "cost", lambda: CostAttributor.from_settings(self.settings)
-        )
-        return cost
-
-    @property
-    def secrets(self) -> SecretsProvider:
-        provider: SecretsProvider = self._get("secrets", lambda: open_secrets(self.settings))
-        return provider
-
-    @property
-    def identity(self) -> IdentityProvider:
-        provider: IdentityProvider = self._get(
-            "identity", lambda: open_identity(self.settings, self.secrets)
-        )
-        return provider
-
-    @property
-    def guards(self) -> GuardChain:
-        chain: GuardChain = self._get("guards", lambda: GuardChain.from_settings(self.settings))
-        return chain
-
-    def built(self, name: str) -> Any | None:
-        return self._built.get(name)
-
-    def close(self) -> None:
-        import asyncio
-
-        with self._lock:
-            built, self._built = self._built, {}
-        if "tools" in built:
-            asyncio.run(built["tools"].close())
-        if "models" in built:
-            asyncio.run(built["models"].aclose())
-        if "cost" in built:
-            built["cost"].close()
 
 
 def _identity(ex: Execution) -> Identity | None:
@@ -206,8 +127,6 @@ async def _write(
     error: BaseException | None,
     started: float,
 ) -> JournalEntry:
-    from tether.runtime.context import in_branch
-
     entry = ex.entry(
         sid,
         kind,
@@ -281,8 +200,6 @@ async def call_tool(
             )
             if final:
                 raise
-            import asyncio
-
             await asyncio.sleep(retry.delay(attempt))
             ex.check_stopping()
             continue

@@ -15,7 +15,6 @@ import random as _random
 import time
 import uuid as _uuid
 from collections.abc import Awaitable, Callable, Sequence
-from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
@@ -38,6 +37,8 @@ from tether.foundation.models.contract import (
     ToolSpec,
 )
 from tether.foundation.tools.contract import ToolDef
+from tether.runtime.branches import BRANCH, start_branch
+from tether.runtime.calls import call_model, call_tool
 from tether.runtime.execution import Execution, Release, Suspend
 from tether.runtime.ids import new_run_id
 from tether.runtime.registry import REGISTRY, WorkflowDef
@@ -45,7 +46,6 @@ from tether.runtime.retry import RetryPolicy
 from tether.runtime.values import UnserialisableValue, return_adapter
 
 T = TypeVar("T")
-_BRANCH: ContextVar[str] = ContextVar("tether_branch", default="")
 
 
 def _call_inline(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -78,11 +78,6 @@ def _shape(fn: Callable[..., Any]) -> tuple[TypeAdapter[Any], bool]:
         return return_adapter(fn), inspect.iscoroutinefunction(fn)
 
 
-def in_branch() -> bool:
-    """Inside a gather branch, writes may share a commit with the other branches'."""
-    return bool(_BRANCH.get())
-
-
 def _seconds(duration: float | timedelta) -> float:
     return duration.total_seconds() if isinstance(duration, timedelta) else float(duration)
 
@@ -102,7 +97,7 @@ class Context:
         return self._ex.wf.id
 
     def _next_id(self) -> str:
-        path = _BRANCH.get()
+        path = BRANCH.get()
         n = self._ex.seq.get(path, 0) + 1
         self._ex.seq[path] = n
         return f"{path}{n}"
@@ -141,7 +136,7 @@ class Context:
         ex.check_stopping()
         policy = retry or ex.default_retry
         attempt = ex.attempts.get(sid, 0)
-        in_branch = bool(_BRANCH.get())
+        in_branch = bool(BRANCH.get())
         inputs = ex.codec.encode_args(args, kwargs)
         ex.commit_recorded()
         while True:
@@ -204,8 +199,6 @@ class Context:
         for a person. Bad arguments raise ToolArgumentError before anything runs."""
         if not isinstance(tool, ToolDef):
             raise TypeError(f"ctx.tool takes a @tool-decorated function, not {tool!r}")
-        from tether.runtime.calls import call_tool
-
         return call_tool(self._ex, self._next_id(), tool, args, retry or self._ex.default_retry)
 
     def model(
@@ -219,8 +212,6 @@ class Context:
     ) -> Awaitable[ModelResponse]:
         """A durable LLM call through I12: routed by task class and sensitivity, guarded,
         priced and traced. A resumed run gets the journaled response: tokens are paid once."""
-        from tether.runtime.calls import call_model
-
         request = ModelRequest(
             task_class=task_class,
             messages=[m if isinstance(m, Message) else Message.model_validate(m) for m in messages],
@@ -337,13 +328,7 @@ class Context:
         branch fails, the first failure (in argument order) is raised after every branch has
         settled; results of the others stay journaled."""
         gid = self._next_id()
-        tasks: list[asyncio.Future[Any]] = []
-        for i, branch in enumerate(branches):
-            token = _BRANCH.set(f"{gid}.{i}/")
-            try:
-                tasks.append(asyncio.ensure_future(branch))
-            finally:
-                _BRANCH.reset(token)
+        tasks = [start_branch(gid, i, branch) for i, branch in enumerate(branches)]
         outcomes = await asyncio.gather(*tasks, return_exceptions=True)
         suspended: BaseException | None = None
         failure: BaseException | None = None

@@ -1,21 +1,18 @@
-"""One claimed run being executed: its journal in memory, the write path, and the pass loop.
+"""One claimed run being executed: its journal in memory, the write path, and its spans.
 
-A pass calls the workflow function from the top. Primitives whose entry is in the journal
-return from memory; the first one that is not runs and commits. A primitive that must wait
-(a timer, an event, a child) registers a `Wait` and unwinds the function with `Suspend`; the
-pass then parks the run. If the checkpointer can satisfy a wait at once (a due timer, a held
-event, a finished child) the pass simply runs again, replaying from memory.
+`Execution` is what the primitives (`Context`, `calls`) work on: they ask it for the journaled
+entry at a step id, and write new entries through it (one commit each, or one per loop tick
+for a gather's branches). The signals that unwind a workflow function (`Suspend`, `Abandon`,
+...) are defined here; `driver` catches them and settles the run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import threading
 import time
-import traceback
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from tether.errors import (
     ChildFailed,
@@ -26,7 +23,6 @@ from tether.errors import (
     TetherError,
 )
 from tether.foundation.checkpoint.contract import (
-    TERMINAL,
     Checkpointer,
     Claim,
     EntryKind,
@@ -41,12 +37,10 @@ from tether.foundation.trace.memory import NullTraceSink
 from tether.runtime.redacting import RedactingCheckpointer, clean_attributes
 from tether.runtime.registry import WorkflowDef
 from tether.runtime.retry import DEFAULT_RETRY, RetryPolicy
-from tether.runtime.values import Codec, UnserialisableValue
+from tether.runtime.values import Codec
 
 if TYPE_CHECKING:
-    from tether.runtime.calls import Foundations
-
-log = logging.getLogger("tether.execution")
+    from tether.runtime.foundations import Foundations
 
 # Spans are queued, then built and emitted together when SPAN_BATCH are queued or the oldest
 # is SPAN_DELAY seconds old (checked as each span is queued), and whenever an execution stops.
@@ -96,7 +90,7 @@ class Execution:
         self.run = claim.run
         self.token = claim.token
         self.wf = wf
-        self.cp = cast(Checkpointer, RedactingCheckpointer(cp))
+        self.cp = RedactingCheckpointer(cp)
         self.codec = codec
         self.sink = sink
         self.default_retry = default_retry
@@ -106,7 +100,7 @@ class Execution:
         self.done: dict[str, JournalEntry] = {}
         self.attempts: dict[str, int] = {}
         for entry in claim.journal:
-            self._learn(entry)
+            self.learn(entry)
         self._delivered = _delivered_while_parked(claim.journal)
         self.pending: list[JournalEntry] = []
         self.waits: list[Wait] = []
@@ -125,7 +119,11 @@ class Execution:
             )
         return self._foundations
 
-    def _learn(self, entry: JournalEntry) -> None:
+    @property
+    def has_foundations(self) -> bool:
+        return self._foundations is not None
+
+    def learn(self, entry: JournalEntry) -> None:
         if entry.status == EntryStatus.ATTEMPT:
             self.attempts[entry.step_id] = max(self.attempts.get(entry.step_id, 0), entry.attempt)
         else:
@@ -194,7 +192,7 @@ class Execution:
             raise (CancelRequested() if e.cancel_requested else Abandon()) from None
         self.pending = []
         for entry in entries:
-            self._learn(entry)
+            self.learn(entry)
 
     async def write(self, entry: JournalEntry, in_branch: bool) -> None:
         """Commit one entry. Inside a gather, entries of branches that finish in the same
@@ -347,90 +345,3 @@ def _same_error(data: dict[str, Any], entry: JournalEntry) -> TetherError:
     if entry.kind == EntryKind.MODEL:
         return ModelError(f"{data.get('type', 'Error')}: {message}")
     return StepFailed(entry.name, str(data.get("type", "Error")), message)
-
-
-async def execute(ex: Execution) -> RunStatus:
-    """Drive one claimed run until it completes, fails, parks, or is taken from us."""
-    try:
-        status = await _drive(ex)
-    finally:
-        ex.emit_spans()
-        ex.sink.flush()
-    await _settle_sessions(ex, status)
-    return status
-
-
-async def _settle_sessions(ex: Execution, status: RunStatus) -> None:
-    """A run this process no longer executes holds no tool process here (a session's state is
-    on disk), and a finished run leaves no session behind."""
-    foundations = ex._foundations
-    if foundations is None or foundations.built("tools") is None:
-        return  # no tool ran in this process: nothing to stop
-    try:
-        if status in TERMINAL:
-            await foundations.tools.run_ended(ex.run.id)
-        else:
-            await foundations.tools.run_parked(ex.run.id)
-    except Exception:  # the run's outcome is committed; a stuck process is only untidy
-        log.warning("could not stop the tool sessions of run %s", ex.run.id, exc_info=True)
-
-
-async def _drive(ex: Execution) -> RunStatus:
-    from tether.runtime.context import Context
-
-    cp, run = ex.cp, ex.run
-    try:
-        workflow_input = ex.codec.decode(run.input, ex.wf.input_adapter)
-        while True:
-            ex.waits, ex.seq = [], {}
-            try:
-                result = await ex.wf.fn(Context(ex), workflow_input)
-            except Suspend:
-                resolved = cp.park(run.id, ex.token, ex.waits, ex.pending)
-                ex.pending = []
-                if not resolved:
-                    return RunStatus.WAITING
-                for entry in resolved:
-                    ex._learn(entry)
-                    ex.span(entry)
-                continue
-            try:
-                output = ex.codec.encode(result, ex.wf.output_adapter)
-            except UnserialisableValue as e:
-                raise StepFailed("(workflow output)", "UnserialisableValue", str(e)) from e
-            cp.complete(run.id, ex.token, output, ex.pending)
-            ex.run_span_emit(RunStatus.COMPLETED)
-            return RunStatus.COMPLETED
-    except (Abandon, LeaseLost):
-        return RunStatus.PENDING
-    except CancelRequested:
-        try:
-            cp.finish_cancel(run.id, ex.token)
-        except LeaseLost:
-            return RunStatus.PENDING
-        ex.run_span_emit(RunStatus.CANCELLED)
-        return RunStatus.CANCELLED
-    except Release:
-        cp.release(run.id, ex.token)
-        return RunStatus.PENDING
-    except NeedsAttention as e:
-        try:
-            cp.needs_attention(run.id, ex.token, e.step_id, e.evidence)
-        except LeaseLost:
-            return RunStatus.PENDING
-        return RunStatus.NEEDS_ATTENTION
-    except Exception as e:
-        error = ex.error_json(e)
-        detail = json.loads(error)
-        detail["step"] = getattr(e, "step_id", None)
-        if not isinstance(e, TetherError):
-            detail["traceback"] = traceback.format_exc(limit=8)
-        try:
-            cp.fail(run.id, ex.token, json.dumps(detail), detail["step"], ex.pending)
-        except LeaseLost as lost:
-            if lost.cancel_requested:
-                cp.finish_cancel(run.id, ex.token)
-                return RunStatus.CANCELLED
-            return RunStatus.PENDING
-        ex.run_span_emit(RunStatus.FAILED, detail["message"])
-        return RunStatus.FAILED

@@ -12,7 +12,13 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from tether.foundation.checkpoint.contract import Checkpointer, JournalEntry, Wait
+from tether.foundation.checkpoint.contract import (
+    Checkpointer,
+    JournalEntry,
+    NewRun,
+    RunRecord,
+    Wait,
+)
 from tether.foundation.secrets.redaction import REDACTOR, redact
 
 
@@ -36,13 +42,15 @@ def clean_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
 
 
 class RedactingCheckpointer:
-    """The run-writing half of a Checkpointer, with secrets struck out; the rest passes through."""
+    """The part of a Checkpointer an execution calls, with secrets struck out of the entries,
+    output, error and evidence it writes; `create_run` (a child), `release` and `finish_cancel`
+    pass through as they are."""
 
     def __init__(self, inner: Checkpointer) -> None:
         self._inner = inner
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
+    def create_run(self, new: NewRun) -> tuple[RunRecord, bool]:
+        return self._inner.create_run(new)
 
     def append(self, run_id: str, token: str, entries: Sequence[JournalEntry]) -> None:
         self._inner.append(run_id, token, clean_entries(entries))
@@ -69,3 +77,9 @@ class RedactingCheckpointer:
 
     def needs_attention(self, run_id: str, token: str, step_id: str, evidence: str) -> None:
         self._inner.needs_attention(run_id, token, step_id, redact(evidence))
+
+    def release(self, run_id: str, token: str) -> None:
+        self._inner.release(run_id, token)
+
+    def finish_cancel(self, run_id: str, token: str) -> None:
+        self._inner.finish_cancel(run_id, token)

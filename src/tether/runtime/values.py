@@ -14,9 +14,8 @@ from typing import Any, get_type_hints
 from pydantic import TypeAdapter
 from pydantic_core import PydanticSerializationError
 
-from tether.foundation.blobs.contract import BlobStore
+from tether.foundation.blobs.contract import BLOB_REF, BlobStore, blob_ref
 
-_BLOB_PREFIX = '{"$blob":'
 _ANY: TypeAdapter[Any] = TypeAdapter(Any)
 _adapters: dict[Any, TypeAdapter[Any]] = {}
 
@@ -59,8 +58,7 @@ class Codec:
                 f"a value of type {type(value).__qualname__} cannot be stored as JSON: {e}"
             ) from e
         if len(raw) > self.threshold and self.blobs is not None:
-            address = self.blobs.put(raw)
-            return json.dumps({"$blob": address, "size": len(raw)})
+            return blob_ref(self.blobs.put(raw), len(raw))
         return raw.decode()
 
     def decode(self, text: str, adapter: TypeAdapter[Any] = _ANY) -> Any:
@@ -68,7 +66,7 @@ class Codec:
 
     def resolve(self, text: str) -> str:
         """The JSON text itself, fetched from the blob store when `text` is a reference."""
-        if text.startswith(_BLOB_PREFIX) and self.blobs is not None:
+        if text.startswith(BLOB_REF) and self.blobs is not None:
             ref = json.loads(text)
             return self.blobs.get(ref["$blob"]).decode()
         return text
@@ -83,5 +81,5 @@ class Codec:
     def encode_lenient(self, value: Any) -> str:
         raw = _ANY.serializer.to_json(value, fallback=repr)
         if len(raw) > self.threshold and self.blobs is not None:
-            return json.dumps({"$blob": self.blobs.put(raw), "size": len(raw)})
+            return blob_ref(self.blobs.put(raw), len(raw))
         return raw.decode()

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from tether.errors import DatabaseUnavailable
 from tether.foundation.checkpoint.contract import Checkpointer, Claim, RunStatus
 from tether.foundation.trace.contract import TraceSink
-from tether.runtime.calls import Foundations
-from tether.runtime.execution import Execution, execute
+from tether.runtime.driver import execute
+from tether.runtime.execution import Execution
+from tether.runtime.foundations import Foundations
 from tether.runtime.registry import Registry
 from tether.runtime.retry import DEFAULT_RETRY, RetryPolicy
 from tether.runtime.schedules import Start, fire_due

@@ -3,14 +3,33 @@
 Shared by I2 and I1 and referred to by hash, never by foreign key, so each interface's tables
 can move to their own database while large values stay put. Writing the same bytes twice
 stores them once.
+
+A value moved here is stored in its place as a reference, `{"$blob": address, "size": n}`:
+the runtime's codec writes and resolves it, and the sweep finds what is still referred to.
 """
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 
 if TYPE_CHECKING:
     from tether.settings import Settings
+
+BLOB_REF = '{"$blob":'  # how every reference's JSON text starts
+
+
+def blob_ref(address: str, size: int) -> str:
+    """The reference stored in place of a value of `size` bytes moved to `address`."""
+    return json.dumps({"$blob": address, "size": size})
+
+
+def blob_address(text: str | None) -> str | None:
+    """The blob a stored value refers to, if it is a reference."""
+    if text is None or not text.startswith(BLOB_REF):
+        return None
+    address = json.loads(text).get("$blob")
+    return str(address) if address else None
 
 
 @runtime_checkable

@@ -13,13 +13,16 @@ one (PostgreSQL `now()`), else from the host's (SQLite lives on the host).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
+
+# The checkpoint backends' sweeps read blob references through this contract.
+from tether.foundation.blobs.contract import BLOB_REF as BLOB_REF
+from tether.foundation.blobs.contract import blob_address as blob_address
 
 if TYPE_CHECKING:
     from tether.settings import Settings
@@ -158,17 +161,6 @@ class RunFilter(BaseModel):
     parent_id: str | None = None
     finished_before: float | None = None
     limit: int = 100
-
-
-BLOB_REF = '{"$blob":'  # how a value moved to the blob store starts (runtime/values.py)
-
-
-def blob_address(text: str | None) -> str | None:
-    """The blob a stored value refers to, if it is a reference."""
-    if text is None or not text.startswith(BLOB_REF):
-        return None
-    address = json.loads(text).get("$blob")
-    return str(address) if address else None
 
 
 class Schedule(BaseModel):

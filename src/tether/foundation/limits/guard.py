@@ -24,7 +24,7 @@ from tether.errors import (
     LoopDetected,
     RateLimited,
 )
-from tether.foundation.guards import CallOutcome, GuardDecision, GuardedCall, Outcome
+from tether.foundation.guards.contract import CallOutcome, GuardDecision, GuardedCall, Outcome
 from tether.foundation.limits.contract import LimitsStore, RunBudget
 
 if TYPE_CHECKING:

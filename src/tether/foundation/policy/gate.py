@@ -8,7 +8,7 @@ any counter moves, so a denied call costs no budget and never executes.
 from __future__ import annotations
 
 from tether.errors import PolicyDenied
-from tether.foundation.guards import CallOutcome, GuardDecision, GuardedCall
+from tether.foundation.guards.contract import CallOutcome, GuardDecision, GuardedCall
 from tether.foundation.policy.rules import PolicyRules
 
 

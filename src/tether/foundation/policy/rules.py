@@ -29,13 +29,12 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import yaml  # type: ignore[import-untyped]
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tether.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from tether.foundation.guards import GuardedCall
+    from tether.foundation.guards.contract import GuardedCall
 
 Effect = Literal["allow", "deny"]
 
@@ -110,6 +109,10 @@ class PolicyRules(BaseModel):
 
 def load_rules(path: Path) -> PolicyRules:
     """The rules in `path`, or a ConfigurationError that names the file and what is wrong."""
+    # Imported here: `import tether` loads this module (Foundations assembles the guard chain),
+    # and only a process with a rules file needs a YAML parser, 35-80 ms of a tool child's start.
+    import yaml  # type: ignore[import-untyped]
+
     try:
         data: Any = yaml.safe_load(path.read_text()) or {}
         return PolicyRules.model_validate(data)

@@ -14,102 +14,25 @@ carry its lane as `backend` and pass `before` alone.
 
 Every policy decision and every limits trip is written to the audit log, and the text in
 decisions, audit rows and error messages passes through the I7 redactor first.
+
+The chain knows guards only by the `Guard` protocol; which guards it runs, built from which
+settings, is decided where the other foundations are assembled (`runtime/foundations.py`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, Protocol
-
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing import Any
 
 from tether.errors import GuardError
-from tether.foundation.identity.contract import Identity
+from tether.foundation.guards.contract import CallOutcome, Guard, GuardDecision, GuardedCall
 from tether.foundation.policy.contract import AuditLog, AuditRecord
 from tether.foundation.secrets.redaction import redact
 
-if TYPE_CHECKING:
-    from tether.settings import Settings
-
-CallKind = Literal["tool", "model"]
-Outcome = Literal["allow", "deny", "warn", "pause"]
 _ARGUMENTS_IN_AUDIT = 2000  # characters of JSON arguments an audit row keeps
-
-
-def fingerprint(kind: str, target: str, arguments: Any) -> str:
-    """The same call gives the same fingerprint however its arguments' keys are ordered."""
-    canonical = json.dumps([kind, target, arguments], sort_keys=True, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
-
-
-class GuardedCall(BaseModel):
-    """Everything a guard may judge a call by; new fields get defaults, so no guard breaks."""
-
-    model_config = ConfigDict(frozen=True)
-
-    run_id: str
-    workflow: str  # name@version
-    step_id: str
-    kind: CallKind
-    target: str  # the tool's name, or the model call's task class
-    arguments: dict[str, Any] = Field(default_factory=dict)  # tool args / model request summary
-    sensitivity: str = "internal"
-    backend: str | None = None  # the backend an attempt goes to: rate limits and breaker
-    identity: Identity | None = None  # who started the run (I8)
-    fingerprint: str = ""  # same call, same value; computed from kind, target, arguments if ""
-
-    @model_validator(mode="after")
-    def _fill_fingerprint(self) -> GuardedCall:
-        if not self.fingerprint:
-            object.__setattr__(
-                self, "fingerprint", fingerprint(self.kind, self.target, self.arguments)
-            )
-        return self
-
-    @property
-    def workflow_name(self) -> str:
-        return self.workflow.partition("@")[0]
-
-    def on_backend(self, backend: str) -> GuardedCall:
-        """This call as an attempt on `backend` (for the router's per-attempt hook)."""
-        return self.model_copy(update={"backend": backend})
-
-
-class GuardDecision(BaseModel):
-    """One guard's verdict on one call, journaled with the call and shown by `inspect`."""
-
-    model_config = ConfigDict(frozen=True)
-
-    guard: str  # policy | budget | loop | rate | breaker
-    rule: str  # the policy rule's name, or the limit that decided
-    outcome: Outcome
-    reason: str
-
-
-class CallOutcome(BaseModel):
-    """What a call did, as far as the guards care: success, tokens spent and what it cost."""
-
-    model_config = ConfigDict(frozen=True)
-
-    ok: bool
-    tokens: int = 0
-    cost_usd: float = 0.0
-    error: str | None = None
-
-
-class Guard(Protocol):
-    """One link of the chain. `before` raises the guard's GuardError (its refusing decision in
-    `error.decisions`) or returns its decisions; `after` returns decisions worth recording."""
-
-    def before(self, call: GuardedCall) -> list[GuardDecision]: ...
-
-    def before_backend(self, call: GuardedCall) -> list[GuardDecision]: ...
-
-    def after(self, call: GuardedCall, outcome: CallOutcome) -> list[GuardDecision]: ...
 
 
 class GuardChain:
@@ -123,16 +46,6 @@ class GuardChain:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.guards, self.audit, self._clock = list(guards), audit, clock
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> GuardChain:
-        """Policy rules and audit log from `[policy]`, limits from `[limits]` (see their config)."""
-        # Imported here: the guards import this module's models.
-        from tether.foundation.limits.config import open_limits
-        from tether.foundation.policy.config import open_policy
-
-        gate, audit = open_policy(settings)
-        return cls([gate, open_limits(settings)], audit)
 
     def before(self, call: GuardedCall) -> list[GuardDecision]:
         """Every guard's decisions on `call`; raises the refusing guard's GuardError."""

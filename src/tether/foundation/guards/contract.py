@@ -1,0 +1,93 @@
+"""What the guard chain speaks: the call a guard judges, its verdict, and the call's outcome.
+
+`GuardedCall` is the one input object every guard takes (a new field gets a default, so no
+guard breaks), `GuardDecision` the verdict journaled with the call, `CallOutcome` what the call
+did as far as budgets, rate limits and breakers care. `Guard` is the protocol I9's policy gate
+and I10's limits guard implement. These types sit below both guards and the chain that runs
+them (`chain.py`), so a guard never imports the chain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from tether.foundation.identity.contract import Identity
+
+CallKind = Literal["tool", "model"]
+Outcome = Literal["allow", "deny", "warn", "pause"]
+
+
+def fingerprint(kind: str, target: str, arguments: Any) -> str:
+    """The same call gives the same fingerprint however its arguments' keys are ordered."""
+    canonical = json.dumps([kind, target, arguments], sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+class GuardedCall(BaseModel):
+    """Everything a guard may judge a call by; new fields get defaults, so no guard breaks."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    workflow: str  # name@version
+    step_id: str
+    kind: CallKind
+    target: str  # the tool's name, or the model call's task class
+    arguments: dict[str, Any] = Field(default_factory=dict)  # tool args / model request summary
+    sensitivity: str = "internal"
+    backend: str | None = None  # the backend an attempt goes to: rate limits and breaker
+    identity: Identity | None = None  # who started the run (I8)
+    fingerprint: str = ""  # same call, same value; computed from kind, target, arguments if ""
+
+    @model_validator(mode="after")
+    def _fill_fingerprint(self) -> GuardedCall:
+        if not self.fingerprint:
+            object.__setattr__(
+                self, "fingerprint", fingerprint(self.kind, self.target, self.arguments)
+            )
+        return self
+
+    @property
+    def workflow_name(self) -> str:
+        return self.workflow.partition("@")[0]
+
+    def on_backend(self, backend: str) -> GuardedCall:
+        """This call as an attempt on `backend` (for the router's per-attempt hook)."""
+        return self.model_copy(update={"backend": backend})
+
+
+class GuardDecision(BaseModel):
+    """One guard's verdict on one call, journaled with the call and shown by `inspect`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    guard: str  # policy | budget | loop | rate | breaker
+    rule: str  # the policy rule's name, or the limit that decided
+    outcome: Outcome
+    reason: str
+
+
+class CallOutcome(BaseModel):
+    """What a call did, as far as the guards care: success, tokens spent and what it cost."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ok: bool
+    tokens: int = 0
+    cost_usd: float = 0.0
+    error: str | None = None
+
+
+class Guard(Protocol):
+    """One link of the chain. `before` raises the guard's GuardError (its refusing decision in
+    `error.decisions`) or returns its decisions; `after` returns decisions worth recording."""
+
+    def before(self, call: GuardedCall) -> list[GuardDecision]: ...
+
+    def before_backend(self, call: GuardedCall) -> list[GuardDecision]: ...
+
+    def after(self, call: GuardedCall, outcome: CallOutcome) -> list[GuardDecision]: ...

@@ -1,0 +1,94 @@
+"""`Foundations`: the interfaces behind `ctx.tool` and `ctx.model`, assembled from settings.
+
+One per client, shared by the executions its worker drives (and by the client's own lifecycle
+calls: identity, cost, tool resolution). The runtime reaches I1, I7, I8, I9/I10, I11 and I12
+only through it, and this is the one place they are built.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+from tether.foundation.blobs.contract import BlobStore
+from tether.foundation.cost.attributor import CostAttributor
+from tether.foundation.guards.chain import GuardChain
+from tether.foundation.identity.config import open_identity
+from tether.foundation.identity.contract import IdentityProvider
+from tether.foundation.limits.config import open_limits
+from tether.foundation.models.router import ModelRouter
+from tether.foundation.policy.config import open_policy
+from tether.foundation.secrets.config import open_secrets
+from tether.foundation.secrets.contract import SecretsProvider
+from tether.foundation.tools.runner import ToolRunner
+
+
+class Foundations:
+    """The interfaces behind tools and models, each built from settings on first use (a
+    workflow that never calls a model never loads the router's backends)."""
+
+    def __init__(self, settings: Any, blobs: BlobStore) -> None:
+        self.settings, self.blobs = settings, blobs
+        self._lock = threading.RLock()  # one foundation is built from another (I8 from I7)
+        self._built: dict[str, Any] = {}
+
+    def _get(self, name: str, build: Any) -> Any:
+        with self._lock:
+            if name not in self._built:
+                self._built[name] = build()
+            return self._built[name]
+
+    @property
+    def tools(self) -> ToolRunner:
+        runner: ToolRunner = self._get(
+            "tools", lambda: ToolRunner.from_settings(self.settings, self.blobs)
+        )
+        return runner
+
+    @property
+    def models(self) -> ModelRouter:
+        router: ModelRouter = self._get("models", lambda: ModelRouter.from_settings(self.settings))
+        return router
+
+    @property
+    def cost(self) -> CostAttributor:
+        cost: CostAttributor = self._get(
+            "cost", lambda: CostAttributor.from_settings(self.settings)
+        )
+        return cost
+
+    @property
+    def secrets(self) -> SecretsProvider:
+        provider: SecretsProvider = self._get("secrets", lambda: open_secrets(self.settings))
+        return provider
+
+    @property
+    def identity(self) -> IdentityProvider:
+        provider: IdentityProvider = self._get(
+            "identity", lambda: open_identity(self.settings, self.secrets)
+        )
+        return provider
+
+    @property
+    def guards(self) -> GuardChain:
+        chain: GuardChain = self._get("guards", self._guard_chain)
+        return chain
+
+    def _guard_chain(self) -> GuardChain:
+        """I9's policy gate, then I10's limits (`[policy]`, `[limits]`), audited to I9's log."""
+        gate, audit = open_policy(self.settings)
+        return GuardChain([gate, open_limits(self.settings)], audit)
+
+    def built(self, name: str) -> Any | None:
+        return self._built.get(name)
+
+    def close(self) -> None:
+        with self._lock:
+            built, self._built = self._built, {}
+        if "tools" in built:
+            asyncio.run(built["tools"].close())
+        if "models" in built:
+            asyncio.run(built["models"].aclose())
+        if "cost" in built:
+            built["cost"].close()
