@@ -7,8 +7,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
 import pytest
 
+from tests.postgres.server import fresh_schema
 from tether.foundation.evals.backends.sqlite import SqliteEvalStore
 from tether.foundation.evals.contract import CaseResult, EvalConfig, EvalStore, Judgment, Override
 from tether.foundation.evals.memory import MemoryEvalStore
@@ -16,15 +18,23 @@ from tether.foundation.evals.store import open_eval_store
 from tether.settings import Settings
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EvalStore]:
-    opened: EvalStore = (
-        MemoryEvalStore()
-        if request.param == "memory"
-        else SqliteEvalStore(f"sqlite:///{tmp_path / 'evals.db'}")
-    )
-    yield opened
-    opened.close()
+    if request.param == "memory":
+        yield MemoryEvalStore()
+        return
+    if request.param == "sqlite":
+        opened: EvalStore = SqliteEvalStore(f"sqlite:///{tmp_path / 'evals.db'}")
+        yield opened
+        opened.close()
+        return
+    from tether.foundation.evals.backends.postgres import PostgresEvalStore
+
+    with fresh_schema("evals") as (url, schema), psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+        opened = PostgresEvalStore(f"{url}?options=-csearch_path%3D{schema}")
+        yield opened
+        opened.close()
 
 
 def result(case: str, score: float, *, ref: str = "main", run: str = "r1",
