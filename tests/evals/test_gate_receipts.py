@@ -10,7 +10,7 @@ import pytest
 
 import workflows.research_report.workflow as research
 from tests.evals.conftest import JWT_KEY, WEAK_AGENT, Cli
-from tether.errors import CrossFamilyJudgeError
+from tether.errors import ConfigurationError, CrossFamilyJudgeError
 from tether.foundation.evals.contract import CaseResult
 from tether.foundation.evals.store import open_eval_store
 from tether.foundation.identity.tokens import JwtIdentityProvider
@@ -65,10 +65,9 @@ def test_a_weaker_model_for_a_task_class_fails_the_gate(
     assert "FAIL" in gate.output
 
 
-def test_a_case_the_candidate_never_ran_counts_as_a_failure(cli: Cli) -> None:
-    assert cli("run", "support_triage", "--ref", "main").exit_code == 0
-    assert cli("run", "research_report", "--ref", "pr").exit_code == 0
-    gate = cli("gate", "--baseline", "main", "--candidate", "pr")
+def test_a_workflow_the_candidate_never_ran_counts_as_a_failure(cli: Cli) -> None:
+    assert cli("run", "research_report", "--ref", "main").exit_code == 0
+    gate = cli("gate", "--baseline", "main", "--candidate", "pr", "-w", "research_report")
     assert gate.exit_code == 1 and "no results" in gate.output
 
 
@@ -109,3 +108,27 @@ def test_an_override_needs_a_person_and_a_reason_and_the_next_gate_shows_it(
     assert "override by ana" in gate.output
     assert "the summary model is retired next week" in gate.output
     assert "passed by override" in gate.output
+
+
+def test_a_candidate_cannot_choose_its_own_judge(cli: Cli, candidate: Callable[[str], str]) -> None:
+    lenient = """
+[model_routes]
+judge = [{backend = "local", model = "rubric-judge", family = "other"}]
+"""
+    refused = cli("run", "research_report", "--candidate", candidate(lenient))
+    assert isinstance(refused.exception, ConfigurationError)
+    assert "judge comes from the settings" in str(refused.exception)
+
+
+def test_a_release_gate_samples_only_the_candidates_latest_eval_run(
+    cli: Cli, candidate: Callable[[str], str]
+) -> None:
+    assert cli("run", "research_report", "--ref", "main").exit_code == 0
+    for _ in range(2):
+        assert cli("run", "research_report", "--ref", "v2", "--candidate", candidate(WEAK_AGENT))
+    assert cli("run", "research_report", "--ref", "v2").exit_code == 0  # the fix, same tag
+    rolling = cli("gate", "--baseline", "main", "--candidate", "v2")
+    assert rolling.exit_code == 1 and "last 150" in rolling.output  # the weak runs still count
+    release = cli("gate", "--baseline", "main", "--candidate", "v2", "--release")
+    assert release.exit_code == 0, release.output
+    assert "latest eval run" in release.output and "(n=2)" in release.output

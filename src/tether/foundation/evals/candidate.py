@@ -5,8 +5,10 @@ A candidate file is a `tether.toml` fragment (its `[tether]` table, or the top l
     [model_routes]
     agent = [{backend = "local", model = "rules-agent", family = "local-rules"}]
 
-Its task classes replace the settings' ones, the rest stay. The eval's own settings keep every
-run in memory, in a throwaway data directory: an eval writes nothing but I5's results.
+Its task classes replace the settings' ones, the rest stay; the judge is not the candidate's
+to choose (scores from two judges do not compare), so a candidate routing `judge` is refused.
+The eval's own settings keep every run in memory, in a throwaway data directory: an eval
+writes nothing but I5's results.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tether.errors import ConfigurationError
+from tether.foundation.models.config import JUDGE_TASK
 from tether.settings import Settings
 
 _KEYS = ("model_routes", "model_backends")
@@ -35,7 +38,14 @@ def load_candidate(path: Path) -> dict[str, Any]:
             f"candidate {path} sets {', '.join(unknown)}; a candidate may set only "
             f"{' and '.join(_KEYS)}"
         )
-    return {k: dict(table[k]) for k in _KEYS if k in table}
+    found = {k: dict(table[k]) for k in _KEYS if k in table}
+    judged = sorted(k for k in found.get("model_routes", {}) if k.partition(":")[0] == JUDGE_TASK)
+    if judged:
+        raise ConfigurationError(
+            f"candidate {path} routes {', '.join(judged)}; the judge comes from the settings "
+            "(tether.toml), so baseline and candidate are graded alike: route it there"
+        )
+    return found
 
 
 def eval_settings(base: Settings, candidate: dict[str, Any], data_dir: Path) -> Settings:
