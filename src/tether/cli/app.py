@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from tether.cli import views
-from tether.cli.evals import eval_app
+from tether.cli.evals import eval_app, replay
 from tether.client import Tether
 from tether.errors import ConfigurationError, InvalidInput, TetherError
 from tether.foundation.checkpoint.contract import RunStatus
@@ -244,6 +244,7 @@ def resolve(
 
 
 app.add_typer(eval_app, name="eval")
+app.command("replay")(replay)
 
 token_app = typer.Typer(help="Identity tokens (I8).", no_args_is_help=True)
 app.add_typer(token_app, name="token")

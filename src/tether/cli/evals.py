@@ -25,6 +25,7 @@ from tether.foundation.evals.contract import CaseResult, EvalStore, Override
 from tether.foundation.evals.gate import DEFAULT_WINDOW, GateReport, run_gate
 from tether.foundation.evals.harness import revision, run_cases
 from tether.foundation.evals.judging import Judge, check_judge_family
+from tether.foundation.evals.replay import replay_runs
 from tether.foundation.evals.store import open_eval_store
 from tether.foundation.models.config import load_config
 from tether.foundation.models.router import ModelRouter
@@ -199,3 +200,28 @@ def eval_override(
     finally:
         store.close()
     out.print(f"override recorded: {candidate} by {who.subject}", highlight=False)
+
+
+def replay(
+    last: Annotated[int, typer.Option(min=1, help="How many recent runs to replay")] = 50,
+    workflow: Annotated[str | None, typer.Option("--workflow", "-w")] = None,
+) -> None:
+    """Re-execute the journals of the last finished or parked runs against the code installed
+    now, in memory (no commit, no tool, no model); exit 1 if any would hit a
+    NonDeterminismError or no registered version can resume it."""
+    with Tether(Settings()) as t:
+        err.print(f"[dim]database: {t.database}[/]", highlight=False)
+        replayed = replay_runs(t, last, workflow)
+    table = Table(title=f"replay of the last {len(replayed)} runs against the installed code")
+    for column in ("run", "workflow", "status", "replay"):
+        table.add_column(column)
+    for r in replayed:
+        table.add_row(r.run.id, r.run.workflow_id, r.run.status.value, r.problem or "ok")
+    out.print(table)
+    broken = [r for r in replayed if not r.ok]
+    out.print(
+        f"replay: {len(replayed) - len(broken)} of {len(replayed)} runs replay faithfully",
+        highlight=False,
+    )
+    if broken:
+        raise typer.Exit(1)
