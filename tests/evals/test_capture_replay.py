@@ -12,8 +12,20 @@ from tether.foundation.evals.capture import capture
 from tether.foundation.evals.harness import run_cases
 from tether.foundation.evals.judging import Judge
 from tether.foundation.evals.memory import MemoryEvalStore
-from tether.foundation.models.router import ModelRouter
+from tether.foundation.models.contract import ModelRequest, RoutedResponse
+from tether.foundation.models.router import BeforeAttempt, ModelRouter
 from tether.foundation.tools import local
+
+
+class CountingRouter(ModelRouter):
+    calls = 0
+
+    async def complete(
+        self, request: ModelRequest, *, before_attempt: BeforeAttempt | None = None
+    ) -> RoutedResponse:
+        self.calls += 1
+        return await super().complete(request, before_attempt=before_attempt)
+
 
 TICKET = {"ticket_id": "T-9", "text": "I was charged twice this month, please refund me"}
 
@@ -51,14 +63,15 @@ def test_a_captured_run_replays_with_no_side_effect_and_no_sandbox(
     assert replayed.error is None and replayed.output == case.reference
     assert len(_outbox(settings)) == 1  # no second email
 
-    store = MemoryEvalStore()
-    judge = Judge(ModelRouter.from_settings(settings), store)
-    result = judge.score(replayed, "e1", "main", "support_triage")
+    router = CountingRouter.from_settings(settings)
+    judge = Judge(router, MemoryEvalStore())
+    [result] = judge.score_all([replayed], "e1", "main", "support_triage")
     assert result.passed and result.score == 1.0
     assert result.config.routes == {"cheap_classify": ["local/tfidf-logreg"]}
+    assert router.calls == 1
     # the same output is not judged again: the cached judgment answers
-    again = judge.score(replayed, "e2", "main", "support_triage")
-    assert again.metrics == result.metrics
+    [again] = judge.score_all([replayed], "e2", "main", "support_triage")
+    assert again.metrics == result.metrics and router.calls == 1
 
 
 def test_a_tool_call_with_no_fixture_fails_the_case_naming_tool_and_arguments(
@@ -72,7 +85,7 @@ def test_a_tool_call_with_no_fixture_fails_the_case_naming_tool_and_arguments(
     [replayed] = run_cases(settings, captured.workflow, [bare], {})
     assert replayed.error is not None and "FixtureMissing" in replayed.error
     assert "'email_customer'" in replayed.error and '"ticket_id": "T-9"' in replayed.error
-    result = Judge(ModelRouter.from_settings(settings), MemoryEvalStore()).score(
-        replayed, "e1", "main", "support_triage"
+    [result] = Judge(ModelRouter.from_settings(settings), MemoryEvalStore()).score_all(
+        [replayed], "e1", "main", "support_triage"
     )
     assert not result.passed and result.score == 0.0 and result.error == replayed.error

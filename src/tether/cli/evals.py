@@ -71,7 +71,7 @@ def eval_run(
                              timeout=timeout)  # fmt: skip
             judge, eval_run_id = Judge(router, store), uuid.uuid4().hex[:12]
             label = ref or revision()
-            results = [judge.score(r, eval_run_id, label, wf.name) for r in runs]
+            results = judge.score_all(runs, eval_run_id, label, wf.name)
             store.record(results)
         finally:
             store.close()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from tether.errors import CrossFamilyJudgeError, ModelError
@@ -81,7 +82,7 @@ class Judge:
         first = router.plan(JUDGE_TASK, Sensitivity.INTERNAL)[0]
         self.model = str(first)
 
-    def _judge(self, case: GoldenCase, output: Any, rubric: str) -> Judgment:
+    async def _judge(self, case: GoldenCase, output: Any, rubric: str) -> Judgment:
         key = digest(
             {"case": case.model_dump(mode="json"), "output": output, "rubric": rubric,
              "judge": self.model}
@@ -97,7 +98,7 @@ class Judge:
         request = ModelRequest(
             task_class=JUDGE_TASK, messages=[Message.system(_SYSTEM), Message.user(prompt)]
         )
-        routed = asyncio.run(self._router.complete(request))
+        routed = await self._router.complete(request)
         try:
             verdict = json.loads(routed.response.text)
             score = min(1.0, max(0.0, float(verdict["score"])))
@@ -110,7 +111,17 @@ class Judge:
         self._store.put_judgment(key, judgment)
         return judgment
 
-    def score(self, run: CaseRun, eval_run: str, ref: str, workflow: str) -> CaseResult:
+    def score_all(
+        self, runs: Sequence[CaseRun], eval_run: str, ref: str, workflow: str
+    ) -> list[CaseResult]:
+        """Every run scored, in order, on one event loop (a vendor client keeps to its loop)."""
+
+        async def each() -> list[CaseResult]:
+            return [await self.score(r, eval_run, ref, workflow) for r in runs]
+
+        return asyncio.run(each())
+
+    async def score(self, run: CaseRun, eval_run: str, ref: str, workflow: str) -> CaseResult:
         case = run.case
 
         def result(score: float, passed: bool, metrics: dict[str, float], reason: str,
@@ -135,7 +146,7 @@ class Judge:
         judged_ok = True
         if rubric:
             try:
-                judgment = self._judge(case, run.output, rubric)
+                judgment = await self._judge(case, run.output, rubric)
             except ModelError as e:
                 return result(0.0, False, metrics, "the judge failed", str(e))
             metrics["judge"] = judgment.score
