@@ -20,6 +20,7 @@
     ├── ToolFailed                   a tool call raised, or a limit (memory, CPU, time) stopped it
     ├── FixtureMissing               an eval case has no recorded result for a tool call (I5)
     ├── NoGoldenCases                a workflow has no golden cases to evaluate (I5)
+    ├── NoEvalResults                the gate has no results under either ref to compare (I5)
     ├── ModelError                   a model call failed after routing and fallbacks
     │   ├── ModelRetryableError      one backend attempt failed for now (429, 500, 529, network)
     │   └── ModelFatalError          one backend refused the request for good (bad request, auth)
@@ -199,6 +200,15 @@ class NoGoldenCases(TetherError):
             "capture one from a finished run with `tether eval capture RUN`"
         )
         self.workflow = workflow
+
+
+class NoEvalResults(TetherError):
+    def __init__(self, refs: list[str]) -> None:
+        super().__init__(
+            f"no eval results under {' or '.join(refs)}; score the golden cases first with "
+            "`tether eval run WORKFLOW --ref REF`"
+        )
+        self.refs = refs
 
 
 class ModelError(TetherError):

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tether.client import Tether
+from tether.errors import NoEvalResults
 from tether.foundation.evals.candidate import eval_settings, load_candidate
 from tether.foundation.evals.capture import capture
 from tether.foundation.evals.cases import load_cases, write_case
@@ -155,8 +156,7 @@ def eval_gate(
     finally:
         store.close()
     if not reports:
-        err.print(f"no eval results under {baseline} or {candidate}; run `tether eval run` first")
-        raise typer.Exit(1)
+        raise NoEvalResults([baseline, candidate])
     for report in reports:
         out.print(_gate_table(report))
     regressed = [r.workflow for r in reports if r.regressed]
