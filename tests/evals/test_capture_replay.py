@@ -9,6 +9,7 @@ import pytest
 
 from tether import Settings, Tether
 from tether.foundation.evals.capture import capture
+from tether.foundation.evals.cases import load_cases
 from tether.foundation.evals.harness import run_cases
 from tether.foundation.evals.judging import Judge
 from tether.foundation.evals.memory import MemoryEvalStore
@@ -89,3 +90,14 @@ def test_a_tool_call_with_no_fixture_fails_the_case_naming_tool_and_arguments(
         [replayed], "e1", "main", "support_triage"
     )
     assert not result.passed and result.score == 0.0 and result.error == replayed.error
+
+
+def test_a_case_whose_wait_gets_no_event_errors_after_its_timeout(settings: Settings) -> None:
+    with Tether(settings) as t:
+        wf = t.registry.get("support_triage")
+    [site_down] = [c for c in load_cases(wf) if c.id == "site-down"]
+    [answered] = run_cases(settings, wf, [site_down], {})
+    assert answered.error is None and answered.output["paged"] is True
+    silent = site_down.model_copy(update={"events": ()})
+    [stuck] = run_cases(settings, wf, [silent], {}, timeout=0.5)
+    assert stuck.error is not None and "still waiting after 0.5s" in stuck.error

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tether.client import Tether
+from tether.errors import TetherError
 from tether.foundation.blobs.files import FileBlobStore
 from tether.foundation.checkpoint.contract import RunStatus
 from tether.foundation.evals.candidate import eval_settings
@@ -126,7 +127,12 @@ def _error(t: Tether, run_id: str, timeout: float) -> str | None:
     if run.status is RunStatus.FAILED:
         detail = json.loads(run.error or "{}")
         return f"{detail.get('type', 'Error')}: {detail.get('message', '')}"
-    return f"the run is {run.status.value} after {timeout:g}s (a wait the case gives no event for?)"
+    if run.status in (RunStatus.WAITING, RunStatus.SLEEPING, RunStatus.RUNNING):
+        return (
+            f"the run is still {run.status.value} after {timeout:g}s: give the case the events "
+            "its waits need, shorter sleeps in its input, or a longer --timeout"
+        )
+    return f"the run stopped {run.status.value}"
 
 
 def run_case(
@@ -139,7 +145,7 @@ def run_case(
         with Tether(s, foundations=_EvalFoundations(s, lanes, log)) as t:
             try:
                 run_id = t.start(wf, case.input)
-            except Exception as e:
+            except TetherError as e:  # the case's input does not fit the workflow
                 return CaseRun(case, None, f"{type(e).__name__}: {e}", log.config(rev))
             for event in case.events:
                 t.send_event(event.name, event.data)
