@@ -8,6 +8,7 @@ tether eval override --baseline REF --candidate REF --reason TEXT   (needs an I8
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +31,7 @@ from tether.foundation.evals.replay import replay_runs
 from tether.foundation.evals.store import open_eval_store
 from tether.foundation.models.config import load_config
 from tether.foundation.models.router import ModelRouter
+from tether.runtime.registry import REGISTRY
 from tether.settings import Settings, redact_dsn
 
 eval_app = typer.Typer(
@@ -60,22 +62,21 @@ def eval_run(
     routes; judge the outputs and keep the scores under REF."""
     settings = Settings()
     routing = load_candidate(candidate) if candidate else {}
-    with Tether(settings) as t:
-        wf = t.registry.get(workflow)
-        cases = load_cases(wf)
-        judged = eval_settings(settings, routing, settings.data_path)
-        check_judge_family(load_config(judged).table)  # INV-3 before any case runs
-        router = ModelRouter.from_settings(judged)
-        store = _store(settings)
-        try:
-            runs = run_cases(settings, wf, cases, routing, concurrency=concurrency,
-                             timeout=timeout)  # fmt: skip
-            judge, eval_run_id = Judge(router, store), uuid.uuid4().hex[:12]
-            label = ref or revision()
-            results = judge.score_all(runs, eval_run_id, label, wf.name)
-            store.record(results)
-        finally:
-            store.close()
+    REGISTRY.load_modules(settings.workflows)
+    wf = REGISTRY.get(workflow)
+    cases = load_cases(wf)
+    judged = eval_settings(settings, routing, settings.data_path)
+    check_judge_family(load_config(judged).table)  # INV-3 before any case runs
+    router = ModelRouter.from_settings(judged)
+    store = _store(settings)
+    try:
+        runs = run_cases(settings, wf, cases, routing, concurrency=concurrency, timeout=timeout)
+        label = ref or revision()
+        results = Judge(router, store).score_all(runs, uuid.uuid4().hex[:12], label, wf.name)
+        store.record(results)
+    finally:
+        store.close()
+        asyncio.run(router.aclose())
     out.print(_results_table(wf.id, label, results))
 
 
