@@ -52,6 +52,7 @@ def test_window_is_the_last_n_of_a_ref_in_a_cohort_newest_first(store: EvalStore
     store.record([result("c3", 0.3, run="r2"), result("c4", 0.4, ref="pr")])
     assert [r.case_id for r in store.window("wf", "main", "a", 2)] == ["c3", "c2"]
     assert [r.case_id for r in store.window("wf", "main", "b", 10)] == ["c2"]
+    assert [r.case_id for r in store.window("wf", "main", None, 10)] == ["c3", "c2", "c1"]
     assert [r.case_id for r in store.window("wf", "main", "a", 10, eval_run="r1")] == ["c2", "c1"]
     stored = store.window("wf", "main", "a", 1)[0]
     assert stored.config.prompts == {"agent": "sha256:x"} and stored.recorded_at is not None

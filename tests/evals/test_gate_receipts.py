@@ -46,7 +46,9 @@ def test_a_degraded_prompt_fails_the_gate_and_the_baseline_passes(
     gate = cli("gate", "--baseline", "main", "--candidate", "prompt")
     assert gate.exit_code == 1, gate.output
     assert "gate: FAIL, regressed in research_report" in gate.output
-    assert cli("gate", "--baseline", "main", "--candidate", "same").exit_code == 0
+    same = cli("gate", "--baseline", "main", "--candidate", "same")
+    assert same.exit_code == 0 and "within D10's 2 points" in same.output
+    assert "outside D10's 2 points" in gate.output
     # the results say why: same routes, other messages sent to the agent
     assert _prompts("prompt")["agent"] != _prompts("main")["agent"]
     assert _prompts("same") == _prompts("main")

@@ -24,7 +24,7 @@ from tether.foundation.evals.candidate import eval_settings, load_candidate
 from tether.foundation.evals.capture import capture
 from tether.foundation.evals.cases import load_cases, write_case
 from tether.foundation.evals.contract import CaseResult, EvalStore, Override
-from tether.foundation.evals.gate import DEFAULT_WINDOW, GateReport, run_gate
+from tether.foundation.evals.gate import D10_POINTS, DEFAULT_WINDOW, GateReport, run_gate
 from tether.foundation.evals.harness import revision, run_cases
 from tether.foundation.evals.judging import Judge, check_judge_family
 from tether.foundation.evals.replay import replay_runs
@@ -160,6 +160,14 @@ def eval_gate(
         raise NoEvalResults([baseline, candidate])
     for report in reports:
         out.print(_gate_table(report))
+        g = report.golden
+        if g.delta is not None:
+            verdict = "within" if report.within_d10 else "outside"
+            out.print(
+                f"golden set: {g.candidate_mean:.3f} vs {g.baseline_mean:.3f}, delta "
+                f"{g.delta:+.3f}: {verdict} D10's {D10_POINTS * 100:g} points",
+                highlight=False,
+            )
     regressed = [r.workflow for r in reports if r.regressed]
     overrides = reports[0].overrides
     for o in overrides:

@@ -146,10 +146,10 @@ class EvalStore(Protocol):
         ...
 
     def window(
-        self, workflow: str, ref: str, cohort: str, n: int, eval_run: str | None = None
+        self, workflow: str, ref: str, cohort: str | None, n: int, eval_run: str | None = None
     ) -> list[CaseResult]:
-        """The last `n` results of the ref in the cohort (of one eval run, if given), newest
-        first."""
+        """The last `n` results of the ref in the cohort (None: the whole golden set), of one
+        eval run if given, newest first."""
         ...
 
     def latest_run(self, workflow: str, ref: str) -> str | None:

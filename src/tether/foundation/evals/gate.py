@@ -11,6 +11,9 @@ Welch's standard error). A cohort fails when the whole interval lies below zero,
 samples show a regression beyond the judge's noise, or when either side has no result (a
 missing metric is a failure, never a skip). The gate fails on its worst cohort, not the
 average. An override (who, why, when) lets a failing candidate through and is shown.
+
+The golden set as a whole is compared too, for D10's trigger (an open-weight model may take a
+task class once it is within 2 points of the baseline on the golden set); it does not decide.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from tether.foundation.evals.contract import EvalStore, Override
 
 DEFAULT_WINDOW = 150
 Z_95 = 1.96
+D10_POINTS = 0.02
+GOLDEN_SET = "(golden set)"
 
 
 @dataclass(frozen=True)
@@ -71,7 +76,12 @@ class GateReport:
     window: int
     release: bool
     cohorts: list[Comparison]  # worst first
+    golden: Comparison  # every case, whatever its cohort
     overrides: list[Override]
+
+    @property
+    def within_d10(self) -> bool:
+        return self.golden.delta is not None and self.golden.delta >= -D10_POINTS
 
     @property
     def regressed(self) -> bool:
@@ -98,6 +108,11 @@ def run_gate(
         cand = store.window(workflow, candidate, cohort, window, eval_run=latest)
         rows.append(compare(cohort, [r.score for r in base], [r.score for r in cand]))
     rows.sort(key=_badness)
+    golden = compare(
+        GOLDEN_SET,
+        [r.score for r in store.window(workflow, baseline, None, window)],
+        [r.score for r in store.window(workflow, candidate, None, window, eval_run=latest)],
+    )
     return GateReport(
-        workflow, baseline, candidate, window, release, rows, store.overrides(candidate)
+        workflow, baseline, candidate, window, release, rows, golden, store.overrides(candidate)
     )

@@ -29,7 +29,7 @@ class MemoryEvalStore:
             self._results += [r.model_copy(update={"recorded_at": now}) for r in results]
 
     def window(
-        self, workflow: str, ref: str, cohort: str, n: int, eval_run: str | None = None
+        self, workflow: str, ref: str, cohort: str | None, n: int, eval_run: str | None = None
     ) -> list[CaseResult]:
         with self._lock:
             found = [
@@ -37,7 +37,7 @@ class MemoryEvalStore:
                 for r in reversed(self._results)
                 if r.workflow == workflow
                 and r.ref == ref
-                and cohort in r.cohorts
+                and (cohort is None or cohort in r.cohorts)
                 and (eval_run is None or r.eval_run == eval_run)
             ]
         return found[:n]

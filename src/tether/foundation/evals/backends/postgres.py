@@ -105,14 +105,14 @@ class PostgresEvalStore:
             )
 
     def window(
-        self, workflow: str, ref: str, cohort: str, n: int, eval_run: str | None = None
+        self, workflow: str, ref: str, cohort: str | None, n: int, eval_run: str | None = None
     ) -> list[CaseResult]:
         with self._cursor() as cur:
             cur.execute(
                 f"SELECT {_COLUMNS} FROM eval_results WHERE workflow = %s AND ref = %s "
-                "AND %s = ANY(cohorts) AND (%s::text IS NULL OR eval_run = %s) "
-                "ORDER BY seq DESC LIMIT %s",
-                (workflow, ref, cohort, eval_run, eval_run, n),
+                "AND (%s::text IS NULL OR %s = ANY(cohorts)) "
+                "AND (%s::text IS NULL OR eval_run = %s) ORDER BY seq DESC LIMIT %s",
+                (workflow, ref, cohort, cohort, eval_run, eval_run, n),
             )
             return [CaseResult.model_validate(r) for r in cur.fetchall()]
 

@@ -108,16 +108,14 @@ class SqliteEvalStore:
             self._conn.execute("COMMIT")
 
     def window(
-        self, workflow: str, ref: str, cohort: str, n: int, eval_run: str | None = None
+        self, workflow: str, ref: str, cohort: str | None, n: int, eval_run: str | None = None
     ) -> list[CaseResult]:
-        run_filter = "" if eval_run is None else " AND eval_run = ?"
-        params: list[Any] = [workflow, ref, cohort, *([eval_run] if eval_run else []), n]
         with self._lock:
             rows = self._conn.execute(
                 f"SELECT {_COLUMNS} FROM eval_results WHERE workflow = ? AND ref = ? "
-                "AND EXISTS (SELECT 1 FROM json_each(cohorts) WHERE value = ?)"
-                f"{run_filter} ORDER BY seq DESC LIMIT ?",
-                params,
+                "AND (? IS NULL OR EXISTS (SELECT 1 FROM json_each(cohorts) WHERE value = ?)) "
+                "AND (? IS NULL OR eval_run = ?) ORDER BY seq DESC LIMIT ?",
+                (workflow, ref, cohort, cohort, eval_run, eval_run, n),
             ).fetchall()
         return [_result(r) for r in rows]
 
