@@ -10,7 +10,7 @@ import pytest
 
 import workflows.research_report.workflow as research
 from tests.evals.conftest import JWT_KEY, WEAK_AGENT, Cli
-from tether.errors import ConfigurationError, CrossFamilyJudgeError
+from tether.errors import ConfigurationError, CrossFamilyJudgeError, IdentityError
 from tether.foundation.evals.contract import CaseResult
 from tether.foundation.evals.store import open_eval_store
 from tether.foundation.identity.tokens import JwtIdentityProvider
@@ -99,6 +99,11 @@ def test_an_override_needs_a_person_and_a_reason_and_the_next_gate_shows_it(
 
     nobody = cli("override", "--baseline", "main", "--candidate", "weak", "--reason", "known")
     assert nobody.exit_code == 2 and "token" in nobody.output.lower()
+    eve = JwtIdentityProvider(Secret("K", "another-key-" * 4)).issue("eve")  # signed elsewhere
+    forged = cli(
+        "override", "--baseline", "main", "--candidate", "weak", "--reason", "x", "--token", eve
+    )
+    assert isinstance(forged.exception, IdentityError)
     token = JwtIdentityProvider(Secret("TETHER_JWT_KEY", JWT_KEY)).issue("ana")
     args = ["override", "--baseline", "main", "--candidate", "weak", "--token", token]
     assert cli(*args, "--reason", "  ").exit_code != 0
@@ -110,6 +115,7 @@ def test_an_override_needs_a_person_and_a_reason_and_the_next_gate_shows_it(
     assert "override by ana" in gate.output
     assert "the summary model is retired next week" in gate.output
     assert "passed by override" in gate.output
+    assert "eve" not in gate.output
 
 
 def test_a_candidate_cannot_choose_its_own_judge(cli: Cli, candidate: Callable[[str], str]) -> None:

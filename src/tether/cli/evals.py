@@ -29,8 +29,10 @@ from tether.foundation.evals.harness import revision, run_cases
 from tether.foundation.evals.judging import Judge, check_judge_family
 from tether.foundation.evals.replay import replay_runs
 from tether.foundation.evals.store import open_eval_store
+from tether.foundation.identity.config import open_identity
 from tether.foundation.models.config import load_config
 from tether.foundation.models.router import ModelRouter
+from tether.foundation.secrets.config import open_secrets
 from tether.runtime.registry import REGISTRY
 from tether.settings import Settings, redact_dsn
 
@@ -198,8 +200,7 @@ def eval_override(
     settings = Settings()
     if not reason.strip():
         raise typer.BadParameter("give a reason: it is what the audit row is for")
-    with Tether(settings) as t:
-        who = t.foundations.identity.verify(token)
+    who = open_identity(settings, open_secrets(settings)).verify(token)
     store = _store(settings)
     try:
         store.add_override(
