@@ -4,6 +4,7 @@ tether eval run WORKFLOW [--candidate FILE] [--ref REF]     score every golden c
 tether eval capture RUN [--tag T]                           a finished run -> a case file
 tether eval gate --baseline REF --candidate REF             exit 1 on a regression
 tether eval override --baseline REF --candidate REF --reason TEXT   (needs an I8 token)
+tether replay [--last 50] [--workflow W]                    recorded runs vs installed code
 """
 
 from __future__ import annotations

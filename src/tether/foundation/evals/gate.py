@@ -87,10 +87,6 @@ class GateReport:
     def regressed(self) -> bool:
         return any(not c.passed for c in self.cohorts) or not self.cohorts
 
-    @property
-    def passed(self) -> bool:
-        return not self.regressed or bool(self.overrides)
-
 
 def _badness(c: Comparison) -> tuple[int, float]:
     return (0, 0.0) if c.high is None else (1, c.high)
