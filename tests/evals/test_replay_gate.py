@@ -5,7 +5,11 @@ step; a run no registered version can resume is reported; the recorded database 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner, Result
@@ -15,6 +19,8 @@ from tether import Tether
 from tether.cli.app import app
 from tether.foundation.checkpoint.contract import Accept, NewRun
 from tether.foundation.evals.replay import replay_runs
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -70,3 +76,25 @@ def test_tether_replay_exits_1_when_the_installed_code_would_break_a_recorded_ru
     monkeypatch.setattr(flows, "SWAPPED", True)
     caught = replay("--last", "5", "--workflow", "ordered")
     assert caught.exit_code == 1 and "0 of 5 runs replay faithfully" in caught.output
+
+
+@pytest.mark.parametrize(("reorder", "code"), [("0", 0), ("1", 1)])
+def test_a_new_version_that_changes_the_step_order_fails_the_replay_gate(
+    recorded: Tether, reorder: str, code: int
+) -> None:
+    """A deploy as it happens: the new version alone installed, resuming the old runs."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "TETHER_DATA_DIR": str(recorded.settings.data_path),
+        "TETHER_WORKFLOWS": json.dumps(["tests.evals.flows_next"]),  # 1.0.0 is gone
+        "TETHER_TRACE": "none",
+        "TETHER_TEST_REORDER": reorder,
+    }
+    replay = subprocess.run(
+        [sys.executable, "-m", "tether.cli", "replay", "--last", "50"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert replay.returncode == code, replay.stdout + replay.stderr
+    faithful = "0 of 50" if code else "50 of 50"
+    assert f"replay: {faithful} runs replay faithfully" in replay.stdout
