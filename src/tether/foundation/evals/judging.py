@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -50,6 +51,10 @@ def check_judge_family(table: RoutingTable) -> None:
                 )
 
 
+_MISSING = object()
+_OBJECT = re.compile(r"\{.*\}", re.S)  # a model may wrap its JSON in prose or a code fence
+
+
 def _lookup(data: Any, path: str) -> Any:
     for part in path.split("."):
         if isinstance(data, list) and part.isdigit() and int(part) < len(data):
@@ -59,9 +64,6 @@ def _lookup(data: Any, path: str) -> Any:
         else:
             return _MISSING
     return data
-
-
-_MISSING = object()
 
 
 def text_of(value: Any) -> str:
@@ -100,7 +102,8 @@ class Judge:
         )
         routed = await self._router.complete(request)
         try:
-            verdict = json.loads(routed.response.text)
+            found = _OBJECT.search(routed.response.text)
+            verdict = json.loads(found.group(0) if found else routed.response.text)
             score = min(1.0, max(0.0, float(verdict["score"])))
         except (ValueError, TypeError, KeyError) as e:
             raise ModelError(f"the judge's answer is not a JSON score ({e})") from e
