@@ -59,7 +59,10 @@ class Tether:
         *,
         checkpointer: Checkpointer | None = None,
         sink: TraceSink | None = None,
+        foundations: Foundations | None = None,
     ) -> None:
+        """`foundations` replaces the interfaces behind tools and models built from settings
+        (an eval serves tools from fixtures this way)."""
         self.settings = settings or Settings()
         self.settings.ensure_data_dir()
         REGISTRY.load_modules(self.settings.workflows)
@@ -75,7 +78,7 @@ class Tether:
         self.sink: TraceSink = sink
         self.blobs = blobs = open_backend("blobs", self.settings.blobs, BlobStore, self.settings)
         self.codec = Codec(blobs, self.settings.blob_threshold)
-        self.foundations = Foundations(self.settings, blobs)
+        self.foundations = foundations or Foundations(self.settings, blobs)
         self.services = Services(
             checkpointer=checkpointer,
             registry=self.registry,

@@ -21,6 +21,9 @@
     ├── ToolArgumentError            a tool call's arguments fail the tool's schema
     ├── UnsafeReplayError            an unsafe_on_replay call was interrupted; a person must decide
     ├── ToolFailed                   a tool call raised, or a limit (memory, CPU, time) stopped it
+    ├── FixtureMissing               an eval case has no recorded result for a tool call (I5)
+    ├── NoGoldenCases                a workflow has no golden cases to evaluate (I5)
+    ├── NoEvalResults                the gate has no results under either ref to compare (I5)
     ├── ModelError                   a model call failed after routing and fallbacks
     │   ├── ModelRetryableError      one backend attempt failed for now (429, 500, 529, network)
     │   └── ModelFatalError          one backend refused the request for good (bad request, auth)
@@ -37,6 +40,7 @@ Messages say what was wrong and what to do about it; nothing in them is a secret
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 
@@ -208,6 +212,37 @@ class ToolFailed(TetherError):
     def __init__(self, tool: str, error_type: str, message: str, limit: str | None = None) -> None:
         super().__init__(f"tool {tool!r} failed: {error_type}: {message}")
         self.tool, self.error_type, self.message, self.limit = tool, error_type, message, limit
+
+
+class FixtureMissing(TetherError):
+    """An eval served tool calls from a case's fixtures and this call had none: nothing was
+    called out; the case fails naming the call."""
+
+    def __init__(self, tool: str, args: dict[str, Any]) -> None:
+        super().__init__(
+            f"no fixture for tool {tool!r} with arguments {json.dumps(args, sort_keys=True)}; "
+            "capture a run that makes this call (`tether eval capture RUN`) or add the result "
+            "to the case's fixtures"
+        )
+        self.tool, self.call_args = tool, args
+
+
+class NoGoldenCases(TetherError):
+    def __init__(self, workflow: str, where: str) -> None:
+        super().__init__(
+            f"workflow {workflow!r} has no golden cases in {where}; add a case file there or "
+            "capture one from a finished run with `tether eval capture RUN`"
+        )
+        self.workflow = workflow
+
+
+class NoEvalResults(TetherError):
+    def __init__(self, refs: list[str]) -> None:
+        super().__init__(
+            f"no eval results under {' or '.join(refs)}; score the golden cases first with "
+            "`tether eval run WORKFLOW --ref REF`"
+        )
+        self.refs = refs
 
 
 class ModelError(TetherError):

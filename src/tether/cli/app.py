@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from tether.cli import views
+from tether.cli.evals import eval_app, replay
 from tether.client import Tether
 from tether.errors import ConfigurationError, InvalidInput, TetherError
 from tether.foundation.checkpoint.contract import RunStatus
@@ -241,6 +242,9 @@ def resolve(
             highlight=False,
         )
 
+
+app.add_typer(eval_app, name="eval")
+app.command("replay")(replay)
 
 token_app = typer.Typer(help="Identity tokens (I8).", no_args_is_help=True)
 app.add_typer(token_app, name="token")

@@ -1,0 +1,1 @@
+"""Stores for I5's results, judgments and overrides on real databases."""

@@ -1,0 +1,136 @@
+"""The replay gate: recorded runs re-executed against the code installed now, in memory.
+
+Each run's journal is copied into a memory checkpointer and the run executed once by the
+ordinary runtime, so every primitive the journal holds is answered from it and checked
+against what the code now calls (NonDeterminismError names the step and both primitives).
+Nothing is written to the recorded database. Work the journal does not hold stays undone: a
+tool or model call past the journal's end stops the replay there (`_Frontier`), no lane or
+backend is built, and a wait parks as it did. A run passes when the replay reaches the end of
+its journal without a mismatch and, for a completed run, returns the output recorded; a run no
+registered version can resume is reported as such.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from tether.client import Tether
+from tether.foundation.checkpoint.contract import NewRun, RunRecord, RunStatus
+from tether.foundation.evals.candidate import eval_settings
+from tether.foundation.models.contract import ModelRequest, RoutedResponse
+from tether.foundation.models.router import BeforeAttempt, ModelRouter
+from tether.foundation.tools.contract import (
+    Lane,
+    LaneResult,
+    PersistenceClass,
+    ToolInvocation,
+)
+from tether.foundation.tools.memory import MemoryToolResults
+from tether.foundation.tools.runner import ToolRunner
+from tether.runtime.calls import Foundations
+
+# Cancelled runs are left out: their journal stops anywhere, and a plain step past it would run.
+REPLAYED: list[RunStatus] = [
+    s for s in RunStatus if s not in (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.CANCELLED)
+]
+
+
+class _Frontier(Exception):
+    """The replay reached a call its journal does not hold: the recording ends here."""
+
+
+class _FrontierLanes:
+    def lane(self, persistence: PersistenceClass) -> Lane:
+        return self
+
+    async def run(self, invocation: ToolInvocation) -> LaneResult:
+        raise _Frontier(f"tool {invocation.tool.name}")
+
+    async def park(self, run_id: str) -> None:
+        """Nothing runs."""
+
+    async def end_run(self, run_id: str) -> None:
+        """Nothing kept."""
+
+    async def close(self) -> None:
+        """Nothing started."""
+
+
+class _FrontierRouter(ModelRouter):
+    async def complete(
+        self, request: ModelRequest, *, before_attempt: BeforeAttempt | None = None
+    ) -> RoutedResponse:
+        raise _Frontier(f"model {request.task_class}")
+
+
+class _ReplayFoundations(Foundations):
+    @property
+    def tools(self) -> ToolRunner:
+        runner: ToolRunner = self._get(
+            "tools", lambda: ToolRunner(MemoryToolResults(), _FrontierLanes(), self.blobs)
+        )
+        return runner
+
+    @property
+    def models(self) -> ModelRouter:
+        router: ModelRouter = self._get(
+            "models", lambda: _FrontierRouter.from_settings(self.settings)
+        )
+        return router
+
+
+@dataclass(frozen=True)
+class Replayed:
+    run: RunRecord
+    problem: str | None  # None: the code now installed replays it faithfully
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+def _problem(original: RunRecord, replayed: RunRecord) -> str | None:
+    """Why the replay differs from the recording, or None."""
+    error = json.loads(replayed.error or "{}")
+    kind = error.get("type")
+    failed_anew = kind == "NonDeterminismError" or original.status is not RunStatus.FAILED
+    if replayed.status is RunStatus.FAILED and kind != _Frontier.__name__ and failed_anew:
+        return f"{kind}: {error.get('message', '')}"
+    if original.status is RunStatus.COMPLETED:
+        if replayed.status is not RunStatus.COMPLETED:
+            return f"was completed; the replay stopped {replayed.status.value}"
+        if json.loads(replayed.output or "null") != json.loads(original.output or "null"):
+            return "returns another output than the one recorded"
+    return None
+
+
+def replay_run(source: Tether, run: RunRecord) -> Replayed:
+    """Re-execute one recorded run in memory against the registered code."""
+    if source.registry.for_run(run.workflow, run.version) is None:
+        return Replayed(run, f"no registered version can resume {run.workflow_id}")
+    journal = source.checkpointer.journal(run.id)
+    with tempfile.TemporaryDirectory(prefix="tether-replay-") as tmp:
+        # blobs stay the source's (read by hash); everything else lives in memory
+        settings = eval_settings(source.settings, {}, Path(tmp))
+        settings = settings.model_copy(update={"data_dir": source.settings.data_path})
+        foundations = _ReplayFoundations(settings, source.blobs)
+        with Tether(settings, foundations=foundations) as t:
+            cp = t.checkpointer
+            cp.create_run(NewRun(id=run.id, workflow=run.workflow, version=run.version,
+                                 input=run.input, meta=run.meta))  # fmt: skip
+            [claim] = cp.claim("replay", t.registry.accepts(), 1, 60.0, run_id=run.id)
+            cp.append(run.id, claim.token, journal)
+            cp.release(run.id, claim.token)
+            stop = threading.Event()
+            replayed = t.run(run.id, stop=stop, on_wait=lambda _: stop.set())
+    return Replayed(run, _problem(run, replayed))
+
+
+def replay_runs(source: Tether, last: int, workflow: str | None = None) -> list[Replayed]:
+    """The last `last` finished or parked runs (children included), newest first."""
+    runs = source.list(statuses=REPLAYED, workflow=workflow, limit=last)
+    return [replay_run(source, r) for r in runs]
