@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from typing import Any
 
 from tether.errors import FixtureMissing
 from tether.foundation.evals.contract import ANY_ARGS, Fixture, digest
@@ -27,6 +28,10 @@ class FixtureLanes:
 
     def __init__(self, fixtures: Iterable[Fixture]) -> None:
         self._results = {f.key: f.result for f in fixtures}
+
+    @classmethod
+    def from_settings(cls, settings: Any, **options: Any) -> FixtureLanes:
+        return cls(options.get("fixtures", ()))
 
     def lane(self, persistence: PersistenceClass) -> Lane:
         return self

@@ -31,7 +31,7 @@ from tether.foundation.models.contract import ModelRequest, RoutedResponse
 from tether.foundation.models.router import BeforeAttempt, ModelRouter
 from tether.foundation.tools.memory import MemoryToolResults
 from tether.foundation.tools.runner import ToolRunner
-from tether.runtime.calls import Foundations
+from tether.runtime.foundations import Foundations
 from tether.runtime.registry import WorkflowDef
 from tether.settings import Settings
 

@@ -17,6 +17,7 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tether.client import Tether
 from tether.foundation.checkpoint.contract import NewRun, RunRecord, RunStatus
@@ -31,7 +32,7 @@ from tether.foundation.tools.contract import (
 )
 from tether.foundation.tools.memory import MemoryToolResults
 from tether.foundation.tools.runner import ToolRunner
-from tether.runtime.calls import Foundations
+from tether.runtime.foundations import Foundations
 
 # Cancelled runs are left out: their journal stops anywhere, and a plain step past it would run.
 REPLAYED: list[RunStatus] = [
@@ -44,6 +45,10 @@ class _Frontier(Exception):
 
 
 class _FrontierLanes:
+    @classmethod
+    def from_settings(cls, settings: Any, **options: Any) -> _FrontierLanes:
+        return cls()
+
     def lane(self, persistence: PersistenceClass) -> Lane:
         return self
 
