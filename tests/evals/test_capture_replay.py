@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from tether import Settings, Tether
-from tether.foundation.evals.capture import capture
-from tether.foundation.evals.cases import load_cases
-from tether.foundation.evals.harness import run_cases
-from tether.foundation.evals.judging import Judge
+from tether.evals.capture import capture
+from tether.evals.cases import load_cases
+from tether.evals.harness import run_cases
+from tether.evals.judging import Judge
 from tether.foundation.evals.memory import MemoryEvalStore
 from tether.foundation.models.contract import ModelRequest, RoutedResponse
 from tether.foundation.models.router import BeforeAttempt, ModelRouter

@@ -3,9 +3,9 @@ read out of prose or a code fence, and an answer with no score fails the case, n
 
 from __future__ import annotations
 
+from tether.evals.harness import CaseRun
+from tether.evals.judging import Judge
 from tether.foundation.evals.contract import EvalConfig, GoldenCase
-from tether.foundation.evals.harness import CaseRun
-from tether.foundation.evals.judging import Judge
 from tether.foundation.evals.memory import MemoryEvalStore
 from tether.foundation.models.backends.scripted import ScriptedBackend
 from tether.foundation.models.config import build_table

@@ -17,8 +17,8 @@ from typer.testing import CliRunner, Result
 import tests.evals.flows as flows
 from tether import Tether
 from tether.cli.app import app
+from tether.evals.replay import replay_runs
 from tether.foundation.checkpoint.contract import Accept, NewRun
-from tether.foundation.evals.replay import replay_runs
 
 ROOT = Path(__file__).resolve().parents[2]
 

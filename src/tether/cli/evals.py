@@ -21,14 +21,14 @@ from rich.table import Table
 
 from tether.client import Tether
 from tether.errors import NoEvalResults
-from tether.foundation.evals.candidate import eval_settings, load_candidate
-from tether.foundation.evals.capture import capture
-from tether.foundation.evals.cases import load_cases, write_case
+from tether.evals.candidate import eval_settings, load_candidate
+from tether.evals.capture import capture
+from tether.evals.cases import load_cases, write_case
+from tether.evals.harness import revision, run_cases
+from tether.evals.judging import Judge, check_judge_family
+from tether.evals.replay import replay_runs
 from tether.foundation.evals.contract import CaseResult, EvalStore, Override
 from tether.foundation.evals.gate import D10_POINTS, DEFAULT_WINDOW, GateReport, run_gate
-from tether.foundation.evals.harness import revision, run_cases
-from tether.foundation.evals.judging import Judge, check_judge_family
-from tether.foundation.evals.replay import replay_runs
 from tether.foundation.evals.store import open_eval_store
 from tether.foundation.identity.config import open_identity
 from tether.foundation.models.config import load_config

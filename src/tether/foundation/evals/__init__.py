@@ -1,1 +1,1 @@
-"""I5 EvalGate: golden cases, eval runs against candidate routes, and the regression gate."""
+"""I5 EvalGate: golden cases and their scored results, the judge, and the regression gate."""

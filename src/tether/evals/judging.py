@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from tether.errors import CrossFamilyJudgeError, ModelError
+from tether.evals.harness import CaseRun
 from tether.foundation.evals.contract import CaseResult, EvalStore, GoldenCase, Judgment, digest
-from tether.foundation.evals.harness import CaseRun
 from tether.foundation.models.config import JUDGE_TASK, RoutingTable
 from tether.foundation.models.contract import Message, ModelRequest, Sensitivity
 from tether.foundation.models.router import ModelRouter

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from tether.client import Tether
+from tether.evals.candidate import eval_settings
 from tether.foundation.checkpoint.contract import NewRun, RunRecord, RunStatus
-from tether.foundation.evals.candidate import eval_settings
 from tether.foundation.models.contract import ModelRequest, RoutedResponse
 from tether.foundation.models.router import BeforeAttempt, ModelRouter
 from tether.foundation.tools.contract import (

@@ -22,11 +22,11 @@ from typing import Any
 
 from tether.client import Tether
 from tether.errors import TetherError
+from tether.evals.candidate import eval_settings
+from tether.evals.fixtures import FixtureLanes
 from tether.foundation.blobs.files import FileBlobStore
 from tether.foundation.checkpoint.contract import RunStatus
-from tether.foundation.evals.candidate import eval_settings
 from tether.foundation.evals.contract import EvalConfig, GoldenCase, digest
-from tether.foundation.evals.fixtures import FixtureLanes
 from tether.foundation.models.contract import ModelRequest, RoutedResponse
 from tether.foundation.models.router import BeforeAttempt, ModelRouter
 from tether.foundation.tools.memory import MemoryToolResults
