@@ -13,7 +13,7 @@ from tests.evals.conftest import JWT_KEY, WEAK_AGENT, Cli
 from tether.errors import ConfigurationError, CrossFamilyJudgeError, IdentityError
 from tether.foundation.evals.contract import CaseResult
 from tether.foundation.evals.store import open_eval_store
-from tether.foundation.identity.tokens import JwtIdentityProvider
+from tether.foundation.identity.backends.jwt import JwtIdentityProvider
 from tether.foundation.secrets.contract import Secret
 from tether.settings import Settings
 
