@@ -194,6 +194,7 @@ def _tool_secondary(s: SampleDict, p: Params) -> dict[str, float]:
         "p95 ms/call": statistics.quantiles(calls, n=20)[18],
         "first call ms": s["extra"]["tool_s"][0] * 1e3,
         "ctx.step p50 ms": statistics.median(_call_ms(s, "step")),
+        "lane p50 ms": statistics.median(_call_ms(s, "lane")),
     }
 
 

@@ -66,11 +66,31 @@ def fanout(env: Env, p: dict[str, Any]) -> Sample:
     return _one_run(env, p, "bench_fanout")
 
 
+def _time_lane(t: Any, into: list[float]) -> None:
+    """Time the ephemeral lane's own part of each call (the process), apart from what the
+    runtime records around it (intent and result rows, guard audits, the journal)."""
+    from tether.foundation.tools.contract import PersistenceClass
+
+    lane = t.foundations.tools.lanes.lane(PersistenceClass.EPHEMERAL)
+    run = lane.run
+
+    async def timed(invocation: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return await run(invocation)
+        finally:
+            into.append(time.perf_counter() - started)
+
+    lane.run = timed
+
+
 def tool(env: Env, p: dict[str, Any]) -> Sample:
     """A pure tool called n times on one lane, after the same function as n plain steps: each
     call timed inside the workflow, so the harness can take the tool's first call (the lane's
     cold start) apart from the rest and the steps' cost off the tools'."""
     t = _tether(_settings_kw(env, tools=p["lane"]))
+    lane_s: list[float] = []
+    _time_lane(t, lane_s)
     step_run = t.run(t.start("bench_add_steps", {"n": p["n"]}))
     step_s, tether_wf.CALL_S = tether_wf.CALL_S, []
     with Timer() as timer:
@@ -83,7 +103,7 @@ def tool(env: Env, p: dict[str, Any]) -> Sample:
         "journaled": _step_entries(t, run_id, kind="tool"),
     }
     t.close()
-    extra = {"tool_s": tether_wf.CALL_S, "step_s": step_s, "lane": p["lane"]}
+    extra = {"tool_s": tether_wf.CALL_S, "step_s": step_s, "lane_s": lane_s, "lane": p["lane"]}
     return Sample(timer.wall_s, timer.cpu_s, p["n"], observed, extra=extra)
 
 

@@ -24,7 +24,7 @@ from tether.foundation.tools.contract import LaneResult, ToolFailure, ToolInvoca
 # (argv, writable directory, network allowed) -> argv: how a lane wraps the child command.
 Wrap = Callable[[Sequence[str], Path, bool], list[str]]
 
-_STOP_GRACE = 2.0
+STOP_GRACE = 2.0
 
 
 def child_argv(mode: str) -> list[str]:
@@ -129,7 +129,7 @@ class ChildProcess:
         if self._proc.stdin is not None:
             self._proc.stdin.close()
         try:
-            await asyncio.wait_for(self._proc.wait(), _STOP_GRACE)
+            await asyncio.wait_for(self._proc.wait(), STOP_GRACE)
         except TimeoutError:
             await self.kill()
 

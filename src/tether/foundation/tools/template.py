@@ -1,0 +1,181 @@
+"""The fork-server template: a warm interpreter that forks one tool process per call.
+
+Starting an interpreter that imports tether and a tool's module costs 300-500 ms a call;
+a fork of one that has already imported them costs a few milliseconds, most of them spent
+by the new child faulting in its copy of the parent's pages. So the template forks each
+child one call ahead: a *spare* gets ready (own session, tied to the template's life, the
+template's other descriptors closed) and waits; a call is handed to it, and the next spare
+is forked while it runs. The worker (forkserver.py) starts the template at its first
+one-shot call as `python -P -m tether.foundation.tools.template CONTROL_FD WORKER_PID`, and
+the template dies with the worker.
+
+Messages on the control socket (SOCK_SEQPACKET, one JSON object each):
+- `{"id", "module", "workdir"}` with one end of a fresh socket pair attached (SCM_RIGHTS):
+  a call. Its child reads the request line from that socket and answers as child.py's `once`
+  mode does, limits included, then exits; once the child has been reaped, the template
+  writes `{"exit": code}` there too (the worker reads it when no answer came). The template
+  then imports the module if it had not (the next spare has it; this call's child imports it
+  itself, and an import that fails is the child's to report).
+- `{"kill": id}`: the call ran past its wall timeout; its child's process group is killed.
+  The template kills before it reaps, so the group id cannot have been reused.
+The template stays single-threaded: forking it is safe, forking the worker (which runs
+threads) is not. A child leaves as multiprocessing's forked children do: stdio flushed, the
+template's atexit handlers not run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import importlib
+import json
+import os
+import select
+import signal
+import socket
+import sys
+import tempfile
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from tether.foundation.tools import child
+
+_HANDOFF = 3  # where a spare keeps its end of the handoff socket
+_MESSAGE = 64 * 1024
+
+
+def _flush() -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+
+
+def _spare(template: int, handoff: int) -> NoReturn:
+    """A forked child: get ready, wait for a call, answer it, exit (never return)."""
+    code = 1
+    try:
+        os.setsid()  # its own process group: a kill reaches whatever the tool starts
+        child.die_with(template)
+        os.dup2(handoff, _HANDOFF)
+        os.closerange(_HANDOFF + 1, os.sysconf("SC_OPEN_MAX"))  # the template's sockets
+        message, fds, _, _ = socket.recv_fds(socket.socket(fileno=_HANDOFF), _MESSAGE, 1)
+        if not message:
+            os._exit(0)  # the template retired this spare unused
+        workdir = json.loads(message)["workdir"]
+        os.chdir(workdir)
+        os.environ.update(HOME=workdir, TMPDIR=workdir)
+        tempfile.tempdir = None  # gettempdir() reads TMPDIR again
+        requests, answers = os.fdopen(fds[0], "r"), os.fdopen(os.dup(fds[0]), "w")
+        answer = child.respond(requests.readline(), hard_limits=True)
+        _flush()  # the tool's own output first: the answer means it has finished
+        answers.write(json.dumps(answer) + "\n")
+        answers.flush()
+        code = 0
+    finally:
+        _flush()
+        os._exit(code)
+
+
+@dataclass
+class _Child:
+    """A forked child: the spare while it holds `handoff`, a call's once it has `conn`."""
+
+    pid: int
+    pidfd: int
+    handoff: socket.socket | None = None
+    conn: socket.socket | None = None
+    call: int | None = None
+
+
+class Template:
+    def __init__(self, control: socket.socket) -> None:
+        self._control = control
+        self._poller = select.poll()
+        self._poller.register(control, select.POLLIN)
+        self._children: dict[int, _Child] = {}  # by pidfd
+        self._calls: dict[int, _Child] = {}  # by call id
+        self._spare: _Child | None = None
+
+    def serve(self) -> None:
+        self._fork_spare()
+        while True:
+            for fd, _events in self._poller.poll():
+                if fd != self._control.fileno():
+                    self._reap(self._children.pop(fd))
+                    continue
+                message, fds, _, _ = socket.recv_fds(self._control, _MESSAGE, 1)
+                if not message:
+                    return  # the worker has gone; the children die with us
+                order = json.loads(message)
+                if "kill" in order:
+                    self._kill(order["kill"])
+                else:
+                    self._start(message, order, socket.socket(fileno=fds[0]))
+
+    def _fork_spare(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        _flush()  # or every child would write the template's buffered output again
+        gc.freeze()  # the child's collections then leave the template's objects (and pages) be
+        template = os.getpid()
+        pid = os.fork()
+        if pid == 0:
+            _spare(template, theirs.fileno())
+        theirs.close()
+        spare = _Child(pid, os.pidfd_open(pid), handoff=ours)
+        self._children[spare.pidfd] = self._spare = spare
+        self._poller.register(spare.pidfd, select.POLLIN)
+
+    def _start(self, message: bytes, order: dict[str, Any], conn: socket.socket) -> None:
+        while True:
+            spare = self._spare
+            if spare is None:
+                self._fork_spare()
+                continue
+            self._spare = None
+            assert spare.handoff is not None
+            try:
+                socket.send_fds(spare.handoff, [message], [conn.fileno()])
+                break
+            except OSError:  # it died waiting; reaping it is left to the loop
+                pass
+        spare.conn, spare.call = conn, order["id"]
+        self._calls[order["id"]] = spare
+        module = order["module"]
+        if module not in sys.modules:
+            # an import that fails is the child's to meet again and report, whatever it was
+            with contextlib.suppress(BaseException):
+                importlib.import_module(module)
+        self._fork_spare()
+
+    def _kill(self, call: int) -> None:
+        running = self._calls.get(call)
+        if running is None:
+            return  # reaped already: its exit report is on its way
+        for kill in (os.kill, os.killpg):  # killpg fails before its setsid; then it has no group
+            with contextlib.suppress(ProcessLookupError):
+                kill(running.pid, signal.SIGKILL)
+
+    def _reap(self, ended: _Child) -> None:
+        self._poller.unregister(ended.pidfd)
+        _, status = os.waitpid(ended.pid, 0)
+        os.close(ended.pidfd)
+        if ended.handoff is not None:
+            ended.handoff.close()
+        if ended is self._spare:
+            self._spare = None
+        if ended.conn is None or ended.call is None:
+            return
+        del self._calls[ended.call]
+        line = json.dumps({"exit": os.waitstatus_to_exitcode(status)}) + "\n"
+        with contextlib.suppress(OSError):  # never block the template on one worker's socket
+            ended.conn.send(line.encode(), socket.MSG_DONTWAIT)
+        ended.conn.close()
+
+
+def main() -> None:
+    control = socket.socket(fileno=int(sys.argv[1]))
+    child.die_with(int(sys.argv[2]))
+    Template(control).serve()
+
+
+if __name__ == "__main__":
+    main()
