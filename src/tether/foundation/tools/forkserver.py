@@ -34,6 +34,7 @@ from pathlib import Path
 
 from tether.foundation.tools.contract import LaneResult, ToolInvocation
 from tether.foundation.tools.process import (
+    ANSWER_LIMIT,
     STOP_GRACE,
     answer_result,
     child_env,
@@ -147,7 +148,7 @@ class ForkServer:
         tool, call = invocation.tool, next(self._calls)
         order = {"id": call, "module": tool.ref.partition(":")[0], "workdir": str(workdir)}
         sock, template = self._fork(order)
-        reader, writer = await asyncio.open_unix_connection(sock=sock)
+        reader, writer = await asyncio.open_unix_connection(sock=sock, limit=ANSWER_LIMIT)
         ended = False  # the child answered, or its end was reported: nothing of it runs now
         try:
             try:
