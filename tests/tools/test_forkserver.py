@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -18,7 +19,10 @@ from tether.foundation.tools.local import LocalLanes
 from tether.foundation.tools.memory import MemoryToolResults
 from tether.foundation.tools.runner import ToolRunner
 
-pytestmark = pytest.mark.anyio
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the template is Linux's"),
+]
 
 
 @pytest.fixture

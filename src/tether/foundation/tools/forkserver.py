@@ -12,7 +12,8 @@ The template is started from a keeper thread of its own that waits on it for its
 life: PR_SET_PDEATHSIG fires when the *thread* that started a process ends, and the threads
 that run calls come and go. A call talks to its child over a fresh socket pair whose other
 end goes to the template with the call, so calls from any thread and event loop proceed side
-by side.
+by side. A tool runs the code the template imported, as a workflow runs the code its worker
+imported: an edit to a tool's module takes effect when the worker restarts.
 """
 
 from __future__ import annotations

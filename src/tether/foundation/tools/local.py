@@ -9,10 +9,10 @@
 
 Limits (CPU, memory, open files) are set by the child itself and the wall timeout by
 process.py, so they hold on every lane. The local lane is not a security boundary: a tool
-sees the machine as the worker does. Unwrapped, a one-shot call (ephemeral, workspace) is a
-fork of a warm template (forkserver.py), not a fresh interpreter. `wrap` is how bubblewrap
-(backends/bubblewrap.py) reuses these lanes inside a namespace, where each call is a fresh
-interpreter again: a fork cannot enter a namespace bwrap makes.
+sees the machine as the worker does. Unwrapped, on Linux, a one-shot call (ephemeral,
+workspace) is a fork of a warm template (forkserver.py), not a fresh interpreter. `wrap` is
+how bubblewrap (backends/bubblewrap.py) reuses these lanes inside a namespace, where each
+call is a fresh interpreter again: a fork cannot enter a namespace bwrap makes.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import hashlib
 import os
 import re
 import shutil
+import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
@@ -131,11 +132,11 @@ class LocalLanes:
         root = data_dir / "tools"
         self._forks: ForkServer | None = None
         one_shot: OneShot
-        if wrap is None:
+        if wrap is None and sys.platform.startswith("linux"):  # it needs pidfds
             self._forks = ForkServer(root / "template")
             one_shot = self._forks.call
         else:
-            one_shot = partial(_wrapped_one_shot, wrap)
+            one_shot = partial(_wrapped_one_shot, wrap or unwrapped)
         self._session = SessionLane(root / "sessions", wrap or unwrapped)
         self._lanes: dict[PersistenceClass, Lane] = {
             PersistenceClass.EPHEMERAL: EphemeralLane(one_shot),

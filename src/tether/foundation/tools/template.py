@@ -19,7 +19,8 @@ Messages on the control socket (SOCK_SEQPACKET, one JSON object each):
 - `{"kill": id}`: the call ran past its wall timeout; its child's process group is killed.
   The template kills before it reaps, so the group id cannot have been reused.
 The template stays single-threaded: forking it is safe, forking the worker (which runs
-threads) is not. A child leaves as multiprocessing's forked children do: stdio flushed, the
+threads) is not; so a tool module must not start threads when imported (a tool may when
+called). A child leaves as multiprocessing's forked children do: stdio flushed, the
 template's atexit handlers not run.
 """
 
