@@ -145,9 +145,16 @@ class ForkServer:
         mine.setblocking(False)
         return mine, template
 
-    async def call(self, invocation: ToolInvocation, workdir: Path) -> LaneResult:
+    async def call(
+        self, invocation: ToolInvocation, workdir: Path, enter: int | None = None
+    ) -> LaneResult:
+        """Run one call in a forked child; inside the sandbox of process `enter` if given."""
         tool, call = invocation.tool, next(self._calls)
-        order = {"id": call, "module": tool.ref.partition(":")[0], "workdir": str(workdir)}
+        order: dict[str, object] = {
+            "id": call, "module": tool.ref.partition(":")[0], "workdir": str(workdir),
+        }  # fmt: skip
+        if enter is not None:
+            order["enter"] = enter
         sock, template = self._fork(order)
         reader, writer = await asyncio.open_unix_connection(sock=sock, limit=ANSWER_LIMIT)
         ended = False  # the child answered, or its end was reported: nothing of it runs now

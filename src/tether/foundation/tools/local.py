@@ -9,10 +9,10 @@
 
 Limits (CPU, memory, open files) are set by the child itself and the wall timeout by
 process.py, so they hold on every lane. The local lane is not a security boundary: a tool
-sees the machine as the worker does. Unwrapped, on Linux, a one-shot call (ephemeral,
-workspace) is a fork of a warm template (forkserver.py), not a fresh interpreter. `wrap` is
-how bubblewrap (backends/bubblewrap.py) reuses these lanes inside a namespace, where each
-call is a fresh interpreter again: a fork cannot enter a namespace bwrap makes.
+sees the machine as the worker does. On Linux a one-shot call (ephemeral, workspace) is a
+fork of a warm template (forkserver.py), not a fresh interpreter. A `Sandbox` is how
+bubblewrap (backends/bubblewrap.py) reuses these lanes inside namespaces: it wraps a
+session's command, and builds the sandbox a one-shot call's forked child enters.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tether.foundation.tools.contract import Lane, LaneResult, PersistenceClass, ToolInvocation
 from tether.foundation.tools.forkserver import ForkServer
@@ -35,6 +35,17 @@ from tether.foundation.tools.process import ChildProcess, Wrap, child_argv
 
 # (invocation, working directory) -> result: how a lane runs one call in a process of its own.
 OneShot = Callable[[ToolInvocation, Path], Awaitable[LaneResult]]
+
+
+class Sandbox(Protocol):
+    def __call__(self, argv: Sequence[str], workdir: Path, network: bool) -> list[str]:
+        """A session's command, wrapped to start inside a sandbox."""
+        ...
+
+    async def run(self, invocation: ToolInvocation, workdir: Path, forks: ForkServer) -> LaneResult:
+        """One call, in a sandbox of its own that a forked child of `forks` enters."""
+        ...
+
 
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
@@ -126,18 +137,18 @@ class SessionLane:
 
 
 class LocalLanes:
-    """The default lane backend (`tools = "local"`); `wrap` puts each child in a sandbox."""
+    """The default lane backend (`tools = "local"`); a `sandbox` isolates every child."""
 
-    def __init__(self, data_dir: Path, wrap: Wrap | None = None) -> None:
+    def __init__(self, data_dir: Path, sandbox: Sandbox | None = None) -> None:
         root = data_dir / "tools"
         self._forks: ForkServer | None = None
         one_shot: OneShot
-        if wrap is None and sys.platform.startswith("linux"):  # it needs pidfds
-            self._forks = ForkServer(root / "template")
-            one_shot = self._forks.call
+        if sys.platform.startswith("linux"):  # the fork server needs pidfds
+            forks = self._forks = ForkServer(root / "template")
+            one_shot = forks.call if sandbox is None else partial(sandbox.run, forks=forks)
         else:
-            one_shot = partial(_wrapped_one_shot, wrap or unwrapped)
-        self._session = SessionLane(root / "sessions", wrap or unwrapped)
+            one_shot = partial(_wrapped_one_shot, sandbox or unwrapped)
+        self._session = SessionLane(root / "sessions", sandbox or unwrapped)
         self._lanes: dict[PersistenceClass, Lane] = {
             PersistenceClass.EPHEMERAL: EphemeralLane(one_shot),
             PersistenceClass.PERSISTENT_SESSION: self._session,

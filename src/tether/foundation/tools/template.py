@@ -10,8 +10,9 @@ one-shot call as `python -P -m tether.foundation.tools.template CONTROL_FD WORKE
 the template dies with the worker.
 
 Messages on the control socket (SOCK_SEQPACKET, one JSON object each):
-- `{"id", "module", "workdir"}` with one end of a fresh socket pair attached (SCM_RIGHTS):
-  a call. Its child reads the request line from that socket and answers as child.py's `once`
+- `{"id", "module", "workdir", "enter"?}` with one end of a fresh socket pair attached
+  (SCM_RIGHTS): a call. Its child enters the sandbox of process `enter` if given
+  (namespaces.py), reads the request line from that socket and answers as child.py's `once`
   mode does, limits included, then exits; once the child has been reaped, the template
   writes `{"exit": code}` there too (the worker reads it when no answer came). The template
   then imports the module if it had not (the next spare has it; this call's child imports it
@@ -39,7 +40,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from tether.foundation.tools import child
+from tether.foundation.tools import child, namespaces
 
 _HANDOFF = 3  # where a spare keeps its end of the handoff socket
 _MESSAGE = 64 * 1024
@@ -61,19 +62,31 @@ def _spare(template: int, handoff: int) -> NoReturn:
         message, fds, _, _ = socket.recv_fds(socket.socket(fileno=_HANDOFF), _MESSAGE, 1)
         if not message:
             os._exit(0)  # the template retired this spare unused
-        workdir = json.loads(message)["workdir"]
-        os.chdir(workdir)
-        os.environ.update(HOME=workdir, TMPDIR=workdir)
-        tempfile.tempdir = None  # gettempdir() reads TMPDIR again
-        requests, answers = os.fdopen(fds[0], "r"), os.fdopen(os.dup(fds[0]), "w")
-        answer = child.respond(requests.readline(), hard_limits=True)
-        _flush()  # the tool's own output first: the answer means it has finished
-        answers.write(json.dumps(answer) + "\n")
-        answers.flush()
+        _answer(json.loads(message), fds[0])
         code = 0
     finally:
         _flush()
         os._exit(code)
+
+
+def _answer(order: dict[str, Any], conn: int) -> None:
+    """Read the call's request from `conn` and answer it there, from inside the sandbox
+    named by `enter`, if any."""
+    requests, answers = os.fdopen(conn, "r"), os.fdopen(os.dup(conn), "w")
+    try:
+        if "enter" in order:
+            namespaces.enter(order["enter"])
+    except OSError as e:  # the tool has not run: a plain failure, not an interrupted call
+        answer = {"ok": False, "type": "SandboxError", "message": f"cannot enter it: {e}"}
+    else:
+        workdir = order["workdir"]
+        os.chdir(workdir)
+        os.environ.update(HOME=workdir, TMPDIR=workdir)
+        tempfile.tempdir = None  # gettempdir() reads TMPDIR again
+        answer = child.respond(requests.readline(), hard_limits=True)
+    _flush()  # the tool's own output first: the answer means it has finished
+    answers.write(json.dumps(answer) + "\n")
+    answers.flush()
 
 
 @dataclass
