@@ -171,7 +171,7 @@ def count_calls() -> dict[str, int]:
     return {"calls": _imported_state["calls"], "pid": os.getpid(), "parent": os.getppid()}
 
 
-@tool(replay="pure", timeout=1.0)
+@tool(replay="pure", timeout=3.0)  # time enough to start `sleep` on a loaded host
 def start_then_hang(pidfile: str) -> int:
     """Starts a process of its own, writes its pid, and never answers."""
     import subprocess

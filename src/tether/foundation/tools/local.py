@@ -143,7 +143,7 @@ class LocalLanes:
         root = data_dir / "tools"
         self._forks: ForkServer | None = None
         one_shot: OneShot
-        if sys.platform.startswith("linux"):  # the fork server needs pidfds
+        if sys.platform.startswith("linux"):  # the template is Linux's (PR_SET_PDEATHSIG)
             forks = self._forks = ForkServer(root / "template")
             one_shot = forks.call if sandbox is None else partial(sandbox.run, forks=forks)
         else:

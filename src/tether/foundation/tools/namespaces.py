@@ -56,15 +56,18 @@ def enter(pid: int) -> None:
     """Move this (single-threaded) process into `pid`'s sandbox. Returns in a new child that
     is inside it; this process waits for that child and exits with it."""
     libc = ctypes.CDLL(None, use_errno=True)
-    flags = 0
-    for name, flag in _NAMESPACES.items():
-        if os.stat(f"/proc/{pid}/ns/{name}").st_ino != os.stat(f"/proc/self/ns/{name}").st_ino:
-            flags |= flag
-    pidfd = os.pidfd_open(pid)
+    # Open them all first: once in the sandbox's mount namespace, /proc is the sandbox's.
+    joining = [
+        (name, os.open(f"/proc/{pid}/ns/{name}", os.O_RDONLY))
+        for name in _NAMESPACES
+        if os.stat(f"/proc/{pid}/ns/{name}").st_ino != os.stat(f"/proc/self/ns/{name}").st_ino
+    ]
     try:
-        _check(libc.setns(pidfd, flags), "joining the sandbox's namespaces")
+        for name, fd in joining:
+            _check(libc.setns(fd, _NAMESPACES[name]), f"joining the sandbox's {name} namespace")
     finally:
-        os.close(pidfd)
+        for _, fd in joining:
+            os.close(fd)
     _drop_capabilities(libc)
     inside = os.fork()
     if inside == 0:

@@ -55,6 +55,8 @@ def _spare(template: int, handoff: int) -> NoReturn:
     """A forked child: get ready, wait for a call, answer it, exit (never return)."""
     code = 1
     try:
+        signal.set_wakeup_fd(-1)  # the template's, about to be closed
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         os.setsid()  # its own process group: a kill reaches whatever the tool starts
         child.die_with(template)
         os.dup2(handoff, _HANDOFF)
@@ -94,7 +96,6 @@ class _Child:
     """A forked child: the spare while it holds `handoff`, a call's once it has `conn`."""
 
     pid: int
-    pidfd: int
     handoff: socket.socket | None = None
     conn: socket.socket | None = None
     call: int | None = None
@@ -103,9 +104,17 @@ class _Child:
 class Template:
     def __init__(self, control: socket.socket) -> None:
         self._control = control
+        # A child's end reaches the loop as SIGCHLD through a pipe; children are reaped only
+        # there, so a pid in `_children` is never one the kernel has already handed on.
+        self._ended, wakeup = os.pipe()
+        os.set_blocking(self._ended, False)
+        os.set_blocking(wakeup, False)
+        signal.set_wakeup_fd(wakeup)
+        signal.signal(signal.SIGCHLD, lambda signum, frame: None)  # the wakeup fd does the work
         self._poller = select.poll()
         self._poller.register(control, select.POLLIN)
-        self._children: dict[int, _Child] = {}  # by pidfd
+        self._poller.register(self._ended, select.POLLIN)
+        self._children: dict[int, _Child] = {}  # by pid
         self._calls: dict[int, _Child] = {}  # by call id
         self._spare: _Child | None = None
 
@@ -113,8 +122,8 @@ class Template:
         self._fork_spare()
         while True:
             for fd, _events in self._poller.poll():
-                if fd != self._control.fileno():
-                    self._reap(self._children.pop(fd))
+                if fd == self._ended:
+                    self._reap_all()
                     continue
                 message, fds, _, _ = socket.recv_fds(self._control, _MESSAGE, 1)
                 if not message:
@@ -134,9 +143,7 @@ class Template:
         if pid == 0:
             _spare(template, theirs.fileno())
         theirs.close()
-        spare = _Child(pid, os.pidfd_open(pid), handoff=ours)
-        self._children[spare.pidfd] = self._spare = spare
-        self._poller.register(spare.pidfd, select.POLLIN)
+        self._children[pid] = self._spare = _Child(pid, handoff=ours)
 
     def _start(self, message: bytes, order: dict[str, Any], conn: socket.socket) -> None:
         while True:
@@ -168,10 +175,17 @@ class Template:
             with contextlib.suppress(ProcessLookupError):
                 kill(running.pid, signal.SIGKILL)
 
-    def _reap(self, ended: _Child) -> None:
-        self._poller.unregister(ended.pidfd)
-        _, status = os.waitpid(ended.pid, 0)
-        os.close(ended.pidfd)
+    def _reap_all(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self._ended, 4096):
+                pass
+        while self._children:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if pid == 0:
+                return
+            self._reap(self._children.pop(pid), status)
+
+    def _reap(self, ended: _Child, status: int) -> None:
         if ended.handoff is not None:
             ended.handoff.close()
         if ended is self._spare:
