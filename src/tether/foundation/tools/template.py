@@ -17,8 +17,9 @@ Messages on the control socket (SOCK_SEQPACKET, one JSON object each):
   writes `{"exit": code}` there too (the worker reads it when no answer came). The template
   then imports the module if it had not (the next spare has it; this call's child imports it
   itself, and an import that fails is the child's to report).
-- `{"kill": id}`: the call ran past its wall timeout; its child's process group is killed.
-  The template kills before it reaps, so the group id cannot have been reused.
+- `{"kill": id}`: the worker gave up on the call (its wall timeout, or the call was
+  cancelled); its child's process group is killed. The template kills before it reaps, so
+  the group id cannot have been reused.
 The template stays single-threaded: forking it is safe, forking the worker (which runs
 threads) is not; so a tool module must not start threads when imported (a tool may when
 called). A child leaves as multiprocessing's forked children do: stdio flushed, the
