@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 from pydantic import BaseModel
 
 from bench.measure import Stamps
-from tether import Context, workflow
+from tether import Context, tool, workflow
 
 EXECUTED = 0
 # Set in the process that builds a killed run: its marker step SIGKILLs the process.
 CRASH_AT_MARKER = False
 STAMPS: Stamps | None = None
+# Wall seconds of each awaited call, appended by the bench_add_* workflows as they run.
+CALL_S: list[float] = []
 
 
 def add_one(i: int) -> int:
@@ -91,3 +94,30 @@ class Park(BaseModel):
 async def park(ctx: Context, inp: Park) -> int:
     await ctx.sleep("nap", inp.seconds)
     return 1
+
+
+@tool(replay="pure")
+def add(a: int, b: int) -> int:
+    """Add two integers: a tool whose own work costs nothing, so its call is all overhead."""
+    return a + b
+
+
+@workflow(name="bench_add_tools", version="1.0.0")
+async def add_tools(ctx: Context, inp: Steps) -> int:
+    total = 0
+    for i in range(inp.n):
+        started = time.perf_counter()
+        total += await ctx.tool(add, a=i, b=1)
+        CALL_S.append(time.perf_counter() - started)
+    return total
+
+
+@workflow(name="bench_add_steps", version="1.0.0")
+async def add_steps(ctx: Context, inp: Steps) -> int:
+    """The same function as plain steps: what a tool call costs on top."""
+    total = 0
+    for i in range(inp.n):
+        started = time.perf_counter()
+        total += await ctx.step("add", add.fn, i, 1)
+        CALL_S.append(time.perf_counter() - started)
+    return total

@@ -1,5 +1,5 @@
-"""The six workloads of issue 8: their sizes, the number each one is judged by, and the facts
-a system's result must show before its timing counts.
+"""The workloads of issues 8 and 21 (a tool call's cost): their sizes, the number each one is
+judged by, and the facts a system's result must show before its timing counts.
 
 Every primary metric is a cost (lower is better), so a tether/peer ratio below 1 always means
 tether did better. Adapters return `observed` facts in one vocabulary (`total`, `journaled`,
@@ -177,6 +177,46 @@ MEMORY = Workload(
     },
 )
 
-WORKLOADS: dict[str, Workload] = {
-    w.name: w for w in (SEQ, SEQ_NOSYNC, _batch(1), _batch(4), FANOUT, EVENT, RESUME, MEMORY)
-}
+
+def _call_ms(s: SampleDict, kind: str) -> list[float]:
+    """Per-call milliseconds after the first: the first pays the lane's cold start."""
+    return [x * 1e3 for x in s["extra"][f"{kind}_s"][1:]]
+
+
+def _added_p50_ms(s: SampleDict, p: Params) -> float:
+    return statistics.median(_call_ms(s, "tool")) - statistics.median(_call_ms(s, "step"))
+
+
+def _tool_secondary(s: SampleDict, p: Params) -> dict[str, float]:
+    calls = _call_ms(s, "tool")
+    return {
+        "p50 ms/call": statistics.median(calls),
+        "p95 ms/call": statistics.quantiles(calls, n=20)[18],
+        "first call ms": s["extra"]["tool_s"][0] * 1e3,
+        "ctx.step p50 ms": statistics.median(_call_ms(s, "step")),
+        "lane p50 ms": statistics.median(_call_ms(s, "lane")),
+    }
+
+
+def _tool(lane: str) -> Workload:
+    """Issue 21: what a pure tool call costs on a lane, over a plain step of the same function."""
+    return Workload(
+        name="tool" if lane == "local" else f"tool-{lane}",
+        title=f"100 sequential calls of a pure tool on the {lane} lane, default durability",
+        entry="tool",
+        durable=True,
+        full={"n": 100, "lane": lane},
+        quick={"n": 20, "lane": lane},
+        metric="p50 ms/call added over ctx.step",
+        value=_added_p50_ms,
+        expected=lambda p: {
+            "total": _sum_of_add_one(p["n"]),
+            "step_total": _sum_of_add_one(p["n"]),
+            "journaled": p["n"],
+        },
+        secondary=_tool_secondary,
+    )
+
+
+_ALL = (SEQ, SEQ_NOSYNC, _batch(1), _batch(4), FANOUT, EVENT, RESUME, MEMORY)
+WORKLOADS: dict[str, Workload] = {w.name: w for w in (*_ALL, _tool("local"), _tool("bubblewrap"))}

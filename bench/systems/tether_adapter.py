@@ -39,8 +39,8 @@ def _tether(kw: dict[str, Any]) -> Any:
     return Tether(Settings(**kw))
 
 
-def _step_entries(t: Any, run_id: str) -> int:
-    return sum(1 for e in t.journal(run_id) if e.kind == "step" and e.status == "ok")
+def _step_entries(t: Any, run_id: str, kind: str = "step") -> int:
+    return sum(1 for e in t.journal(run_id) if e.kind == kind and e.status == "ok")
 
 
 def _one_run(env: Env, p: dict[str, Any], workflow: str) -> Sample:
@@ -64,6 +64,47 @@ def seq(env: Env, p: dict[str, Any]) -> Sample:
 
 def fanout(env: Env, p: dict[str, Any]) -> Sample:
     return _one_run(env, p, "bench_fanout")
+
+
+def _time_lane(t: Any, into: list[float]) -> None:
+    """Time the ephemeral lane's own part of each call (the process), apart from what the
+    runtime records around it (intent and result rows, guard audits, the journal)."""
+    from tether.foundation.tools.contract import PersistenceClass
+
+    lane = t.foundations.tools.lanes.lane(PersistenceClass.EPHEMERAL)
+    run = lane.run
+
+    async def timed(invocation: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return await run(invocation)
+        finally:
+            into.append(time.perf_counter() - started)
+
+    lane.run = timed
+
+
+def tool(env: Env, p: dict[str, Any]) -> Sample:
+    """A pure tool called n times on one lane, after the same function as n plain steps: each
+    call timed inside the workflow, so the harness can take the tool's first call (the lane's
+    cold start) apart from the rest and the steps' cost off the tools'."""
+    t = _tether(_settings_kw(env, tools=p["lane"]))
+    lane_s: list[float] = []
+    _time_lane(t, lane_s)
+    step_run = t.run(t.start("bench_add_steps", {"n": p["n"]}))
+    step_s, tether_wf.CALL_S = tether_wf.CALL_S, []
+    with Timer() as timer:
+        run_id = t.start("bench_add_tools", {"n": p["n"]})
+        run = t.run(run_id)
+    observed = {
+        "status": run.status.value,
+        "total": t.output(run),
+        "step_total": t.output(step_run),
+        "journaled": _step_entries(t, run_id, kind="tool"),
+    }
+    t.close()
+    extra = {"tool_s": tether_wf.CALL_S, "step_s": step_s, "lane_s": lane_s, "lane": p["lane"]}
+    return Sample(timer.wall_s, timer.cpu_s, p["n"], observed, extra=extra)
 
 
 # -- many runs, several worker processes ---------------------------------------------------

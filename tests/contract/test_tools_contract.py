@@ -274,6 +274,11 @@ async def test_tool_runs_sync_and_async_with_typed_results(lane_runner: ToolRunn
     assert t.greet.decode_result(greeting.json) == t.Greeting(text="hello ann!", length=10)
 
 
+async def test_a_result_over_64_kib_comes_back_whole(lane_runner: ToolRunner) -> None:
+    """An answer is one line, and asyncio reads at most 64 KiB of one unless told more."""
+    assert (await lane_runner.call(call(t.big_result, size=300_000))).value == "x" * 300_000
+
+
 async def test_tool_printing_to_stdout_does_not_corrupt_the_answer(
     lane_runner: ToolRunner,
 ) -> None:

@@ -72,7 +72,9 @@ def test_session_tool_keeps_state_holds_no_process_while_parked_and_is_removed_a
     import threading
 
     t = agent_tether()
-    run_id = t.start("tallying", {"pause": 0.2})
+    # 1 s: the nap must not be over when `run` looks again, after parking has stopped the
+    # session's process; on a loaded two-core host 0.2 s often was, and the run went on
+    run_id = t.start("tallying", {"pause": 1.0})
     stop = threading.Event()
     t.run(run_id, stop=stop, on_wait=lambda _run: stop.set())
     assert t.status(run_id).status is RunStatus.SLEEPING

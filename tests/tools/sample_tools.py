@@ -159,3 +159,24 @@ def workspace_append(note: str) -> list[str]:
 def noisy() -> int:
     print("this goes to stderr, not into the protocol")
     return 7
+
+
+_imported_state = {"calls": 0}
+
+
+@tool(replay="pure")
+def count_calls() -> dict[str, int]:
+    """Counts calls in module state: 1 every time if each call is a process of its own."""
+    _imported_state["calls"] += 1
+    return {"calls": _imported_state["calls"], "pid": os.getpid(), "parent": os.getppid()}
+
+
+@tool(replay="pure", timeout=3.0)  # time enough to start `sleep` on a loaded host
+def start_then_hang(pidfile: str) -> int:
+    """Starts a process of its own, writes its pid, and never answers."""
+    import subprocess
+
+    helper = subprocess.Popen(["sleep", "60"])
+    Path(pidfile).write_text(str(helper.pid))
+    time.sleep(60)
+    return 0

@@ -79,3 +79,11 @@ def test_bubblewrap_that_cannot_make_namespaces_fails_at_construction(tmp_path: 
     fake.chmod(0o755)
     with pytest.raises(ConfigurationError, match="No permissions to creating new namespace"):
         Bubblewrap(binary=str(fake))
+
+
+async def test_bubblewrap_tool_holds_no_capabilities(tmp_path: Path) -> None:
+    """A call's forked child joins the sandbox's user namespace, which grants every capability
+    in it; with any left it could remount its read-only root writable."""
+    status = await runner(tmp_path, isolated=True).call(call(t.read_file, path="/proc/self/status"))
+    fields = dict(line.split(":", 1) for line in status.value.splitlines())
+    assert int(fields["CapEff"], 16) == int(fields["CapBnd"], 16) == 0

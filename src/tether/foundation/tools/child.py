@@ -2,7 +2,8 @@
 
 Run as a file (`python child.py once|session [worker pid]`), never imported by the worker,
 and stdlib-only until it imports the tool, so starting it costs an interpreter plus the tool's
-own module. Given the worker's pid, it dies with the worker.
+own module. Given the worker's pid, it dies with the worker. The children of the fork-server
+template (template.py) answer through `respond`, so a forked call answers the same way.
 Each request line is `{"ref", "args", "key", "limits"}`; each answer line is
 `{"ok": true, "value": "<JSON text>"}` or `{"ok": false, "type", "message", "limit"}`.
 The protocol keeps private copies of stdin and stdout: whatever the tool prints goes to
@@ -23,7 +24,7 @@ import resource
 import signal
 import sys
 import traceback
-from typing import Any
+from typing import IO, Any
 
 _MIB = 1024 * 1024
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -83,37 +84,49 @@ def _answer(request: dict[str, Any], hard_limits: bool) -> dict[str, Any]:
                 "message": f"returned a {type(result).__name__} that is not JSON: {e}"}  # fmt: skip
 
 
-def _die_with(worker: int) -> None:
-    """Tie this process to the worker's life (Linux). A worker SIGKILLed during a call would
-    otherwise leave its tool running in its own session: an email sent seconds later, after
-    the run was handed on and a person was shown that no email had gone out."""
+def die_with(parent: int) -> None:
+    """Tie this process to its parent's life (Linux): the worker's, or the template's. A
+    worker SIGKILLed during a call would otherwise leave its tool running in its own session:
+    an email sent seconds later, after the run was handed on and a person was shown that no
+    email had gone out."""
     if not sys.platform.startswith("linux"):
         return
     import ctypes
 
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != worker:  # the worker died before the tie was made
+    if os.getppid() != parent:  # the parent died before the tie was made
         os._exit(1)
+
+
+def respond(line: str, hard_limits: bool) -> dict[str, Any]:
+    """The answer to one request line."""
+    try:
+        return _answer(json.loads(line), hard_limits)
+    except Exception as e:  # the tool could not be loaded at all
+        return {"ok": False, "type": type(e).__name__, "message": str(e)}
+
+
+def serve(requests: IO[str], answers: IO[str], once: bool) -> None:
+    """Answer request lines: one, with hard limits, if `once`; else until `requests` ends or
+    a limit stopped a call."""
+    for line in requests:
+        answer = respond(line, hard_limits=once)
+        answers.write(json.dumps(answer) + "\n")
+        answers.flush()
+        if once or answer.get("limit"):
+            break
 
 
 def main() -> None:
     mode = sys.argv[1]
     if len(sys.argv) > 2:
-        _die_with(int(sys.argv[2]))
+        die_with(int(sys.argv[2]))
     requests = os.fdopen(os.dup(0), "r")
     answers = os.fdopen(os.dup(1), "w")
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.dup2(2, 1)
-    for line in requests:
-        try:
-            answer = _answer(json.loads(line), hard_limits=mode == "once")
-        except Exception as e:  # the tool could not be loaded at all
-            answer = {"ok": False, "type": type(e).__name__, "message": str(e)}
-        answers.write(json.dumps(answer) + "\n")
-        answers.flush()
-        if mode == "once" or answer.get("limit"):
-            break
+    serve(requests, answers, once=mode == "once")
 
 
 if __name__ == "__main__":

@@ -9,8 +9,10 @@
 
 Limits (CPU, memory, open files) are set by the child itself and the wall timeout by
 process.py, so they hold on every lane. The local lane is not a security boundary: a tool
-sees the machine as the worker does. `wrap` is how bubblewrap (backends/bubblewrap.py)
-reuses these lanes inside a namespace.
+sees the machine as the worker does. On Linux a one-shot call (ephemeral, workspace) is a
+fork of a warm template (forkserver.py), not a fresh interpreter. A `Sandbox` is how
+bubblewrap (backends/bubblewrap.py) reuses these lanes inside namespaces: it wraps a
+session's command, and builds the sandbox a one-shot call's forked child enters.
 """
 
 from __future__ import annotations
@@ -20,13 +22,30 @@ import hashlib
 import os
 import re
 import shutil
+import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tether.foundation.tools.contract import Lane, LaneResult, PersistenceClass, ToolInvocation
+from tether.foundation.tools.forkserver import ForkServer
 from tether.foundation.tools.process import ChildProcess, Wrap, child_argv
+
+# (invocation, working directory) -> result: how a lane runs one call in a process of its own.
+OneShot = Callable[[ToolInvocation, Path], Awaitable[LaneResult]]
+
+
+class Sandbox(Protocol):
+    def __call__(self, argv: Sequence[str], workdir: Path, network: bool) -> list[str]:
+        """A session's command, wrapped to start inside a sandbox."""
+        ...
+
+    async def run(self, invocation: ToolInvocation, workdir: Path, forks: ForkServer) -> LaneResult:
+        """One call, in a sandbox of its own that a forked child of `forks` enters."""
+        ...
+
 
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
@@ -41,7 +60,7 @@ def dir_name(run_id: str) -> str:
     return run_id if _SAFE.match(run_id) else hashlib.sha256(run_id.encode()).hexdigest()[:32]
 
 
-async def _one_shot(wrap: Wrap, invocation: ToolInvocation, workdir: Path) -> LaneResult:
+async def _wrapped_one_shot(wrap: Wrap, invocation: ToolInvocation, workdir: Path) -> LaneResult:
     argv = wrap(child_argv("once"), workdir, invocation.tool.network)
     proc = await ChildProcess.start(argv, workdir)
     try:
@@ -51,26 +70,26 @@ async def _one_shot(wrap: Wrap, invocation: ToolInvocation, workdir: Path) -> La
 
 
 class EphemeralLane:
-    def __init__(self, wrap: Wrap) -> None:
-        self._wrap = wrap
+    def __init__(self, one_shot: OneShot) -> None:
+        self._one_shot = one_shot
 
     async def run(self, invocation: ToolInvocation) -> LaneResult:
         workdir = Path(tempfile.mkdtemp(prefix="tether-tool-"))
         try:
-            return await _one_shot(self._wrap, invocation, workdir)
+            return await self._one_shot(invocation, workdir)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
 class WorkspaceLane:
-    def __init__(self, root: Path, wrap: Wrap) -> None:
-        self._root, self._wrap = root, wrap
+    def __init__(self, root: Path, one_shot: OneShot) -> None:
+        self._root, self._one_shot = root, one_shot
 
     async def run(self, invocation: ToolInvocation) -> LaneResult:
         assert invocation.tool.workspace is not None  # @tool requires it for this class
         workdir = self._root / invocation.tool.workspace
         workdir.mkdir(parents=True, exist_ok=True)
-        return await _one_shot(self._wrap, invocation, workdir)
+        return await self._one_shot(invocation, workdir)
 
 
 class SessionLane:
@@ -118,15 +137,22 @@ class SessionLane:
 
 
 class LocalLanes:
-    """The default lane backend (`tools = "local"`)."""
+    """The default lane backend (`tools = "local"`); a `sandbox` isolates every child."""
 
-    def __init__(self, data_dir: Path, wrap: Wrap = unwrapped) -> None:
+    def __init__(self, data_dir: Path, sandbox: Sandbox | None = None) -> None:
         root = data_dir / "tools"
-        self._session = SessionLane(root / "sessions", wrap)
+        self._forks: ForkServer | None = None
+        one_shot: OneShot
+        if sys.platform.startswith("linux"):  # the template is Linux's (PR_SET_PDEATHSIG)
+            forks = self._forks = ForkServer(root / "template")
+            one_shot = forks.call if sandbox is None else partial(sandbox.run, forks=forks)
+        else:
+            one_shot = partial(_wrapped_one_shot, sandbox or unwrapped)
+        self._session = SessionLane(root / "sessions", sandbox or unwrapped)
         self._lanes: dict[PersistenceClass, Lane] = {
-            PersistenceClass.EPHEMERAL: EphemeralLane(wrap),
+            PersistenceClass.EPHEMERAL: EphemeralLane(one_shot),
             PersistenceClass.PERSISTENT_SESSION: self._session,
-            PersistenceClass.PERSISTENT_WORKSPACE: WorkspaceLane(root / "workspaces", wrap),
+            PersistenceClass.PERSISTENT_WORKSPACE: WorkspaceLane(root / "workspaces", one_shot),
         }
 
     @classmethod
@@ -144,3 +170,5 @@ class LocalLanes:
 
     async def close(self) -> None:
         await self._session.close()
+        if self._forks is not None:
+            self._forks.close()

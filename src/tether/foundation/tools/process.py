@@ -24,7 +24,10 @@ from tether.foundation.tools.contract import LaneResult, ToolFailure, ToolInvoca
 # (argv, writable directory, network allowed) -> argv: how a lane wraps the child command.
 Wrap = Callable[[Sequence[str], Path, bool], list[str]]
 
-_STOP_GRACE = 2.0
+STOP_GRACE = 2.0
+# An answer is one line holding the whole result, far over asyncio's default 64 KiB line limit
+# for a large one (the blob store takes results over 256 KiB, after a lane has carried them).
+ANSWER_LIMIT = 1 << 30
 
 
 def child_argv(mode: str) -> list[str]:
@@ -97,7 +100,7 @@ class ChildProcess:
     async def start(cls, argv: Sequence[str], workdir: Path) -> ChildProcess:
         proc = await asyncio.create_subprocess_exec(
             *argv, cwd=workdir, env=child_env(workdir), start_new_session=True,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=ANSWER_LIMIT,
         )  # fmt: skip
         return cls(proc)
 
@@ -129,7 +132,7 @@ class ChildProcess:
         if self._proc.stdin is not None:
             self._proc.stdin.close()
         try:
-            await asyncio.wait_for(self._proc.wait(), _STOP_GRACE)
+            await asyncio.wait_for(self._proc.wait(), STOP_GRACE)
         except TimeoutError:
             await self.kill()
 

@@ -5,11 +5,21 @@ writable directory from the host is the call's own (the throwaway dir, the run's
 dir, or the named workspace). Every namespace is unshared, the network included, unless the
 tool declared `network=True`. The backend runs bwrap once when constructed, so a machine
 where it cannot start fails at configuration time with bwrap's own complaint, not at a call.
+
+A session's process is started by bwrap, as the command it sandboxes. A one-shot call pays no
+interpreter start: bwrap builds the call's sandbox around a placeholder (`cat`, which echoes
+a line once the sandbox is ready), a child forked from the worker's warm template enters it
+(tools/namespaces.py) and runs the tool, and the sandbox is killed after the call.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -17,7 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from tether.errors import ConfigurationError
+from tether.foundation.tools.contract import LaneResult, ToolInvocation
+from tether.foundation.tools.forkserver import ForkServer
 from tether.foundation.tools.local import LocalLanes
+from tether.foundation.tools.process import exit_failure, timeout_failure
 
 _SYSTEM = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
 
@@ -55,19 +68,50 @@ class Bubblewrap:
                 "(unprivileged user namespaces may be disabled); set tools = 'local'"
             )
 
-    def __call__(self, argv: Sequence[str], workdir: Path, network: bool) -> list[str]:
+    def _options(self, workdir: Path, network: bool) -> list[str]:
         return [
-            self.binary, "--unshare-all", *(["--share-net"] if network else []),
+            "--unshare-all", *(["--share-net"] if network else []),
             "--die-with-parent", *_SYSTEM, *self._code,
-            "--bind", str(workdir), str(workdir), "--chdir", str(workdir), "--", *argv,
+            "--bind", str(workdir), str(workdir), "--chdir", str(workdir),
         ]  # fmt: skip
+
+    def __call__(self, argv: Sequence[str], workdir: Path, network: bool) -> list[str]:
+        return [self.binary, *self._options(workdir, network), "--", *argv]
+
+    async def run(self, invocation: ToolInvocation, workdir: Path, forks: ForkServer) -> LaneResult:
+        tool = invocation.tool
+        info, info_w = os.pipe()  # bwrap writes the placeholder's pid here
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                self.binary, *self._options(workdir, tool.network), "--info-fd", str(info_w),
+                "--", "cat", pass_fds=(info_w,), start_new_session=True,
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+        finally:
+            os.close(info_w)
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            proc.stdin.write(b"ready\n")
+            try:
+                ready = await asyncio.wait_for(proc.stdout.readline(), tool.timeout)
+            except TimeoutError:
+                return LaneResult(failure=timeout_failure(tool.timeout))
+            if not ready:  # bwrap could not build the sandbox; it said why on stderr
+                return LaneResult(failure=exit_failure(await proc.wait(), 0))
+            holder = json.loads(os.read(info, 64 * 1024))["child-pid"]
+            return await forks.call(invocation, workdir, enter=holder)
+        finally:
+            os.close(info)
+            with contextlib.suppress(ProcessLookupError):  # the sandbox, and all left in it
+                os.killpg(proc.pid, signal.SIGKILL)
+            await proc.wait()
 
 
 class BubblewrapLanes(LocalLanes):
     """`tools = "bubblewrap"`: the same three lanes as `local`, isolated."""
 
     def __init__(self, data_dir: Path) -> None:
-        super().__init__(data_dir, wrap=Bubblewrap())
+        super().__init__(data_dir, sandbox=Bubblewrap())
 
     @classmethod
     def from_settings(cls, settings: Any, **options: Any) -> BubblewrapLanes:

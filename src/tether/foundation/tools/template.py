@@ -1,0 +1,210 @@
+"""The fork-server template: a warm interpreter that forks one tool process per call.
+
+Starting an interpreter that imports tether and a tool's module costs 300-500 ms a call;
+a fork of one that has already imported them costs a few milliseconds, most of them spent
+by the new child faulting in its copy of the parent's pages. So the template forks each
+child one call ahead: a *spare* gets ready (own session, tied to the template's life, the
+template's other descriptors closed) and waits; a call is handed to it, and the next spare
+is forked while it runs. The worker (forkserver.py) starts the template at its first
+one-shot call as `python -P -m tether.foundation.tools.template CONTROL_FD WORKER_PID`, and
+the template dies with the worker.
+
+Messages on the control socket (SOCK_SEQPACKET, one JSON object each):
+- `{"id", "module", "workdir", "enter"?}` with one end of a fresh socket pair attached
+  (SCM_RIGHTS): a call. Its child enters the sandbox of process `enter` if given
+  (namespaces.py), reads the request line from that socket and answers as child.py's `once`
+  mode does, limits included, then exits; once the child has been reaped, the template
+  writes `{"exit": code}` there too (the worker reads it when no answer came). The template
+  then imports the module if it had not (the next spare has it; this call's child imports it
+  itself, and an import that fails is the child's to report).
+- `{"kill": id}`: the worker gave up on the call (its wall timeout, or the call was
+  cancelled); its child's process group is killed. The template kills before it reaps, so
+  the group id cannot have been reused.
+The template stays single-threaded: forking it is safe, forking the worker (which runs
+threads) is not; so a tool module must not start threads when imported (a tool may when
+called). A child leaves as multiprocessing's forked children do: stdio flushed, the
+template's atexit handlers not run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import importlib
+import json
+import os
+import select
+import signal
+import socket
+import sys
+import tempfile
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from tether.foundation.tools import child, namespaces
+
+_HANDOFF = 3  # where a spare keeps its end of the handoff socket
+_MESSAGE = 64 * 1024
+
+
+def _flush() -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+
+
+def _spare(template: int, handoff: int) -> NoReturn:
+    """A forked child: get ready, wait for a call, answer it, exit (never return)."""
+    code = 1
+    try:
+        signal.set_wakeup_fd(-1)  # the template's, about to be closed
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.setsid()  # its own process group: a kill reaches whatever the tool starts
+        child.die_with(template)
+        os.dup2(handoff, _HANDOFF)
+        os.closerange(_HANDOFF + 1, os.sysconf("SC_OPEN_MAX"))  # the template's sockets
+        message, fds, _, _ = socket.recv_fds(socket.socket(fileno=_HANDOFF), _MESSAGE, 1)
+        if not message:
+            os._exit(0)  # the template retired this spare unused
+        _answer(json.loads(message), fds[0])
+        code = 0
+    finally:
+        _flush()
+        os._exit(code)
+
+
+def _answer(order: dict[str, Any], conn: int) -> None:
+    """Read the call's request from `conn` and answer it there, from inside the sandbox
+    named by `enter`, if any."""
+    requests, answers = os.fdopen(conn, "r"), os.fdopen(os.dup(conn), "w")
+    try:
+        if "enter" in order:
+            namespaces.enter(order["enter"])
+    except OSError as e:  # the tool has not run: a plain failure, not an interrupted call
+        answer = {"ok": False, "type": "SandboxError", "message": f"cannot enter it: {e}"}
+    else:
+        workdir = order["workdir"]
+        os.chdir(workdir)
+        os.environ.update(HOME=workdir, TMPDIR=workdir)
+        tempfile.tempdir = None  # gettempdir() reads TMPDIR again
+        answer = child.respond(requests.readline(), hard_limits=True)
+    _flush()  # the tool's own output first: the answer means it has finished
+    answers.write(json.dumps(answer) + "\n")
+    answers.flush()
+
+
+@dataclass
+class _Child:
+    """A forked child: the spare while it holds `handoff`, a call's once it has `conn`."""
+
+    pid: int
+    handoff: socket.socket | None = None
+    conn: socket.socket | None = None
+    call: int | None = None
+
+
+class Template:
+    def __init__(self, control: socket.socket) -> None:
+        self._control = control
+        # A child's end reaches the loop as SIGCHLD through a pipe; children are reaped only
+        # there, so a pid in `_children` is never one the kernel has already handed on.
+        self._ended, wakeup = os.pipe()
+        os.set_blocking(self._ended, False)
+        os.set_blocking(wakeup, False)
+        signal.set_wakeup_fd(wakeup)
+        signal.signal(signal.SIGCHLD, lambda signum, frame: None)  # the wakeup fd does the work
+        self._poller = select.poll()
+        self._poller.register(control, select.POLLIN)
+        self._poller.register(self._ended, select.POLLIN)
+        self._children: dict[int, _Child] = {}  # by pid
+        self._calls: dict[int, _Child] = {}  # by call id
+        self._spare: _Child | None = None
+
+    def serve(self) -> None:
+        self._fork_spare()
+        while True:
+            for fd, _events in self._poller.poll():
+                if fd == self._ended:
+                    self._reap_all()
+                    continue
+                message, fds, _, _ = socket.recv_fds(self._control, _MESSAGE, 1)
+                if not message:
+                    return  # the worker has gone; the children die with us
+                order = json.loads(message)
+                if "kill" in order:
+                    self._kill(order["kill"])
+                else:
+                    self._start(message, order, socket.socket(fileno=fds[0]))
+
+    def _fork_spare(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        _flush()  # or every child would write the template's buffered output again
+        gc.freeze()  # the child's collections then leave the template's objects (and pages) be
+        template = os.getpid()
+        pid = os.fork()
+        if pid == 0:
+            _spare(template, theirs.fileno())
+        theirs.close()
+        self._children[pid] = self._spare = _Child(pid, handoff=ours)
+
+    def _start(self, message: bytes, order: dict[str, Any], conn: socket.socket) -> None:
+        while True:
+            spare = self._spare
+            if spare is None:
+                self._fork_spare()
+                continue
+            self._spare = None
+            assert spare.handoff is not None
+            try:
+                socket.send_fds(spare.handoff, [message], [conn.fileno()])
+                break
+            except OSError:  # it died waiting; reaping it is left to the loop
+                pass
+        spare.conn, spare.call = conn, order["id"]
+        self._calls[order["id"]] = spare
+        module = order["module"]
+        if module not in sys.modules:
+            # an import that fails is the child's to meet again and report, whatever it was
+            with contextlib.suppress(BaseException):
+                importlib.import_module(module)
+        self._fork_spare()
+
+    def _kill(self, call: int) -> None:
+        running = self._calls.get(call)
+        if running is None:
+            return  # reaped already: its exit report is on its way
+        for kill in (os.kill, os.killpg):  # killpg fails before its setsid; then it has no group
+            with contextlib.suppress(ProcessLookupError):
+                kill(running.pid, signal.SIGKILL)
+
+    def _reap_all(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self._ended, 4096):
+                pass
+        while self._children:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if pid == 0:
+                return
+            self._reap(self._children.pop(pid), status)
+
+    def _reap(self, ended: _Child, status: int) -> None:
+        if ended.handoff is not None:
+            ended.handoff.close()
+        if ended is self._spare:
+            self._spare = None
+        if ended.conn is None or ended.call is None:
+            return
+        del self._calls[ended.call]
+        line = json.dumps({"exit": os.waitstatus_to_exitcode(status)}) + "\n"
+        with contextlib.suppress(OSError):  # never block the template on one worker's socket
+            ended.conn.send(line.encode(), socket.MSG_DONTWAIT)
+        ended.conn.close()
+
+
+def main() -> None:
+    control = socket.socket(fileno=int(sys.argv[1]))
+    child.die_with(int(sys.argv[2]))
+    Template(control).serve()
+
+
+if __name__ == "__main__":
+    main()
