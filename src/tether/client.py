@@ -31,6 +31,7 @@ from tether.foundation.cost.contract import CostRecord, CostTotal
 from tether.foundation.identity.contract import Identity
 from tether.foundation.limits.config import open_limits
 from tether.foundation.loader import load_backend
+from tether.foundation.trace.config import open_trace_sink
 from tether.foundation.trace.contract import TraceSink
 from tether.runtime.calls import Foundations
 from tether.runtime.ids import new_run_id
@@ -68,9 +69,7 @@ class Tether:
             backend = load_backend("checkpoint", self.settings.checkpoint, Checkpointer)
             checkpointer = backend.from_settings(self.settings)
         if sink is None:
-            sink = load_backend("trace", self.settings.trace, TraceSink).from_settings(
-                self.settings
-            )
+            sink = open_trace_sink(self.settings)
         assert checkpointer is not None and sink is not None
         self.checkpointer: Checkpointer = checkpointer
         self.sink: TraceSink = sink
