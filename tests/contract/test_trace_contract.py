@@ -1,7 +1,8 @@
 """I4 TraceSink contract, run against every backend: what is emitted arrives whole, from any
-thread, by the time `flush` or `close` returns. Then the JSONL dump's own promises: it buffers
-(no write a span) but never longer than a full buffer or a second, and two writers appending to
-one file leave whole lines."""
+thread, by the time `flush` or `close` returns (the OTLP family's `flush` only hands the spans
+to its sending thread, so a run never waits on a collector: there `close` is what delivers).
+Then the JSONL dump's own promises: it buffers (no write a span) but never longer than a full
+buffer or a second, and two writers appending to one file leave whole lines."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.otlp_receiver import OtlpReceiver, WireSpan
+from tether import Settings
 from tether.foundation.trace.backends.jsonl import JsonlTraceSink
+from tether.foundation.trace.config import open_trace_sink
 from tether.foundation.trace.contract import Span, TraceSink, span_id_for, trace_id_for
 from tether.foundation.trace.memory import MemoryTraceSink
 
@@ -32,15 +36,57 @@ def _span(i: int, **attributes: object) -> Span:
     )
 
 
-@pytest.fixture(params=["memory", "jsonl"])
+OTLP_FAMILY = {
+    "otlp": ("/v1/traces", {}),
+    "phoenix": ("/v1/traces", {}),
+    "langfuse": (
+        "/api/public/otel/v1/traces",
+        {"langfuse_public_key": "pk-lf-1", "langfuse_secret_key": "sk-lf-1"},
+    ),
+}
+# what the vendor backends add for their UIs; the contract is about tether's own attributes
+VENDOR_PREFIXES = ("openinference.", "langfuse.", "input.", "output.", "llm.", "tool.")
+
+
+def from_wire(w: WireSpan) -> Span:
+    return Span(
+        trace_id=w.trace_id,
+        span_id=w.span_id,
+        parent_span_id=w.parent_span_id,
+        name=w.name,
+        start_ns=w.start_ns,
+        end_ns=w.end_ns,
+        kind=w.kind,
+        status=w.status,
+        attributes={k: v for k, v in w.attributes.items() if not k.startswith(VENDOR_PREFIXES)},
+    )
+
+
+@pytest.fixture(params=["memory", "jsonl", *OTLP_FAMILY])
 def sink(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[TraceSink, Reader]]:
     if request.param == "memory":
         mem = MemoryTraceSink()
         yield mem, lambda: list(mem.spans)
         return
-    jsonl = JsonlTraceSink(tmp_path / "traces.jsonl")
-    yield jsonl, jsonl.read
-    jsonl.close()
+    if request.param == "jsonl":
+        jsonl = JsonlTraceSink(tmp_path / "traces.jsonl")
+        yield jsonl, jsonl.read
+        jsonl.close()
+        return
+    path, options = OTLP_FAMILY[request.param]
+    receiver = OtlpReceiver(path)
+    url = {"otlp": "otlp_endpoint", "phoenix": "phoenix_endpoint", "langfuse": "langfuse_host"}
+    settings = Settings(data_dir=tmp_path, trace=request.param,
+                        **{url[request.param]: receiver.url}, **options)  # fmt: skip
+    otlp = open_trace_sink(settings)
+
+    def read() -> list[Span]:
+        otlp.close()
+        return [from_wire(w) for w in receiver.spans]
+
+    yield otlp, read
+    otlp.close()
+    receiver.close()
 
 
 def test_every_emitted_span_arrives_whole_after_flush(sink: tuple[TraceSink, Reader]) -> None:
