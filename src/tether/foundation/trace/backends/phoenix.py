@@ -42,7 +42,6 @@ def openinference_attributes(span: Span) -> Attributes:
             out[f"{key}.value"] = a[tether_key]
             out[f"{key}.mime_type"] = "application/json"
     if kind == "AGENT":
-        out["gen_ai.operation.name"] = "invoke_agent"
         out["gen_ai.agent.name"] = span.name.partition(" ")[2]
     elif kind == "LLM":
         inputs, outputs = a.get("gen_ai.usage.input_tokens"), a.get("gen_ai.usage.output_tokens")
