@@ -59,6 +59,7 @@ class SpanOutbox:
         self._flushing = False
         self._closing = False
         self._down = False  # the last send failed
+        self._sending = 0  # spans taken from the buffer, not yet sent or put back
         self._retry_at = 0.0
         self._backoff = FIRST_BACKOFF
         self._dropped = 0  # since the last warning
@@ -74,20 +75,36 @@ class SpanOutbox:
                 return
             if not self._buffer:
                 self._since = time.monotonic()
-                self._cond.notify()  # the thread now waits `delay`, not for ever
+                self._cond.notify_all()  # the thread now waits `delay`, not for ever
             elif len(self._buffer) >= self._capacity:
                 self._buffer.popleft()
                 self._dropped += 1
             self._buffer.append(span)
             if len(self._buffer) == self._batch:
-                self._cond.notify()
+                self._cond.notify_all()
 
     def flush(self) -> None:
         """Ask for what is buffered to be sent now; never waits for the collector."""
         with self._cond:
             if self._buffer:
                 self._flushing = True
-                self._cond.notify()
+                self._cond.notify_all()
+
+    def drain(self, timeout: float) -> bool:
+        """Wait until everything put so far has been sent: False if the collector refused it
+        or `timeout` passed first. For a replay of a dump, which must not outrun the bound;
+        a run never waits here."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            if self._buffer:
+                self._flushing = True
+                self._cond.notify_all()
+            while self._buffer or self._sending:
+                remaining = deadline - time.monotonic()
+                if self._down or remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+            return not self._down
 
     def close(self) -> None:
         """Send what is buffered (if the collector is up), waiting at most `close_timeout`,
@@ -97,7 +114,7 @@ class SpanOutbox:
                 return
             self._closing = True
             down = self._down
-            self._cond.notify()
+            self._cond.notify_all()
         if down:
             self._interrupt()
         self._thread.join(self._close_timeout)
@@ -141,12 +158,15 @@ class SpanOutbox:
                     return
                 count = min(self._batch, len(self._buffer))
                 batch = [self._buffer.popleft() for _ in range(count)]
+                self._sending = count
                 if not self._buffer:
                     self._flushing = False
                 else:
                     self._since = time.monotonic()
             ok = self._try(batch)
             with self._cond:
+                self._sending = 0
+                self._cond.notify_all()
                 if ok:
                     if self._down and self._dropped:
                         self._warn_dropped()

@@ -95,6 +95,9 @@ class OtlpTraceSink:
     def flush(self) -> None:
         self.outbox.flush()
 
+    def drain(self, timeout: float) -> bool:
+        return self.outbox.drain(timeout)
+
     def close(self) -> None:
         self.outbox.close()
         self._shut_exporter()
