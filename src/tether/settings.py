@@ -133,6 +133,10 @@ class Settings(BaseSettings):
     langfuse_secret_key: SecretStr | None = Field(
         None, validation_alias=AliasChoices("tether_langfuse_secret_key", "langfuse_secret_key")
     )
+    # s3: the JSONL dump as objects under `trace_s3_url` (s3://bucket/prefix); an endpoint
+    # URL reaches R2 or another S3-compatible store; credentials are the usual AWS ones
+    trace_s3_url: str | None = None
+    trace_s3_endpoint_url: str | None = None
     # --- end I4 ---
 
     config_file: Path | None = None

@@ -8,16 +8,25 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.fakes.otlp_receiver import OtlpReceiver, WireSpan
+from tests.fakes.s3_server import AWS, moto_server
 from tether import Settings
 from tether.foundation.trace.backends.jsonl import JsonlTraceSink
+from tether.foundation.trace.backends.s3 import read_dump as read_s3_dump
 from tether.foundation.trace.config import open_trace_sink
-from tether.foundation.trace.contract import Span, TraceSink, span_id_for, trace_id_for
+from tether.foundation.trace.contract import (
+    Span,
+    TraceSink,
+    span_from_json,
+    span_id_for,
+    trace_id_for,
+)
 from tether.foundation.trace.memory import MemoryTraceSink
 
 Reader = Callable[[], list[Span]]
@@ -62,8 +71,42 @@ def from_wire(w: WireSpan) -> Span:
     )
 
 
-@pytest.fixture(params=["memory", "jsonl", *OTLP_FAMILY])
-def sink(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[TraceSink, Reader]]:
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    with moto_server() as url:
+        yield url
+
+
+def s3_sink(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> tuple[TraceSink, Reader]:
+    import boto3
+
+    for name, value in AWS.items():
+        monkeypatch.setenv(name, value)
+    bucket = f"contract-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=bucket)
+    settings = Settings(trace="s3", trace_s3_url=f"s3://{bucket}", trace_s3_endpoint_url=endpoint)
+    s3 = open_trace_sink(settings)
+
+    def read() -> list[Span]:
+        s3.close()
+        return [
+            span_from_json(line)
+            for _, lines in read_s3_dump(f"s3://{bucket}", endpoint)
+            for line in lines
+        ]
+
+    return s3, read
+
+
+@pytest.fixture(params=["memory", "jsonl", *OTLP_FAMILY, "s3"])
+def sink(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[TraceSink, Reader]]:
+    if request.param == "s3":
+        s3, read = s3_sink(request.getfixturevalue("s3_endpoint"), monkeypatch)
+        yield s3, read
+        s3.close()
+        return
     if request.param == "memory":
         mem = MemoryTraceSink()
         yield mem, lambda: list(mem.spans)

@@ -266,7 +266,9 @@ app.add_typer(trace_app, name="trace")
 
 @trace_app.command("load")
 def trace_load(
-    dump: Annotated[Path, typer.Argument(help="A traces.jsonl file, or a folder of them")],
+    dump: Annotated[
+        str, typer.Argument(help="A traces.jsonl file, a folder of them, or s3://bucket/prefix")
+    ],
     to: Annotated[str, typer.Option("--to", help="The trace backend: otlp, phoenix, langfuse")],
 ) -> None:
     """Replay a JSONL trace dump into a trace backend with its original ids and times (a
@@ -277,7 +279,7 @@ def trace_load(
         raise ConfigurationError(f"invalid tether settings: {e}") from None
     sink = load_backend("trace", to, TraceSink).from_settings(settings)
     try:
-        report = load_dump(dump, sink)
+        report = load_dump(dump, sink, settings)
     finally:
         sink.close()
     for where in report.skipped:

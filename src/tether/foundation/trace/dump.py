@@ -1,17 +1,18 @@
 """Replaying a JSONL trace dump into a sink: a trace written offline shows up in a trace UI
 later, with its original ids and times (they are in the dump; nothing is re-derived).
 
-A dump is a file or a folder of `*.jsonl` files (read in name order). A line that is not a
-span is skipped and reported with its file and line number; the rest still load.
+A dump is a file, a folder of `*.jsonl` files (read in name order), or an `s3://bucket/prefix`
+the `s3` backend wrote. A line that is not a span is skipped and reported with its file and
+line number; the rest still load.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import ValidationError
 
@@ -39,8 +40,27 @@ class LoadReport:
     delivered: bool = True  # False if the sink's collector did not take everything
 
 
-def read_dump(path: Path) -> Iterator[Span | str]:
+def read_dump(source: str, settings: Any) -> Iterator[Span | str]:
     """Each line of the dump as a Span, or as "file:line: why" when it is not one."""
+    for name, lines in _files(source, settings):
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                yield checked(span_from_json(line))
+            except ValidationError as e:
+                yield f"{name}:{number}: {_why(e)}"
+            except ValueError as e:
+                yield f"{name}:{number}: {e}"
+
+
+def _files(source: str, settings: Any) -> Iterator[tuple[str, Iterable[bytes]]]:
+    if source.startswith("s3://"):
+        from tether.foundation.trace.backends import s3
+
+        yield from s3.read_dump(source, settings.trace_s3_endpoint_url)
+        return
+    path = Path(source)
     if path.is_dir():
         files = sorted(path.rglob("*.jsonl"))
     elif path.is_file():
@@ -49,15 +69,7 @@ def read_dump(path: Path) -> Iterator[Span | str]:
         raise InvalidInput("trace dump", f"{path} is neither a file nor a folder")
     for file in files:
         with file.open("rb") as lines:
-            for number, line in enumerate(lines, 1):
-                if not line.strip():
-                    continue
-                try:
-                    yield checked(span_from_json(line))
-                except ValidationError as e:
-                    yield f"{file}:{number}: {_why(e)}"
-                except ValueError as e:
-                    yield f"{file}:{number}: {e}"
+            yield str(file), lines
 
 
 def _why(e: ValidationError) -> str:
@@ -81,11 +93,11 @@ def checked(span: Span) -> Span:
     return span
 
 
-def load_dump(path: Path, sink: TraceSink) -> LoadReport:
+def load_dump(source: str, sink: TraceSink, settings: Any) -> LoadReport:
     """Emit every span of the dump into `sink`, waiting on it when it would otherwise drop."""
     report = LoadReport()
     drain = sink.drain if isinstance(sink, Drainable) else None
-    for item in read_dump(path):
+    for item in read_dump(source, settings):
         if isinstance(item, str):
             report.skipped.append(item)
             continue
