@@ -193,7 +193,7 @@ class SpanOutbox:
         if self._dropped:
             log.warning(
                 "dropped %d spans: the trace collector at %s did not take them "
-                "(unreachable or refusing) and the buffer was full",
+                "(unreachable or refusing) before the buffer filled or the sink closed",
                 self._dropped,
                 self.target,
             )
