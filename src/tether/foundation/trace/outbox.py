@@ -192,8 +192,8 @@ class SpanOutbox:
     def _warn_dropped(self) -> None:
         if self._dropped:
             log.warning(
-                "dropped %d spans: the trace collector at %s did not take them "
-                "(unreachable or refusing) before the buffer filled or the sink closed",
+                "dropped %d spans bound for %s: its buffer was full, or still held them at "
+                "close (the collector unreachable, refusing, or slower than the spans came)",
                 self._dropped,
                 self.target,
             )
