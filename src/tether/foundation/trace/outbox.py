@@ -4,8 +4,9 @@ A run must never wait for, or fail because of, a trace backend. `put` is a locke
 daemon thread sends batches when one is full, when the oldest span has waited `delay` seconds,
 or when `flush` asks. A batch the collector refused stays buffered and is tried again after a
 backoff (1 s, doubling to 30 s); once the buffer holds `capacity` spans the oldest is dropped,
-and the drops are reported as one warning carrying the count (when the collector answers again,
-at close, and at most once a minute in between), not a line a span.
+and the drops are reported as one warning carrying the count and the last reason the collector
+gave (when it answers again, at close, and at most once a minute in between), not a line a
+span.
 
 The OpenTelemetry SDK's BatchSpanProcessor does not fit: its `force_flush` exports on the
 caller's thread (the runtime flushes at every park and finish, so a down collector would hold
@@ -29,7 +30,7 @@ FIRST_BACKOFF = 1.0
 MAX_BACKOFF = 30.0
 WARN_EVERY = 60.0
 
-Send = Callable[[Sequence[Span]], bool]  # True when the collector took the batch
+Send = Callable[[Sequence[Span]], str | None]  # None when the collector took the batch, or why not
 
 
 class SpanOutbox:
@@ -63,6 +64,7 @@ class SpanOutbox:
         self._retry_at = 0.0
         self._backoff = FIRST_BACKOFF
         self._dropped = 0  # since the last warning
+        self._reason = ""  # why the last send failed
         self._warned_at = time.monotonic()
         self._thread = threading.Thread(target=self._drain, name=f"tether-trace {target}")
         self._thread.daemon = True
@@ -163,11 +165,11 @@ class SpanOutbox:
                     self._flushing = False
                 else:
                     self._since = time.monotonic()
-            ok = self._try(batch)
+            failure = self._try(batch)
             with self._cond:
                 self._sending = 0
                 self._cond.notify_all()
-                if ok:
+                if failure is None:
                     if self._down and self._dropped:
                         self._warn_dropped()
                     self._down, self._backoff = False, FIRST_BACKOFF
@@ -176,26 +178,27 @@ class SpanOutbox:
                 room = self._capacity - len(self._buffer)
                 self._buffer.extendleft(reversed(batch[len(batch) - room :] if room > 0 else []))
                 self._dropped += max(0, len(batch) - max(room, 0))
-                self._down = True
+                self._down, self._reason = True, failure
                 self._retry_at = time.monotonic() + self._backoff
                 self._backoff = min(self._backoff * 2, MAX_BACKOFF)
                 if self._dropped and time.monotonic() - self._warned_at >= WARN_EVERY:
                     self._warn_dropped()
 
-    def _try(self, batch: Sequence[Span]) -> bool:
+    def _try(self, batch: Sequence[Span]) -> str | None:
         try:
             return self._send(batch)
-        except Exception:
+        except Exception as e:
             log.exception("trace export to %s raised", self.target)
-            return False
+            return f"{type(e).__name__}: {e}"
 
     def _warn_dropped(self) -> None:
         if self._dropped:
             log.warning(
                 "dropped %d spans bound for %s: its buffer was full, or still held them at "
-                "close (the collector unreachable, refusing, or slower than the spans came)",
+                "close (the collector unreachable, refusing, or slower than the spans came)%s",
                 self._dropped,
                 self.target,
+                f"; last error: {self._reason}" if self._reason else "",
             )
         self._dropped = 0
         self._warned_at = time.monotonic()

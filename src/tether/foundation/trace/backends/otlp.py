@@ -12,11 +12,16 @@ Configured as the SDK is, by the standard variables (`OTEL_EXPORTER_OTLP_ENDPOIN
 `otlp_endpoint`, `otlp_protocol` and `otlp_headers` settings win where set. The protocol is
 HTTP/protobuf unless `grpc` is asked for (that needs opentelemetry-exporter-otlp-proto-grpc).
 Every string leaves through the I7 redactor.
+
+The exporter's own log lines (a warning a retry, an error a failed batch: dozens a minute
+while a collector is down) are kept out of the log; the last one becomes the reason in the
+outbox's single warning with the count.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -114,11 +119,14 @@ class OtlpTraceSink:
         """What a vendor's UI needs beyond tether's own attributes (none for plain OTLP)."""
         return {}
 
-    def _send(self, spans: Sequence[Span]) -> bool:
+    def _send(self, spans: Sequence[Span]) -> str | None:
         from opentelemetry.sdk.trace.export import SpanExportResult
 
         batch = [self.readable(s) for s in spans]
-        return self.exporter.export(batch) is SpanExportResult.SUCCESS
+        _EXPORTER_LOG.last = ""
+        if self.exporter.export(batch) is SpanExportResult.SUCCESS:
+            return None
+        return _EXPORTER_LOG.last or "the exporter gave no reason"
 
     def readable(self, span: Span) -> ReadableSpan:
         from opentelemetry.sdk.trace import ReadableSpan
@@ -174,12 +182,34 @@ def otel_attributes(attributes: Mapping[str, Any]) -> Attributes:
 # -- building the exporter -------------------------------------------------------------------
 
 
+class _Silenced(logging.Filter):
+    """Drops the OTLP exporters' records, remembering the last one's message."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last = ""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.last = record.getMessage()
+        return False
+
+
+_EXPORTER_LOG = _Silenced()
+
+
+def _silence(exporter_module: str) -> None:
+    logger = logging.getLogger(exporter_module)
+    if _EXPORTER_LOG not in logger.filters:
+        logger.addFilter(_EXPORTER_LOG)
+
+
 def http_exporter(endpoint: str | None, headers: Mapping[str, str] | None) -> SpanExporter:
     """OTLP/HTTP protobuf to `endpoint` (the full /v1/traces URL), else to where the
     OTEL_EXPORTER_OTLP_* variables say."""
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.exporter.otlp.proto.http import trace_exporter
 
-    return OTLPSpanExporter(endpoint=endpoint, headers=headers)
+    _silence(trace_exporter.__name__)
+    return trace_exporter.OTLPSpanExporter(endpoint=endpoint, headers=headers)
 
 
 def grpc_exporter(endpoint: str | None, headers: Mapping[str, str] | None) -> SpanExporter:
@@ -191,6 +221,7 @@ def grpc_exporter(endpoint: str | None, headers: Mapping[str, str] | None) -> Sp
         raise ConfigurationError(
             "OTLP over gRPC needs its exporter: pip install opentelemetry-exporter-otlp-proto-grpc"
         ) from e
+    _silence(OTLPSpanExporter.__module__)
     exporter: SpanExporter = OTLPSpanExporter(endpoint=endpoint, headers=headers)
     return exporter
 

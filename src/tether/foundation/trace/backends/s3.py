@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -26,8 +25,6 @@ from urllib.parse import urlsplit
 from tether.errors import ConfigurationError
 from tether.foundation.trace.contract import Span, span_json
 from tether.foundation.trace.outbox import SpanOutbox
-
-log = logging.getLogger("tether.trace")
 
 
 def split_url(url: str) -> tuple[str, str]:
@@ -79,7 +76,7 @@ class S3TraceSink:
     def _key(self, *parts: str) -> str:
         return "/".join(p for p in (self.prefix, *parts) if p)
 
-    def _send(self, spans: Sequence[Span]) -> bool:
+    def _send(self, spans: Sequence[Span]) -> str | None:
         from botocore.exceptions import BotoCoreError, ClientError
 
         by_run: dict[str, list[Span]] = defaultdict(list)
@@ -104,9 +101,8 @@ class S3TraceSink:
             key = self._key("manifests", _name(spans[0], manifest) + ".json")
             self._client.put_object(Bucket=self.bucket, Key=key, Body=manifest)
         except (BotoCoreError, ClientError) as e:
-            log.warning("trace dump to s3://%s/%s failed: %s", self.bucket, self.prefix, e)
-            return False
-        return True
+            return str(e)
+        return None
 
 
 def _name(first: Span, body: bytes) -> str:
