@@ -206,8 +206,12 @@ def _silence(exporter_module: str) -> None:
 def http_exporter(endpoint: str | None, headers: Mapping[str, str] | None) -> SpanExporter:
     """OTLP/HTTP protobuf to `endpoint` (the full /v1/traces URL), else to where the
     OTEL_EXPORTER_OTLP_* variables say."""
-    from opentelemetry.exporter.otlp.proto.http import trace_exporter
-
+    try:
+        from opentelemetry.exporter.otlp.proto.http import trace_exporter
+    except ImportError as e:
+        raise ConfigurationError(
+            "OTLP over HTTP needs its exporter: pip install 'tether[otlp]'"
+        ) from e
     _silence(trace_exporter.__name__)
     return trace_exporter.OTLPSpanExporter(endpoint=endpoint, headers=headers)
 
