@@ -151,6 +151,16 @@ def test_secrets_are_struck_from_spans_before_they_leave(receiver: OtlpReceiver)
     assert span.attributes["note"] == "token ***" and span.attributes["args"] == ["***"]
 
 
+def test_long_values_are_cut_so_a_batch_stays_within_the_request_limit(
+    receiver: OtlpReceiver,
+) -> None:
+    sink = OtlpTraceSink.from_settings(Settings(otlp_endpoint=receiver.url))
+    sink.emit(_span(1, **{"tether.step.output": "x" * 300_000}))
+    sink.close()
+    (span,) = receiver.spans
+    assert span.attributes["tether.step.output"] == "x" * 16 * 1024 + "…"
+
+
 def test_an_unknown_protocol_or_a_missing_grpc_exporter_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="http/json"):
         OtlpTraceSink.from_settings(Settings(otlp_protocol="http/json"))

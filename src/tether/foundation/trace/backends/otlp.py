@@ -62,6 +62,7 @@ class OtlpTraceSink:
             {"service.name": os.environ.get("OTEL_SERVICE_NAME", "tether"), **(resource or {})}
         )
         self._scope = InstrumentationScope("tether")
+        self._limit = int(_number("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", default=VALUE_LIMIT))
         self.outbox = SpanOutbox(
             self._send,
             target=target,
@@ -138,7 +139,8 @@ class OtlpTraceSink:
         def context(span_id: str) -> SpanContext:
             return SpanContext(trace_id, int(span_id, 16), is_remote=False, trace_flags=sampled)
 
-        attributes = otel_attributes({**span.attributes, **self.extra_attributes(span)})
+        extra = self.extra_attributes(span)
+        attributes = otel_attributes({**span.attributes, **extra}, self._limit)
         if span.status == "ok":
             status = Status(StatusCode.OK)
         else:
@@ -158,9 +160,15 @@ class OtlpTraceSink:
         )
 
 
-def otel_attributes(attributes: Mapping[str, Any]) -> Attributes:
+# A step's input or result may be up to the blob threshold (256 KiB): a batch of such spans
+# would pass the exporter's request limit, be refused whole and block the outbox's head. A
+# longer string is cut here (OTel's OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT, where set, instead).
+VALUE_LIMIT = 16 * 1024
+
+
+def otel_attributes(attributes: Mapping[str, Any], limit: int = VALUE_LIMIT) -> Attributes:
     """Values OTLP can carry (str, bool, int, float, lists of them); anything else as JSON,
-    None left out, every string through the redactor."""
+    None left out, every string through the redactor and cut to `limit` characters."""
     out: Attributes = {}
     for key, value in attributes.items():
         if value is None:
@@ -170,13 +178,18 @@ def otel_attributes(attributes: Mapping[str, Any]) -> Attributes:
             and all(isinstance(v, str | bool | int | float) for v in value)
         ):
             value = json.dumps(value, default=str)
-        if REDACTOR.active:
-            if isinstance(value, str):
-                value = redact(value)
-            elif isinstance(value, list | tuple):
-                value = [redact(v) if isinstance(v, str) else v for v in value]
+        if isinstance(value, str):
+            value = _clean(value, limit)
+        elif isinstance(value, list | tuple):
+            value = [_clean(v, limit) if isinstance(v, str) else v for v in value]
         out[key] = value
     return out
+
+
+def _clean(text: str, limit: int) -> str:
+    if REDACTOR.active:
+        text = redact(text)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 # -- building the exporter -------------------------------------------------------------------
@@ -237,22 +250,23 @@ def exporter_target(exporter: SpanExporter, fallback: str | None) -> str:
 
 def batching() -> dict[str, Any]:
     """The outbox's bounds from the standard OTEL_BSP_* variables and the export timeout."""
-
-    def number(*names: str, default: float) -> float:
-        for name in names:
-            raw = os.environ.get(name)
-            if raw:
-                try:
-                    return float(raw)
-                except ValueError as e:
-                    raise ConfigurationError(f"{name}={raw!r} is not a number") from e
-        return default
-
     return {
-        "capacity": int(number("OTEL_BSP_MAX_QUEUE_SIZE", default=2048)),
-        "batch": int(number("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", default=512)),
-        "delay": number("OTEL_BSP_SCHEDULE_DELAY", default=5000) / 1000,
-        "close_timeout": number(
+        "capacity": int(_number("OTEL_BSP_MAX_QUEUE_SIZE", default=2048)),
+        "batch": int(_number("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", default=512)),
+        "delay": _number("OTEL_BSP_SCHEDULE_DELAY", default=5000) / 1000,
+        "close_timeout": _number(
             "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT", default=10
         ),
     }
+
+
+def _number(*names: str, default: float) -> float:
+    """The first of these variables that is set, as a number."""
+    for name in names:
+        raw = os.environ.get(name)
+        if raw:
+            try:
+                return float(raw)
+            except ValueError as e:
+                raise ConfigurationError(f"{name}={raw!r} is not a number") from e
+    return default
