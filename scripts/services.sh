@@ -37,4 +37,12 @@ redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || echo "services: Redis una
 # bubblewrap, for the sandboxed tool lane
 have bwrap || apt_install bubblewrap
 have bwrap || echo "services: bubblewrap unavailable" >&2
+
+# Arize Phoenix, in a virtualenv of its own: its pins conflict with tether's (anthropic<2).
+# The tests start `phoenix serve` from it once per session, on free ports.
+PHOENIX_VENV="$(cd "$(dirname "$0")/.." && pwd)/.venv-phoenix"
+if [ ! -x "$PHOENIX_VENV/bin/phoenix" ]; then
+    (python3.11 -m venv "$PHOENIX_VENV" && "$PHOENIX_VENV/bin/pip" install -q arize-phoenix) \
+        >/dev/null 2>&1 || echo "services: could not install Phoenix in $PHOENIX_VENV" >&2
+fi
 exit 0

@@ -31,6 +31,7 @@ from tether.foundation.cost.contract import CostRecord, CostTotal
 from tether.foundation.identity.contract import Identity
 from tether.foundation.limits.config import open_limits
 from tether.foundation.loader import backend_for_url, open_backend
+from tether.foundation.trace.config import open_trace_sink
 from tether.foundation.trace.contract import TraceSink
 from tether.runtime.foundations import Foundations
 from tether.runtime.ids import new_run_id
@@ -73,7 +74,7 @@ class Tether:
             )
             checkpointer = open_backend("checkpoint", name, Checkpointer, self.settings)
         if sink is None:
-            sink = open_backend("trace", self.settings.trace, TraceSink, self.settings)
+            sink = open_trace_sink(self.settings)
         self.checkpointer: Checkpointer = checkpointer
         self.sink: TraceSink = sink
         self.blobs = blobs = open_backend("blobs", self.settings.blobs, BlobStore, self.settings)

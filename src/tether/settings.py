@@ -17,7 +17,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -95,6 +95,37 @@ class Settings(BaseSettings):
     model_backends: dict[str, dict[str, Any]] = Field(default_factory=dict)
     model_routes: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
     # --- end I12 ---
+
+    # --- I4 trace export (`trace = "jsonl,phoenix"` fans out to several sinks) ---
+    # otlp: where unset, the standard OTEL_EXPORTER_OTLP_* variables apply.
+    otlp_endpoint: str | None = None  # the collector's base URL; /v1/traces is added
+    otlp_protocol: str | None = None  # "http/protobuf" (default) or "grpc"
+    otlp_headers: dict[str, str] = Field(default_factory=dict)
+    # phoenix: OTLP/HTTP to `{phoenix_endpoint}/v1/traces`, spans in project `phoenix_project`
+    phoenix_endpoint: str = Field(
+        "http://127.0.0.1:6006",
+        validation_alias=AliasChoices(
+            "tether_phoenix_endpoint", "phoenix_endpoint", "phoenix_collector_endpoint"
+        ),
+    )
+    phoenix_project: str = "tether"
+    # langfuse: OTLP/HTTP to `{langfuse_host}/api/public/otel`, basic auth with the project's
+    # keys; Langfuse's own LANGFUSE_HOST / _PUBLIC_KEY / _SECRET_KEY variables are read too
+    langfuse_host: str = Field(
+        "https://cloud.langfuse.com",
+        validation_alias=AliasChoices("tether_langfuse_host", "langfuse_host"),
+    )
+    langfuse_public_key: str | None = Field(
+        None, validation_alias=AliasChoices("tether_langfuse_public_key", "langfuse_public_key")
+    )
+    langfuse_secret_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("tether_langfuse_secret_key", "langfuse_secret_key")
+    )
+    # s3: the JSONL dump as objects under `trace_s3_url` (s3://bucket/prefix); an endpoint
+    # URL reaches R2 or another S3-compatible store; credentials are the usual AWS ones
+    trace_s3_url: str | None = None
+    trace_s3_endpoint_url: str | None = None
+    # --- end I4 ---
 
     config_file: Path | None = None
 

@@ -1,12 +1,14 @@
 """I4 TraceSink contract, run against every backend: what is emitted arrives whole, from any
-thread, by the time `flush` or `close` returns. Then the JSONL dump's own promises: it buffers
-(no write a span) but never longer than a full buffer or a second, and two writers appending to
-one file leave whole lines."""
+thread, by the time `flush` or `close` returns (the OTLP family's `flush` only hands the spans
+to its sending thread, so a run never waits on a collector: there `close` is what delivers).
+Then the JSONL dump's own promises: it buffers (no write a span) but never longer than a full
+buffer or a second, and two writers appending to one file leave whole lines."""
 
 from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,9 +16,20 @@ from typing import Any
 import pytest
 
 from tests.contract.backends import environment, installed
+from tests.fakes.otlp_receiver import OtlpReceiver, WireSpan
+from tests.fakes.s3_server import AWS, moto_server
+from tether import Settings
 from tether.foundation.loader import open_backend
 from tether.foundation.trace.backends.jsonl import JsonlTraceSink
-from tether.foundation.trace.contract import Span, TraceSink, span_id_for, trace_id_for
+from tether.foundation.trace.backends.s3 import read_dump as read_s3_dump
+from tether.foundation.trace.config import open_trace_sink
+from tether.foundation.trace.contract import (
+    Span,
+    TraceSink,
+    span_from_json,
+    span_id_for,
+    trace_id_for,
+)
 
 Reader = Callable[[], list[Span]]
 
@@ -34,6 +47,59 @@ def _span(i: int, **attributes: object) -> Span:
     )
 
 
+OTLP_FAMILY = {
+    "otlp": ("/v1/traces", {}),
+    "phoenix": ("/v1/traces", {}),
+    "langfuse": (
+        "/api/public/otel/v1/traces",
+        {"langfuse_public_key": "pk-lf-1", "langfuse_secret_key": "sk-lf-1"},
+    ),
+}
+# what the vendor backends add for their UIs; the contract is about tether's own attributes
+VENDOR_PREFIXES = ("openinference.", "langfuse.", "input.", "output.", "llm.", "tool.")
+
+
+def from_wire(w: WireSpan) -> Span:
+    return Span(
+        trace_id=w.trace_id,
+        span_id=w.span_id,
+        parent_span_id=w.parent_span_id,
+        name=w.name,
+        start_ns=w.start_ns,
+        end_ns=w.end_ns,
+        kind=w.kind,
+        status=w.status,
+        attributes={k: v for k, v in w.attributes.items() if not k.startswith(VENDOR_PREFIXES)},
+    )
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    with moto_server() as url:
+        yield url
+
+
+def s3_sink(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> tuple[TraceSink, Reader]:
+    import boto3
+
+    for name, value in AWS.items():
+        monkeypatch.setenv(name, value)
+    bucket = f"contract-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=bucket)
+    settings = Settings(trace="s3", trace_s3_url=f"s3://{bucket}", trace_s3_endpoint_url=endpoint)
+    s3 = open_trace_sink(settings)
+
+    def read() -> list[Span]:
+        s3.close()
+        return [
+            span_from_json(line)
+            for _, lines in read_s3_dump(f"s3://{bucket}", endpoint)
+            for line in lines
+        ]
+
+    return s3, read
+
+
 # How the suite reads back what each sink received; a sink missing here fails, asking for one.
 READERS: dict[str, Callable[[Any], list[Span]]] = {
     "memory": lambda sink: list(sink.spans),
@@ -43,16 +109,39 @@ DROPS_SPANS = {"none"}  # `trace = "none"` keeps nothing by design
 
 
 @pytest.fixture(params=installed("trace"))
-def sink(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[TraceSink, Reader]]:
+def sink(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[TraceSink, Reader]]:
     name = request.param
     if name in DROPS_SPANS:
         pytest.skip(f"trace backend {name!r} drops every span by design; nothing to read back")
-    if name not in READERS:
+    if name == "s3":
+        s3, read = s3_sink(request.getfixturevalue("s3_endpoint"), monkeypatch)
+        yield s3, read
+        s3.close()
+        return
+    if name in READERS:
+        with environment(name, "trace", tmp_path) as (settings, options):
+            opened = open_backend("trace", name, TraceSink, settings, **options)
+            yield opened, lambda: READERS[name](opened)
+            opened.close()
+        return
+    if name not in OTLP_FAMILY:
         pytest.fail(f"no reader for trace backend {name!r}: add one to READERS")
-    with environment(name, "trace", tmp_path) as (settings, options):
-        opened = open_backend("trace", name, TraceSink, settings, **options)
-        yield opened, lambda: READERS[name](opened)
-        opened.close()
+    path, options = OTLP_FAMILY[request.param]
+    receiver = OtlpReceiver(path)
+    url = {"otlp": "otlp_endpoint", "phoenix": "phoenix_endpoint", "langfuse": "langfuse_host"}
+    settings = Settings(data_dir=tmp_path, trace=request.param,
+                        **{url[request.param]: receiver.url}, **options)  # fmt: skip
+    otlp = open_trace_sink(settings)
+
+    def read() -> list[Span]:
+        otlp.close()
+        return [from_wire(w) for w in receiver.spans]
+
+    yield otlp, read
+    otlp.close()
+    receiver.close()
 
 
 def test_every_emitted_span_arrives_whole_after_flush(sink: tuple[TraceSink, Reader]) -> None:

@@ -25,7 +25,10 @@ from tether.cli.evals import eval_app, replay
 from tether.client import Tether
 from tether.errors import ConfigurationError, InvalidInput, TetherError
 from tether.foundation.checkpoint.contract import RunStatus
+from tether.foundation.loader import open_backend
 from tether.foundation.secrets.redaction import RedactingFilter
+from tether.foundation.trace.contract import TraceSink
+from tether.foundation.trace.dump import load_dump
 from tether.settings import Settings
 
 app = typer.Typer(
@@ -259,6 +262,38 @@ def token_issue(
     """Print a signed token for SUBJECT (use it as --token or TETHER_TOKEN)."""
     with _open(quiet=True) as t:
         out.print(t.issue_token(subject, role or [], ttl), highlight=False, soft_wrap=True)
+
+
+trace_app = typer.Typer(help="Trace dumps (I4).", no_args_is_help=True)
+app.add_typer(trace_app, name="trace")
+
+
+@trace_app.command("load")
+def trace_load(
+    dump: Annotated[
+        str, typer.Argument(help="A traces.jsonl file, a folder of them, or s3://bucket/prefix")
+    ],
+    to: Annotated[str, typer.Option("--to", help="The trace backend: otlp, phoenix, langfuse")],
+) -> None:
+    """Replay a JSONL trace dump into a trace backend with its original ids and times (a
+    trace written while offline appears in Phoenix later). Malformed lines are skipped."""
+    try:
+        settings = Settings()
+    except ValidationError as e:
+        raise ConfigurationError(f"invalid tether settings: {e}") from None
+    sink = open_backend("trace", to, TraceSink, settings)
+    try:
+        report = load_dump(dump, sink, settings)
+    finally:
+        sink.close()
+    for where in report.skipped:
+        err.print(f"skipped {where}", highlight=False, soft_wrap=True, markup=False)
+    out.print(
+        f"loaded {report.loaded} spans into {to}, skipped {len(report.skipped)} malformed lines",
+        highlight=False,
+    )
+    if not report.delivered:
+        _fail(f"the {to} collector did not take every span (see the warning above)", 1)
 
 
 budget = typer.Typer(help="Run budgets (I10).", no_args_is_help=True)

@@ -272,6 +272,12 @@ class Execution:
             self._emit_span(entry, attributes)
 
     def _emit_span(self, entry: JournalEntry, attributes: dict[str, Any]) -> None:
+        # the entry's input and result (JSON, or a blob reference) are what a trace UI shows
+        # as the call's input and output
+        if entry.input is not None:
+            attributes["tether.step.input"] = entry.input
+        if entry.value is not None:
+            attributes["tether.step.output"] = entry.value
         self.sink.emit(
             Span(
                 trace_id=self.trace_id,
