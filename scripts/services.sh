@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Start (or install, then start) what the backend tests talk to: PostgreSQL, Redis and the
-# bubblewrap sandbox. Idempotent; a service that cannot be had is reported, and its tests
-# skip with the reason printed.
+# Start (or install, then start) what the backend tests talk to: PostgreSQL, Redis, the
+# bubblewrap sandbox and Chromium for the browser tests. Idempotent; a service that cannot be
+# had is reported, and its tests skip with the reason printed.
 set -u
 
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -37,4 +37,8 @@ redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || echo "services: Redis una
 # bubblewrap, for the sandboxed tool lane
 have bwrap || apt_install bubblewrap
 have bwrap || echo "services: bubblewrap unavailable" >&2
+
+# Debian's Chromium, for the web UI's browser tests (never Playwright's own download)
+[ -x /usr/bin/chromium ] || apt_install chromium
+[ -x /usr/bin/chromium ] || echo "services: chromium unavailable" >&2
 exit 0

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from tether.cli import views
+from tether.cli.serve import serve
 from tether.client import Tether
 from tether.errors import ConfigurationError, InvalidInput, TetherError
 from tether.foundation.checkpoint.contract import RunStatus
@@ -337,6 +338,9 @@ def workflows() -> None:
     with _open() as t:
         for wid in t.registry.ids():
             out.print(wid, highlight=False)
+
+
+app.command()(serve)
 
 
 def _logging() -> None:
