@@ -241,3 +241,15 @@ def _stop_when_parked(t, run_id):  # type: ignore[no-untyped-def]
 
     threading.Thread(target=watch, daemon=True).start()
     return stop
+
+
+def test_a_finished_runs_stream_sends_its_steps_and_status_then_ends(
+    served: Served, viewer: dict[str, str]
+) -> None:
+    t = served.tether
+    run_id = t.start("steps", {"n": 2})
+    t.run(run_id)
+    with served.client.stream("GET", f"/api/stream/runs/{run_id}", headers=viewer) as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        events = [line for line in stream.iter_lines() if line.startswith("event:")]
+    assert events == ["event: step", "event: step", "event: run"]

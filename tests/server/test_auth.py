@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import jwt
 
@@ -115,3 +116,42 @@ def test_serve_refuses_a_public_address_without_an_identity_provider(tmp_path) -
     )  # fmt: skip
     assert done.returncode == 2
     assert "refusing to bind 0.0.0.0: no identity provider is configured" in done.stderr
+
+
+def test_serve_prints_a_login_link_that_signs_a_browser_in_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import socket
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(ROOT),
+        "TETHER_DATA_DIR": str(tmp_path / ".tether"),
+        "TETHER_TRACE": "none",
+        "HOME": str(tmp_path),
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tether.cli", "serve", "--port", str(port)],
+        env=env, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        assert server.stderr is not None
+        lines = [server.stderr.readline() for _ in range(3)]
+        assert lines[0].startswith("database: ")
+        link = lines[2].rsplit(" ", 1)[1].strip()
+        assert link.startswith(f"http://127.0.0.1:{port}/login?token=")
+        with httpx.Client() as browser:
+            for _ in range(100):  # uvicorn binds just after printing
+                try:
+                    signed_in = browser.get(link, follow_redirects=True)
+                    break
+                except httpx.ConnectError:
+                    time.sleep(0.05)
+            assert signed_in.status_code == 200 and "<h1>Runs</h1>" in signed_in.text
+        assert httpx.get(link).status_code == 401  # spent
+    finally:
+        server.terminate()
+        server.wait(10)

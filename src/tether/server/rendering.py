@@ -40,7 +40,7 @@ def _age(ts: float) -> str:
 
 
 def _usd(value: Decimal | float | None) -> str:
-    return "" if not value else f"${value:.4f}"
+    return "" if value is None else f"${value:.4f}"
 
 
 templates.env.filters.update(when=_when, span=_span, age=_age, usd=_usd)
