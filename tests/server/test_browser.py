@@ -7,18 +7,21 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.fakes.openai_server import OpenAIServer
+from tests.receipts.conftest import on_openai
 from tests.receipts.test_tool_receipts import _interrupted_mail, sent
 from tests.server.browser import CHROMIUM, CHROMIUM_ARGS, live_server, skip_without_chromium
-from tests.server.conftest import Served
+from tests.server.conftest import WORKFLOWS, Served
 from tests.workers import ROOT, wait_for
-from tether import RunStatus
+from tether import RunStatus, Tether
+from tether.server.auth import for_tether
 
 pytestmark = pytest.mark.slow
 
@@ -44,11 +47,12 @@ def site(served: Served, browser: Any) -> Iterator[tuple[str, Any]]:
         page.close()
 
 
-def _run(served: Served, run_id: str, stop: threading.Event | None = None) -> RunStatus:
+def _run(served: Served | Tether, run_id: str, stop: threading.Event | None = None) -> RunStatus:
     """`Tether.run` on a thread of its own: Playwright's sync API holds an event loop on
     this one, and the runtime runs the workflow on a loop of its own."""
+    t = served.tether if isinstance(served, Served) else served
     with ThreadPoolExecutor(1) as pool:
-        return pool.submit(served.tether.run, run_id, stop).result(timeout=120).status
+        return pool.submit(t.run, run_id, stop).result(timeout=120).status
 
 
 def _parked(served: Served, run_id: str) -> threading.Event:
@@ -132,6 +136,43 @@ def test_a_parked_unsafe_call_is_resolved_from_the_page(
     run = t.status(run_id)
     assert run.status is RunStatus.PENDING  # resolved: a worker resumes it
     assert _run(served, run_id) is RunStatus.COMPLETED and len(sent(outbox)) == 1
+
+
+def test_a_paused_runs_budget_is_raised_from_the_page(
+    make_tether: Callable[..., Tether],
+    browser: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setenv("TEST_OPENAI_KEY", "sk-test")
+    provider = OpenAIServer()
+    try:
+        t = make_tether(
+            workflows=WORKFLOWS,
+            limits={"cost_cap_usd": 1e-9, "on_cost_cap": "pause"},
+            **on_openai(provider),
+        )
+        run_id = t.start("chatty", {"calls": 2})
+        assert _run(t, run_id) is RunStatus.PAUSED
+        auth = for_tether(t)
+        with live_server(t, auth) as base:
+            page = browser.new_page()
+            page.goto(f"{base}/login?token={auth.login_link()}")
+            page.goto(f"{base}/parked")
+            assert (
+                "cost cap reached" in page.locator(f"tr:has(a[href='/runs/{run_id}'])").inner_text()
+            )
+            page.get_by_role("link", name="raise budget").click()
+            page.fill("input[name=usd]", "1")
+            page.get_by_role("button", name="Raise budget").click()
+            page.wait_for_load_state()
+            assert t.status(run_id).status is not RunStatus.PAUSED  # woken by the raise
+            page.screenshot(path=tmp_path / "budget-raised.png", full_page=True)
+        auth.close()
+        assert _run(t, run_id) is RunStatus.COMPLETED
+        assert len(provider.requests) == 2  # the paused call was made once, after the raise
+    finally:
+        provider.close()
 
 
 def test_the_research_agents_run_detail_reads_at_desktop_and_phone_widths(
