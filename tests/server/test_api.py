@@ -253,3 +253,34 @@ def test_a_finished_runs_stream_sends_its_steps_and_status_then_ends(
         assert stream.headers["content-type"].startswith("text/event-stream")
         events = [line for line in stream.iter_lines() if line.startswith("event:")]
     assert events == ["event: step", "event: step", "event: run"]
+
+
+def test_the_runs_page_filter_form_with_any_chosen_lists_every_run(
+    served: Served, viewer: dict[str, str]
+) -> None:
+    run_id = served.tether.start("steps", {"n": 1})
+    html = {**viewer, "accept": "text/html"}
+    page = served.client.get("/?workflow=&version=&status=", headers=html)
+    assert page.status_code == 200 and f'data-run="{run_id}"' in page.text
+    wrong = served.client.get("/?status=asleep", headers=html)
+    assert wrong.status_code == 422 and "unknown status" in wrong.text
+
+
+def test_a_client_that_leaves_an_event_stream_leaves_the_server_serving(
+    served: Served, viewer: dict[str, str]
+) -> None:
+    import httpx
+
+    from tests.server.browser import live_server
+
+    with live_server(served.tether, served.auth) as base, httpx.Client(base_url=base) as client:
+        for _ in range(3):  # each stream: its first event, then the client hangs up
+            with client.stream("GET", "/api/stream/runs", headers=viewer) as stream:
+                lines = stream.iter_lines()
+                assert next(lines) == "event: runs"
+        run_id = served.tether.start("steps", {"n": 1})
+        with client.stream("GET", "/api/stream/runs", headers=viewer) as stream:
+            lines = stream.iter_lines()
+            assert next(lines) == "event: runs"
+            assert run_id in next(lines)  # the data line: the list as it stands
+        assert client.get("/api/runs", headers=viewer).status_code == 200

@@ -50,7 +50,7 @@ def site(served: Served, browser: Any) -> Iterator[tuple[str, Any]]:
 def _run(served: Served | Tether, run_id: str, stop: threading.Event | None = None) -> RunStatus:
     """`Tether.run` on a thread of its own: Playwright's sync API holds an event loop on
     this one, and the runtime runs the workflow on a loop of its own."""
-    t = served.tether if isinstance(served, Served) else served
+    t = served if isinstance(served, Tether) else served.tether
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(t.run, run_id, stop).result(timeout=120).status
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
@@ -58,12 +59,17 @@ def signed_out(request: Request) -> Response:
 
 
 def _query(
-    workflow: str | None, version: str | None, statuses: list[RunStatus] | None, stranded: bool
+    workflow: str | None, version: str | None, statuses: list[str] | None, stranded: bool
 ) -> RunQuery:
+    """The filter form's fields; an empty one (its "any" choice) filters nothing."""
+    known = {s.value: s for s in RunStatus}
+    wrong = [s for s in statuses or [] if s and s not in known]
+    if wrong:
+        raise InvalidInput("status", f"unknown status {wrong[0]!r}; one of {', '.join(known)}")
     return RunQuery(
         workflow=workflow or None,
         version=version or None,
-        statuses=statuses or [],
+        statuses=[known[s] for s in statuses or [] if s],
         stranded=stranded,
     )
 
@@ -75,7 +81,7 @@ def runs_page(
     _: Reader,
     workflow: str | None = None,
     version: str | None = None,
-    run_status: Annotated[list[RunStatus] | None, Query(alias="status")] = None,
+    run_status: Annotated[list[str] | None, Query(alias="status")] = None,
     stranded: bool = False,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
@@ -91,7 +97,14 @@ def runs_page(
         "statuses": list(RunStatus),
         "workflows": sorted({wid.partition("@")[0] for wid in t.registry.ids()}),
         "resumable": {r.id: t.registry.for_run(r.workflow, r.version) is not None for r in runs},
-        "params": request.url.query,
+        # the filters alone, for the live fragment's URL and the next page's link
+        "params": urlencode(
+            [
+                (k, v)
+                for k, v in request.query_params.multi_items()
+                if k not in ("cursor", "fragment")
+            ]
+        ),
     }
     return render(request, "runs_table.html" if fragment else "runs.html", **context)
 
