@@ -35,15 +35,19 @@ def _span(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h" if seconds < 172800 else f"{seconds / 86400:.0f} d"
 
 
+def _since(ts: float) -> str:
+    return _span(max(0.0, time.time() - ts))
+
+
 def _age(ts: float) -> str:
-    return _span(max(0.0, time.time() - ts)) + " ago"
+    return _since(ts) + " ago"
 
 
 def _usd(value: Decimal | float | None) -> str:
     return "" if value is None else f"${value:.4f}"
 
 
-templates.env.filters.update(when=_when, span=_span, age=_age, usd=_usd)
+templates.env.filters.update(when=_when, span=_span, since=_since, age=_age, usd=_usd)
 
 
 def render(request: Request, name: str, status: int = 200, **context: Any) -> Response:
