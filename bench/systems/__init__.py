@@ -1,7 +1,7 @@
 """The systems under measurement: tether, its peers, and the raw-commit floor.
 
 Each adapter module exposes one function per workload it implements (`seq`, `batch`,
-`fanout`, `event`, `resume`, `memory`), taking the `Env` and the workload's parameters and
+`fanout`, `event`, `resume`, `memory`, `api`), taking the `Env` and the workload's parameters and
 returning a `Sample`. A workload a system does not implement is listed in `not_measured` with
 the reason, which the report prints.
 """
