@@ -218,5 +218,25 @@ def _tool(lane: str) -> Workload:
     )
 
 
+def _percentile(s: SampleDict, q: float) -> float:
+    latencies = sorted(_latencies_ms(s))
+    return latencies[min(len(latencies) - 1, int(len(latencies) * q))]
+
+
+API = Workload(
+    name="api",
+    title="GET /api/runs, first page of 50, with 100,000 runs in the database",
+    entry="api",
+    durable=True,
+    full={"runs": 100_000, "requests": 200},
+    quick={"runs": 10_000, "requests": 50},
+    metric="p95 ms",
+    value=lambda s, p: _percentile(s, 0.95),
+    expected=lambda p: {"listed": 50, "newest_first": True},
+    secondary=lambda s, p: {"p50 ms": _percentile(s, 0.5), "max ms": max(_latencies_ms(s))},
+)
+
 _ALL = (SEQ, SEQ_NOSYNC, _batch(1), _batch(4), FANOUT, EVENT, RESUME, MEMORY)
-WORKLOADS: dict[str, Workload] = {w.name: w for w in (*_ALL, _tool("local"), _tool("bubblewrap"))}
+WORKLOADS: dict[str, Workload] = {
+    w.name: w for w in (*_ALL, _tool("local"), _tool("bubblewrap"), API)
+}

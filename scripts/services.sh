@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Start (or install, then start) what the backend tests talk to: PostgreSQL, Redis and the
-# bubblewrap sandbox. Idempotent; a service that cannot be had is reported, and its tests
-# skip with the reason printed.
+# Start (or install, then start) what the backend tests talk to: PostgreSQL, Redis, the
+# bubblewrap sandbox and Chromium for the browser tests. Idempotent; a service that cannot be
+# had is reported, and its tests skip with the reason printed.
 set -u
 
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -45,4 +45,7 @@ if [ ! -x "$PHOENIX_VENV/bin/phoenix" ]; then
     (python3.11 -m venv "$PHOENIX_VENV" && "$PHOENIX_VENV/bin/pip" install -q arize-phoenix) \
         >/dev/null 2>&1 || echo "services: could not install Phoenix in $PHOENIX_VENV" >&2
 fi
+# Debian's Chromium, for the web UI's browser tests (never Playwright's own download)
+[ -x /usr/bin/chromium ] || apt_install chromium
+[ -x /usr/bin/chromium ] || echo "services: chromium unavailable" >&2
 exit 0

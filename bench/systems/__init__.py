@@ -1,9 +1,9 @@
 """The systems under measurement: tether, its peers, and the raw-commit floor.
 
 Each adapter module exposes one function per workload it implements (`seq`, `batch`,
-`fanout`, `event`, `resume`, `memory`, `tool`), taking the `Env` and the workload's parameters and
-returning a `Sample`. A workload a system does not implement is listed in `not_measured` with
-the reason, which the report prints.
+`fanout`, `event`, `resume`, `memory`, `tool`, `api`), taking the `Env` and the workload's
+parameters and returning a `Sample`. A workload a system does not implement is listed in
+`not_measured` with the reason, which the report prints.
 """
 
 from __future__ import annotations

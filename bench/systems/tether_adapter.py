@@ -258,3 +258,34 @@ def memory(env: Env, p: dict[str, Any]) -> Sample:
         peak_rss_kb(),
         extra={"rss_kb_before": before, "rss_kb_tenth": rss_tenth, "rss_kb_all": rss_all},
     )
+
+
+# -- the HTTP API's runs list ------------------------------------------------------------------
+
+
+def api(env: Env, p: dict[str, Any]) -> Sample:
+    """`runs` pending runs started through `Tether.start`, then `requests` first pages of the
+    runs list through the app in process (no socket: the app's own cost, auth included)."""
+    from fastapi.testclient import TestClient
+
+    from tether.server.app import create_app
+    from tether.server.auth import for_tether
+
+    t = _tether(_settings_kw(env))
+    for _ in range(p["runs"]):
+        last = t.start("bench_seq", {"n": 1})
+    auth = for_tether(t)
+    bearer = {"Authorization": f"Bearer {auth.provider.issue('bench', roles=('viewer',))}"}
+    latencies: list[float] = []
+    with TestClient(create_app(t, auth)) as client, Timer() as timer:
+        for _ in range(p["requests"]):
+            began = time.perf_counter()
+            page = client.get("/api/runs", params={"limit": 50}, headers=bearer).json()
+            latencies.append(time.perf_counter() - began)
+    runs = page["runs"]
+    observed = {"listed": len(runs), "newest_first": bool(runs) and runs[0]["id"] == last}
+    auth.close()
+    t.close()
+    return Sample(
+        timer.wall_s, timer.cpu_s, p["requests"], observed, extra={"latencies_s": latencies}
+    )

@@ -22,6 +22,7 @@ from rich.console import Console
 
 from tether.cli import views
 from tether.cli.evals import eval_app, replay
+from tether.cli.serve import serve
 from tether.client import Tether
 from tether.errors import ConfigurationError, InvalidInput, TetherError
 from tether.foundation.checkpoint.contract import RunStatus
@@ -376,6 +377,9 @@ def workflows() -> None:
     with _open() as t:
         for wid in t.registry.ids():
             out.print(wid, highlight=False)
+
+
+app.command()(serve)
 
 
 def _logging() -> None:

@@ -1,0 +1,80 @@
+"""`/api/schedules`, `/api/workflows` and `/api/costs`: what runs, when, and what it cost."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from tether.client import Tether
+from tether.errors import InvalidInput
+from tether.foundation.checkpoint.contract import Schedule
+from tether.server.access import Operator, Reader, TetherDep
+from tether.server.errors import RESPONSES, ApiError
+from tether.server.models import AddSchedule, WorkflowCost, WorkflowVersions
+from tether.server.paging import RunQuery, page
+
+router = APIRouter(prefix="/api", tags=["catalog"], responses=RESPONSES)
+
+
+@router.get("/schedules", response_model=list[Schedule], summary="Every schedule, by name")
+def list_schedules(t: TetherDep, _: Reader) -> list[Schedule]:
+    return t.schedules()
+
+
+@router.post(
+    "/schedules",
+    response_model=Schedule,
+    status_code=status.HTTP_201_CREATED,
+    summary="Add (or replace) a schedule",
+)
+def add_schedule(body: AddSchedule, t: TetherDep, _: Operator) -> Schedule:
+    return t.add_schedule(body.name, body.cron, body.workflow, body.input, body.catchup)
+
+
+@router.delete(
+    "/schedules/{name}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove a schedule"
+)
+def remove_schedule(name: str, t: TetherDep, _: Operator) -> None:
+    try:
+        t.remove_schedule(name)
+    except InvalidInput:
+        raise ApiError(404, "not_found", f"no schedule named {name!r}") from None
+
+
+def workflow_versions(t: Tether) -> list[WorkflowVersions]:
+    versions: dict[str, list[str]] = {}
+    for wid in t.registry.ids():
+        name, _, version = wid.partition("@")
+        versions.setdefault(name, []).append(version)
+    stranded: dict[str, int] = {}
+    for run in page(t, RunQuery(stranded=True), 10_000)[0]:
+        stranded[run.workflow] = stranded.get(run.workflow, 0) + 1
+    names = sorted(set(versions) | set(stranded))
+    return [
+        WorkflowVersions(
+            name=n,
+            versions=sorted(versions.get(n, []), key=_semver, reverse=True),
+            stranded=stranded.get(n, 0),
+        )
+        for n in names
+    ]
+
+
+@router.get(
+    "/workflows",
+    response_model=list[WorkflowVersions],
+    summary="Workflows with their registered versions and stranded runs",
+)
+def list_workflows(t: TetherDep, _: Reader) -> list[WorkflowVersions]:
+    return workflow_versions(t)
+
+
+@router.get(
+    "/costs", response_model=list[WorkflowCost], summary="All-time model cost per name@version"
+)
+def costs(t: TetherDep, _: Reader) -> list[WorkflowCost]:
+    totals = t.workflow_costs(t.registry.ids())
+    return [WorkflowCost(workflow=wid, cost=total) for wid, total in totals.items()]
+
+
+def _semver(version: str) -> tuple[int, ...]:
+    return tuple(int(p) if p.isdigit() else 0 for p in version.split("."))

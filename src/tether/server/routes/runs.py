@@ -1,0 +1,95 @@
+"""`/api/runs`: list, start, inspect, cancel, retry, resolve, raise a budget; and events.
+
+Each route is one call on `Tether`; what can go wrong is tether's own error, which the app's
+handlers turn into 404 / 409 / 422 (server/errors.py).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from tether.client import RunView
+from tether.foundation.checkpoint.contract import EventReceipt, RunRecord, RunStatus
+from tether.server.access import Operator, Reader, TetherDep
+from tether.server.errors import RESPONSES
+from tether.server.models import RaiseBudget, Resolve, RunPage, SendEvent, Started, StartRun
+from tether.server.paging import MAX_PAGE, RunQuery, page
+
+router = APIRouter(prefix="/api", tags=["runs"], responses=RESPONSES)
+
+
+@router.get("/runs", response_model=RunPage, summary="List runs, newest first")
+def list_runs(
+    t: TetherDep,
+    _: Reader,
+    workflow: str | None = None,
+    version: str | None = None,
+    run_status: Annotated[list[RunStatus] | None, Query(alias="status")] = None,
+    stranded: bool = False,
+    created_after: float | None = Query(None, description="Seconds since the epoch"),
+    created_before: float | None = Query(None, description="Seconds since the epoch"),
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+) -> RunPage:
+    query = RunQuery(
+        workflow=workflow,
+        version=version,
+        statuses=run_status or [],
+        stranded=stranded,
+        created_after=created_after,
+        created_before=created_before,
+    )
+    runs, next_cursor = page(t, query, limit, cursor)
+    return RunPage(runs=runs, costs=t.costs([r.id for r in runs]), next_cursor=next_cursor)
+
+
+@router.post(
+    "/runs",
+    response_model=Started,
+    status_code=status.HTTP_201_CREATED,
+    summary="Start a run (the same idempotency key returns the same run)",
+)
+def start_run(body: StartRun, t: TetherDep, who: Operator) -> Started:
+    return Started(run_id=t.start(body.workflow, body.input, key=body.key, identity=who))
+
+
+@router.get("/runs/{run_id}", response_model=RunView, summary="A run with journal and children")
+def get_run(run_id: str, t: TetherDep, _: Reader) -> RunView:
+    return t.inspect(run_id)
+
+
+@router.post("/runs/{run_id}/cancel", response_model=RunRecord, summary="Cancel a run")
+def cancel_run(run_id: str, t: TetherDep, _: Operator) -> RunRecord:
+    return t.cancel(run_id)
+
+
+@router.post("/runs/{run_id}/retry", response_model=RunRecord, summary="Retry a failed run")
+def retry_run(run_id: str, t: TetherDep, _: Operator) -> RunRecord:
+    return t.retry(run_id)
+
+
+@router.post(
+    "/runs/{run_id}/resolve",
+    response_model=RunRecord,
+    summary="Decide on a run parked by an interrupted unsafe tool call",
+)
+def resolve_run(run_id: str, body: Resolve, t: TetherDep, _: Operator) -> RunRecord:
+    return t.resolve(
+        run_id,
+        body.step_id,
+        result=body.result if body.decision == "result" else None,
+        skip=body.decision == "skip",
+        rerun=body.decision == "rerun",
+    )
+
+
+@router.post("/runs/{run_id}/budget", response_model=RunRecord, summary="Raise a run's cost cap")
+def raise_budget(run_id: str, body: RaiseBudget, t: TetherDep, _: Operator) -> RunRecord:
+    return t.raise_budget(run_id, body.usd)
+
+
+@router.post("/events", response_model=EventReceipt, summary="Send an event")
+def send_event(body: SendEvent, t: TetherDep, _: Operator) -> EventReceipt:
+    return t.send_event(body.name, body.data, run=body.run)
