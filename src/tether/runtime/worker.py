@@ -213,6 +213,9 @@ class Worker:
     def _execute(self, claim: Claim, heartbeats: Heartbeats) -> RunStatus:
         try:
             status = execute_claim(self.services, claim, self.stopping, heartbeats)
+        except DatabaseUnavailable as e:  # say it in a line: the database's, not the worker's
+            log.warning("run %s left to its lease: %s", claim.run.id, e)
+            return RunStatus.PENDING
         except Exception:
             log.exception(
                 "run %s: the worker failed outside the workflow; its lease will "
