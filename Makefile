@@ -38,8 +38,10 @@ bench: $(STAMP) services
 	  || $(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
+# The SIGKILL storm on SQLite and PostgreSQL, then on a private PostgreSQL restarted mid-storm.
 chaos: $(STAMP) services
 	$(BIN)/python -m tests.chaos.storm --runs 1000
+	$(BIN)/python -m tests.chaos.storm --runs 1000 --restart-postgres
 
 clean:
 	rm -rf $(VENV) .tether

@@ -33,6 +33,7 @@
         │   └── BudgetPaused         the cost cap was reached in pause mode: wait for a person
         ├── LoopDetected             I10 saw the same call K times in a row
         ├── RateLimited              I10 rate limit or open circuit, no fallback left
+        │   └── LimitsUnavailable    I10's store (Redis) is unreachable: calls refused until back
         └── IdentityError            I8 rejected a token (bad, expired, wrong audience)
 
 Messages say what was wrong and what to do about it; nothing in them is a secret.
@@ -312,6 +313,11 @@ class RateLimited(GuardError):
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class LimitsUnavailable(RateLimited):
+    """I10 cannot reach its store, so it cannot tell whether a call fits the run's budget: the
+    call is refused (limits fail closed), and calls go through again once the store answers."""
 
 
 class IdentityError(GuardError):

@@ -7,6 +7,10 @@ new one) until every run has ended. A run parked as needs_attention (its email w
 is decided as a person would: `--skip` if the outbox shows the email went out, else `--rerun`.
 Then it checks: every run completed; no step ran again after its result was committed; every
 step ran; exactly one email per run; every event consumed. Exit 1 on any violation.
+
+`--restart-postgres` runs the PostgreSQL storm on a private cluster of its own
+(tests/faults/servers.py) and restarts it once, when a quarter of the runs have completed,
+with the same invariants: workers and the driver reconnect, nothing is lost or sent twice.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 from tether import RunStatus, Settings, Tether
@@ -52,8 +57,14 @@ def spawn(env: dict[str, str]) -> subprocess.Popen[bytes]:
 
 
 def storm(
-    runs: int, workers: int, backend_env: dict[str, str], timeout: float, seed: int
+    runs: int,
+    workers: int,
+    backend_env: dict[str, str],
+    timeout: float,
+    seed: int,
+    restart: Callable[[], None] | None = None,
 ) -> dict[str, int]:
+    """`restart`, if given, restarts the database once, when a quarter of the runs completed."""
     rng = random.Random(seed)
     tmp = Path(tempfile.mkdtemp(prefix="tether-chaos-"))
     log, outbox = tmp / "steps.log", tmp / "outbox.log"
@@ -71,7 +82,7 @@ def storm(
         n: t.start("storm", {"n": n, "log": str(log), "outbox": str(outbox)}) for n in range(runs)
     }
     procs = [spawn(env) for _ in range(workers)]
-    kills = 0
+    kills = restarts = 0
     stop = threading.Event()
 
     def send_events() -> None:
@@ -93,6 +104,9 @@ def storm(
             procs[victim] = spawn(env)
             decide(t, outbox)
             statuses = Counter(t.status(r).status for r in ids.values())
+            if restart is not None and not restarts and statuses[RunStatus.COMPLETED] >= runs / 4:
+                restart()
+                restarts += 1
             if (
                 statuses[RunStatus.COMPLETED]
                 + statuses[RunStatus.FAILED]
@@ -111,6 +125,8 @@ def storm(
                 p.kill()
     report = verify(t, ids, log, outbox)
     report["kills"] = kills
+    if restart is not None:
+        report["database restarts"] = restarts
     t.close()
     return report
 
@@ -178,7 +194,14 @@ def main() -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--restart-postgres",
+        action="store_true",
+        help="PostgreSQL only, on a private cluster restarted once mid-storm",
+    )
     args = parser.parse_args()
+    if args.restart_postgres:
+        sys.exit(restart_storm(args.runs, args.timeout, args.seed))
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     failed = False
     for backend in backends:
@@ -187,16 +210,43 @@ def main() -> None:
             print(f"{backend}: skipped ({workers})")
             continue
         report = storm(args.runs, int(workers), env, args.timeout, args.seed)
-        bad = {k: report.get(k, 0) for k in VIOLATIONS if report.get(k, 0)}
-        bad_runs = report["runs"] - report.get("completed", 0)
-        print(
-            f"{backend} ({workers} workers): "
-            + ", ".join(f"{k}={v}" for k, v in sorted(report.items()))
-        )
-        if bad or bad_runs:
-            failed = True
-            print(f"{backend}: VIOLATIONS {bad} runs not completed={bad_runs}")
+        failed |= judge(backend, workers, report)
     sys.exit(1 if failed else 0)
+
+
+def restart_storm(runs: int, timeout: float, seed: int) -> int:
+    """The PostgreSQL storm on a private cluster that is restarted once; the exit code."""
+    from tests.faults.servers import PrivatePostgres
+
+    try:
+        server = PrivatePostgres()
+    except BaseException as e:  # pytest.skip's exception: this host cannot run a private one
+        print(f"postgres restart: skipped ({e})")
+        return 0
+    try:
+        env = {
+            "TETHER_CHECKPOINT": "postgres",
+            "TETHER_CHECKPOINT_DATABASE_URL": server.url,
+            "TETHER_CHECKPOINT_SCHEMA": "chaos",
+        }
+        report = storm(runs, 3, env, timeout, seed, restart=server.restart)
+    finally:
+        server.close()
+    return 1 if judge("postgres, restarted once", 3, report) else 0
+
+
+def judge(backend: str, workers: int | str, report: dict[str, int]) -> bool:
+    """Print the report; True on any violation."""
+    bad = {k: report.get(k, 0) for k in VIOLATIONS if report.get(k, 0)}
+    bad_runs = report["runs"] - report.get("completed", 0)
+    print(
+        f"{backend} ({workers} workers): "
+        + ", ".join(f"{k}={v}" for k, v in sorted(report.items()))
+    )
+    if bad or bad_runs:
+        print(f"{backend}: VIOLATIONS {bad} runs not completed={bad_runs}")
+        return True
+    return False
 
 
 def backend_settings(backend: str) -> tuple[dict[str, str] | None, int | str]:

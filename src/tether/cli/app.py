@@ -12,6 +12,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -24,7 +25,7 @@ from tether.cli import views
 from tether.cli.evals import eval_app, replay
 from tether.cli.serve import serve
 from tether.client import Tether
-from tether.errors import ConfigurationError, InvalidInput, TetherError
+from tether.errors import ConfigurationError, DatabaseUnavailable, InvalidInput, TetherError
 from tether.foundation.checkpoint.contract import RunStatus
 from tether.foundation.loader import open_backend
 from tether.foundation.secrets.redaction import RedactingFilter
@@ -59,6 +60,17 @@ def _open(quiet: bool = False) -> Tether:
     if not quiet:
         err.print(f"[dim]database: {t.database}[/]", highlight=False)
     return t
+
+
+def _open_when_reachable() -> Tether:
+    delay = 0.5
+    while True:
+        try:
+            return _open()
+        except DatabaseUnavailable as e:
+            err.print(f"{e}; trying again in {delay:.1f}s", highlight=False)
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
 
 
 def _parse_json(text: str | None, what: str) -> Any:
@@ -141,8 +153,9 @@ def worker(
     ] = False,
 ) -> None:
     """Claim and execute runs until stopped. SIGTERM or Ctrl-C: stop claiming, let each run
-    reach its next step boundary, release what is unfinished, exit."""
-    with _open() as t:
+    reach its next step boundary, release what is unfinished, exit. A worker started before its
+    database waits for it, one line a try, as it waits out an outage later."""
+    with _open_when_reachable() as t:
         w = t.worker(concurrency)
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: w.stop())

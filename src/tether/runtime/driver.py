@@ -15,7 +15,7 @@ import json
 import logging
 import traceback
 
-from tether.errors import StepFailed, TetherError
+from tether.errors import DatabaseUnavailable, StepFailed, TetherError
 from tether.foundation.checkpoint.contract import TERMINAL, LeaseLost, RunStatus
 from tether.runtime.context import Context
 from tether.runtime.execution import (
@@ -91,6 +91,11 @@ async def _drive(ex: Execution) -> RunStatus:
         return RunStatus.CANCELLED
     except Release:
         cp.release(run.id, ex.token)
+        return RunStatus.PENDING
+    except DatabaseUnavailable as e:
+        # Not the run's failure: the database stayed away longer than its reconnect window.
+        # The lease lapses and a worker claims the run again once the database is back.
+        log.warning("run %s left to its lease: %s", run.id, e)
         return RunStatus.PENDING
     except NeedsAttention as e:
         try:

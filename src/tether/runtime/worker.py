@@ -56,6 +56,7 @@ class Heartbeats:
         self._held: dict[str, str] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._failing = False
         self._thread = threading.Thread(target=self._loop, name="tether-heartbeat", daemon=True)
         self._thread.start()
 
@@ -76,8 +77,11 @@ class Heartbeats:
                 try:
                     if not s.checkpointer.heartbeat(run_id, token, s.lease_seconds):
                         self.drop(run_id)  # its next write will be rejected; nothing to extend
+                    self._failing = False
                 except DatabaseUnavailable as e:
-                    log.warning("heartbeat for %s failed: %s", run_id, e)
+                    if not self._failing:  # one line an outage, not one a run and a beat
+                        log.warning("heartbeat for %s failed: %s", run_id, e)
+                    self._failing = True
 
     def close(self) -> None:
         self._stop.set()
@@ -138,7 +142,7 @@ class Worker:
         wake = threading.Event()
         heartbeats = Heartbeats(s)
         active: set[Future[RunStatus]] = set()
-        backoff = s.poll_interval
+        backoff, failures = s.poll_interval, 0
         notifier = threading.Thread(
             target=self._listen, args=(wake,), name="tether-notify", daemon=True
         )
@@ -153,10 +157,18 @@ class Worker:
                     if free > 0:
                         try:
                             claims = s.checkpointer.claim(s.owner, accepts, free, s.lease_seconds)
-                            backoff = s.poll_interval
                         except DatabaseUnavailable as e:
-                            log.warning("claim failed, retrying in %.1fs: %s", backoff, e)
+                            # One line for the outage, not one a try; nothing but a stop cuts
+                            # the backoff short (every idle poll would otherwise).
+                            failures += 1
+                            if failures == 1:
+                                log.warning("claim failed, retrying with backoff: %s", e)
+                            self.stopping.wait(backoff)
                             backoff = min(backoff * 2, 10.0)
+                            continue
+                        if failures:
+                            log.warning("claiming again after %d failed tries", failures)
+                        failures, backoff = 0, s.poll_interval
                     for claim in claims:
                         fut = pool.submit(self._execute, claim, heartbeats)
                         fut.add_done_callback(lambda _f: wake.set())
@@ -201,6 +213,9 @@ class Worker:
     def _execute(self, claim: Claim, heartbeats: Heartbeats) -> RunStatus:
         try:
             status = execute_claim(self.services, claim, self.stopping, heartbeats)
+        except DatabaseUnavailable as e:  # say it in a line: the database's, not the worker's
+            log.warning("run %s left to its lease: %s", claim.run.id, e)
+            return RunStatus.PENDING
         except Exception:
             log.exception(
                 "run %s: the worker failed outside the workflow; its lease will "

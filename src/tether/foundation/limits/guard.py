@@ -6,12 +6,17 @@ backend's circuit breaker, then its request and token buckets. Afterwards (`afte
 is recorded (a warning as the run crosses half its cap, and as it reaches it), tokens are
 debited, and the breaker learns whether the backend answered.
 
+A store that cannot be reached fails closed: `before` refuses the call with `LimitsUnavailable`
+(a budget that cannot be checked is not spent). A call already made when the store is lost
+keeps its result; `after` journals a warning that its cost and tokens went uncounted.
+
 Every counter a run owns is idempotent per (run, step), so a call re-executed after a crash is
 judged as it was the first time and counted once.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -21,11 +26,14 @@ from tether.errors import (
     BudgetPaused,
     GuardError,
     InvalidInput,
+    LimitsUnavailable,
     LoopDetected,
     RateLimited,
 )
 from tether.foundation.guards.contract import CallOutcome, GuardDecision, GuardedCall, Outcome
 from tether.foundation.limits.contract import LimitsStore, RunBudget
+
+log = logging.getLogger("tether.limits")
 
 if TYPE_CHECKING:
     from tether.foundation.limits.config import LimitsConfig
@@ -162,6 +170,18 @@ class LimitsGuard:
         return decisions
 
     def after(self, call: GuardedCall, outcome: CallOutcome) -> list[GuardDecision]:
+        try:
+            return self._after(call, outcome)
+        except LimitsUnavailable as e:
+            log.warning("run %s step %s: %s", call.run_id, call.step_id, e)
+            return [
+                GuardDecision(
+                    guard="budget", rule="store", outcome="warn",
+                    reason=f"this call's cost and tokens were not counted: {e}",
+                )
+            ]  # fmt: skip
+
+    def _after(self, call: GuardedCall, outcome: CallOutcome) -> list[GuardDecision]:
         decisions = self._record_cost(call, outcome.cost_usd) if outcome.cost_usd > 0 else []
         backend = call.backend
         if backend is None:

@@ -3,7 +3,10 @@
 Each intent is one Lua script (redis_scripts.py), so two workers taking from one bucket, or
 counting one run's calls, never interleave. Keys start with `prefix` (default `tether:`), so
 deployments and tests can share a server. redis-py is imported here only; its errors become
-`DatabaseUnavailable` at this boundary.
+`LimitsUnavailable` at this boundary, so while Redis is down every guarded call is refused
+(budgets fail closed); redis-py reconnects on the next command, so a Redis that comes back is
+used again without a restart. A run's keys expire `run_ttl_seconds` (default 30 days) after
+the run last used them, so the counters of finished runs do not pile up.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from tether.errors import DatabaseUnavailable
+from tether.errors import LimitsUnavailable
 from tether.foundation.limits.backends import redis_scripts as lua
 from tether.foundation.limits.contract import Admission, BreakerState, RunBudget
 from tether.settings import redact_dsn
@@ -24,11 +27,18 @@ T = TypeVar("T")
 
 
 class RedisLimitsStore:
-    def __init__(self, url: str = "redis://127.0.0.1:6379/0", *, prefix: str = "tether:") -> None:
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        prefix: str = "tether:",
+        run_ttl_seconds: float = 30 * 24 * 3600.0,
+    ) -> None:
         import redis
 
         self._errors: tuple[type[Exception], ...] = (redis.RedisError,)
         self._url, self._p = url, prefix
+        self._ttl = max(1, int(run_ttl_seconds * 1000))  # milliseconds, for PEXPIRE
         self._client = redis.Redis.from_url(url, decode_responses=True)
         self._scripts = {
             name: self._client.register_script(getattr(lua, name))
@@ -38,7 +48,7 @@ class RedisLimitsStore:
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> RedisLimitsStore:
         """Options from `[limits.options]`: `url` (default: the limits database URL when it is
-        a redis:// one, else local Redis) and `prefix`."""
+        a redis:// one, else local Redis), `prefix` and `run_ttl_seconds`."""
         url = settings.database_url_for("limits")
         if "url" not in options and url.startswith("redis://"):
             options["url"] = url
@@ -48,7 +58,11 @@ class RedisLimitsStore:
         try:
             return fn()
         except self._errors as e:
-            raise DatabaseUnavailable(f"limits store at {redact_dsn(self._url)}: {e}") from e
+            raise LimitsUnavailable(
+                f"the limits store (Redis at {redact_dsn(self._url)}) is unreachable ({e}); "
+                "calls are refused until it answers, as a budget that cannot be checked is "
+                "not spent"
+            ) from e
 
     def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
         return self._do(lambda: self._scripts[name](keys=keys, args=args))
@@ -65,7 +79,7 @@ class RedisLimitsStore:
     ) -> Admission:
         keys = [f"{self._p}run:{run_id}", f"{self._p}steps:{run_id}"]
         answer, replayed = self._run(
-            "ADMIT", keys, [step_id, fingerprint, int(counted), call_cap, loop_after]
+            "ADMIT", keys, [step_id, fingerprint, int(counted), call_cap, loop_after, self._ttl]
         )
         fields = json.loads(answer)
         return Admission(
@@ -77,7 +91,7 @@ class RedisLimitsStore:
 
     def add_cost(self, run_id: str, step_id: str, usd: float) -> tuple[float, float]:
         keys = [f"{self._p}run:{run_id}", f"{self._p}costs:{run_id}"]
-        before, after = self._run("ADD_COST", keys, [step_id, repr(float(usd))])
+        before, after = self._run("ADD_COST", keys, [step_id, repr(float(usd)), self._ttl])
         return float(before), float(after)
 
     def budget(self, run_id: str) -> RunBudget:
@@ -90,7 +104,11 @@ class RedisLimitsStore:
         )
 
     def raise_budget(self, run_id: str, usd: float) -> RunBudget:
-        self._do(lambda: self._client.hincrbyfloat(f"{self._p}run:{run_id}", "raised", usd))
+        key = f"{self._p}run:{run_id}"
+        pipe = self._client.pipeline()
+        pipe.hincrbyfloat(key, "raised", usd)
+        pipe.pexpire(key, self._ttl)
+        self._do(pipe.execute)
         return self.budget(run_id)
 
     def take(

@@ -4,13 +4,23 @@ Each script does what `KvLimitsStore` does in Python (read kv.py beside these), 
 `run:<run>` (calls, spent, raised, fp, streak), `steps:<run>` and `costs:<run>` (one field per
 step), `bucket:<key>` and `breaker:<key>`. Numbers go back as strings: Redis would truncate a
 Lua number to an integer.
+
+The per-run scripts take the keys' time to live (ms) as their last argument and renew it on
+every use (`TOUCH`), so a finished run's keys expire and a running one's never do.
 """
+
+TOUCH = "for _, k in ipairs(KEYS) do redis.call('PEXPIRE', k, ARGV[#ARGV]) end\n"
 
 F = "local function f(x) return string.format('%.17g', x) end\n"
 
-ADMIT = """
+ADMIT = (
+    """
 local seen = redis.call('HGET', KEYS[2], ARGV[1])
-if seen then return {seen, 1} end
+if seen then
+"""
+    + TOUCH
+    + """  return {seen, 1}
+end
 local calls = tonumber(redis.call('HGET', KEYS[1], 'calls') or '0')
 local streak = tonumber(redis.call('HGET', KEYS[1], 'streak') or '0')
 if (redis.call('HGET', KEYS[1], 'fp') or '') == ARGV[2] then streak = streak + 1
@@ -24,8 +34,11 @@ else
 end
 local answer = cjson.encode({refused = refused, calls = calls, streak = streak})
 redis.call('HSET', KEYS[2], ARGV[1], answer)
-return {answer, 0}
 """
+    + TOUCH
+    + """return {answer, 0}
+"""
+)
 
 ADD_COST = (
     F
@@ -35,7 +48,9 @@ local before = tonumber(redis.call('HGET', KEYS[1], 'spent') or '0')
 local after = before + tonumber(ARGV[2]) - previous
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[1], 'spent', f(after))
-return {f(before), f(after)}
+"""
+    + TOUCH
+    + """return {f(before), f(after)}
 """
 )
 

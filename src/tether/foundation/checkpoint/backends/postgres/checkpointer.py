@@ -38,7 +38,8 @@ def _like(glob: str) -> str:
 
 class PostgresCheckpointer(PostgresSchedules, PostgresHousekeeping, SqlCheckpointer[Database]):
     """I2 on PostgreSQL. `url` is `postgresql://user[:password]@host[:port]/db`; `schema`
-    (created if missing) keeps deployments or tests sharing one database apart."""
+    (created if missing) keeps deployments or tests sharing one database apart. A lost
+    connection is retried with backoff for `reconnect_seconds` before a call fails."""
 
     _sql = Dialect(
         placeholder="%s", now=_NOW, for_update=" FOR UPDATE", for_key_share=" FOR KEY SHARE"
@@ -51,14 +52,16 @@ class PostgresCheckpointer(PostgresSchedules, PostgresHousekeeping, SqlCheckpoin
         event_retention: float = 7 * 24 * 3600.0,
         pool_size: int = 10,
         connect_timeout: float = 5.0,
+        reconnect_seconds: float = 30.0,
     ) -> None:
-        self._db = Database(url, schema, pool_size, connect_timeout)
+        self._db = Database(url, schema, pool_size, connect_timeout, reconnect_seconds)
         self.url, self.schema, self.channel = url, self._db.schema, self._db.channel
         self._retention = event_retention
 
     @classmethod
     def from_settings(cls, settings: Any, **options: Any) -> PostgresCheckpointer:
-        """`TETHER_CHECKPOINT_SCHEMA`, else `TETHER_DATABASE_SCHEMA`, else the URL's search_path."""
+        """`TETHER_CHECKPOINT_SCHEMA`, else `TETHER_DATABASE_SCHEMA`, else the URL's search_path;
+        `TETHER_CHECKPOINT_RECONNECT_SECONDS` (default 30) how long a lost server is waited for."""
         extra = settings.model_extra or {}
         schema = (
             os.environ.get("TETHER_CHECKPOINT_SCHEMA")
@@ -66,6 +69,11 @@ class PostgresCheckpointer(PostgresSchedules, PostgresHousekeeping, SqlCheckpoin
             or os.environ.get("TETHER_DATABASE_SCHEMA")
             or extra.get("database_schema")
         )
+        reconnect = os.environ.get("TETHER_CHECKPOINT_RECONNECT_SECONDS") or extra.get(
+            "checkpoint_reconnect_seconds"
+        )
+        if reconnect is not None:
+            options.setdefault("reconnect_seconds", float(reconnect))
         return cls(
             settings.database_url_for("checkpoint"),
             schema=schema or None,

@@ -4,6 +4,12 @@ Every psycopg failure to reach the server leaves here as `DatabaseUnavailable`, 
 the DSN without its password (httpx maps its transport's exceptions the same way). Pool
 connections are autocommit, so a single statement is its own transaction and commit; `tx`
 wraps several in one.
+
+A lost connection (a restart, a failover, a server unreachable for a while) is not an error
+yet: the call runs again on a fresh connection, with backoff, for up to `reconnect_seconds`,
+and the process logs one line when the outage begins and one when it ends. Running a write
+again is safe because every run write checks its lease: one whose first try did commit finds
+the lease moved on (or, for the append, its own row) and says so, as it would in a race.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import contextlib
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -33,6 +40,64 @@ NOW = "extract(epoch from now())::float8"  # the database's clock, stable within
 # TransactionRollback subclass in psycopg, though both are SQLSTATE class 40).
 _RETRYABLE = (psycopg.errors.DeadlockDetected, psycopg.errors.TransactionRollback)
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def _connection_lost(e: BaseException) -> bool:
+    """The server went away or cannot be reached (SQLSTATE class 08, or 57P: shut down, crashed,
+    starting up), not a statement that failed on a live connection (57014, a cancelled query)."""
+    cause = e.__cause__ if isinstance(e, DatabaseUnavailable) else e
+    if isinstance(cause, (PoolTimeout, psycopg.InterfaceError)):
+        return True
+    if isinstance(cause, psycopg.OperationalError):
+        state = cause.sqlstate
+        return state is None or state.startswith(("08", "57P"))
+    return False
+
+
+class _Outage:
+    """One log line when the server is lost and one when it answers again, however many
+    threads retry meanwhile. Connections that died in the outage and are found dead just after
+    it (the pool's idle ones, other threads' own) belong to it: they log nothing more."""
+
+    _SETTLE = 5.0  # seconds after an outage in which a lost connection is its aftermath
+
+    def __init__(self, url: str, seconds: float) -> None:
+        self._where = f"PostgreSQL at {redact_dsn(url)}"
+        self._seconds = seconds
+        self._since: float | None = None
+        self._logged = False
+        self._ended = -_Outage._SETTLE
+        self._lock = threading.Lock()
+
+    def begin(self, e: BaseException) -> None:
+        with self._lock:
+            if self._since is None:
+                self._since = time.monotonic()
+                self._logged = self._since - self._ended > self._SETTLE
+                if self._logged:
+                    log.warning("%s; reconnecting with backoff for up to %.0fs", e, self._seconds)
+
+    def end(self) -> None:
+        if self._since is None:
+            return
+        with self._lock:
+            if self._since is not None:
+                self._ended = time.monotonic()
+                if self._logged:
+                    took = self._ended - self._since
+                    log.warning("%s answers again after %.1fs", self._where, took)
+                self._since = None
+
+
+class _PoolNoise(logging.Filter):
+    """psycopg_pool warns of every connection it discards or fails to open; in an outage that is
+    a line a second per process, and the outage's own two lines already say it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.WARNING
+
+
+logging.getLogger("psycopg.pool").addFilter(_PoolNoise())
 
 
 class _ErrorMap:
@@ -62,7 +127,12 @@ class Database:
     """A pool on one schema, migrated at start; a channel named for the schema."""
 
     def __init__(
-        self, url: str, schema: str | None, pool_size: int = 10, connect_timeout: float = 5.0
+        self,
+        url: str,
+        schema: str | None,
+        pool_size: int = 10,
+        connect_timeout: float = 5.0,
+        reconnect_seconds: float = 30.0,
     ) -> None:
         if schema is not None and not _SCHEMA_NAME.fullmatch(schema):
             raise ConfigurationError(
@@ -76,6 +146,8 @@ class Database:
         self._local = threading.local()  # each executing thread's own append connection
         self._owned: list[Conn] = []
         self._error_map = _ErrorMap(url)
+        self._reconnect_seconds = reconnect_seconds
+        self._outage = _Outage(url, reconnect_seconds)
         with self.errors():
             with psycopg.connect(url, autocommit=True, connect_timeout=self._connect_timeout) as c:
                 self.schema = migrate(c, schema, redact_dsn(url))
@@ -99,9 +171,38 @@ class Database:
         """psycopg's connection failures become one line naming the DSN, password hidden."""
         return self._error_map
 
+    def _again(self, fn: Callable[[], T], error: DatabaseUnavailable) -> T:
+        """`fn` again after `error` lost the connection: with backoff, until it runs or
+        `reconnect_seconds` have passed (then the last error is raised)."""
+        self._outage.begin(error)
+        deadline = time.monotonic() + self._reconnect_seconds
+        delay = 0.05
+        while time.monotonic() + delay < deadline:
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+            try:
+                result = fn()
+            except DatabaseUnavailable as e:
+                if not _connection_lost(e):
+                    raise
+                error = e
+                continue
+            self._outage.end()
+            return result
+        raise error
+
     def tx(self, fn: Callable[[Conn], T]) -> T:
         """Run `fn` in one transaction, again if PostgreSQL broke a deadlock by aborting it
-        (a cancel locks parent then child while a finishing child locks child then parent)."""
+        (a cancel locks parent then child while a finishing child locks child then parent),
+        or if the connection was lost."""
+        try:
+            return self._tx(fn)
+        except DatabaseUnavailable as e:
+            if not _connection_lost(e):
+                raise
+            return self._again(lambda: self._tx(fn), e)
+
+    def _tx(self, fn: Callable[[Conn], T]) -> T:
         with self.errors():
             for attempt in range(5):
                 try:
@@ -114,6 +215,14 @@ class Database:
 
     def one(self, query: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """One autocommitted statement: its own transaction, its own commit."""
+        try:
+            return self._one(query, args)
+        except DatabaseUnavailable as e:
+            if not _connection_lost(e):
+                raise
+            return self._again(lambda: self._one(query, args), e)
+
+    def _one(self, query: str, args: Sequence[Any]) -> list[dict[str, Any]]:
         with self.errors(), self._pool.connection() as c:
             cur = c.execute(query, args)
             return cur.fetchall() if cur.description else []
@@ -122,6 +231,23 @@ class Database:
         """One autocommitted statement that returns no rows: the hot-path append. It runs on
         the calling thread's own connection (a worker thread executes one run at a time), so a
         step pays no pool checkout and the statement stays prepared on that connection."""
+        try:
+            return self._rowcount(query, args)
+        except DatabaseUnavailable as e:
+            if not _connection_lost(e):
+                raise
+            return self._again(lambda: self._rowcount_again(query, args), e)
+
+    def _rowcount_again(self, query: str, args: Sequence[Any]) -> int:
+        """An insert whose first try may have committed before the connection was lost: its
+        row already there (the run's lease still ours, or no row would have been selected to
+        insert) means it did."""
+        try:
+            return self._rowcount(query, args)
+        except RunStateError:
+            return 1
+
+    def _rowcount(self, query: str, args: Sequence[Any]) -> int:
         with self.errors():
             conn = self._thread_connection()
             try:
@@ -146,30 +272,43 @@ class Database:
         return conn
 
     def wait(self, timeout: float) -> None:
-        """LISTEN on the schema's channel; also wake for the next timer due before `timeout`."""
-        with self._listen_lock, self.errors():
+        """LISTEN on the schema's channel; also wake for the next timer due before `timeout`.
+        While the server is lost this just waits `timeout`: the caller's next query reconnects
+        (and says so), and the listener is opened again on the next call."""
+        with self._listen_lock:
             try:
-                if self._listener is None:
-                    self._listener = psycopg.connect(
-                        self.url, autocommit=True, connect_timeout=self._connect_timeout
-                    )
-                    self._configure(self._listener)
-                    self._listener.execute(
-                        sql.SQL("LISTEN {}").format(sql.Identifier(self.channel))
-                    )
-                row = self._listener.execute(
-                    f"SELECT min(wake_at) - {NOW} FROM runs "
-                    f"WHERE status IN ('sleeping', 'waiting') AND wake_at > {NOW}"
-                ).fetchone()
-                if row is not None and row[0] is not None:
-                    timeout = min(timeout, float(row[0]))
-                for _ in self._listener.notifies(timeout=max(timeout, 0.0), stop_after=1):
-                    pass
-                for _ in self._listener.notifies(timeout=0.0):
-                    pass  # drain: one wake-up covers every notification queued so far
+                with self.errors():
+                    self._listen(timeout)
+            except DatabaseUnavailable as e:
+                self._close_listener()
+                if not _connection_lost(e):
+                    raise
+                self._outage.begin(e)
             except psycopg.Error:
                 self._close_listener()
                 raise
+            else:
+                self._outage.end()
+                return
+        time.sleep(max(timeout, 0.0))
+
+    def _listen(self, timeout: float) -> None:
+        if self._listener is None:
+            self._listener = psycopg.connect(
+                self.url, autocommit=True, connect_timeout=self._connect_timeout
+            )
+            self._configure(self._listener)
+            self._listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
+        row = self._listener.execute(
+            f"SELECT min(wake_at) - {NOW} FROM runs "
+            f"WHERE status IN ('sleeping', 'waiting') AND wake_at > {NOW}"
+        ).fetchone()
+        if row is not None and row[0] is not None:
+            timeout = min(timeout, float(row[0]))
+        for _ in self._listener.notifies(timeout=max(timeout, 0.0), stop_after=1):
+            pass
+        for _ in self._listener.notifies(timeout=0.0):
+            pass  # drain: one wake-up covers every notification queued so far
 
     def _close_listener(self) -> None:
         if self._listener is not None:

@@ -8,6 +8,8 @@ so each connection registers `tether_now()`, the host's clock, as the dialect's 
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 import sqlite3
 import threading
 import time
@@ -38,6 +40,8 @@ class ErrorMap:
         if not isinstance(e, sqlite3.DatabaseError):
             return
         msg = str(e)
+        if getattr(e, "sqlite_errorname", "") == "SQLITE_FULL" or "disk is full" in msg:
+            raise DatabaseUnavailable(_disk_full(self.path, msg)) from e
         if "locked" in msg or "busy" in msg:
             raise DatabaseUnavailable(
                 f"database {self.path} is locked by another process "
@@ -49,6 +53,23 @@ class ErrorMap:
                 "move it aside or point TETHER_DATABASE_URL elsewhere"
             ) from e
         raise DatabaseUnavailable(f"database {self.path} cannot be used: {msg}") from e
+
+
+def _disk_full(path: Path, msg: str) -> str:
+    """Name the filesystem that filled up, so the message says where to make room. SQLite
+    rolls the statement back: nothing committed is lost, and the write can simply be made
+    again once there is space."""
+    mount = path.resolve().parent
+    while not os.path.ismount(mount) and mount != mount.parent:
+        mount = mount.parent
+    try:
+        free = f"{shutil.disk_usage(mount).free // 1024} KiB free"
+    except OSError:
+        free = "free space unknown"
+    return (
+        f"database {path}: the disk it is on (the filesystem mounted at {mount}, {free}) is "
+        f"full ({msg}); nothing was committed, free space there and the run resumes"
+    )
 
 
 class SqliteDatabase:
