@@ -132,6 +132,14 @@ def print_inspect(t: Tether, view: RunView, console: Console) -> None:
             f"{unpriced}",
             highlight=False,
         )
+    if view.tree is not None and (view.tree.calls or view.tree.spent_usd):
+        whose = "this run's tree" if view.root_id == run.id else f"the tree of {view.root_id}"
+        raised = f" (raised ${view.tree.raised_usd:.4f})" if view.tree.raised_usd else ""
+        console.print(
+            f"budget {whose}: {view.tree.calls} model calls, ${view.tree.spent_usd:.6f}"
+            f"{raised}; this run's own: {view.cost.calls} calls, ${view.cost.usd:.6f}",
+            highlight=False,
+        )
     if run.error:
         where = f" at step {run.failed_step}" if run.failed_step else ""
         console.print(f"[red]error{where}[/] {run.error}", highlight=False)
