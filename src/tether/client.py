@@ -193,6 +193,8 @@ class Tether:
     def send_event(
         self, name: str, data: dict[str, Any] | None = None, run: str | None = None
     ) -> EventReceipt:
+        if not name.strip():
+            raise InvalidInput("event name", "an event name must be non-blank, e.g. 'approved'")
         if data is not None and not isinstance(data, dict):
             raise InvalidInput(f"data for event {name!r}", "event data must be a JSON object")
         return self.checkpointer.send_event(name, json.dumps(data or {}), run_id=run)

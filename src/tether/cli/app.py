@@ -9,21 +9,22 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 import threading
+import traceback
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 
 from tether.cli import views
 from tether.cli.evals import eval_app, replay
 from tether.client import Tether
-from tether.errors import ConfigurationError, InvalidInput, TetherError
+from tether.errors import InvalidInput, TetherError
 from tether.foundation.checkpoint.contract import RunStatus
 from tether.foundation.secrets.redaction import RedactingFilter
 from tether.settings import Settings
@@ -38,6 +39,19 @@ app = typer.Typer(
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
+_DEBUG = {"on": False}
+
+
+@app.callback()
+def _options(
+    debug: Annotated[
+        bool,
+        typer.Option("--debug", envvar="TETHER_DEBUG", help="Show an error's full traceback"),
+    ] = False,
+) -> None:
+    _DEBUG["on"] = debug
+
+
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
@@ -47,11 +61,7 @@ def _fail(message: str, code: int = 2) -> NoReturn:
 
 
 def _open(quiet: bool = False) -> Tether:
-    try:
-        settings = Settings()
-    except ValidationError as e:
-        raise ConfigurationError(f"invalid tether settings: {e}") from None
-    t = Tether(settings)
+    t = Tether(Settings())  # a bad setting is one ConfigurationError
     if not quiet:
         err.print(f"[dim]database: {t.database}[/]", highlight=False)
     return t
@@ -96,7 +106,7 @@ def run(
         run_id = t.start(workflow, data, key=key, token=token)
         if not wait:
             if as_json:
-                out.print_json(json.dumps({"run_id": run_id}))
+                out.print_json(json.dumps({"id": run_id}))
             else:
                 out.print(f"started {run_id}  (tether inspect {run_id})", highlight=False)
             return
@@ -360,8 +370,12 @@ def main() -> None:
     except typer.Exit as e:
         sys.exit(e.exit_code)
     except TetherError as e:
+        if _DEBUG["on"] or os.environ.get("TETHER_DEBUG", "") not in ("", "0", "false"):
+            traceback.print_exception(e)
         _exit_with(str(e))
-    except (typer.BadParameter, typer.Abort) as e:
+    except typer.BadParameter as e:  # names the option: "Missing option '--step'"
+        _exit_with(e.format_message())
+    except typer.Abort as e:
         _exit_with(str(e) or "aborted")
     except Exception as e:  # click usage errors carry their own exit code
         from click.exceptions import ClickException
