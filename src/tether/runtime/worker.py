@@ -172,6 +172,9 @@ class Worker:
                 for fut in active:
                     fut.exception()  # wait: each run finishes or is released at a boundary
                 heartbeats.close()
+                # The listener may be inside wait_for_work: joined here, it is done with the
+                # checkpointer before the caller closes it ("closed database" otherwise).
+                notifier.join()
         return self.executed
 
     def _fire_schedules(self) -> None:
