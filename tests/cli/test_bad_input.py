@@ -123,3 +123,15 @@ def test_every_settings_error_is_one_line_in_every_command(
 
 def test_a_missing_option_is_named_as_it_is_typed(cli: Cli) -> None:
     assert "'--step'" in _one_line(cli("resolve", "R"))
+
+
+def test_tether_wait_runs_an_existing_run_here_with_run_waits_exit_codes(cli: Cli) -> None:
+    started = json.loads(cli("run", "steps", "--input", '{"n": 2}', "--json").stdout)["id"]
+    done = cli("wait", started)
+    assert done.returncode == 0, done.stderr
+    assert "step 0" in done.stdout and "step 1" in done.stdout and "completed" in done.stdout
+    flaky = '{"key": "k", "failures": 0, "fatal": true}'
+    failing = json.loads(cli("run", "flaky", "--input", flaky, "--json").stdout)["id"]
+    failed = cli("wait", failing, "--json")
+    assert failed.returncode == 1 and json.loads(failed.stdout)["status"] == "failed"
+    assert "no-such-run" in _one_line(cli("wait", "no-such-run"))

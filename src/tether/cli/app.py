@@ -110,33 +110,51 @@ def run(
             else:
                 out.print(f"started {run_id}  (tether inspect {run_id})", highlight=False)
             return
-        stop = threading.Event()
-        result: dict[str, Any] = {}
+        _wait(t, run_id, as_json)
 
-        def execute() -> None:
-            try:
-                result["run"] = t.run(run_id, stop=stop)
-            except BaseException as e:  # reported on the main thread
-                result["error"] = e
 
-        runner = threading.Thread(target=execute, name="tether-run-wait", daemon=True)
-        runner.start()
+def _wait(t: Tether, run_id: str, as_json: bool) -> NoReturn:
+    """Execute the run here (or follow the worker that has it) with progress shown; exit 0
+    when it completed, 1 otherwise. Ctrl-C detaches: the run goes on."""
+    stop = threading.Event()
+    result: dict[str, Any] = {}
+
+    def execute() -> None:
         try:
-            views.follow(t, run_id, runner, out, quiet=as_json)
-        except KeyboardInterrupt:
-            stop.set()
-            runner.join(timeout=60)
-            err.print(f"detached; the run goes on: tether inspect {run_id}", highlight=False)
-            raise typer.Exit(130) from None
-        runner.join()
-        if "error" in result:
-            raise result["error"]
-        final = result["run"]
-        if as_json:
-            out.print_json(json.dumps(views.run_json(t, final)))
-        else:
-            views.print_outcome(t, final, out)
-        raise typer.Exit(0 if final.status is RunStatus.COMPLETED else 1)
+            result["run"] = t.run(run_id, stop=stop)
+        except BaseException as e:  # reported on the main thread
+            result["error"] = e
+
+    runner = threading.Thread(target=execute, name="tether-run-wait", daemon=True)
+    runner.start()
+    try:
+        views.follow(t, run_id, runner, out, quiet=as_json)
+    except KeyboardInterrupt:
+        stop.set()
+        runner.join(timeout=60)
+        err.print(f"detached; the run goes on: tether inspect {run_id}", highlight=False)
+        raise typer.Exit(130) from None
+    runner.join()
+    if "error" in result:
+        raise result["error"]
+    final = result["run"]
+    if as_json:
+        out.print_json(json.dumps(views.run_json(t, final)))
+    else:
+        views.print_outcome(t, final, out)
+    raise typer.Exit(0 if final.status is RunStatus.COMPLETED else 1)
+
+
+@app.command("wait")
+def wait_for(
+    run_id: str,
+    as_json: JsonFlag = False,
+) -> None:
+    """Follow an existing run to its end: execute it here, or follow the worker that has it.
+    Exit 0 when it completed, 1 when it failed, was cancelled or needs a person."""
+    with _open() as t:
+        t.status(run_id)  # an unknown run is one line, before anything runs
+        _wait(t, run_id, as_json)
 
 
 @app.command()
@@ -213,7 +231,7 @@ def retry(run_id: str) -> None:
     with _open() as t:
         run = t.retry(run_id)
         out.print(
-            f"{run_id}: {run.status.value}; a worker (or tether run --wait) resumes it",
+            f"{run_id}: {run.status.value}; a worker (or `tether wait {run_id}`) resumes it",
             highlight=False,
         )
 
@@ -248,7 +266,7 @@ def resolve(
         value = None if result is None else _parse_json(result, "--result")
         run = t.resolve(run_id, step, result=value, skip=skip, rerun=rerun)
         out.print(
-            f"{run_id}: {run.status.value}; a worker (or tether run --wait) resumes it",
+            f"{run_id}: {run.status.value}; a worker (or `tether wait {run_id}`) resumes it",
             highlight=False,
         )
 
