@@ -282,3 +282,24 @@ async def team(ctx: Context, inp: Team) -> Done:
             chat = Chat(calls=inp.calls, task=inp.task)
             await ctx.invoke(chatty, chat, name=f"member {i}", budget=budget)
     return Done(result="the team is done")
+
+
+@tool(replay="pure", timeout=30, env=["HELPDESK_TOKEN"])
+def read_env(name: str) -> str:
+    """What the tool's process sees of variable `name` ('<unset>' if nothing)."""
+    return os.environ.get(name, "<unset>")
+
+
+class EnvProbe(BaseModel):
+    names: list[str]
+
+
+@workflow(name="env_probe", version="1.0.0")
+async def env_probe(ctx: Context, inp: EnvProbe) -> Done:
+    seen = [await ctx.tool(read_env, name=n) for n in inp.names]
+    return Done(
+        result=",".join(
+            f"{n}={'<unset>' if v == '<unset>' else len(v)}"
+            for n, v in zip(inp.names, seen, strict=True)
+        )
+    )
