@@ -31,6 +31,7 @@ from tether.foundation.cost.contract import CostRecord, CostTotal
 from tether.foundation.identity.contract import Identity
 from tether.foundation.limits.contract import RunBudget
 from tether.foundation.loader import backend_for_url, open_backend
+from tether.foundation.tools.results import ToolCallRecord
 from tether.foundation.trace.contract import TraceSink
 from tether.runtime.foundations import Foundations
 from tether.runtime.ids import new_run_id
@@ -52,6 +53,7 @@ class RunView(BaseModel):
     calls: list[CostRecord]  # one per priced model call, by step id
     root_id: str = ""  # the root of the run's tree, whose budget it spends from
     tree: RunBudget | None = None  # the tree's spend so far (I10's counters), own calls included
+    interrupted: ToolCallRecord | None = None  # the tool call a needs_attention run is parked on
 
 
 class Tether:
@@ -177,7 +179,14 @@ class Tether:
             calls=self.foundations.cost.calls(run_id),
             root_id=self._root_of(run),
             tree=self.foundations.limits.store.budget(self._root_of(run)),
+            interrupted=self._interrupted(run),
         )
+
+    def _interrupted(self, run: RunRecord) -> ToolCallRecord | None:
+        """I1's row for the call a person must decide on: the journal has no entry for it."""
+        if run.status is not RunStatus.NEEDS_ATTENTION or run.failed_step is None:
+            return None
+        return self.foundations.tools.lookup(run.id, run.failed_step)
 
     @staticmethod
     def _root_of(run: RunRecord) -> str:

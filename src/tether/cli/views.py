@@ -161,6 +161,22 @@ def print_inspect(t: Tether, view: RunView, console: Console) -> None:
             _short(_shown(e, priced.get(e.step_id)), width),
             style=style,
         )
+    call = view.interrupted
+    if call is not None:
+        table.add_row(
+            call.step_id,
+            "tool",
+            call.tool,
+            str(call.attempt),
+            "interrupted",
+            "",
+            _short(
+                f"started {when(call.started_at)}, no answer; decide with `tether resolve "
+                f"{run.id} --step {call.step_id} --result JSON | --skip | --rerun`",
+                width,
+            ),
+            style="bold magenta",
+        )
     console.print(table)
     for child in view.children:
         console.print(
