@@ -25,6 +25,7 @@ from tether.foundation.checkpoint.contract import (
     RunRecord,
     RunStatus,
     Schedule,
+    Wait,
 )
 from tether.foundation.checkpoint.events import BUDGET_EVENT
 from tether.foundation.cost.contract import CostRecord, CostTotal
@@ -83,6 +84,8 @@ class Tether:
         self.blobs = blobs = open_backend("blobs", self.settings.blobs, BlobStore, self.settings)
         self.codec = Codec(blobs, self.settings.blob_threshold)
         self.foundations = foundations or Foundations(self.settings, blobs)
+        # What each run executed in this process last parked on (for `run --wait`'s view)
+        self.parked_on: dict[str, builtins.list[Wait]] = {}
         self.services = Services(
             checkpointer=checkpointer,
             registry=self.registry,
@@ -92,6 +95,7 @@ class Tether:
             poll_interval=self.settings.poll_interval,
             foundations=self.foundations,
             start=lambda workflow, input, key: self.start(workflow, input, key=key),
+            on_park=self.parked_on.__setitem__,
         )
 
     @classmethod

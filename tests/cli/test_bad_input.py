@@ -135,3 +135,9 @@ def test_tether_wait_runs_an_existing_run_here_with_run_waits_exit_codes(cli: Cl
     failed = cli("wait", failing, "--json")
     assert failed.returncode == 1 and json.loads(failed.stdout)["status"] == "failed"
     assert "no-such-run" in _one_line(cli("wait", "no-such-run"))
+
+
+def test_run_wait_on_an_event_wait_shows_the_event_and_its_match(cli: Cli) -> None:
+    waiting = cli("run", "approval", "--input", '{"ticket": "T-9", "timeout": 0.5}', "--wait")
+    assert waiting.returncode == 0, waiting.stderr  # timed out: the workflow answers None
+    assert 'waiting for event \'approved\' matching {"ticket": "T-9"}' in waiting.stdout

@@ -24,6 +24,7 @@ from tether.foundation.checkpoint.contract import (
     RunRecord,
     RunStatus,
     Schedule,
+    WaitKind,
 )
 from tether.foundation.cost.contract import CostRecord, CostTotal
 
@@ -189,7 +190,7 @@ def follow(
 ) -> None:
     """Print each step as it is journaled and each change of status, until `runner` ends."""
     seen: set[tuple[str, int]] = set()
-    last_status: RunStatus | None = None
+    last_shown: tuple[RunStatus, str] | None = None
     while True:
         alive = runner.is_alive()
         run = t.status(run_id)
@@ -207,17 +208,29 @@ def follow(
                     f"{_ms(e.finished_at - e.started_at):>10}{detail}",
                     highlight=False,
                 )
-            if run.status is not last_status and run.status in (
-                RunStatus.SLEEPING,
-                RunStatus.WAITING,
-            ):
+            # the waits are learnt just after the park is visible: a line when either changes
+            shown = (run.status, _on(t, run_id))
+            if shown != last_shown and run.status in (RunStatus.SLEEPING, RunStatus.WAITING):
                 until = f" until {when(run.wake_at)}" if run.wake_at else ""
-                console.print(f"  … {run.status.value}{until}", highlight=False)
-        last_status = run.status
+                console.print(f"  … {run.status.value}{shown[1]}{until}", highlight=False)
+            last_shown = shown
         if not alive:
             return
         runner.join(0.2)
         time.sleep(0)
+
+
+def _on(t: Tether, run_id: str) -> str:
+    """What the run waits for, when it parked in this process: events with their match, or
+    children (a worker elsewhere keeps that to itself; then only the time shows)."""
+    parts = []
+    for w in t.parked_on.get(run_id, []):
+        if w.kind is WaitKind.EVENT:
+            match = f" matching {json.dumps(w.match, sort_keys=True)}" if w.match else ""
+            parts.append(f"event {w.event!r}{match}")
+        elif w.kind is WaitKind.CHILD:
+            parts.append(f"child run {w.child_id}")
+    return f" for {', '.join(parts)}" if parts else ""
 
 
 def run_json(t: Tether, run: RunRecord) -> dict[str, Any]:
