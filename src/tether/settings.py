@@ -65,18 +65,21 @@ class _TomlSource(PydanticBaseSettingsSource):
         return {k.replace("-", "_"): v for k, v in table.items()}
 
 
-def _explain(error: ValidationError) -> str:
-    """pydantic's report as one line: each bad setting by its variable and tether.toml key,
-    what it should be, and what it was."""
+def explain(error: ValidationError, table: str | None = None) -> str:
+    """pydantic's report as one line: each bad setting by its name (its TETHER_ variable and
+    tether.toml key, or its key in the tether.toml `table`), what it should be, what it was."""
     parts = []
     for e in error.errors(include_url=False):
         loc = [str(p) for p in e.get("loc", ())]
-        key = loc[0] if loc else "?"
-        where = f"TETHER_{key.upper()} (tether.toml: {'.'.join(loc) or key})"
+        key = ".".join(loc) or "?"
+        if table is None:
+            where = f"TETHER_{loc[0].upper() if loc else '?'} (tether.toml: {key})"
+        else:
+            where = f"[{table}] {key}"
         got = e.get("input")
         shown = f"; got {got!r}" if isinstance(got, str | int | float) else ""
         parts.append(f"{where}: {e.get('msg', 'invalid')}{shown}")
-    return "invalid setting " + "; ".join(parts)
+    return ("invalid setting " if table is None else "bad ") + "; ".join(parts)
 
 
 class Settings(BaseSettings):
@@ -125,7 +128,7 @@ class Settings(BaseSettings):
         try:
             super().__init__(**values)
         except ValidationError as e:
-            raise ConfigurationError(_explain(e)) from None
+            raise ConfigurationError(explain(e)) from None
         except SettingsError as e:  # a variable of a list or table field that is not JSON
             field = re.search(r'field "(\w+)"', str(e))
             name = f"TETHER_{field[1].upper()}" if field else "a TETHER_ variable"

@@ -141,3 +141,16 @@ def test_run_wait_on_an_event_wait_shows_the_event_and_its_match(cli: Cli) -> No
     waiting = cli("run", "approval", "--input", '{"ticket": "T-9", "timeout": 0.5}', "--wait")
     assert waiting.returncode == 0, waiting.stderr  # timed out: the workflow answers None
     assert 'waiting for event \'approved\' matching {"ticket": "T-9"}' in waiting.stdout
+
+
+def test_a_bad_limits_table_is_one_line_naming_its_key() -> None:
+    from tether.errors import ConfigurationError
+    from tether.foundation.limits.config import load_limits_config
+    from tether.settings import Settings
+
+    bad = Settings(limits={"model_call_cap": "many", "workflows": {}})
+    with pytest.raises(ConfigurationError) as caught:
+        load_limits_config(bad)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith("bad [limits] model_call_cap:")
+    assert "'many'" in message

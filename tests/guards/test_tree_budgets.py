@@ -53,3 +53,13 @@ def test_a_sub_budget_caps_its_subtree_and_cost_reaches_every_budget_above() -> 
     with pytest.raises(BudgetExceeded, match="sub-budget"):
         guard.before(_call("grandchild", "2", sub_budgets=sub))
     guard.before(_call("sibling", "1"))  # outside the sub-budget: only the root's cap applies
+
+
+def test_a_childs_own_workflow_budget_still_holds_inside_the_tree() -> None:
+    config = LimitsConfig(model_call_cap=50, workflows={"member": {"model_call_cap": 1}})
+    guard = LimitsGuard(MemoryLimitsStore(), config)
+    guard.before(_call("child", "1"))
+    with pytest.raises(BudgetExceeded, match="'s own budget, in the tree of root"):
+        guard.before(_call("child", "2"))
+    guard.before(_call("other_child", "1"))  # its own budget is its own
+    assert guard.store.budget("root").calls == 2

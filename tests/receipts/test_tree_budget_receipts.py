@@ -10,11 +10,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from rich.console import Console
 
 from tests.fakes.guard_servers import REDIS, redis_prefix
 from tests.fakes.openai_server import OpenAIServer
 from tests.receipts.conftest import on_openai
 from tether import RunStatus, Tether
+from tether.cli.views import print_inspect
 from tether.errors import InvalidInput
 from tether.foundation.checkpoint.contract import EntryKind, EntryStatus, RunFilter, RunRecord
 from tether.foundation.limits.contract import Budget
@@ -77,6 +79,11 @@ def test_a_tree_of_four_runs_stops_at_call_6_naming_its_root(
     assert root in json.loads(run.error or "{}")["message"]
     tree = t.inspect(root).tree
     assert tree is not None and tree.calls == 5
+    console = Console(record=True, width=200)
+    print_inspect(t, t.inspect(refused.id), console)
+    shown = console.export_text()
+    assert f"budget the tree of {root}: 5 model calls" in shown
+    assert "this run's own: 4 calls" in shown
 
 
 def test_grandchildren_spend_from_the_root_too(tree_tether: Callable[..., Tether]) -> None:

@@ -86,6 +86,20 @@ class LimitsGuard:
             )
             for b in reversed(call.sub_budgets)
         ]
+        if call.root != call.run_id and self.config.overrides(call.workflow):
+            own = self.config.budget_for(call.workflow)  # [limits.workflows.<child>] holds too
+            scopes.insert(
+                0,
+                _Scope(
+                    key=call.run_id,
+                    name=f"run {call.run_id} ({call.workflow}'s own budget, in the tree of "
+                    f"{call.root})",
+                    call_cap=min(own.model_call_cap, root.model_call_cap),
+                    cost_cap=own.cost_cap_usd,
+                    loop_after=_NO_LOOP_LIMIT,
+                    pause=False,
+                ),
+            )
         tree = "the run tree of " if call.root != call.run_id else "run "
         scopes.append(
             _Scope(
@@ -106,6 +120,8 @@ class LimitsGuard:
             if scope.cost_cap is not None:
                 decisions.append(self._check_cost(call, scope, scope.cost_cap))
         place = _place(call)
+        # Innermost first: when an outer budget refuses, an inner one has counted a call that
+        # was not made, which errs only towards stopping that subtree sooner.
         for scope in scopes:
             admission = self.store.admit(
                 scope.key,
