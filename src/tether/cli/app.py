@@ -298,10 +298,15 @@ def budget_raise(
     run_id: str,
     usd: Annotated[float, typer.Option("--usd", help="Dollars to add to the run's cost cap")],
 ) -> None:
-    """Raise a run's cost cap; a run paused at its cap goes on."""
+    """Raise the cost cap of a run's tree (its root's budget); every run of the tree paused at
+    the cap goes on."""
     with _open() as t:
         run = t.raise_budget(run_id, usd)
-        out.print(f"{run_id}: budget raised by ${usd:g}; {run.status.value}", highlight=False)
+        root = run.meta.get("root_id") or run.id
+        whose = "" if root == run.id else f" (the budget of its tree's root, {root})"
+        out.print(
+            f"{run_id}: budget raised by ${usd:g}{whose}; {run.status.value}", highlight=False
+        )
 
 
 schedule = typer.Typer(help="Cron schedules that start runs.", no_args_is_help=True)
