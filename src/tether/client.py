@@ -25,12 +25,14 @@ from tether.foundation.checkpoint.contract import (
     RunRecord,
     RunStatus,
     Schedule,
+    Wait,
 )
 from tether.foundation.checkpoint.events import BUDGET_EVENT
 from tether.foundation.cost.contract import CostRecord, CostTotal
 from tether.foundation.identity.contract import Identity
-from tether.foundation.limits.config import open_limits
+from tether.foundation.limits.contract import RunBudget
 from tether.foundation.loader import backend_for_url, open_backend
+from tether.foundation.tools.results import ToolCallRecord
 from tether.foundation.trace.config import open_trace_sink
 from tether.foundation.trace.contract import TraceSink
 from tether.runtime.foundations import Foundations
@@ -51,6 +53,9 @@ class RunView(BaseModel):
     children: list[RunRecord]
     cost: CostTotal
     calls: list[CostRecord]  # one per priced model call, by step id
+    root_id: str = ""  # the root of the run's tree, whose budget it spends from
+    tree: RunBudget | None = None  # the tree's spend so far (I10's counters), own calls included
+    interrupted: ToolCallRecord | None = None  # the tool call a needs_attention run is parked on
 
 
 class Tether:
@@ -80,6 +85,8 @@ class Tether:
         self.blobs = blobs = open_backend("blobs", self.settings.blobs, BlobStore, self.settings)
         self.codec = Codec(blobs, self.settings.blob_threshold)
         self.foundations = foundations or Foundations(self.settings, blobs)
+        # What each run executed in this process last parked on (for `run --wait`'s view)
+        self.parked_on: dict[str, builtins.list[Wait]] = {}
         self.services = Services(
             checkpointer=checkpointer,
             registry=self.registry,
@@ -89,6 +96,7 @@ class Tether:
             poll_interval=self.settings.poll_interval,
             foundations=self.foundations,
             start=lambda workflow, input, key: self.start(workflow, input, key=key),
+            on_park=self.parked_on.__setitem__,
         )
 
     @classmethod
@@ -174,7 +182,21 @@ class Tether:
             children=self.checkpointer.list_runs(RunFilter(parent_id=run_id, limit=10_000)),
             cost=self.foundations.cost.run_total(run_id),
             calls=self.foundations.cost.calls(run_id),
+            root_id=self._root_of(run),
+            tree=self.foundations.limits.store.budget(self._root_of(run)),
+            interrupted=self._interrupted(run),
         )
+
+    def _interrupted(self, run: RunRecord) -> ToolCallRecord | None:
+        """I1's row for the call a person must decide on: the journal has no entry for it."""
+        if run.status is not RunStatus.NEEDS_ATTENTION or run.failed_step is None:
+            return None
+        return self.foundations.tools.lookup(run.id, run.failed_step)
+
+    @staticmethod
+    def _root_of(run: RunRecord) -> str:
+        root: str = run.meta.get("root_id") or run.id
+        return root
 
     def cancel(self, run_id: str) -> RunRecord:
         return self.checkpointer.cancel(run_id)
@@ -185,6 +207,8 @@ class Tether:
     def send_event(
         self, name: str, data: dict[str, Any] | None = None, run: str | None = None
     ) -> EventReceipt:
+        if not name.strip():
+            raise InvalidInput("event name", "an event name must be non-blank, e.g. 'approved'")
         if data is not None and not isinstance(data, dict):
             raise InvalidInput(f"data for event {name!r}", "event data must be a JSON object")
         return self.checkpointer.send_event(name, json.dumps(data or {}), run_id=run)
@@ -222,13 +246,20 @@ class Tether:
         return self.foundations.identity.issue(subject, roles=roles or (), ttl_seconds=ttl_seconds)
 
     def raise_budget(self, run_id: str, usd: float) -> RunRecord:
-        """Add `usd` to the run's cost cap; a run paused at its cap wakes and goes on."""
+        """Add `usd` to the cost cap of the run's tree (the budget is its root's, whichever run
+        of the tree is named); every run of the tree paused at the cap wakes and goes on."""
+        if not math.isfinite(usd) or usd <= 0:
+            raise InvalidInput("budget raise", f"--usd must be a finite positive amount, not {usd}")
         run = self.checkpointer.get_run(run_id)
-        if run.status in TERMINAL:
-            raise RunStateError(f"run {run_id} is {run.status.value}; its budget no longer matters")
-        open_limits(self.settings).raise_budget(run_id, usd)
-        if run.status is RunStatus.PAUSED:
-            self.checkpointer.send_event(BUDGET_EVENT, json.dumps({"run_id": run_id}), run_id)
+        root = self.checkpointer.get_run(self._root_of(run))
+        if root.status in TERMINAL:
+            raise RunStateError(
+                f"run {root.id} is {root.status.value}; its tree's budget no longer matters"
+            )
+        self.foundations.limits.raise_budget(root.id, usd)
+        # To every run waiting on it now: the paused runs of the tree (old pauses match run_id)
+        data = json.dumps({"run_id": root.id, "root_id": root.id})
+        self.checkpointer.send_event(BUDGET_EVENT, data)
         return self.checkpointer.get_run(run_id)
 
     def add_schedule(
@@ -312,8 +343,11 @@ class Tether:
                         f"run {run_id} is pinned to {run.workflow_id}, which this process has "
                         "not registered; start a worker that has it"
                     )
-                if self._execute_tree(run_id, stop, heartbeats):
+                ran, paused = self._execute_tree(run_id, stop, heartbeats)
+                if ran:
                     continue
+                if paused:  # the tree waits for a person to raise its budget
+                    return run
                 if on_wait is not None:
                     on_wait(run)
                 # re-read at least every poll: an event or a child can wake it before wake_at
@@ -322,20 +356,26 @@ class Tether:
         finally:
             heartbeats.close()
 
-    def _execute_tree(self, run_id: str, stop: threading.Event, heartbeats: Heartbeats) -> bool:
+    def _execute_tree(
+        self, run_id: str, stop: threading.Event, heartbeats: Heartbeats
+    ) -> tuple[bool, bool]:
         """Execute whatever of the run and its descendants is runnable now: with no worker
-        about, `run` must also drive the children its run invoked. True if anything ran."""
+        about, `run` must also drive the children its run invoked. Whether anything ran, and
+        whether a descendant is paused at its budget."""
         s, accepts = self.services, self.registry.accepts()
-        pending, ran = [run_id], False
+        pending, ran, paused = [run_id], False, False
         while pending:
             rid = pending.pop()
             for claim in self.checkpointer.claim(s.owner, accepts, 1, s.lease_seconds, run_id=rid):
                 execute_claim(s, claim, stop, heartbeats)
                 ran = True
             live = [st for st in RunStatus if st not in TERMINAL]
-            children = RunFilter(parent_id=rid, statuses=live, limit=10_000)
-            pending += [c.id for c in self.checkpointer.list_runs(children)]
-        return ran
+            children = self.checkpointer.list_runs(
+                RunFilter(parent_id=rid, statuses=live, limit=10_000)
+            )
+            paused = paused or any(c.status is RunStatus.PAUSED for c in children)
+            pending += [c.id for c in children]
+        return ran, paused
 
     def close(self) -> None:
         self.foundations.close()

@@ -9,6 +9,7 @@
     │   ├── DatabaseUnavailable      the database is down, locked or corrupt (DSN sans password)
     │   ├── SchemaVersionError       the database was written by a newer tether
     │   ├── SecretNotFound           I7 has no secret by that name
+    │   ├── WorkflowImportError      a workflow module in the settings fails to import
     │   └── CrossFamilyJudgeError    the judge model shares the agent's family (INV-3)
     ├── WorkflowNotFound             no registered workflow by that name or version
     ├── InvalidInput                 workflow input or event data fails validation
@@ -109,6 +110,19 @@ class SecretNotFound(ConfigurationError):
 
 class CrossFamilyJudgeError(ConfigurationError):
     """INV-3: the judge must not be of the agent's model family."""
+
+
+class WorkflowImportError(ConfigurationError):
+    def __init__(self, module: str, error: BaseException) -> None:
+        last = f"{type(error).__name__}: {error}".splitlines()[0]
+        if isinstance(error, SyntaxError) and error.filename:
+            last = f"SyntaxError: {error.msg} ({error.filename}, line {error.lineno})"
+        super().__init__(
+            f"workflow module {module!r} (listed in the settings' workflows) failed to import: "
+            f"{last}; fix it or remove it from the list (--debug or TETHER_DEBUG=1 shows the "
+            "traceback)"
+        )
+        self.module = module
 
 
 class WorkflowNotFound(TetherError):

@@ -11,17 +11,21 @@ so any one interface can be pointed at its own database by changing one string.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import tempfile
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
 )
 
 from tether.errors import ConfigurationError
@@ -61,6 +65,23 @@ class _TomlSource(PydanticBaseSettingsSource):
         return {k.replace("-", "_"): v for k, v in table.items()}
 
 
+def explain(error: ValidationError, table: str | None = None) -> str:
+    """pydantic's report as one line: each bad setting by its name (its TETHER_ variable and
+    tether.toml key, or its key in the tether.toml `table`), what it should be, what it was."""
+    parts = []
+    for e in error.errors(include_url=False):
+        loc = [str(p) for p in e.get("loc", ())]
+        key = ".".join(loc) or "?"
+        if table is None:
+            where = f"TETHER_{loc[0].upper() if loc else '?'} (tether.toml: {key})"
+        else:
+            where = f"[{table}] {key}"
+        got = e.get("input")
+        shown = f"; got {got!r}" if isinstance(got, str | int | float) else ""
+        parts.append(f"{where}: {e.get('msg', 'invalid')}{shown}")
+    return ("invalid setting " if table is None else "bad ") + "; ".join(parts)
+
+
 class Settings(BaseSettings):
     """What tether needs to know about its environment; every field has a working default."""
 
@@ -70,7 +91,10 @@ class Settings(BaseSettings):
 
     data_dir: Path | None = None
     database_url: str | None = None
-    workflows: list[str] = Field(default_factory=lambda: list(DEFAULT_WORKFLOWS))
+    # TETHER_WORKFLOWS: a JSON list, or modules separated by commas
+    workflows: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_WORKFLOWS)
+    )
 
     # Backends by entry-point name (group `tether.<interface>`). The checkpointer, unless
     # named, is the one the checkpoint database URL's scheme names, as for every interface that
@@ -128,6 +152,34 @@ class Settings(BaseSettings):
     # --- end I4 ---
 
     config_file: Path | None = None
+
+    def __init__(self, **values: Any) -> None:
+        """Every bad value (a variable, a tether.toml key) is one ConfigurationError naming it
+        and what is expected, never pydantic's report."""
+        try:
+            super().__init__(**values)
+        except ValidationError as e:
+            raise ConfigurationError(explain(e)) from None
+        except SettingsError as e:  # a variable of a list or table field that is not JSON
+            field = re.search(r'field "(\w+)"', str(e))
+            name = f"TETHER_{field[1].upper()}" if field else "a TETHER_ variable"
+            raise ConfigurationError(
+                f"invalid setting {name}: expected JSON ({e.__cause__ or 'unreadable value'})"
+            ) from None
+
+    @field_validator("workflows", mode="before")
+    @classmethod
+    def _module_list(cls, value: Any) -> Any:
+        """`["a.b", "c"]` (JSON, as tether.toml gives it) or `a.b, c` (a plain variable)."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"not a JSON list of module names ({e})") from None
+        return [m.strip() for m in text.split(",") if m.strip()]
 
     @classmethod
     def settings_customise_sources(

@@ -72,7 +72,7 @@ def test_unknown_workflow_and_run_name_the_problem(cli) -> None:  # type: ignore
 
 def test_start_list_inspect_cancel_round_trip(cli) -> None:  # type: ignore[no-untyped-def]
     started = cli("run", "approval", "--input", '{"ticket": "T-1"}', "--json")
-    run_id = json.loads(started.stdout)["run_id"]
+    run_id = json.loads(started.stdout)["id"]
     listed = json.loads(cli("runs", "--json").stdout)
     assert [r["id"] for r in listed] == [run_id]
     assert cli("cancel", run_id).returncode == 0
@@ -82,7 +82,7 @@ def test_start_list_inspect_cancel_round_trip(cli) -> None:  # type: ignore[no-u
 
 def test_event_sent_before_the_worker_runs_is_held_for_the_run(cli) -> None:  # type: ignore[no-untyped-def]
     started = cli("run", "approval", "--input", '{"ticket": "T-2"}', "--json")
-    run_id = json.loads(started.stdout)["run_id"]
+    run_id = json.loads(started.stdout)["id"]
     sent = cli("send-event", "approved", "--data", '{"ticket": "T-2", "by": "ana"}')
     assert sent.returncode == 0 and "held" in sent.stdout  # not waiting yet: held for it
     assert cli("worker", "--until-idle").returncode == 0

@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from tether import Context, Message, tool, workflow
+from tether.foundation.limits.contract import Budget
 
 
 @tool(replay="unsafe_on_replay", timeout=30)
@@ -255,3 +256,50 @@ async def tallying(ctx: Context, inp: Tally) -> Tallies:
     third = await ctx.tool(tally, label="third")
     calls = (first, second, third)
     return Tallies(counts=[c["count"] for c in calls], pids=[c["pid"] for c in calls])
+
+
+class Team(BaseModel):
+    """A lead that plans with one model call, then hands the work to `members` sub-agents in
+    turn (each a `chatty` of `calls` calls, or a team of its own while `depth` > 0)."""
+
+    members: int = 3
+    calls: int = 5
+    depth: int = 0
+    member_cap: int | None = None  # a sub-budget for each member
+    inner_cap: int | None = None  # the member_cap of nested teams
+    task: str = "agent"
+
+
+@workflow(name="team", version="1.0.0")
+async def team(ctx: Context, inp: Team) -> Done:
+    await ctx.model(inp.task, [Message.user(f"plan the work of {inp.members} members")])
+    budget = None if inp.member_cap is None else Budget(model_call_cap=inp.member_cap)
+    for i in range(inp.members):
+        if inp.depth > 0:
+            sub = inp.model_copy(update={"depth": inp.depth - 1, "member_cap": inp.inner_cap})
+            await ctx.invoke(team, sub, name=f"team {i}", budget=budget)
+        else:
+            chat = Chat(calls=inp.calls, task=inp.task)
+            await ctx.invoke(chatty, chat, name=f"member {i}", budget=budget)
+    return Done(result="the team is done")
+
+
+@tool(replay="pure", timeout=30, env=["HELPDESK_TOKEN"])
+def read_env(name: str) -> str:
+    """What the tool's process sees of variable `name` ('<unset>' if nothing)."""
+    return os.environ.get(name, "<unset>")
+
+
+class EnvProbe(BaseModel):
+    names: list[str]
+
+
+@workflow(name="env_probe", version="1.0.0")
+async def env_probe(ctx: Context, inp: EnvProbe) -> Done:
+    seen = [await ctx.tool(read_env, name=n) for n in inp.names]
+    return Done(
+        result=",".join(
+            f"{n}={'<unset>' if v == '<unset>' else len(v)}"
+            for n, v in zip(inp.names, seen, strict=True)
+        )
+    )

@@ -132,3 +132,21 @@ def test_bad_tool_arguments_fail_the_step_before_anything_runs(
     error = json.loads(run.error or "{}")
     assert error["type"] == ToolArgumentError.__name__ and "key" in error["message"]
     assert not marker.exists()
+
+
+def test_inspect_of_a_parked_run_lists_the_interrupted_tool_step(
+    agent_tether: Callable[..., Tether],
+    tmp_path: Path,
+) -> None:
+    from rich.console import Console
+
+    from tether.cli.views import print_inspect
+
+    t = agent_tether()
+    run_id = _interrupted_mail(t, tmp_path, tmp_path / "outbox.txt")
+    view = t.inspect(run_id)
+    assert view.interrupted is not None and view.interrupted.tool == "send_mail"
+    console = Console(record=True, width=240)
+    print_inspect(t, view, console)
+    (row,) = [line for line in console.export_text().splitlines() if " interrupted " in line]
+    assert "send_mail" in row and f"tether resolve {run_id} --step 1" in row

@@ -9,23 +9,24 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 import threading
 import time
+import traceback
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 
 from tether.cli import views
 from tether.cli.evals import eval_app, replay
 from tether.cli.serve import serve
 from tether.client import Tether
-from tether.errors import ConfigurationError, DatabaseUnavailable, InvalidInput, TetherError
+from tether.errors import DatabaseUnavailable, InvalidInput, TetherError
 from tether.foundation.checkpoint.contract import RunStatus
 from tether.foundation.loader import open_backend
 from tether.foundation.secrets.redaction import RedactingFilter
@@ -43,6 +44,19 @@ app = typer.Typer(
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
+_DEBUG = {"on": False}
+
+
+@app.callback()
+def _options(
+    debug: Annotated[
+        bool,
+        typer.Option("--debug", envvar="TETHER_DEBUG", help="Show an error's full traceback"),
+    ] = False,
+) -> None:
+    _DEBUG["on"] = debug
+
+
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
@@ -52,11 +66,7 @@ def _fail(message: str, code: int = 2) -> NoReturn:
 
 
 def _open(quiet: bool = False) -> Tether:
-    try:
-        settings = Settings()
-    except ValidationError as e:
-        raise ConfigurationError(f"invalid tether settings: {e}") from None
-    t = Tether(settings)
+    t = Tether(Settings())  # a bad setting is one ConfigurationError
     if not quiet:
         err.print(f"[dim]database: {t.database}[/]", highlight=False)
     return t
@@ -112,37 +122,55 @@ def run(
         run_id = t.start(workflow, data, key=key, token=token)
         if not wait:
             if as_json:
-                out.print_json(json.dumps({"run_id": run_id}))
+                out.print_json(json.dumps({"id": run_id}))
             else:
                 out.print(f"started {run_id}  (tether inspect {run_id})", highlight=False)
             return
-        stop = threading.Event()
-        result: dict[str, Any] = {}
+        _wait(t, run_id, as_json)
 
-        def execute() -> None:
-            try:
-                result["run"] = t.run(run_id, stop=stop)
-            except BaseException as e:  # reported on the main thread
-                result["error"] = e
 
-        runner = threading.Thread(target=execute, name="tether-run-wait", daemon=True)
-        runner.start()
+def _wait(t: Tether, run_id: str, as_json: bool) -> NoReturn:
+    """Execute the run here (or follow the worker that has it) with progress shown; exit 0
+    when it completed, 1 otherwise. Ctrl-C detaches: the run goes on."""
+    stop = threading.Event()
+    result: dict[str, Any] = {}
+
+    def execute() -> None:
         try:
-            views.follow(t, run_id, runner, out, quiet=as_json)
-        except KeyboardInterrupt:
-            stop.set()
-            runner.join(timeout=60)
-            err.print(f"detached; the run goes on: tether inspect {run_id}", highlight=False)
-            raise typer.Exit(130) from None
-        runner.join()
-        if "error" in result:
-            raise result["error"]
-        final = result["run"]
-        if as_json:
-            out.print_json(json.dumps(views.run_json(t, final)))
-        else:
-            views.print_outcome(t, final, out)
-        raise typer.Exit(0 if final.status is RunStatus.COMPLETED else 1)
+            result["run"] = t.run(run_id, stop=stop)
+        except BaseException as e:  # reported on the main thread
+            result["error"] = e
+
+    runner = threading.Thread(target=execute, name="tether-run-wait", daemon=True)
+    runner.start()
+    try:
+        views.follow(t, run_id, runner, out, quiet=as_json)
+    except KeyboardInterrupt:
+        stop.set()
+        runner.join(timeout=60)
+        err.print(f"detached; the run goes on: tether inspect {run_id}", highlight=False)
+        raise typer.Exit(130) from None
+    runner.join()
+    if "error" in result:
+        raise result["error"]
+    final = result["run"]
+    if as_json:
+        out.print_json(json.dumps(views.run_json(t, final)))
+    else:
+        views.print_outcome(t, final, out)
+    raise typer.Exit(0 if final.status is RunStatus.COMPLETED else 1)
+
+
+@app.command("wait")
+def wait_for(
+    run_id: str,
+    as_json: JsonFlag = False,
+) -> None:
+    """Follow an existing run to its end: execute it here, or follow the worker that has it.
+    Exit 0 when it completed, 1 when it failed, was cancelled or needs a person."""
+    with _open() as t:
+        t.status(run_id)  # an unknown run is one line, before anything runs
+        _wait(t, run_id, as_json)
 
 
 @app.command()
@@ -220,7 +248,7 @@ def retry(run_id: str) -> None:
     with _open() as t:
         run = t.retry(run_id)
         out.print(
-            f"{run_id}: {run.status.value}; a worker (or tether run --wait) resumes it",
+            f"{run_id}: {run.status.value}; a worker (or `tether wait {run_id}`) resumes it",
             highlight=False,
         )
 
@@ -255,7 +283,7 @@ def resolve(
         value = None if result is None else _parse_json(result, "--result")
         run = t.resolve(run_id, step, result=value, skip=skip, rerun=rerun)
         out.print(
-            f"{run_id}: {run.status.value}; a worker (or tether run --wait) resumes it",
+            f"{run_id}: {run.status.value}; a worker (or `tether wait {run_id}`) resumes it",
             highlight=False,
         )
 
@@ -291,10 +319,7 @@ def trace_load(
 ) -> None:
     """Replay a JSONL trace dump into a trace backend with its original ids and times (a
     trace written while offline appears in Phoenix later). Malformed lines are skipped."""
-    try:
-        settings = Settings()
-    except ValidationError as e:
-        raise ConfigurationError(f"invalid tether settings: {e}") from None
+    settings = Settings()
     sink = open_backend("trace", to, TraceSink, settings)
     try:
         report = load_dump(dump, sink, settings)
@@ -319,10 +344,15 @@ def budget_raise(
     run_id: str,
     usd: Annotated[float, typer.Option("--usd", help="Dollars to add to the run's cost cap")],
 ) -> None:
-    """Raise a run's cost cap; a run paused at its cap goes on."""
+    """Raise the cost cap of a run's tree (its root's budget); every run of the tree paused at
+    the cap goes on."""
     with _open() as t:
         run = t.raise_budget(run_id, usd)
-        out.print(f"{run_id}: budget raised by ${usd:g}; {run.status.value}", highlight=False)
+        root = run.meta.get("root_id") or run.id
+        whose = "" if root == run.id else f" (the budget of its tree's root, {root})"
+        out.print(
+            f"{run_id}: budget raised by ${usd:g}{whose}; {run.status.value}", highlight=False
+        )
 
 
 schedule = typer.Typer(help="Cron schedules that start runs.", no_args_is_help=True)
@@ -412,8 +442,12 @@ def main() -> None:
     except typer.Exit as e:
         sys.exit(e.exit_code)
     except TetherError as e:
+        if _DEBUG["on"] or os.environ.get("TETHER_DEBUG", "") not in ("", "0", "false"):
+            traceback.print_exception(e)
         _exit_with(str(e))
-    except (typer.BadParameter, typer.Abort) as e:
+    except typer.BadParameter as e:  # names the option: "Missing option '--step'"
+        _exit_with(e.format_message())
+    except typer.Abort as e:
         _exit_with(str(e) or "aborted")
     except Exception as e:  # click usage errors carry their own exit code
         from click.exceptions import ClickException

@@ -24,6 +24,7 @@ from tether.foundation.checkpoint.contract import (
     RunRecord,
     RunStatus,
     Schedule,
+    WaitKind,
 )
 from tether.foundation.cost.contract import CostRecord, CostTotal
 
@@ -132,6 +133,14 @@ def print_inspect(t: Tether, view: RunView, console: Console) -> None:
             f"{unpriced}",
             highlight=False,
         )
+    if view.tree is not None and (view.tree.calls or view.tree.spent_usd):
+        whose = "this run's tree" if view.root_id == run.id else f"the tree of {view.root_id}"
+        raised = f" (raised ${view.tree.raised_usd:.4f})" if view.tree.raised_usd else ""
+        console.print(
+            f"budget {whose}: {view.tree.calls} model calls, ${view.tree.spent_usd:.6f}"
+            f"{raised}; this run's own: {view.cost.calls} calls, ${view.cost.usd:.6f}",
+            highlight=False,
+        )
     if run.error:
         where = f" at step {run.failed_step}" if run.failed_step else ""
         console.print(f"[red]error{where}[/] {run.error}", highlight=False)
@@ -153,6 +162,22 @@ def print_inspect(t: Tether, view: RunView, console: Console) -> None:
             _short(_shown(e, priced.get(e.step_id)), width),
             style=style,
         )
+    call = view.interrupted
+    if call is not None:
+        table.add_row(
+            call.step_id,
+            "tool",
+            call.tool,
+            str(call.attempt),
+            "interrupted",
+            "",
+            _short(
+                f"started {when(call.started_at)}, no answer; decide with `tether resolve "
+                f"{run.id} --step {call.step_id} --result JSON | --skip | --rerun`",
+                width,
+            ),
+            style="bold magenta",
+        )
     console.print(table)
     for child in view.children:
         console.print(
@@ -165,7 +190,7 @@ def follow(
 ) -> None:
     """Print each step as it is journaled and each change of status, until `runner` ends."""
     seen: set[tuple[str, int]] = set()
-    last_status: RunStatus | None = None
+    last_shown: tuple[RunStatus, str] | None = None
     while True:
         alive = runner.is_alive()
         run = t.status(run_id)
@@ -183,17 +208,29 @@ def follow(
                     f"{_ms(e.finished_at - e.started_at):>10}{detail}",
                     highlight=False,
                 )
-            if run.status is not last_status and run.status in (
-                RunStatus.SLEEPING,
-                RunStatus.WAITING,
-            ):
+            # the waits are learnt just after the park is visible: a line when either changes
+            shown = (run.status, _on(t, run_id))
+            if shown != last_shown and run.status in (RunStatus.SLEEPING, RunStatus.WAITING):
                 until = f" until {when(run.wake_at)}" if run.wake_at else ""
-                console.print(f"  … {run.status.value}{until}", highlight=False)
-        last_status = run.status
+                console.print(f"  … {run.status.value}{shown[1]}{until}", highlight=False)
+            last_shown = shown
         if not alive:
             return
         runner.join(0.2)
         time.sleep(0)
+
+
+def _on(t: Tether, run_id: str) -> str:
+    """What the run waits for, when it parked in this process: events with their match, or
+    children (a worker elsewhere keeps that to itself; then only the time shows)."""
+    parts = []
+    for w in t.parked_on.get(run_id, []):
+        if w.kind is WaitKind.EVENT:
+            match = f" matching {json.dumps(w.match, sort_keys=True)}" if w.match else ""
+            parts.append(f"event {w.event!r}{match}")
+        elif w.kind is WaitKind.CHILD:
+            parts.append(f"child run {w.child_id}")
+    return f" for {', '.join(parts)}" if parts else ""
 
 
 def run_json(t: Tether, run: RunRecord) -> dict[str, Any]:

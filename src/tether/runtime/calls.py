@@ -34,7 +34,13 @@ from tether.foundation.checkpoint.contract import (
 )
 from tether.foundation.checkpoint.events import BUDGET_EVENT
 from tether.foundation.guards.chain import RouteGuard
-from tether.foundation.guards.contract import CallKind, CallOutcome, GuardDecision, GuardedCall
+from tether.foundation.guards.contract import (
+    CallKind,
+    CallOutcome,
+    GuardDecision,
+    GuardedCall,
+    SubBudget,
+)
 from tether.foundation.identity.contract import Identity
 from tether.foundation.models.contract import ModelRequest, RoutedResponse
 from tether.foundation.tools.contract import ReplayClass, ToolDef, ToolInvocation
@@ -48,6 +54,13 @@ def _identity(ex: Execution) -> Identity | None:
     return Identity.model_validate(raw) if raw else None
 
 
+def root_of(ex: Execution) -> tuple[str, str]:
+    """The run tree's root (run id, name@version): its budget is the one every descendant
+    spends from. A child learns it from its run meta, written when it was invoked."""
+    meta = ex.run.meta
+    return meta.get("root_id") or ex.run.id, meta.get("root_workflow") or ex.wf.id
+
+
 def _guarded(
     ex: Execution,
     sid: str,
@@ -55,7 +68,9 @@ def _guarded(
     target: str,
     arguments: dict[str, Any],
     sensitivity: str = "internal",
+    attempt: int = 1,
 ) -> GuardedCall:
+    root, root_workflow = root_of(ex)
     return GuardedCall(
         run_id=ex.run.id,
         workflow=ex.wf.id,
@@ -65,6 +80,10 @@ def _guarded(
         arguments=arguments,
         sensitivity=sensitivity,
         identity=_identity(ex),
+        root_run_id=root,
+        root_workflow=root_workflow,
+        attempt=attempt,
+        sub_budgets=tuple(SubBudget.model_validate(b) for b in ex.run.meta.get("budgets", ())),
     )
 
 
@@ -74,7 +93,9 @@ def _decisions(decisions: list[GuardDecision] | tuple[GuardDecision, ...]) -> li
 
 def _pause(ex: Execution, sid: str) -> BaseException:
     """Budget as control flow: park the run (status paused) until `tether budget raise` sends
-    the budget event; then the call is judged again. Each pause of one call has its own id."""
+    the budget event for its tree's root; then the call is judged again. Every run of a tree
+    pauses so at its next guarded call, and one raise wakes them all. Each pause of one call
+    has its own id."""
     n = 1
     while f"{sid}~budget{n}" in ex.done:
         n += 1
@@ -84,7 +105,7 @@ def _pause(ex: Execution, sid: str) -> BaseException:
             name="budget raised",
             kind=WaitKind.EVENT,
             event=BUDGET_EVENT,
-            match={"run_id": ex.run.id},
+            match={"root_id": root_of(ex)[0]},
         )
     )
 
@@ -159,10 +180,10 @@ async def call_tool(
     ex.check_stopping()
     attempt = ex.attempts.get(sid, 0)
     inputs: dict[str, Any] = {"args": args}
-    call = _guarded(ex, sid, "tool", tool.name, args)
     runner, chain = ex.foundations.tools, ex.foundations.guards
     while True:
         attempt += 1
+        call = _guarded(ex, sid, "tool", tool.name, args, attempt=attempt)
         started = time.time()
         try:
             decisions = chain.before(call)
@@ -245,7 +266,7 @@ async def call_model(ex: Execution, sid: str, request: ModelRequest) -> Any:
         "last": request.messages[-1].content[:500] if request.messages else "",
     }
     inputs: dict[str, Any] = {"request": request.model_dump(mode="json")}
-    call = _guarded(ex, sid, "model", name, summary, request.sensitivity.value)
+    call = _guarded(ex, sid, "model", name, summary, request.sensitivity.value, attempt)
     chain, foundations = ex.foundations.guards, ex.foundations
     started = time.time()
     try:

@@ -21,7 +21,7 @@ from weakref import WeakKeyDictionary
 
 from pydantic import BaseModel, TypeAdapter
 
-from tether.errors import StepFailed
+from tether.errors import InvalidInput, StepFailed
 from tether.foundation.checkpoint.contract import (
     EntryKind,
     EntryStatus,
@@ -29,6 +29,7 @@ from tether.foundation.checkpoint.contract import (
     Wait,
     WaitKind,
 )
+from tether.foundation.limits.contract import Budget
 from tether.foundation.models.contract import (
     Message,
     ModelRequest,
@@ -38,7 +39,7 @@ from tether.foundation.models.contract import (
 )
 from tether.foundation.tools.contract import ToolDef
 from tether.runtime.branches import BRANCH, start_branch
-from tether.runtime.calls import call_model, call_tool
+from tether.runtime.calls import call_model, call_tool, root_of
 from tether.runtime.execution import Execution, Release, Suspend
 from tether.runtime.ids import new_run_id
 from tether.runtime.registry import REGISTRY, WorkflowDef
@@ -288,14 +289,43 @@ class Context:
         input: BaseModel | dict[str, Any],
         *,
         name: str | None = None,
+        budget: Budget | None = None,
     ) -> Awaitable[Any]:
         """Start a child workflow with its own journal and wait for its output.
-        A child failure raises ChildFailed here; cancelling this run cancels the child."""
+        A child failure raises ChildFailed here; cancelling this run cancels the child.
+
+        The child spends from this run's budget, which is its root's: every run of a tree
+        counts against the root's call cap, cost cap and loop window. `budget` narrows what the
+        child (and its descendants) may spend; one larger than a budget above it is refused
+        (InvalidInput)."""
         wf = workflow if isinstance(workflow, WorkflowDef) else REGISTRY.get(workflow)
-        return self._invoke(self._next_id(), name or wf.name, wf, input)
+        sub_budgets = self._sub_budgets(budget)
+        return self._invoke(self._next_id(), name or wf.name, wf, input, sub_budgets)
+
+    def _sub_budgets(self, budget: Budget | None) -> list[dict[str, Any]]:
+        """This run's sub-budgets, and the child's when it is given one (its run id is filled
+        in when the child is created)."""
+        above: list[dict[str, Any]] = list(self._ex.run.meta.get("budgets", ()))
+        if budget is None:
+            return above
+        for cap in ("model_call_cap", "cost_cap_usd"):
+            mine = getattr(budget, cap)
+            wider = [b for b in above if b.get(cap) is not None and mine is not None]
+            if mine is not None and any(mine > b[cap] for b in wider):
+                raise InvalidInput(
+                    "ctx.invoke budget",
+                    f"{cap}={mine} is larger than the {cap} of run {wider[-1]['run_id']} "
+                    "above it; a child's budget may only be smaller",
+                )
+        return [*above, {"run_id": "", **budget.model_dump()}]
 
     async def _invoke(
-        self, sid: str, name: str, wf: WorkflowDef, input: BaseModel | dict[str, Any]
+        self,
+        sid: str,
+        name: str,
+        wf: WorkflowDef,
+        input: BaseModel | dict[str, Any],
+        sub_budgets: list[dict[str, Any]],
     ) -> Any:
         ex = self._ex
         entry = ex.replayed_wait(sid, name, EntryKind.INVOKE)
@@ -306,16 +336,22 @@ class Context:
         ex.check_stopping()
         child_input = ex.codec.encode(wf.input_adapter.validate_python(input), wf.input_adapter)
         ex.commit_recorded()
+        child_id = new_run_id()
+        root, root_workflow = root_of(ex)
+        budgets = [b if b["run_id"] else {**b, "run_id": child_id} for b in sub_budgets]
+        meta: dict[str, Any] = {"step_name": name, "root_id": root, "root_workflow": root_workflow}
+        if budgets:
+            meta["budgets"] = budgets
         child, _ = ex.cp.create_run(
             NewRun(
-                id=new_run_id(),
+                id=child_id,
                 workflow=wf.name,
                 version=wf.version,
                 input=child_input,
                 key=f"child:{ex.run.id}:{sid}",
                 parent_id=ex.run.id,
                 parent_step=sid,
-                meta={"step_name": name},
+                meta=meta,
             )
         )
         raise ex.suspend(Wait(step_id=sid, name=name, kind=WaitKind.CHILD, child_id=child.id))

@@ -17,6 +17,7 @@ from tether.foundation.guards.chain import GuardChain
 from tether.foundation.identity.config import open_identity
 from tether.foundation.identity.contract import IdentityProvider
 from tether.foundation.limits.config import open_limits
+from tether.foundation.limits.guard import LimitsGuard
 from tether.foundation.models.router import ModelRouter
 from tether.foundation.policy.config import open_policy
 from tether.foundation.secrets.config import open_secrets
@@ -75,10 +76,16 @@ class Foundations:
         chain: GuardChain = self._get("guards", self._guard_chain)
         return chain
 
+    @property
+    def limits(self) -> LimitsGuard:
+        """I10: the chain's budgets and rate limits; also what `budget raise` and `inspect` ask."""
+        guard: LimitsGuard = self._get("limits", lambda: open_limits(self.settings))
+        return guard
+
     def _guard_chain(self) -> GuardChain:
         """I9's policy gate, then I10's limits (`[policy]`, `[limits]`), audited to I9's log."""
         gate, audit = open_policy(self.settings)
-        return GuardChain([gate, open_limits(self.settings)], audit)
+        return GuardChain([gate, self.limits], audit)
 
     def built(self, name: str) -> Any | None:
         return self._built.get(name)
@@ -92,3 +99,5 @@ class Foundations:
             asyncio.run(built["models"].aclose())
         if "cost" in built:
             built["cost"].close()
+        if "limits" in built:
+            built["limits"].store.close()

@@ -18,7 +18,7 @@ from typing import Any, get_type_hints
 
 from pydantic import TypeAdapter
 
-from tether.errors import ConfigurationError, WorkflowNotFound
+from tether.errors import ConfigurationError, WorkflowImportError, WorkflowNotFound
 from tether.foundation.checkpoint.contract import Accept
 
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
@@ -92,10 +92,8 @@ class Registry:
         for mod in modules:
             try:
                 importlib.import_module(mod)
-            except ImportError as e:
-                raise ConfigurationError(
-                    f"cannot import workflow module {mod!r} listed in settings: {e}"
-                ) from e
+            except Exception as e:  # SyntaxError too: whatever the module raises
+                raise WorkflowImportError(mod, e) from e
 
 
 REGISTRY = Registry()

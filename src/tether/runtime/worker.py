@@ -19,7 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from tether.errors import DatabaseUnavailable
-from tether.foundation.checkpoint.contract import Checkpointer, Claim, RunStatus
+from tether.foundation.checkpoint.contract import Checkpointer, Claim, RunStatus, Wait
 from tether.foundation.trace.contract import TraceSink
 from tether.runtime.driver import execute
 from tether.runtime.execution import Execution
@@ -45,6 +45,8 @@ class Services:
     default_retry: RetryPolicy = DEFAULT_RETRY
     foundations: Foundations | None = None
     start: Start | None = None  # how a schedule's tick starts a run (the client's `start`)
+    # told what a run executed here parked on (the view of `run --wait` shows the event)
+    on_park: Callable[[str, list[Wait]], None] | None = None
     owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
 
@@ -89,6 +91,7 @@ class Heartbeats:
 
 
 _loops = threading.local()
+_PARKED = (RunStatus.WAITING, RunStatus.SLEEPING, RunStatus.PAUSED)
 
 
 def execute_claim(
@@ -115,7 +118,10 @@ def execute_claim(
             stopping=stopping,
             foundations=services.foundations,
         )
-        return loop.run_until_complete(execute(ex))
+        status = loop.run_until_complete(execute(ex))
+        if services.on_park is not None and status in _PARKED:
+            services.on_park(run.id, list(ex.waits))
+        return status
     finally:
         heartbeats.drop(run.id)
 
@@ -184,6 +190,9 @@ class Worker:
                 for fut in active:
                     fut.exception()  # wait: each run finishes or is released at a boundary
                 heartbeats.close()
+                # The listener may be inside wait_for_work: joined here, it is done with the
+                # checkpointer before the caller closes it ("closed database" otherwise).
+                notifier.join()
         return self.executed
 
     def _fire_schedules(self) -> None:

@@ -27,6 +27,17 @@ def fingerprint(kind: str, target: str, arguments: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
+class SubBudget(BaseModel):
+    """A sub-budget an ancestor-or-self run of the call was given (`ctx.invoke(budget=)`):
+    the calls of `run_id` and its descendants count against these caps as well."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    model_call_cap: int | None = None
+    cost_cap_usd: float | None = None
+
+
 class GuardedCall(BaseModel):
     """Everything a guard may judge a call by; new fields get defaults, so no guard breaks."""
 
@@ -42,6 +53,14 @@ class GuardedCall(BaseModel):
     backend: str | None = None  # the backend an attempt goes to: rate limits and breaker
     identity: Identity | None = None  # who started the run (I8)
     fingerprint: str = ""  # same call, same value; computed from kind, target, arguments if ""
+    root_run_id: str = ""  # the run tree's root, whose budget every descendant spends; "" = run_id
+    root_workflow: str = ""  # the root's name@version, whose configured budget applies
+    attempt: int = 1  # a retry of a failed call is a new call; a re-execution after a crash isn't
+    sub_budgets: tuple[SubBudget, ...] = ()  # outermost first
+
+    @property
+    def root(self) -> str:
+        return self.root_run_id or self.run_id
 
     @model_validator(mode="after")
     def _fill_fingerprint(self) -> GuardedCall:

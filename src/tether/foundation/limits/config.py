@@ -28,7 +28,7 @@ from tether.errors import ConfigurationError, NoBackendForUrl
 from tether.foundation.limits.contract import LimitsStore
 from tether.foundation.limits.guard import LimitsGuard
 from tether.foundation.loader import backend_for_url, open_backend
-from tether.settings import Settings
+from tether.settings import Settings, explain
 
 
 class Budget(BaseModel):
@@ -68,7 +68,11 @@ class LimitsConfig(Budget):
         try:
             return Budget.model_validate({**base, **(override or {})})
         except ValidationError as e:
-            raise ConfigurationError(f"bad [limits.workflows.{workflow}]: {e}") from e
+            raise ConfigurationError(explain(e, f"limits.workflows.{workflow}")) from e
+
+    def overrides(self, workflow: str) -> bool:
+        """Whether `[limits.workflows]` has a table for this workflow (name or name@version)."""
+        return workflow in self.workflows or workflow.partition("@")[0] in self.workflows
 
     def backend_limits(self, backend: str) -> BackendLimits:
         return self.backends.get(backend, BackendLimits())
@@ -78,7 +82,7 @@ def load_limits_config(settings: Settings) -> LimitsConfig:
     try:
         return LimitsConfig.model_validate((settings.model_extra or {}).get("limits", {}))
     except ValidationError as e:
-        raise ConfigurationError(f"bad [limits] settings: {e}") from e
+        raise ConfigurationError(explain(e, "limits")) from e
 
 
 def open_limits_store(settings: Settings, config: LimitsConfig | None = None) -> LimitsStore:

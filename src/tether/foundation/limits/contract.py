@@ -12,6 +12,11 @@ file) never lose an update between a read and a write:
 - `take` is a token bucket; `breaker_allow` / `breaker_record` a circuit breaker. These count
   traffic, not runs: a re-executed call really reaches the provider again, so it counts.
 
+Counters belong to a budget, not to one run: the guard passes the root run of a run tree (or a
+child run given a sub-budget) as `run_id`, and the call's place in the tree (its own run, step
+and attempt) as `step_id`, so every descendant spends from its root and a re-executed call is
+still judged once.
+
 Times are passed in (`now`, Unix seconds) by the guard, so one clock decides for every backend
 and tests need no sleeping.
 """
@@ -20,7 +25,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
 if TYPE_CHECKING:
     from tether.settings import Settings
@@ -37,6 +42,21 @@ class Admission(BaseModel):
     calls: int  # counted calls of the run, this one included when admitted and counted
     streak: int  # identical calls in a row ending with this one
     replayed: bool = False  # this (run, step) was judged before; this is that answer
+
+
+class Budget(BaseModel):
+    """A child run's sub-budget: `ctx.invoke(agent, input, budget=Budget(model_call_cap=5))`.
+
+    The child and its descendants spend from it *and* from every budget above it (their root's
+    above all), so a sub-budget can only narrow what the tree may still spend, never widen it;
+    one larger than its parent's is refused when the child is started. A field left None adds
+    no cap of its own. Reaching a sub-budget's cap stops the child with BudgetExceeded (only the
+    root's cost cap may pause, since `tether budget raise ROOT` is what wakes a tree)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model_call_cap: PositiveInt | None = None
+    cost_cap_usd: float | None = Field(default=None, gt=0, allow_inf_nan=False)
 
 
 class RunBudget(BaseModel):

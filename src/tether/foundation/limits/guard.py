@@ -6,19 +6,24 @@ backend's circuit breaker, then its request and token buckets. Afterwards (`afte
 is recorded (a warning as the run crosses half its cap, and as it reaches it), tokens are
 debited, and the breaker learns whether the backend answered.
 
+Budgets belong to the run tree: every call counts against its root run's budget (the root
+workflow's call cap, cost cap and loop window), and against each sub-budget given on its way
+down (`ctx.invoke(..., budget=Budget(...))`). Every counter is idempotent per call (run, step,
+attempt), so a call re-executed after a crash is judged as it was the first time and counted
+once, while a retry of a failed call is a call of its own.
+
 A store that cannot be reached fails closed: `before` refuses the call with `LimitsUnavailable`
 (a budget that cannot be checked is not spent). A call already made when the store is lost
 keeps its result; `after` journals a warning that its cost and tokens went uncounted.
-
-Every counter a run owns is idempotent per (run, step), so a call re-executed after a crash is
-judged as it was the first time and counted once.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tether.errors import (
@@ -39,6 +44,30 @@ if TYPE_CHECKING:
     from tether.foundation.limits.config import LimitsConfig
 
 
+_NO_LOOP_LIMIT = 2**31
+
+
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    """One budget a call spends from: a sub-budget's run, or the root of the run tree."""
+
+    key: str  # the run whose counters these are
+    name: str  # how messages name it
+    call_cap: int
+    cost_cap: float | None
+    loop_after: int
+    pause: bool  # at the cost cap: pause for a person (the root's, in pause mode) or stop
+
+
+def _place(call: GuardedCall) -> str:
+    """The call's place in its tree, what a budget judges once: a re-execution after a crash
+    has the same place. A model call retried after its failure was journaled (`tether retry`)
+    is a new call, for it is paid again; a tool call's retries, which no call cap counts, keep
+    the first attempt's answer, so retrying one call is not taken for a loop."""
+    attempt = f"#{call.attempt}" if call.kind == "model" else ""
+    return f"{call.run_id}/{call.step_id}{attempt}"
+
+
 def _refuse(error: GuardError, guard: str, rule: str, outcome: Outcome = "deny") -> GuardError:
     error.decisions = (GuardDecision(guard=guard, rule=rule, outcome=outcome, reason=str(error)),)
     return error
@@ -50,73 +79,125 @@ class LimitsGuard:
     ) -> None:
         self.store, self.config, self._clock = store, config, clock
 
+    def _scopes(self, call: GuardedCall) -> list[_Scope]:
+        """The budgets the call spends from, innermost first: each sub-budget given to a run
+        on its way down the tree, then the root's (its workflow's configured budget)."""
+        root = self.config.budget_for(call.root_workflow or call.workflow)
+        scopes = [
+            _Scope(
+                key=b.run_id,
+                name=f"run {b.run_id} (a sub-budget in the tree of {call.root})",
+                call_cap=min(b.model_call_cap or root.model_call_cap, root.model_call_cap),
+                cost_cap=b.cost_cap_usd,
+                loop_after=_NO_LOOP_LIMIT,  # loops are the root's to detect, over the tree
+                pause=False,
+            )
+            for b in reversed(call.sub_budgets)
+        ]
+        if call.root != call.run_id and self.config.overrides(call.workflow):
+            own = self.config.budget_for(call.workflow)  # [limits.workflows.<child>] holds too
+            scopes.insert(
+                0,
+                _Scope(
+                    key=call.run_id,
+                    name=f"run {call.run_id} ({call.workflow}'s own budget, in the tree of "
+                    f"{call.root})",
+                    call_cap=min(own.model_call_cap, root.model_call_cap),
+                    cost_cap=own.cost_cap_usd,
+                    loop_after=_NO_LOOP_LIMIT,
+                    pause=False,
+                ),
+            )
+        tree = "the run tree of " if call.root != call.run_id else "run "
+        scopes.append(
+            _Scope(
+                key=call.root,
+                name=f"{tree}{call.root}",
+                call_cap=root.model_call_cap,
+                cost_cap=root.cost_cap_usd,
+                loop_after=root.loop_after,
+                pause=root.on_cost_cap == "pause",
+            )
+        )
+        return scopes
+
     def before(self, call: GuardedCall) -> list[GuardDecision]:
-        budget = self.config.budget_for(call.workflow)
+        scopes = self._scopes(call)
         decisions: list[GuardDecision] = []
-        if budget.cost_cap_usd is not None:
-            spent = self.store.budget(call.run_id)
-            cap = budget.cost_cap_usd + spent.raised_usd
-            told = f"run {call.run_id} has spent ${spent.spent_usd:.4f} of its ${cap:.4f} cap"
-            if spent.spent_usd >= cap and budget.on_cost_cap == "pause":
+        for scope in scopes:
+            if scope.cost_cap is not None:
+                decisions.append(self._check_cost(call, scope, scope.cost_cap))
+        place = _place(call)
+        # Innermost first: when an outer budget refuses, an inner one has counted a call that
+        # was not made, which errs only towards stopping that subtree sooner.
+        for scope in scopes:
+            admission = self.store.admit(
+                scope.key,
+                place,
+                call.fingerprint,
+                counted=call.kind == "model",
+                call_cap=scope.call_cap,
+                loop_after=scope.loop_after,
+            )
+            if admission.refused == "call_cap":
                 raise _refuse(
-                    BudgetPaused(
-                        f"{told}; it waits until a person raises the budget "
-                        f"(`tether budget raise {call.run_id} --usd X`)",
-                        run_id=call.run_id,
-                        spent_usd=spent.spent_usd,
-                        cap_usd=cap,
+                    BudgetExceeded(
+                        f"{scope.name} has made its {admission.calls} model calls, the cap "
+                        f"(refused: {call.kind} {call.target!r} of run {call.run_id}, step "
+                        f"{call.step_id}); set [limits] model_call_cap (or one for "
+                        f"{call.root_workflow or call.workflow})"
                     ),
                     "budget",
-                    "cost_cap",
-                    "pause",
+                    "model_call_cap",
                 )
-            if spent.spent_usd >= cap:
+            if admission.refused == "loop":
                 raise _refuse(
-                    BudgetExceeded(f"{told}; raise [limits] cost_cap_usd for {call.workflow}"),
-                    "budget",
-                    "cost_cap",
+                    LoopDetected(
+                        f"{call.kind} {call.target!r} was called {admission.streak} times in a "
+                        f"row with the same arguments (run {call.run_id}, step {call.step_id}, "
+                        f"in {scope.name}); the agent is looping"
+                    ),
+                    "loop",
+                    "loop_after",
                 )
-            decisions.append(
-                GuardDecision(guard="budget", rule="cost_cap", outcome="allow", reason=told)
-            )
-        admission = self.store.admit(
-            call.run_id,
-            call.step_id,
-            call.fingerprint,
-            counted=call.kind == "model",
-            call_cap=budget.model_call_cap,
-            loop_after=budget.loop_after,
-        )
-        if admission.refused == "call_cap":
-            raise _refuse(
-                BudgetExceeded(
-                    f"run {call.run_id} has made its {admission.calls} model calls, the cap for "
-                    f"{call.workflow}; set [limits] model_call_cap (or one for this workflow)"
-                ),
-                "budget",
-                "model_call_cap",
-            )
-        if admission.refused == "loop":
-            raise _refuse(
-                LoopDetected(
-                    f"{call.kind} {call.target!r} was called {admission.streak} times in a row "
-                    f"with the same arguments (step {call.step_id}); the agent is looping"
-                ),
-                "loop",
-                "loop_after",
-            )
-        if call.kind == "model":
-            decisions.append(
-                GuardDecision(
-                    guard="budget",
-                    rule="model_call_cap",
-                    outcome="allow",
-                    reason=f"model call {admission.calls} of {budget.model_call_cap}",
+            if call.kind == "model":
+                decisions.append(
+                    GuardDecision(
+                        guard="budget",
+                        rule="model_call_cap",
+                        outcome="allow",
+                        reason=f"model call {admission.calls} of {scope.call_cap} for {scope.name}",
+                    )
                 )
-            )
         if call.backend is not None:
             decisions += self.before_backend(call)
         return decisions
+
+    def _check_cost(self, call: GuardedCall, scope: _Scope, cost_cap: float) -> GuardDecision:
+        spent = self.store.budget(scope.key)
+        cap = cost_cap + spent.raised_usd
+        told = f"{scope.name} has spent ${spent.spent_usd:.4f} of its ${cap:.4f} cap"
+        if spent.spent_usd >= cap and scope.pause:
+            raise _refuse(
+                BudgetPaused(
+                    f"{told}; it waits until a person raises the budget "
+                    f"(`tether budget raise {scope.key} --usd X`)",
+                    run_id=scope.key,
+                    spent_usd=spent.spent_usd,
+                    cap_usd=cap,
+                ),
+                "budget",
+                "cost_cap",
+                "pause",
+            )
+        if spent.spent_usd >= cap:
+            where = (
+                "the sub-budget given to ctx.invoke"
+                if scope.key != call.root
+                else (f"[limits] cost_cap_usd for {call.root_workflow or call.workflow}")
+            )
+            raise _refuse(BudgetExceeded(f"{told}; raise {where}"), "budget", "cost_cap")
+        return GuardDecision(guard="budget", rule="cost_cap", outcome="allow", reason=told)
 
     def before_backend(self, call: GuardedCall) -> list[GuardDecision]:
         backend = call.backend
@@ -212,29 +293,32 @@ class LimitsGuard:
         return decisions
 
     def _record_cost(self, call: GuardedCall, usd: float) -> list[GuardDecision]:
-        before, after = self.store.add_cost(call.run_id, call.step_id, usd)
-        cap = self.config.budget_for(call.workflow).cost_cap_usd
-        if cap is None:
-            return []
-        cap += self.store.budget(call.run_id).raised_usd
-        for share, rule, then in (
-            (1.0, "cost_cap", "the next call will be refused"),
-            (0.5, "cost_cap_50", "half the budget is gone"),
-        ):
-            if before < cap * share <= after:
-                return [
-                    GuardDecision(
-                        guard="budget",
-                        rule=rule,
-                        outcome="warn",
-                        reason=f"run {call.run_id} has spent ${after:.4f} of its "
-                        f"${cap:.4f} cap: {then}",
+        decisions: list[GuardDecision] = []
+        for scope in self._scopes(call):
+            before, after = self.store.add_cost(scope.key, _place(call), usd)
+            if scope.cost_cap is None:
+                continue
+            cap = scope.cost_cap + self.store.budget(scope.key).raised_usd
+            for share, rule, then in (
+                (1.0, "cost_cap", "the next call will be refused"),
+                (0.5, "cost_cap_50", "half the budget is gone"),
+            ):
+                if before < cap * share <= after:
+                    decisions.append(
+                        GuardDecision(
+                            guard="budget",
+                            rule=rule,
+                            outcome="warn",
+                            reason=f"{scope.name} has spent ${after:.4f} of its "
+                            f"${cap:.4f} cap: {then}",
+                        )
                     )
-                ]
-        return []
+                    break
+        return decisions
 
     def raise_budget(self, run_id: str, usd: float) -> RunBudget:
-        """Add `usd` to one run's cost cap; a paused run may go on once the runtime wakes it."""
-        if usd <= 0:
-            raise InvalidInput("budget raise", f"--usd must be a positive amount, not {usd}")
+        """Add `usd` to a budget's cost cap (the root's, for a tree); a paused run may go on
+        once the runtime wakes it."""
+        if not math.isfinite(usd) or usd <= 0:
+            raise InvalidInput("budget raise", f"--usd must be a finite positive amount, not {usd}")
         return self.store.raise_budget(run_id, usd)

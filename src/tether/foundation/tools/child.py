@@ -4,7 +4,7 @@ Run as a file (`python child.py once|session [worker pid]`), never imported by t
 and stdlib-only until it imports the tool, so starting it costs an interpreter plus the tool's
 own module. Given the worker's pid, it dies with the worker. The children of the fork-server
 template (template.py) answer through `respond`, so a forked call answers the same way.
-Each request line is `{"ref", "args", "key", "limits"}`; each answer line is
+Each request line is `{"ref", "args", "key", "limits", "env"}`; each answer line is
 `{"ok": true, "value": "<JSON text>"}` or `{"ok": false, "type", "message", "limit"}`.
 The protocol keeps private copies of stdin and stdout: whatever the tool prints goes to
 stderr, so a stray `print` can never corrupt an answer. `once` answers one request with hard
@@ -68,6 +68,9 @@ def _answer(request: dict[str, Any], hard_limits: bool) -> dict[str, Any]:
     if request.get("key") is not None:
         kwargs["idempotency_key"] = request["key"]
     _set_limits(request["limits"], hard_limits)
+    passed: dict[str, str] = request.get("env") or {}
+    before = {name: os.environ.get(name) for name in passed}
+    os.environ.update(passed)  # for this call only: a session's next call may be another tool
     try:
         result = asyncio.run(fn(**kwargs)) if inspect.iscoroutinefunction(fn) else fn(**kwargs)
     except MemoryError:
@@ -77,6 +80,12 @@ def _answer(request: dict[str, Any], hard_limits: bool) -> dict[str, Any]:
     except BaseException as e:  # the tool's error is the answer, whatever it is
         detail = "".join(traceback.format_exception(e)[-6:])
         return {"ok": False, "type": type(e).__name__, "message": f"{e}\n{detail}".strip()}
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     try:
         return {"ok": True, "value": _encode(tool, result)}
     except Exception as e:

@@ -66,6 +66,7 @@ class ToolDef:
     takes_key: bool  # the signature has `idempotency_key`: the runner fills it
     args_model: type[BaseModel] = field(repr=False, compare=False)
     result_adapter: TypeAdapter[Any] = field(repr=False, compare=False)
+    env: tuple[str, ...] = ()  # variables passed through to the tool's scrubbed environment
 
     def json_schema(self) -> dict[str, Any]:
         """What a model is offered: the tool's name, what it does, and its parameters."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, create_model
@@ -46,12 +46,18 @@ def tool(
     network: bool = False,
     workspace: str | None = None,
     name: str | None = None,
+    env: Sequence[str] = (),
 ) -> Callable[[Callable[..., Any]], ToolDef]:
     """Declare a sync or async function as a tool. `replay` has no default on purpose.
 
     `cpu_seconds` defaults to the wall timeout rounded up; `network` is honoured by sandboxed
     lanes (the local lane cannot take it away); `workspace` names the directory of a
     `persistent_workspace` tool.
+
+    A tool runs with a scrubbed environment: nothing of the worker's is inherited (no API
+    keys, no database URLs) but PATH, the import path and the locale. `env` names variables
+    to pass through from the worker's environment, read at each call; their values are struck
+    from spans, logs and journal entries as secrets are.
     """
     if bare is not None:  # `@tool` without parentheses
         raise ConfigurationError(
@@ -63,6 +69,7 @@ def tool(
     persistence_class = _choice(PersistenceClass, persistence, "persistence", name)
     limits = _limits(name, timeout, cpu_seconds, memory_mb, open_files)
     _check_workspace(name, persistence_class, workspace)
+    passed = _env_names(name, env)
 
     def decorate(fn: Callable[..., Any]) -> ToolDef:
         tool_name = name or fn.__name__
@@ -89,11 +96,30 @@ def tool(
             takes_key=takes_key,
             args_model=args_model,
             result_adapter=TypeAdapter(hints.get("return", Any)),
+            env=passed,
         )
         tools.register(definition)
         return definition
 
     return decorate
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SET_BY_TETHER = {"PATH", "PYTHONPATH", "HOME", "TMPDIR", "PYTHONDONTWRITEBYTECODE"}
+
+
+def _env_names(name: str | None, env: Sequence[str]) -> tuple[str, ...]:
+    label = f"@tool {name!r}" if name else "@tool"
+    if isinstance(env, str):
+        raise ConfigurationError(f'{label}: env takes a list of names, e.g. env=["{env}"]')
+    for var in env:
+        if not isinstance(var, str) or not _ENV_NAME.fullmatch(var):
+            raise ConfigurationError(f"{label}: env name {var!r} is not a variable name")
+        if var in _SET_BY_TETHER:
+            raise ConfigurationError(
+                f"{label}: env cannot pass {var}; tether sets it for every tool process"
+            )
+    return tuple(dict.fromkeys(env))
 
 
 def _choice(enum: type[_E], value: _E | str, what: str, name: str | None) -> _E:

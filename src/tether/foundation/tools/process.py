@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from tether.foundation.secrets.redaction import REDACTOR
 from tether.foundation.tools import child
 from tether.foundation.tools.contract import LaneResult, ToolFailure, ToolInvocation
 
@@ -50,11 +51,22 @@ def child_env(workdir: Path) -> dict[str, str]:
     return env
 
 
+def passed_env(invocation: ToolInvocation) -> dict[str, str]:
+    """The variables the tool declared (`@tool(env=[...])`) from the worker's environment, now;
+    their values become secrets to the redactor before they go anywhere."""
+    env = {name: os.environ[name] for name in invocation.tool.env if name in os.environ}
+    for value in env.values():
+        REDACTOR.register(value)
+    return env
+
+
 def request(invocation: ToolInvocation) -> bytes:
+    """One call for child.py; the environment a tool declared travels with each call, since a
+    forked or session process was started before it was known."""
     tool = invocation.tool
     return (json.dumps({
         "ref": tool.ref, "args": invocation.args, "key": invocation.idempotency_key,
-        "limits": tool.limits.model_dump(),
+        "limits": tool.limits.model_dump(), "env": passed_env(invocation),
     }) + "\n").encode()  # fmt: skip
 
 
