@@ -48,8 +48,15 @@ class Services:
     owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
 
+# A run's tool processes stop themselves this far into a lease that was not renewed: before
+# it expires and another worker may claim the run, with room for the kill to land.
+_TOOLS_STOP_AT = 0.8
+
+
 class Heartbeats:
-    """Extends the leases this process holds, every lease/3 seconds, from its own thread."""
+    """Extends the leases this process holds, every lease/3 seconds, from its own thread, and
+    bounds the runs' tool processes by them (I1 kills them when the lease is lost, and they
+    stop themselves should this process freeze and stop renewing)."""
 
     def __init__(self, services: Services) -> None:
         self._services = services
@@ -59,13 +66,22 @@ class Heartbeats:
         self._thread = threading.Thread(target=self._loop, name="tether-heartbeat", daemon=True)
         self._thread.start()
 
-    def hold(self, run_id: str, token: str) -> None:
+    def hold(self, run_id: str, token: str, claimed_at: float | None = None) -> None:
+        """`claimed_at`: time.monotonic() before the claim (its lease runs from then)."""
         with self._lock:
             self._held[run_id] = token
+        self._renewed(run_id, time.monotonic() if claimed_at is None else claimed_at)
 
     def drop(self, run_id: str) -> None:
         with self._lock:
             self._held.pop(run_id, None)
+        if self._services.foundations is not None:
+            self._services.foundations.lease_released(run_id)
+
+    def _renewed(self, run_id: str, since: float) -> None:
+        if self._services.foundations is not None:
+            until = since + self._services.lease_seconds * _TOOLS_STOP_AT
+            self._services.foundations.lease_renewed(run_id, until)
 
     def _loop(self) -> None:
         s = self._services
@@ -73,11 +89,19 @@ class Heartbeats:
             with self._lock:
                 held = list(self._held.items())
             for run_id, token in held:
+                since = time.monotonic()  # the database extends the lease from a later instant
                 try:
                     if not s.checkpointer.heartbeat(run_id, token, s.lease_seconds):
                         self.drop(run_id)  # its next write will be rejected; nothing to extend
+                        if s.foundations is not None:
+                            s.foundations.lease_lost(run_id)
+                        continue
                 except DatabaseUnavailable as e:
                     log.warning("heartbeat for %s failed: %s", run_id, e)
+                    continue
+                with self._lock:
+                    if self._held.get(run_id) == token:  # not dropped meanwhile
+                        self._renewed(run_id, since)
 
     def close(self) -> None:
         self._stop.set()
@@ -88,9 +112,14 @@ _loops = threading.local()
 
 
 def execute_claim(
-    services: Services, claim: Claim, stopping: threading.Event, heartbeats: Heartbeats
+    services: Services,
+    claim: Claim,
+    stopping: threading.Event,
+    heartbeats: Heartbeats,
+    claimed_at: float | None = None,
 ) -> RunStatus:
-    """Execute one claimed run on the calling thread's own event loop."""
+    """Execute one claimed run on the calling thread's own event loop; `claimed_at` is
+    time.monotonic() before the claim."""
     loop: asyncio.AbstractEventLoop | None = getattr(_loops, "loop", None)
     if loop is None or loop.is_closed():
         loop = _loops.loop = asyncio.new_event_loop()
@@ -99,7 +128,7 @@ def execute_claim(
     if wf is None:  # claims filter on what we accept; a registry change raced the claim
         services.checkpointer.release(run.id, claim.token)
         return RunStatus.PENDING
-    heartbeats.hold(run.id, claim.token)
+    heartbeats.hold(run.id, claim.token, claimed_at)
     try:
         ex = Execution(
             claim,
@@ -150,6 +179,7 @@ class Worker:
                     self._fire_schedules()
                     free = self.concurrency - len(active)
                     claims: list[Claim] = []
+                    claimed_at = time.monotonic()
                     if free > 0:
                         try:
                             claims = s.checkpointer.claim(s.owner, accepts, free, s.lease_seconds)
@@ -158,7 +188,7 @@ class Worker:
                             log.warning("claim failed, retrying in %.1fs: %s", backoff, e)
                             backoff = min(backoff * 2, 10.0)
                     for claim in claims:
-                        fut = pool.submit(self._execute, claim, heartbeats)
+                        fut = pool.submit(self._execute, claim, heartbeats, claimed_at)
                         fut.add_done_callback(lambda _f: wake.set())
                         active.add(fut)
                     if claims:
@@ -198,9 +228,9 @@ class Worker:
                 self.stopping.wait(s.poll_interval)
             wake.set()
 
-    def _execute(self, claim: Claim, heartbeats: Heartbeats) -> RunStatus:
+    def _execute(self, claim: Claim, heartbeats: Heartbeats, claimed_at: float) -> RunStatus:
         try:
-            status = execute_claim(self.services, claim, self.stopping, heartbeats)
+            status = execute_claim(self.services, claim, self.stopping, heartbeats, claimed_at)
         except Exception:
             log.exception(
                 "run %s: the worker failed outside the workflow; its lease will "

@@ -8,11 +8,14 @@
   kept across runs.
 
 Limits (CPU, memory, open files) are set by the child itself and the wall timeout by
-process.py, so they hold on every lane. The local lane is not a security boundary: a tool
-sees the machine as the worker does. On Linux a one-shot call (ephemeral, workspace) is a
-fork of a warm template (forkserver.py), not a fresh interpreter. A `Sandbox` is how
-bubblewrap (backends/bubblewrap.py) reuses these lanes inside namespaces: it wraps a
-session's command, and builds the sandbox a one-shot call's forked child enters.
+process.py, so they hold on every lane. No call outlives its run's lease (`LeaseBound`): a
+heartbeat that finds the lease lost kills the run's processes, and a one-shot call is killed
+by its template once the lease runs out unrenewed, should the worker be frozen. The local
+lane is not a security boundary: a tool sees the machine as the worker does. On Linux a
+one-shot call (ephemeral, workspace) is a fork of a warm template (forkserver.py), not a
+fresh interpreter. A `Sandbox` is how bubblewrap (backends/bubblewrap.py) reuses these lanes
+inside namespaces: it wraps a session's command, and builds the sandbox a one-shot call's
+forked child enters.
 """
 
 from __future__ import annotations
@@ -125,6 +128,12 @@ class SessionLane:
                 if proc is not None:
                     await proc.stop()
 
+    def lease_lost(self, run_id: str) -> None:
+        """Kill the run's session processes now (from any thread); their state is on disk."""
+        for key, proc in list(self._procs.items()):
+            if key[0] == run_id:
+                proc.kill_now()
+
     async def end_run(self, run_id: str) -> None:
         await self.park(run_id)
         for key in [k for k in self._locks if k[0] == run_id]:
@@ -163,10 +172,23 @@ class LocalLanes:
         return self._lanes[persistence]
 
     async def park(self, run_id: str) -> None:
+        if self._forks is not None:
+            self._forks.forget(run_id)
         await self._session.park(run_id)
 
     async def end_run(self, run_id: str) -> None:
+        if self._forks is not None:
+            self._forks.forget(run_id)
         await self._session.end_run(run_id)  # a workspace outlives runs by design
+
+    def renew(self, run_id: str, until: float) -> None:
+        if self._forks is not None:
+            self._forks.renew(run_id, until)
+
+    def lease_lost(self, run_id: str) -> None:
+        if self._forks is not None:
+            self._forks.lease_lost(run_id)
+        self._session.lease_lost(run_id)
 
     async def close(self) -> None:
         await self._session.close()

@@ -83,6 +83,14 @@ def exit_failure(code: int, cpu_seconds: int) -> ToolFailure:
     )  # fmt: skip
 
 
+def lease_failure() -> ToolFailure:
+    return ToolFailure(
+        type="LeaseLost", interrupted=True,
+        message="was stopped because its run's lease ran out or was lost: another worker may "
+        "resume the run",
+    )  # fmt: skip
+
+
 def timeout_failure(timeout: float) -> ToolFailure:
     return ToolFailure(
         type="Timeout", interrupted=True, limit="timeout",
@@ -136,7 +144,11 @@ class ChildProcess:
         except TimeoutError:
             await self.kill()
 
-    async def kill(self) -> None:
+    def kill_now(self) -> None:
+        """Kill it and all it started, from any thread; whoever awaits `call` sees it die."""
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self._proc.pid, signal.SIGKILL)
+
+    async def kill(self) -> None:
+        self.kill_now()
         await self._proc.wait()
