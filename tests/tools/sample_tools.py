@@ -141,6 +141,13 @@ def can_connect_with_network(host: str, port: int) -> bool:
 _counter = 0
 
 
+@tool(replay="pure", persistence="persistent_session", timeout=30)
+def session_nap(seconds: float) -> int:
+    """`nap`, in a session's long-lived process."""
+    time.sleep(seconds)
+    return os.getpid()
+
+
 @tool(replay="pure", persistence="persistent_session")
 def session_read(path: str) -> str | None:
     """`read_file`, from a session's long-lived process."""

@@ -4,13 +4,14 @@ its own directory; and a machine where bwrap cannot start fails at construction.
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.tools import sample_tools as t
-from tether.errors import ConfigurationError
+from tether.errors import ConfigurationError, ToolFailed
 from tether.foundation.blobs.files import FileBlobStore
 from tether.foundation.tools.backends.bubblewrap import Bubblewrap, BubblewrapLanes
 from tether.foundation.tools.contract import ToolDef, ToolInvocation
@@ -129,3 +130,19 @@ async def test_bubblewrap_session_runs_as_nobody_in_the_same_view(tmp_path: Path
     assert fields["Uid"].split()[0] == "65534"
     assert int(fields["CapEff"], 16) == 0
     assert (await bwrap.call(call_at("8", t.session_read, path="/etc/shadow"))).value is None
+
+
+@pytest.mark.parametrize("tool", [t.nap, t.session_nap], ids=["one-shot", "session"])
+async def test_bubblewrap_call_stops_when_its_lease_is_not_renewed(
+    tmp_path: Path, tool: ToolDef
+) -> None:
+    """The deadline reaches into the sandbox: through the template for a one-shot call, and
+    through the pipe bwrap hands on for a session's process."""
+    bwrap = runner(tmp_path, isolated=True)
+    lanes = bwrap.lanes
+    assert isinstance(lanes, BubblewrapLanes)
+    lanes.renew("r", time.monotonic() + 1.0)
+    begun = time.monotonic()
+    with pytest.raises(ToolFailed, match="LeaseLost"):
+        await bwrap.call(call_at("1", tool, seconds=30))
+    assert time.monotonic() - begun < 4

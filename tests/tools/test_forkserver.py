@@ -130,3 +130,33 @@ async def test_a_lost_lease_kills_the_runs_calls_at_once(
         await call_task
     assert time.monotonic() - begun < 1  # not the 3 s of its wall timeout
     assert gone(int(pidfile.read_text()))  # and what it started died with it
+
+
+@pytest.mark.parametrize("tool", [t.nap, t.session_nap], ids=["one-shot", "session"])
+async def test_a_call_whose_lease_is_renewed_then_not_stops_once_renewals_stop(
+    runner: ToolRunner, tool: ToolDef
+) -> None:
+    """Renewed for a while (the call outlives its first deadline), then no more: the worker
+    froze. A one-shot call is killed by its template; a session's process kills itself."""
+    lanes = runner.lanes
+    assert isinstance(lanes, LocalLanes)
+    lanes.renew("r", time.monotonic() + 0.6)
+    beating = True
+
+    def beat() -> None:
+        for _ in range(8):  # 0.8 s of renewals
+            if not beating:
+                return
+            time.sleep(0.1)
+            lanes.renew("r", time.monotonic() + 0.6)
+
+    heart = threading.Thread(target=beat)
+    heart.start()
+    begun = time.monotonic()
+    try:
+        with pytest.raises(ToolFailed, match="LeaseLost"):
+            await runner.call(call(tool, "1", seconds=30))
+    finally:
+        beating = False
+        heart.join()
+    assert 1.2 < time.monotonic() - begun < 4  # after the renewals stopped, long before 30 s
