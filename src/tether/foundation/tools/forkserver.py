@@ -121,6 +121,8 @@ class ForkServer:
         self._calls = itertools.count()
         self._template: _Template | None = None
         self._closer: weakref.finalize[[], ForkServer] | None = None  # runs even if we are dropped
+        # The heartbeat thread's, never held while a template starts or stops
+        self._runs_lock = threading.Lock()
         self._leases: dict[str, float] = {}  # run id -> when its calls must stop (monotonic)
         self._running: dict[str, dict[int, _Template]] = {}  # run id -> its calls in flight
         self._lost: set[int] = set()  # calls killed because their run's lease was lost
@@ -170,12 +172,12 @@ class ForkServer:
         }  # fmt: skip
         if enter is not None:
             order["enter"] = enter
-        with self._lock:
+        with self._runs_lock:
             until = self._leases.get(run_id)
         if until is not None:
             order["until"] = until
         sock, template = self._fork(order)
-        with self._lock:
+        with self._runs_lock:
             self._running.setdefault(run_id, {})[call] = template
             renewed = self._leases.get(run_id)
         if renewed is not None and renewed != until:  # a heartbeat came in between
@@ -203,7 +205,7 @@ class ForkServer:
             if not ended:  # cancelled mid-call
                 template.kill_call(call)
             writer.close()
-            with self._lock:
+            with self._runs_lock:
                 calls = self._running.get(run_id, {})
                 calls.pop(call, None)
                 if not calls:
@@ -211,12 +213,12 @@ class ForkServer:
                 self._lost.discard(call)
 
     def _was_lost(self, call: int) -> bool:
-        with self._lock:
+        with self._runs_lock:
             return call in self._lost
 
     def renew(self, run_id: str, until: float) -> None:
         """The run's calls (and those it starts) stop at `until` unless renewed again."""
-        with self._lock:
+        with self._runs_lock:
             self._leases[run_id] = until
             calls = list(self._running.get(run_id, {}).items())
         for template in {t for _, t in calls}:
@@ -224,7 +226,7 @@ class ForkServer:
 
     def lease_lost(self, run_id: str) -> None:
         """Kill the run's calls in flight now."""
-        with self._lock:
+        with self._runs_lock:
             self._leases.pop(run_id, None)
             calls = list(self._running.get(run_id, {}).items())
             self._lost.update(c for c, _ in calls)
@@ -233,7 +235,7 @@ class ForkServer:
 
     def forget(self, run_id: str) -> None:
         """This worker no longer runs the run: its next calls start with no deadline known."""
-        with self._lock:
+        with self._runs_lock:
             self._leases.pop(run_id, None)
 
     async def _wait_for_end(self, reader: asyncio.StreamReader, template: _Template) -> None:
