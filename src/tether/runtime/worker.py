@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import socket
 import threading
@@ -17,6 +18,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 from tether.errors import DatabaseUnavailable
 from tether.foundation.checkpoint.contract import Checkpointer, Claim, RunStatus
@@ -48,19 +50,22 @@ class Services:
     owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
 
-# A run's tool processes stop themselves this far into a lease that was not renewed: before
-# it expires and another worker may claim the run, with room for the kill to land.
-_TOOLS_STOP_AT = 0.8
+# How far into a lease that was not renewed this process stops acting for the run: its tool
+# processes stop themselves and no new primitive starts. Before the lease expires and another
+# worker may claim the run, with room for a kill to land.
+_STOP_AT = 0.8
 
 
 class Heartbeats:
     """Extends the leases this process holds, every lease/3 seconds, from its own thread, and
-    bounds the runs' tool processes by them (I1 kills them when the lease is lost, and they
-    stop themselves should this process freeze and stop renewing)."""
+    bounds what runs for them: I1 kills a run's tool processes when its lease is lost, and
+    they stop themselves should this process freeze and stop renewing; `until` tells the
+    execution when to stop starting primitives (a frozen worker, waking, starts none)."""
 
     def __init__(self, services: Services) -> None:
         self._services = services
         self._held: dict[str, str] = {}
+        self._until: dict[str, float] = {}  # run id -> time.monotonic() to stop acting by
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="tether-heartbeat", daemon=True)
@@ -70,17 +75,24 @@ class Heartbeats:
         """`claimed_at`: time.monotonic() before the claim (its lease runs from then)."""
         with self._lock:
             self._held[run_id] = token
-        self._renewed(run_id, time.monotonic() if claimed_at is None else claimed_at)
+            self._renewed(run_id, time.monotonic() if claimed_at is None else claimed_at)
 
     def drop(self, run_id: str) -> None:
         with self._lock:
             self._held.pop(run_id, None)
+            self._until.pop(run_id, None)
         if self._services.foundations is not None:
             self._services.foundations.lease_released(run_id)
 
+    def until(self, run_id: str) -> float | None:
+        """When this process must stop acting for the run (time.monotonic()); None if it does
+        not hold it."""
+        return self._until.get(run_id)
+
     def _renewed(self, run_id: str, since: float) -> None:
+        """With the lock held."""
+        until = self._until[run_id] = since + self._services.lease_seconds * _STOP_AT
         if self._services.foundations is not None:
-            until = since + self._services.lease_seconds * _TOOLS_STOP_AT
             self._services.foundations.lease_renewed(run_id, until)
 
     def _loop(self) -> None:
@@ -92,7 +104,9 @@ class Heartbeats:
                 since = time.monotonic()  # the database extends the lease from a later instant
                 try:
                     if not s.checkpointer.heartbeat(run_id, token, s.lease_seconds):
-                        self.drop(run_id)  # its next write will be rejected; nothing to extend
+                        with self._lock:  # its next write will be rejected: start nothing
+                            self._held.pop(run_id, None)
+                            self._until[run_id] = -math.inf
                         if s.foundations is not None:
                             s.foundations.lease_lost(run_id)
                         continue
@@ -139,6 +153,7 @@ def execute_claim(
             default_retry=services.default_retry,
             stopping=stopping,
             foundations=services.foundations,
+            lease=partial(heartbeats.until, run.id),
         )
         return loop.run_until_complete(execute(ex))
     finally:
