@@ -38,8 +38,10 @@ bench: $(STAMP) services
 	  || $(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
+# Then the same with workers frozen (SIGSTOP) past their lease and woken up again.
 chaos: $(STAMP) services
 	$(BIN)/python -m tests.chaos.storm --runs 1000
+	$(BIN)/python -m tests.chaos.storm --runs 1000 --faults pause
 
 clean:
 	rm -rf $(VENV) .tether

@@ -7,6 +7,10 @@ new one) until every run has ended. A run parked as needs_attention (its email w
 is decided as a person would: `--skip` if the outbox shows the email went out, else `--rerun`.
 Then it checks: every run completed; no step ran again after its result was committed; every
 step ran; exactly one email per run; every event consumed. Exit 1 on any violation.
+
+`--faults pause` freezes a worker instead (SIGSTOP, for 1.25-2 leases, then SIGCONT): a
+zombie that wakes after another worker took its runs over, with its steps and tool calls
+where the pause caught them. `--faults mixed` does either at random.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ def worker_env(data_dir: Path, extra: dict[str, str]) -> dict[str, str]:
         "PYTHONPATH": str(ROOT),
         "TETHER_DATA_DIR": str(data_dir),
         "TETHER_WORKFLOWS": json.dumps(["tests.chaos.flow"]),
-        "TETHER_LEASE_SECONDS": "2",
+        "TETHER_LEASE_SECONDS": str(LEASE),
         "TETHER_POLL_INTERVAL": "0.1",
         "TETHER_TRACE": "none",
         **extra,
@@ -51,8 +55,16 @@ def spawn(env: dict[str, str]) -> subprocess.Popen[bytes]:
     )
 
 
+LEASE = 2.0
+
+
 def storm(
-    runs: int, workers: int, backend_env: dict[str, str], timeout: float, seed: int
+    runs: int,
+    workers: int,
+    backend_env: dict[str, str],
+    timeout: float,
+    seed: int,
+    faults: str = "kill",
 ) -> dict[str, int]:
     rng = random.Random(seed)
     tmp = Path(tempfile.mkdtemp(prefix="tether-chaos-"))
@@ -71,7 +83,7 @@ def storm(
         n: t.start("storm", {"n": n, "log": str(log), "outbox": str(outbox)}) for n in range(runs)
     }
     procs = [spawn(env) for _ in range(workers)]
-    kills = 0
+    kills = pauses = decided = 0
     stop = threading.Event()
 
     def send_events() -> None:
@@ -87,11 +99,18 @@ def storm(
         while time.time() < deadline:
             time.sleep(rng.uniform(0.5, 2.0))
             victim = rng.randrange(len(procs))
-            procs[victim].send_signal(signal.SIGKILL)
-            procs[victim].wait()
-            kills += 1
-            procs[victim] = spawn(env)
-            decide(t, outbox)
+            if faults == "pause" or (faults == "mixed" and rng.random() < 0.5):
+                # longer than the lease: its runs are taken over while it sleeps
+                procs[victim].send_signal(signal.SIGSTOP)
+                time.sleep(rng.uniform(1.25 * LEASE, 2 * LEASE))
+                procs[victim].send_signal(signal.SIGCONT)
+                pauses += 1
+            else:
+                procs[victim].send_signal(signal.SIGKILL)
+                procs[victim].wait()
+                kills += 1
+                procs[victim] = spawn(env)
+            decided += decide(t, outbox)
             statuses = Counter(t.status(r).status for r in ids.values())
             if (
                 statuses[RunStatus.COMPLETED]
@@ -103,6 +122,7 @@ def storm(
     finally:
         stop.set()
         for p in procs:
+            p.send_signal(signal.SIGCONT)  # a stopped worker would not see the SIGTERM
             p.send_signal(signal.SIGTERM)
         for p in procs:
             try:
@@ -110,21 +130,23 @@ def storm(
             except subprocess.TimeoutExpired:
                 p.kill()
     report = verify(t, ids, log, outbox)
-    report["kills"] = kills
+    report["kills"], report["pauses"], report["parked for a person"] = kills, pauses, decided
     t.close()
     return report
 
 
-def decide(t: Tether, outbox: Path) -> None:
-    """A person's decision on each interrupted email: did it go out?"""
+def decide(t: Tether, outbox: Path) -> int:
+    """A person's decision on each interrupted email: did it go out? How many were parked."""
     sent = set(outbox.read_text().split())
-    for run in t.list(statuses=[RunStatus.NEEDS_ATTENTION], limit=100_000):
+    parked = t.list(statuses=[RunStatus.NEEDS_ATTENTION], limit=100_000)
+    for run in parked:
         n = json.loads(t.codec.resolve(run.input))["n"]
         step = run.failed_step or ""
         if str(n) in sent:
             t.resolve(run.id, step, skip=True)
         else:
             t.resolve(run.id, step, rerun=True)
+    return len(parked)
 
 
 def verify(t: Tether, ids: dict[int, str], log: Path, outbox: Path) -> dict[str, int]:
@@ -178,6 +200,7 @@ def main() -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--faults", choices=["kill", "pause", "mixed"], default="kill")
     args = parser.parse_args()
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     failed = False
@@ -186,11 +209,11 @@ def main() -> None:
         if env is None:
             print(f"{backend}: skipped ({workers})")
             continue
-        report = storm(args.runs, int(workers), env, args.timeout, args.seed)
+        report = storm(args.runs, int(workers), env, args.timeout, args.seed, args.faults)
         bad = {k: report.get(k, 0) for k in VIOLATIONS if report.get(k, 0)}
         bad_runs = report["runs"] - report.get("completed", 0)
         print(
-            f"{backend} ({workers} workers): "
+            f"{backend} ({workers} workers, {args.faults}): "
             + ", ".join(f"{k}={v}" for k, v in sorted(report.items()))
         )
         if bad or bad_runs:
