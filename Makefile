@@ -38,10 +38,12 @@ bench: $(STAMP) services
 	  || $(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
-# The SIGKILL storm on SQLite and PostgreSQL, then on a private PostgreSQL restarted mid-storm.
+# The SIGKILL storm on SQLite and PostgreSQL, then on a private PostgreSQL restarted mid-storm,
+# then with workers frozen (SIGSTOP) past their lease and woken up again.
 chaos: $(STAMP) services
 	$(BIN)/python -m tests.chaos.storm --runs 1000
 	$(BIN)/python -m tests.chaos.storm --runs 1000 --restart-postgres
+	$(BIN)/python -m tests.chaos.storm --runs 1000 --faults pause
 
 clean:
 	rm -rf $(VENV) .tether

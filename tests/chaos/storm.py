@@ -11,6 +11,10 @@ step ran; exactly one email per run; every event consumed. Exit 1 on any violati
 `--restart-postgres` runs the PostgreSQL storm on a private cluster of its own
 (tests/faults/servers.py) and restarts it once, when a quarter of the runs have completed,
 with the same invariants: workers and the driver reconnect, nothing is lost or sent twice.
+
+`--faults pause` freezes a worker instead (SIGSTOP, for 1.25-2 leases, then SIGCONT): a
+zombie that wakes after another worker took its runs over, with its steps and tool calls
+where the pause caught them. `--faults mixed` does either at random.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ def worker_env(data_dir: Path, extra: dict[str, str]) -> dict[str, str]:
         "PYTHONPATH": str(ROOT),
         "TETHER_DATA_DIR": str(data_dir),
         "TETHER_WORKFLOWS": json.dumps(["tests.chaos.flow"]),
-        "TETHER_LEASE_SECONDS": "2",
+        "TETHER_LEASE_SECONDS": str(LEASE),
         "TETHER_POLL_INTERVAL": "0.1",
         "TETHER_TRACE": "none",
         **extra,
@@ -56,6 +60,9 @@ def spawn(env: dict[str, str]) -> subprocess.Popen[bytes]:
     )
 
 
+LEASE = 2.0
+
+
 def storm(
     runs: int,
     workers: int,
@@ -63,6 +70,7 @@ def storm(
     timeout: float,
     seed: int,
     restart: Callable[[], None] | None = None,
+    faults: str = "kill",
 ) -> dict[str, int]:
     """`restart`, if given, restarts the database once, when a quarter of the runs completed."""
     rng = random.Random(seed)
@@ -82,7 +90,7 @@ def storm(
         n: t.start("storm", {"n": n, "log": str(log), "outbox": str(outbox)}) for n in range(runs)
     }
     procs = [spawn(env) for _ in range(workers)]
-    kills = restarts = 0
+    kills = pauses = decided = restarts = 0
     stop = threading.Event()
 
     def send_events() -> None:
@@ -98,11 +106,18 @@ def storm(
         while time.time() < deadline:
             time.sleep(rng.uniform(0.5, 2.0))
             victim = rng.randrange(len(procs))
-            procs[victim].send_signal(signal.SIGKILL)
-            procs[victim].wait()
-            kills += 1
-            procs[victim] = spawn(env)
-            decide(t, outbox)
+            if faults == "pause" or (faults == "mixed" and rng.random() < 0.5):
+                # longer than the lease: its runs are taken over while it sleeps
+                procs[victim].send_signal(signal.SIGSTOP)
+                time.sleep(rng.uniform(1.25 * LEASE, 2 * LEASE))
+                procs[victim].send_signal(signal.SIGCONT)
+                pauses += 1
+            else:
+                procs[victim].send_signal(signal.SIGKILL)
+                procs[victim].wait()
+                kills += 1
+                procs[victim] = spawn(env)
+            decided += decide(t, outbox)
             statuses = Counter(t.status(r).status for r in ids.values())
             if restart is not None and not restarts and statuses[RunStatus.COMPLETED] >= runs / 4:
                 restart()
@@ -117,6 +132,7 @@ def storm(
     finally:
         stop.set()
         for p in procs:
+            p.send_signal(signal.SIGCONT)  # a stopped worker would not see the SIGTERM
             p.send_signal(signal.SIGTERM)
         for p in procs:
             try:
@@ -124,23 +140,25 @@ def storm(
             except subprocess.TimeoutExpired:
                 p.kill()
     report = verify(t, ids, log, outbox)
-    report["kills"] = kills
+    report["kills"], report["pauses"], report["parked for a person"] = kills, pauses, decided
     if restart is not None:
         report["database restarts"] = restarts
     t.close()
     return report
 
 
-def decide(t: Tether, outbox: Path) -> None:
-    """A person's decision on each interrupted email: did it go out?"""
+def decide(t: Tether, outbox: Path) -> int:
+    """A person's decision on each interrupted email: did it go out? How many were parked."""
     sent = set(outbox.read_text().split())
-    for run in t.list(statuses=[RunStatus.NEEDS_ATTENTION], limit=100_000):
+    parked = t.list(statuses=[RunStatus.NEEDS_ATTENTION], limit=100_000)
+    for run in parked:
         n = json.loads(t.codec.resolve(run.input))["n"]
         step = run.failed_step or ""
         if str(n) in sent:
             t.resolve(run.id, step, skip=True)
         else:
             t.resolve(run.id, step, rerun=True)
+    return len(parked)
 
 
 def verify(t: Tether, ids: dict[int, str], log: Path, outbox: Path) -> dict[str, int]:
@@ -199,6 +217,7 @@ def main() -> None:
         action="store_true",
         help="PostgreSQL only, on a private cluster restarted once mid-storm",
     )
+    parser.add_argument("--faults", choices=["kill", "pause", "mixed"], default="kill")
     args = parser.parse_args()
     if args.restart_postgres:
         sys.exit(restart_storm(args.runs, args.timeout, args.seed))
@@ -209,8 +228,8 @@ def main() -> None:
         if env is None:
             print(f"{backend}: skipped ({workers})")
             continue
-        report = storm(args.runs, int(workers), env, args.timeout, args.seed)
-        failed |= judge(backend, workers, report)
+        report = storm(args.runs, int(workers), env, args.timeout, args.seed, faults=args.faults)
+        failed |= judge(f"{backend}, {args.faults}", workers, report)
     sys.exit(1 if failed else 0)
 
 

@@ -165,8 +165,12 @@ async def keyed(ctx: Context, inp: Keyed) -> Done:
 
 
 @tool(replay="pure", timeout=30)
-def probe(outside: str, port: int) -> dict[str, bool]:
-    """Try to leave the sandbox: write a file outside the tool's directory, open a socket."""
+def probe(
+    outside: str, port: int, secrets: list[str], worker: int, variable: str
+) -> dict[str, object]:
+    """Try to leave the sandbox: write a file outside the tool's directory, open a socket,
+    read each of `secrets` (files it has no business with), and read `variable` from the
+    worker's environment (its own, or /proc/WORKER/environ). Reports what it managed."""
     import socket
 
     wrote = connected = False
@@ -180,22 +184,41 @@ def probe(outside: str, port: int) -> dict[str, bool]:
         connected = True
     except OSError:
         pass
-    return {"wrote_outside": wrote, "connected": connected}
+    read = []
+    for secret in secrets:
+        try:
+            Path(secret).read_bytes()
+            read.append(secret)
+        except OSError:
+            pass
+    try:
+        environ = Path(f"/proc/{worker}/environ").read_bytes().decode(errors="replace")
+    except OSError:
+        environ = ""
+    seen = variable in os.environ or f"{variable}=" in environ
+    return {"wrote_outside": wrote, "connected": connected, "read": read,
+            "worker_env": seen, "uid": os.getuid()}  # fmt: skip
 
 
 class Probe(BaseModel):
     outside: str
     port: int
+    secrets: list[str] = []
+    worker: int = 0
+    variable: str = "TETHER_PROBE_SECRET"
 
 
 class Escape(BaseModel):
     wrote_outside: bool
     connected: bool
+    read: list[str]
+    worker_env: bool
+    uid: int
 
 
 @workflow(name="probing", version="1.0.0")
 async def probing(ctx: Context, inp: Probe) -> Escape:
-    found = await ctx.tool(probe, outside=inp.outside, port=inp.port)
+    found = await ctx.tool(probe, **inp.model_dump())
     return Escape(**found)
 
 

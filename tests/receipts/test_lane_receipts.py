@@ -5,6 +5,7 @@ killed, the step fails naming the limit, and the worker goes on."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,18 +27,51 @@ def listening() -> Iterator[int]:
 
 @pytest.mark.parametrize("lane", ["local", "bubblewrap"])
 def test_swapping_the_tool_lane_is_configuration_only_and_bubblewrap_isolates(
-    agent_tether: Callable[..., Tether], tmp_path: Path, listening: int, lane: str
+    agent_tether: Callable[..., Tether],
+    tmp_path: Path,
+    listening: int,
+    lane: str,
 ) -> None:
+    """The same probe on both lanes: under bubblewrap it can read neither tether's database,
+    nor /etc/shadow, nor another run's session, nor the worker's environment, cannot write
+    outside its directory or reach even loopback, and runs as nobody. On `local` it can do
+    all of that: the local lane limits resources and is no security boundary (README)."""
     t = agent_tether(tools=lane)
+    data = tmp_path / ".tether"
+    other = data / "tools" / "sessions" / "another-run" / "notes.txt"
+    other.parent.mkdir(parents=True)
+    other.write_text("another run's state")
+    secrets = [str(data / "tether.db"), "/etc/shadow", str(other)]
     outside = tmp_path / "escaped.txt"
-    run = t.run(t.start("probing", {"outside": str(outside), "port": listening}))
+    probe = {
+        "outside": str(outside), "port": listening, "secrets": secrets, "worker": os.getpid(),
+        "variable": _worker_variable(),
+    }  # fmt: skip
+    run = t.run(t.start("probing", probe))
     assert run.status is RunStatus.COMPLETED, run.error
     escape = t.output(run)
     if lane == "bubblewrap":
-        assert escape == {"wrote_outside": False, "connected": False}
+        assert escape == {
+            "wrote_outside": False, "connected": False, "read": [], "worker_env": False,
+            "uid": 65534,
+        }  # fmt: skip
         assert not outside.exists()
-    else:  # the local lane limits resources, not the filesystem or the network
-        assert escape == {"wrote_outside": True, "connected": True}
+    else:
+        assert escape == {
+            "wrote_outside": True, "connected": True, "read": secrets, "worker_env": True,
+            "uid": os.getuid(),
+        }  # fmt: skip
+
+
+def _worker_variable() -> str:
+    """A variable this process was started with that no tool is given (a tool's environment
+    is small on every lane, so only reading the worker's own can show it)."""
+    given = {"PATH", "PYTHONPATH", "HOME", "TMPDIR", "PYTHONDONTWRITEBYTECODE", "LANG", "LC_ALL"}
+    started = Path("/proc/self/environ").read_bytes().decode(errors="replace").split("\0")
+    names = sorted({v.partition("=")[0] for v in started if "=" in v} - given - {"TZ"})
+    if not names:
+        pytest.skip("this process was started with no variable a tool is not given")
+    return names[0]
 
 
 def test_tool_over_its_memory_limit_is_killed_and_the_worker_goes_on(

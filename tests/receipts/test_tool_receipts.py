@@ -4,6 +4,8 @@ what an interrupted one did."""
 from __future__ import annotations
 
 import json
+import signal
+import sqlite3
 import sys
 import time
 from collections.abc import Callable
@@ -11,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.workers import kill_worker_when, run_worker_until, wait_for
+from tests.workers import kill_worker_when, run_worker_until, start_worker, wait_for
 from tether import RunStatus, Tether
 from tether.errors import ToolArgumentError
 
@@ -99,6 +101,85 @@ def _running(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"  # a zombie has stopped; it only waits to be reaped
+
+
+def _wait_for_tool(started: Path) -> int:
+    wait_for(lambda: started.exists() and started.read_text() != "")
+    return int(started.read_text())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the template is Linux's")
+def test_a_frozen_workers_tool_process_is_gone_before_another_worker_takes_the_run(
+    agent_tether: Callable[..., Tether],
+    tmp_path: Path,
+) -> None:
+    """A worker stopped (SIGSTOP: a stall, a long pause) mid-call can neither finish nor stop
+    its call, and its lease lapses. The call stops itself before the lease expires, so the
+    worker that takes the run over finds nothing still running that could send the email,
+    and the frozen worker, woken, sends nothing either: its lease is gone."""
+    t = agent_tether()
+    started, outbox = tmp_path / "started", tmp_path / "outbox.txt"
+    run_id = t.start("slow_mailer", {"started": str(started), "outbox": str(outbox), "delay": 6})
+    env = {"TETHER_WORKFLOWS": json.dumps(["tests.receipts.agents"])}
+    frozen = start_worker(tmp_path / ".tether", env)
+    try:
+        tool_pid = _wait_for_tool(started)
+        frozen.send_signal(signal.SIGSTOP)
+        first_owner = t.status(run_id).lease_owner
+        taker = start_worker(tmp_path / ".tether", env)
+        try:
+            died_at = None
+            while True:  # which comes first: the tool's end, or another worker's claim
+                if died_at is None and not _running(tool_pid):
+                    died_at = time.monotonic()
+                run = t.status(run_id)
+                if run.lease_owner not in (None, first_owner) or run.status in (
+                    RunStatus.NEEDS_ATTENTION, RunStatus.COMPLETED,
+                ):  # fmt: skip
+                    break
+                time.sleep(0.005)
+            assert died_at is not None, "the tool was still running when the run was taken"
+            wait_for(lambda: t.status(run_id).status is RunStatus.NEEDS_ATTENTION)
+        finally:
+            taker.terminate()
+            taker.wait(10)
+        frozen.send_signal(signal.SIGCONT)
+        time.sleep(1.5)  # the woken worker finds its lease taken and its call stopped
+        assert t.status(run_id).status is RunStatus.NEEDS_ATTENTION
+        assert "UnsafeReplayError" in (t.status(run_id).error or "")
+        assert sent(outbox) == []  # at most once: here never, the call was stopped first
+    finally:
+        frozen.kill()
+        frozen.wait(10)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the template is Linux's")
+def test_a_worker_that_finds_its_lease_lost_stops_the_runs_tool_at_once(
+    agent_tether: Callable[..., Tether],
+    tmp_path: Path,
+) -> None:
+    """Another worker holds the run now (its token replaced, as a claim after expiry does):
+    the next heartbeat finds the lease lost and kills the call, well before the tool's own
+    6 s, so the email it was about to send never goes out."""
+    t = agent_tether()
+    started, outbox = tmp_path / "started", tmp_path / "outbox.txt"
+    run_id = t.start("slow_mailer", {"started": str(started), "outbox": str(outbox), "delay": 6})
+    env = {"TETHER_WORKFLOWS": json.dumps(["tests.receipts.agents"])}
+    worker = start_worker(tmp_path / ".tether", env)
+    try:
+        tool_pid = _wait_for_tool(started)
+        with sqlite3.connect(tmp_path / ".tether" / "tether.db") as db:
+            db.execute(
+                "UPDATE runs SET lease_token = 'taken', lease_owner = 'another' WHERE id = ?",
+                (run_id,),
+            )
+        wait_for(lambda: not _running(tool_pid), timeout=1.5)  # a heartbeat is 1/3 s apart
+        time.sleep(0.5)
+        assert sent(outbox) == []
+        assert t.status(run_id).lease_owner == "another"  # the worker wrote nothing after
+    finally:
+        worker.terminate()
+        worker.wait(10)
 
 
 def test_send_email_is_not_resent_when_the_worker_died_after_it_finished(

@@ -4,9 +4,12 @@ runs again. Executions are counted from a side-effect log the steps write, not t
 from __future__ import annotations
 
 import signal
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from tests.workers import kill_worker_when, run_worker_until, start_worker, wait_for
 from tether import RunStatus, Tether
@@ -54,3 +57,22 @@ def test_worker_sigterm_releases_its_run_for_another_worker(
     assert t.status(run_id).status is RunStatus.PENDING  # released, not left to expire
     run_worker_until(tmp_path / ".tether", lambda: t.status(run_id).status is RunStatus.COMPLETED)
     assert all(n == 1 for n in executions(log).values())  # graceful: nothing ran twice
+
+
+def test_a_worker_that_cannot_renew_its_lease_starts_no_step_once_it_may_have_lapsed(
+    make_tether: Callable[..., Tether],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its heartbeats stall (a frozen process wakes the same way): past 0.8 of the lease it
+    starts no new step, since another worker may hold the run and have committed that very
+    step; it drops the run, which is claimed again and finishes, every step run once."""
+    t = make_tether("sqlite")
+    log = tmp_path / "effects.log"
+    stall = lambda run_id, token, lease_seconds: time.sleep(2.5) or True  # noqa: E731
+    monkeypatch.setattr(t.services.checkpointer, "heartbeat", stall)
+    run_id = t.start("steps", {"n": 3, "pause": 0.5, "log": str(log)})
+    run = t.run(run_id)  # steps 0 and 1 by 1.0 s, past the first claim's 0.8 s
+    assert run.status is RunStatus.COMPLETED
+    assert executions(log) == Counter({"step 0": 1, "step 1": 1, "step 2": 1})
+    assert run.claims == 2  # step 2 waited for a claim of its own

@@ -90,6 +90,13 @@ def sleep_forever() -> int:
     return 0
 
 
+@tool(replay="pure", timeout=30)
+def nap(seconds: float) -> int:
+    """Sleep, then report the pid that slept."""
+    time.sleep(seconds)
+    return os.getpid()
+
+
 @tool(replay="pure")
 def where_am_i() -> str:
     return os.getcwd()
@@ -132,6 +139,22 @@ def can_connect_with_network(host: str, port: int) -> bool:
 
 
 _counter = 0
+
+
+@tool(replay="pure", persistence="persistent_session", timeout=30)
+def session_nap(seconds: float) -> int:
+    """`nap`, in a session's long-lived process."""
+    time.sleep(seconds)
+    return os.getpid()
+
+
+@tool(replay="pure", persistence="persistent_session")
+def session_read(path: str) -> str | None:
+    """`read_file`, from a session's long-lived process."""
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return None
 
 
 @tool(replay="pure", persistence="persistent_session")

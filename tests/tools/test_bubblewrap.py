@@ -4,13 +4,14 @@ its own directory; and a machine where bwrap cannot start fails at construction.
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.tools import sample_tools as t
-from tether.errors import ConfigurationError
+from tether.errors import ConfigurationError, ToolFailed
 from tether.foundation.blobs.files import FileBlobStore
 from tether.foundation.tools.backends.bubblewrap import Bubblewrap, BubblewrapLanes
 from tether.foundation.tools.contract import ToolDef, ToolInvocation
@@ -87,3 +88,61 @@ async def test_bubblewrap_tool_holds_no_capabilities(tmp_path: Path) -> None:
     status = await runner(tmp_path, isolated=True).call(call(t.read_file, path="/proc/self/status"))
     fields = dict(line.split(":", 1) for line in status.value.splitlines())
     assert int(fields["CapEff"], 16) == int(fields["CapBnd"], 16) == 0
+
+
+def call_at(step: str, tool: ToolDef, **args: object) -> ToolInvocation:
+    return ToolInvocation(run_id="r", step_id=step, attempt=1, tool=tool, args=dict(args))
+
+
+async def test_bubblewrap_tool_sees_no_secrets_of_the_host(tmp_path: Path) -> None:
+    """Not /etc/shadow, not the host's accounts (a passwd naming root and nobody only), and
+    it runs as nobody."""
+    bwrap = runner(tmp_path, isolated=True)
+    assert (await bwrap.call(call_at("1", t.read_file, path="/etc/shadow"))).value is None
+    passwd = (await bwrap.call(call_at("2", t.read_file, path="/etc/passwd"))).value
+    assert [line.split(":")[0] for line in passwd.splitlines()] == ["root", "nobody"]
+    status = (await bwrap.call(call_at("3", t.read_file, path="/proc/self/status"))).value
+    fields = dict(line.split(":", 1) for line in status.splitlines())
+    assert fields["Uid"].split()[0] == "65534"
+
+
+async def test_bubblewrap_hides_the_data_directory_even_inside_an_import_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkout on sys.path with `.tether/` in it: the checkout is bound for the tool's
+    imports, its database is not, and the tool's own workspace there still is."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    data = tmp_path / ".tether"
+    data.mkdir()
+    (data / "tether.db").write_text("every run's journal")
+    (tmp_path / "module.py").write_text("# the checkout is importable\n")
+    bwrap = runner(data, isolated=True)
+    assert (await bwrap.call(call_at("4", t.read_file, path=str(data / "tether.db")))).value is None
+    assert (await bwrap.call(call_at("5", t.read_file, path=str(tmp_path / "module.py")))).value
+    assert (await bwrap.call(call_at("6", t.workspace_append, note="kept"))).value == ["kept"]
+
+
+async def test_bubblewrap_session_runs_as_nobody_in_the_same_view(tmp_path: Path) -> None:
+    """A session's process is started by bwrap itself, not forked into a sandbox: same view."""
+    bwrap = runner(tmp_path, isolated=True)
+    status = await bwrap.call(call_at("7", t.session_read, path="/proc/self/status"))
+    fields = dict(line.split(":", 1) for line in status.value.splitlines())
+    assert fields["Uid"].split()[0] == "65534"
+    assert int(fields["CapEff"], 16) == 0
+    assert (await bwrap.call(call_at("8", t.session_read, path="/etc/shadow"))).value is None
+
+
+@pytest.mark.parametrize("tool", [t.nap, t.session_nap], ids=["one-shot", "session"])
+async def test_bubblewrap_call_stops_when_its_lease_is_not_renewed(
+    tmp_path: Path, tool: ToolDef
+) -> None:
+    """The deadline reaches into the sandbox: through the template for a one-shot call, and
+    through the pipe bwrap hands on for a session's process."""
+    bwrap = runner(tmp_path, isolated=True)
+    lanes = bwrap.lanes
+    assert isinstance(lanes, BubblewrapLanes)
+    lanes.renew("r", time.monotonic() + 1.0)
+    begun = time.monotonic()
+    with pytest.raises(ToolFailed, match="LeaseLost"):
+        await bwrap.call(call_at("1", tool, seconds=30))
+    assert time.monotonic() - begun < 4

@@ -3,9 +3,11 @@ process of its own, a timeout still kills all it started, and a dead template is
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -74,3 +76,87 @@ async def test_a_dead_template_is_replaced_at_the_next_call(runner: ToolRunner) 
     second = (await runner.call(call(t.count_calls, "2"))).value
     assert second["calls"] == 1 and second["parent"] != first["parent"]
     await runner.close()
+
+
+async def test_a_call_renewed_by_heartbeats_runs_past_its_first_deadline(
+    runner: ToolRunner,
+) -> None:
+    lanes = runner.lanes
+    assert isinstance(lanes, LocalLanes)
+    lanes.renew("r", time.monotonic() + 0.6)
+    beating = True
+
+    def beat() -> None:
+        while beating:
+            time.sleep(0.1)
+            lanes.renew("r", time.monotonic() + 0.6)
+
+    heart = threading.Thread(target=beat)
+    heart.start()
+    try:
+        assert (await runner.call(call(t.nap, "1", seconds=1.5))).value > 0
+    finally:
+        beating = False
+        heart.join()
+
+
+async def test_a_call_whose_lease_is_not_renewed_stops_itself(runner: ToolRunner) -> None:
+    """The worker is frozen, say: nothing renews, and the template kills the call at the
+    deadline, long before the tool's own 30 s."""
+    lanes = runner.lanes
+    assert isinstance(lanes, LocalLanes)
+    lanes.renew("r", time.monotonic() + 1.0)
+    begun = time.monotonic()
+    with pytest.raises(ToolFailed, match=r"LeaseLost.*lease ran out or was lost"):
+        await runner.call(call(t.nap, "1", seconds=30))
+    assert time.monotonic() - begun < 3
+
+
+async def test_a_lost_lease_kills_the_runs_calls_at_once(
+    runner: ToolRunner, tmp_path: Path
+) -> None:
+    lanes = runner.lanes
+    assert isinstance(lanes, LocalLanes)
+    loop = asyncio.get_running_loop()
+    pidfile = tmp_path / "helper.pid"
+    call_task = asyncio.ensure_future(
+        runner.call(call(t.start_then_hang, "1", pidfile=str(pidfile)))
+    )
+    while not pidfile.exists() or not pidfile.read_text():
+        await asyncio.sleep(0.02)
+    begun = time.monotonic()
+    await loop.run_in_executor(None, lanes.lease_lost, "r")  # from the heartbeat's thread
+    with pytest.raises(ToolFailed, match="LeaseLost"):
+        await call_task
+    assert time.monotonic() - begun < 1  # not the 3 s of its wall timeout
+    assert gone(int(pidfile.read_text()))  # and what it started died with it
+
+
+@pytest.mark.parametrize("tool", [t.nap, t.session_nap], ids=["one-shot", "session"])
+async def test_a_call_whose_lease_is_renewed_then_not_stops_once_renewals_stop(
+    runner: ToolRunner, tool: ToolDef
+) -> None:
+    """Renewed for a while (the call outlives its first deadline), then no more: the worker
+    froze. A one-shot call is killed by its template; a session's process kills itself."""
+    lanes = runner.lanes
+    assert isinstance(lanes, LocalLanes)
+    lanes.renew("r", time.monotonic() + 0.6)
+    beating = True
+
+    def beat() -> None:
+        for _ in range(8):  # 0.8 s of renewals
+            if not beating:
+                return
+            time.sleep(0.1)
+            lanes.renew("r", time.monotonic() + 0.6)
+
+    heart = threading.Thread(target=beat)
+    heart.start()
+    begun = time.monotonic()
+    try:
+        with pytest.raises(ToolFailed, match="LeaseLost"):
+            await runner.call(call(tool, "1", seconds=30))
+    finally:
+        beating = False
+        heart.join()
+    assert 1.2 < time.monotonic() - begun < 4  # after the renewals stopped, long before 30 s

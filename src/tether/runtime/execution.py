@@ -12,6 +12,7 @@ import asyncio
 import json
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from tether.errors import (
@@ -86,6 +87,7 @@ class Execution:
         default_retry: RetryPolicy = DEFAULT_RETRY,
         stopping: threading.Event | None = None,
         foundations: Foundations | None = None,
+        lease: Callable[[], float | None] | None = None,
     ) -> None:
         self.run = claim.run
         self.token = claim.token
@@ -95,6 +97,7 @@ class Execution:
         self.sink = sink
         self.default_retry = default_retry
         self.stopping = stopping or threading.Event()
+        self._lease = lease  # when to stop acting for the run (time.monotonic()), if known
         self._foundations = foundations
         self._untraced = isinstance(sink, NullTraceSink)  # `trace = "none"`: build no spans
         self.done: dict[str, JournalEntry] = {}
@@ -180,8 +183,14 @@ class Execution:
         )
 
     def check_stopping(self) -> None:
+        """Before a primitive starts: not on shutdown (the run is released), nor once the lease
+        may have lapsed unrenewed (this process was frozen, say): another worker may hold the
+        run and have committed this very step, which must not run again."""
         if self.stopping.is_set():
             raise Release()
+        until = None if self._lease is None else self._lease()
+        if until is not None and time.monotonic() >= until:
+            raise Abandon()
 
     def write_now(self, entries: list[JournalEntry]) -> None:
         """Commit entries (with any buffered now/uuid/random values) before going on."""

@@ -33,6 +33,31 @@ class Foundations:
         self.settings, self.blobs = settings, blobs
         self._lock = threading.RLock()  # one foundation is built from another (I8 from I7)
         self._built: dict[str, Any] = {}
+        self._leases: dict[str, float] = {}  # run id -> until when this process holds it
+        # The heartbeat thread's, never held while a foundation is built (importing a vendor
+        # SDK takes seconds under load, and a heartbeat must not wait that long)
+        self._leases_lock = threading.Lock()
+
+    def lease_renewed(self, run_id: str, until: float) -> None:
+        """The run is held until `until` (time.monotonic()); I1 stops its tool processes then
+        unless renewed. Kept here too, for a runner built during the lease."""
+        with self._leases_lock:
+            self._leases[run_id] = until
+        runner: ToolRunner | None = self._built.get("tools")
+        if runner is not None:
+            runner.lease_renewed(run_id, until)
+
+    def lease_lost(self, run_id: str) -> None:
+        """Another worker may hold the run now: I1 stops its tool processes at once."""
+        with self._leases_lock:
+            self._leases.pop(run_id, None)
+        runner: ToolRunner | None = self._built.get("tools")
+        if runner is not None:
+            runner.lease_lost(run_id)
+
+    def lease_released(self, run_id: str) -> None:
+        with self._leases_lock:
+            self._leases.pop(run_id, None)
 
     def _get(self, name: str, build: Any) -> Any:
         with self._lock:
@@ -42,9 +67,15 @@ class Foundations:
 
     @property
     def tools(self) -> ToolRunner:
-        runner: ToolRunner = self._get(
-            "tools", lambda: ToolRunner.from_settings(self.settings, self.blobs)
-        )
+        runner: ToolRunner = self._get("tools", self._tool_runner)
+        return runner
+
+    def _tool_runner(self) -> ToolRunner:
+        runner = ToolRunner.from_settings(self.settings, self.blobs)
+        with self._leases_lock:
+            leases = list(self._leases.items())
+        for run_id, until in leases:
+            runner.lease_renewed(run_id, until)
         return runner
 
     @property

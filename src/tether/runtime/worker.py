@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import socket
 import threading
@@ -17,6 +18,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 from tether.errors import DatabaseUnavailable
 from tether.foundation.checkpoint.contract import Checkpointer, Claim, RunStatus, Wait
@@ -50,25 +52,51 @@ class Services:
     owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
 
+# How far into a lease that was not renewed this process stops acting for the run: its tool
+# processes stop themselves and no new primitive starts. Before the lease expires and another
+# worker may claim the run, with room for a kill to land.
+_STOP_AT = 0.8
+
+
 class Heartbeats:
-    """Extends the leases this process holds, every lease/3 seconds, from its own thread."""
+    """Extends the leases this process holds, every lease/3 seconds, from its own thread, and
+    bounds what runs for them: I1 kills a run's tool processes when its lease is lost, and
+    they stop themselves should this process freeze and stop renewing; `until` tells the
+    execution when to stop starting primitives (a frozen worker, waking, starts none)."""
 
     def __init__(self, services: Services) -> None:
         self._services = services
         self._held: dict[str, str] = {}
+        self._until: dict[str, float] = {}  # run id -> time.monotonic() to stop acting by
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._failing = False
         self._thread = threading.Thread(target=self._loop, name="tether-heartbeat", daemon=True)
         self._thread.start()
 
-    def hold(self, run_id: str, token: str) -> None:
+    def hold(self, run_id: str, token: str, claimed_at: float | None = None) -> None:
+        """`claimed_at`: time.monotonic() before the claim (its lease runs from then)."""
         with self._lock:
             self._held[run_id] = token
+            self._renewed(run_id, time.monotonic() if claimed_at is None else claimed_at)
 
     def drop(self, run_id: str) -> None:
         with self._lock:
             self._held.pop(run_id, None)
+            self._until.pop(run_id, None)
+        if self._services.foundations is not None:
+            self._services.foundations.lease_released(run_id)
+
+    def until(self, run_id: str) -> float | None:
+        """When this process must stop acting for the run (time.monotonic()); None if it does
+        not hold it."""
+        return self._until.get(run_id)
+
+    def _renewed(self, run_id: str, since: float) -> None:
+        """With the lock held."""
+        until = self._until[run_id] = since + self._services.lease_seconds * _STOP_AT
+        if self._services.foundations is not None:
+            self._services.foundations.lease_renewed(run_id, until)
 
     def _loop(self) -> None:
         s = self._services
@@ -76,14 +104,24 @@ class Heartbeats:
             with self._lock:
                 held = list(self._held.items())
             for run_id, token in held:
+                since = time.monotonic()  # the database extends the lease from a later instant
                 try:
                     if not s.checkpointer.heartbeat(run_id, token, s.lease_seconds):
-                        self.drop(run_id)  # its next write will be rejected; nothing to extend
+                        with self._lock:  # its next write will be rejected: start nothing
+                            self._held.pop(run_id, None)
+                            self._until[run_id] = -math.inf
+                        if s.foundations is not None:
+                            s.foundations.lease_lost(run_id)
+                        continue
                     self._failing = False
                 except DatabaseUnavailable as e:
                     if not self._failing:  # one line an outage, not one a run and a beat
                         log.warning("heartbeat for %s failed: %s", run_id, e)
                     self._failing = True
+                    continue
+                with self._lock:
+                    if self._held.get(run_id) == token:  # not dropped meanwhile
+                        self._renewed(run_id, since)
 
     def close(self) -> None:
         self._stop.set()
@@ -95,9 +133,14 @@ _PARKED = (RunStatus.WAITING, RunStatus.SLEEPING, RunStatus.PAUSED)
 
 
 def execute_claim(
-    services: Services, claim: Claim, stopping: threading.Event, heartbeats: Heartbeats
+    services: Services,
+    claim: Claim,
+    stopping: threading.Event,
+    heartbeats: Heartbeats,
+    claimed_at: float | None = None,
 ) -> RunStatus:
-    """Execute one claimed run on the calling thread's own event loop."""
+    """Execute one claimed run on the calling thread's own event loop; `claimed_at` is
+    time.monotonic() before the claim."""
     loop: asyncio.AbstractEventLoop | None = getattr(_loops, "loop", None)
     if loop is None or loop.is_closed():
         loop = _loops.loop = asyncio.new_event_loop()
@@ -106,7 +149,7 @@ def execute_claim(
     if wf is None:  # claims filter on what we accept; a registry change raced the claim
         services.checkpointer.release(run.id, claim.token)
         return RunStatus.PENDING
-    heartbeats.hold(run.id, claim.token)
+    heartbeats.hold(run.id, claim.token, claimed_at)
     try:
         ex = Execution(
             claim,
@@ -117,6 +160,7 @@ def execute_claim(
             default_retry=services.default_retry,
             stopping=stopping,
             foundations=services.foundations,
+            lease=partial(heartbeats.until, run.id),
         )
         status = loop.run_until_complete(execute(ex))
         if services.on_park is not None and status in _PARKED:
@@ -160,6 +204,7 @@ class Worker:
                     self._fire_schedules()
                     free = self.concurrency - len(active)
                     claims: list[Claim] = []
+                    claimed_at = time.monotonic()
                     if free > 0:
                         try:
                             claims = s.checkpointer.claim(s.owner, accepts, free, s.lease_seconds)
@@ -176,7 +221,7 @@ class Worker:
                             log.warning("claiming again after %d failed tries", failures)
                         failures, backoff = 0, s.poll_interval
                     for claim in claims:
-                        fut = pool.submit(self._execute, claim, heartbeats)
+                        fut = pool.submit(self._execute, claim, heartbeats, claimed_at)
                         fut.add_done_callback(lambda _f: wake.set())
                         active.add(fut)
                     if claims:
@@ -219,9 +264,9 @@ class Worker:
                 self.stopping.wait(s.poll_interval)
             wake.set()
 
-    def _execute(self, claim: Claim, heartbeats: Heartbeats) -> RunStatus:
+    def _execute(self, claim: Claim, heartbeats: Heartbeats, claimed_at: float) -> RunStatus:
         try:
-            status = execute_claim(self.services, claim, self.stopping, heartbeats)
+            status = execute_claim(self.services, claim, self.stopping, heartbeats, claimed_at)
         except DatabaseUnavailable as e:  # say it in a line: the database's, not the worker's
             log.warning("run %s left to its lease: %s", claim.run.id, e)
             return RunStatus.PENDING

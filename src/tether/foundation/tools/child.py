@@ -9,7 +9,10 @@ Each request line is `{"ref", "args", "key", "limits", "env"}`; each answer line
 The protocol keeps private copies of stdin and stdout: whatever the tool prints goes to
 stderr, so a stray `print` can never corrupt an answer. `once` answers one request with hard
 limits; `session` answers until stdin closes, with per-call soft limits (a process that lives
-across calls needs CPU limits relative to what it has used so far).
+across calls needs CPU limits relative to what it has used so far). Given a pipe in
+`TETHER_LEASE_FD`, a thread reads deadlines from it (one a line, on the monotonic clock) and
+kills the process group once one passes unrenewed: the worker may be frozen, its run's lease
+lapsing, and no call may go on once another worker can resume the run.
 """
 
 from __future__ import annotations
@@ -21,11 +24,15 @@ import json
 import math
 import os
 import resource
+import select
 import signal
 import sys
+import threading
+import time
 import traceback
 from typing import IO, Any
 
+LEASE_FD = "TETHER_LEASE_FD"
 _MIB = 1024 * 1024
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
@@ -107,6 +114,22 @@ def die_with(parent: int) -> None:
         os._exit(1)
 
 
+def _bounded_by_lease(fd: int) -> None:
+    """Kill this process group once a deadline read from `fd` passes with no later one."""
+    until, pending = math.inf, b""
+    while True:
+        timeout = None if until == math.inf else max(0.0, until - time.monotonic())
+        ready, _, _ = select.select([fd], [], [], timeout)
+        if not ready:
+            os.killpg(0, signal.SIGKILL)
+        data = os.read(fd, 4096)
+        if not data:
+            return  # the worker closed it: it stops this process itself
+        *lines, pending = (pending + data).split(b"\n")
+        if lines:
+            until = float(lines[-1])
+
+
 def respond(line: str, hard_limits: bool) -> dict[str, Any]:
     """The answer to one request line."""
     try:
@@ -130,6 +153,10 @@ def main() -> None:
     mode = sys.argv[1]
     if len(sys.argv) > 2:
         die_with(int(sys.argv[2]))
+    lease = os.environ.pop(LEASE_FD, None)
+    if lease is not None:
+        os.set_inheritable(int(lease), False)  # not the tool's to hold open
+        threading.Thread(target=_bounded_by_lease, args=(int(lease),), daemon=True).start()
     requests = os.fdopen(os.dup(0), "r")
     answers = os.fdopen(os.dup(1), "w")
     devnull = os.open(os.devnull, os.O_RDONLY)

@@ -162,3 +162,19 @@ class LaneBackend(Protocol):
     async def close(self) -> None:
         """Stop every process and sandbox the backend started."""
         ...
+
+
+@runtime_checkable
+class LeaseBound(Protocol):
+    """A backend whose tool processes run on this machine bounds them by their run's lease, so
+    a call never goes on after another worker may have resumed the run. Both are called from
+    the worker's heartbeat thread, so they return at once and are safe from any thread."""
+
+    def renew(self, run_id: str, until: float) -> None:
+        """The run is held until `until` (time.monotonic()): its calls in flight, and those it
+        starts, stop themselves then unless renewed again, even if this worker is frozen."""
+        ...
+
+    def lease_lost(self, run_id: str) -> None:
+        """Another worker may hold the run now: stop its calls in flight at once."""
+        ...

@@ -14,6 +14,13 @@ that run calls come and go. A call talks to its child over a fresh socket pair w
 end goes to the template with the call, so calls from any thread and event loop proceed side
 by side. A tool runs the code the template imported, as a workflow runs the code its worker
 imported: an edit to a tool's module takes effect when the worker restarts.
+
+A call never outlives its run's lease. The worker's heartbeats renew it (`renew`, a deadline
+on the shared monotonic clock) and the template kills the child's process group once the
+deadline passes unrenewed: a worker frozen in the middle of a call (SIGSTOP, a long pause)
+cannot stop it, but the template, a process of its own, does, before the lease expires and
+another worker may resume the run. A heartbeat that finds the lease taken kills the run's
+calls at once (`lease_lost`).
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from tether.foundation.tools.process import (
     answer_result,
     child_env,
     exit_failure,
+    lease_failure,
     request,
     timeout_failure,
 )
@@ -86,9 +94,13 @@ class _Template:
     def send(self, order: dict[str, object], fds: Sequence[int] = ()) -> None:
         socket.send_fds(self.control, [json.dumps(order).encode()], fds)
 
-    def kill_call(self, call: int) -> None:
+    def tell(self, order: dict[str, object]) -> None:
+        """A message that must not block its sender (the heartbeat thread among them)."""
         with contextlib.suppress(OSError):  # a dead template took its children with it
-            self.send({"kill": call})
+            self.control.send(json.dumps(order).encode(), socket.MSG_DONTWAIT)
+
+    def kill_call(self, call: int) -> None:
+        self.tell({"kill": call})
 
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -109,6 +121,11 @@ class ForkServer:
         self._calls = itertools.count()
         self._template: _Template | None = None
         self._closer: weakref.finalize[[], ForkServer] | None = None  # runs even if we are dropped
+        # The heartbeat thread's, never held while a template starts or stops
+        self._runs_lock = threading.Lock()
+        self._leases: dict[str, float] = {}  # run id -> when its calls must stop (monotonic)
+        self._running: dict[str, dict[int, _Template]] = {}  # run id -> its calls in flight
+        self._lost: set[int] = set()  # calls killed because their run's lease was lost
 
     def _live_template(self, dead: _Template | None = None) -> _Template:
         with self._lock:
@@ -149,13 +166,22 @@ class ForkServer:
         self, invocation: ToolInvocation, workdir: Path, enter: int | None = None
     ) -> LaneResult:
         """Run one call in a forked child; inside the sandbox of process `enter` if given."""
-        tool, call = invocation.tool, next(self._calls)
+        tool, call, run_id = invocation.tool, next(self._calls), invocation.run_id
         order: dict[str, object] = {
             "id": call, "module": tool.ref.partition(":")[0], "workdir": str(workdir),
         }  # fmt: skip
         if enter is not None:
             order["enter"] = enter
+        with self._runs_lock:
+            until = self._leases.get(run_id)
+        if until is not None:
+            order["until"] = until
         sock, template = self._fork(order)
+        with self._runs_lock:
+            self._running.setdefault(run_id, {})[call] = template
+            renewed = self._leases.get(run_id)
+        if renewed is not None and renewed != until:  # a heartbeat came in between
+            template.tell({"renew": [call], "until": renewed})
         reader, writer = await asyncio.open_unix_connection(sock=sock, limit=ANSWER_LIMIT)
         ended = False  # the child answered, or its end was reported: nothing of it runs now
         try:
@@ -171,12 +197,46 @@ class ForkServer:
             ended = True
             message = json.loads(line) if line else {"exit": _DIED}
             if "exit" in message:
+                if message.get("expired") or self._was_lost(call):
+                    return LaneResult(failure=lease_failure())
                 return LaneResult(failure=exit_failure(message["exit"], tool.limits.cpu_seconds))
             return answer_result(message)
         finally:
             if not ended:  # cancelled mid-call
                 template.kill_call(call)
             writer.close()
+            with self._runs_lock:
+                calls = self._running.get(run_id, {})
+                calls.pop(call, None)
+                if not calls:
+                    self._running.pop(run_id, None)
+                self._lost.discard(call)
+
+    def _was_lost(self, call: int) -> bool:
+        with self._runs_lock:
+            return call in self._lost
+
+    def renew(self, run_id: str, until: float) -> None:
+        """The run's calls (and those it starts) stop at `until` unless renewed again."""
+        with self._runs_lock:
+            self._leases[run_id] = until
+            calls = list(self._running.get(run_id, {}).items())
+        for template in {t for _, t in calls}:
+            template.tell({"renew": [c for c, t in calls if t is template], "until": until})
+
+    def lease_lost(self, run_id: str) -> None:
+        """Kill the run's calls in flight now."""
+        with self._runs_lock:
+            self._leases.pop(run_id, None)
+            calls = list(self._running.get(run_id, {}).items())
+            self._lost.update(c for c, _ in calls)
+        for call, template in calls:
+            template.kill_call(call)
+
+    def forget(self, run_id: str) -> None:
+        """This worker no longer runs the run: its next calls start with no deadline known."""
+        with self._runs_lock:
+            self._leases.pop(run_id, None)
 
     async def _wait_for_end(self, reader: asyncio.StreamReader, template: _Template) -> None:
         """Until the template reports the killed child's end; one that does not within the

@@ -8,11 +8,15 @@
   kept across runs.
 
 Limits (CPU, memory, open files) are set by the child itself and the wall timeout by
-process.py, so they hold on every lane. The local lane is not a security boundary: a tool
-sees the machine as the worker does. On Linux a one-shot call (ephemeral, workspace) is a
-fork of a warm template (forkserver.py), not a fresh interpreter. A `Sandbox` is how
-bubblewrap (backends/bubblewrap.py) reuses these lanes inside namespaces: it wraps a
-session's command, and builds the sandbox a one-shot call's forked child enters.
+process.py, so they hold on every lane. No call outlives its run's lease (`LeaseBound`): a
+heartbeat that finds the lease lost kills the run's processes, and should the worker be
+frozen, a one-shot call is killed by its template and a session's process kills itself once
+the lease runs out unrenewed. The local
+lane is not a security boundary: a tool sees the machine as the worker does. On Linux a
+one-shot call (ephemeral, workspace) is a fork of a warm template (forkserver.py), not a
+fresh interpreter. A `Sandbox` is how bubblewrap (backends/bubblewrap.py) reuses these lanes
+inside namespaces: it wraps a session's command, and builds the sandbox a one-shot call's
+forked child enters.
 """
 
 from __future__ import annotations
@@ -99,6 +103,7 @@ class SessionLane:
         self._root, self._wrap = root, wrap
         self._procs: dict[tuple[str, bool], ChildProcess] = {}
         self._locks: dict[tuple[str, bool], asyncio.Lock] = {}
+        self._leases: dict[str, float] = {}  # run id -> when its processes must stop
 
     def directory(self, run_id: str) -> Path:
         return self._root / dir_name(run_id)
@@ -108,10 +113,15 @@ class SessionLane:
         async with self._locks.setdefault(key, asyncio.Lock()):
             proc = self._procs.get(key)
             if proc is None or not proc.alive:
+                if proc is not None:  # it died between calls (its lease ran out, say)
+                    await proc.stop()
                 workdir = self.directory(invocation.run_id)
                 workdir.mkdir(parents=True, exist_ok=True)
                 argv = self._wrap(child_argv("session"), workdir, invocation.tool.network)
                 proc = self._procs[key] = await ChildProcess.start(argv, workdir)
+                until = self._leases.get(invocation.run_id)
+                if until is not None:
+                    proc.renew(until)
             result = await proc.call(invocation)
             if not proc.alive or (result.failure and result.failure.interrupted):
                 await proc.stop()
@@ -119,11 +129,26 @@ class SessionLane:
             return result
 
     async def park(self, run_id: str) -> None:
+        self._leases.pop(run_id, None)
         for key in [k for k in self._procs if k[0] == run_id]:
             async with self._locks[key]:
                 proc = self._procs.pop(key, None)
                 if proc is not None:
                     await proc.stop()
+
+    def renew(self, run_id: str, until: float) -> None:
+        """The run's processes kill themselves at `until` unless renewed (any thread)."""
+        self._leases[run_id] = until
+        for key, proc in list(self._procs.items()):
+            if key[0] == run_id:
+                proc.renew(until)
+
+    def lease_lost(self, run_id: str) -> None:
+        """Kill the run's session processes now (any thread); their state is on disk."""
+        self._leases.pop(run_id, None)
+        for key, proc in list(self._procs.items()):
+            if key[0] == run_id:
+                proc.lease_lost()
 
     async def end_run(self, run_id: str) -> None:
         await self.park(run_id)
@@ -163,10 +188,24 @@ class LocalLanes:
         return self._lanes[persistence]
 
     async def park(self, run_id: str) -> None:
+        if self._forks is not None:
+            self._forks.forget(run_id)
         await self._session.park(run_id)
 
     async def end_run(self, run_id: str) -> None:
+        if self._forks is not None:
+            self._forks.forget(run_id)
         await self._session.end_run(run_id)  # a workspace outlives runs by design
+
+    def renew(self, run_id: str, until: float) -> None:
+        if self._forks is not None:
+            self._forks.renew(run_id, until)
+        self._session.renew(run_id, until)
+
+    def lease_lost(self, run_id: str) -> None:
+        if self._forks is not None:
+            self._forks.lease_lost(run_id)
+        self._session.lease_lost(run_id)
 
     async def close(self) -> None:
         await self._session.close()

@@ -16,16 +16,18 @@ import os
 import signal
 from pathlib import Path
 
-# linux/sched.h, in the order setns(2) must take them: the user namespace first, so that the
-# rights to join the others are the ones held in it.
+# linux/sched.h, in the order setns(2) must take them: the user namespace last. bwrap mounts
+# as root of one user namespace and runs the sandbox as nobody in a second, nested one; the
+# nested one holds no rights over the mounts, so they are joined first, with the host root's
+# rights, and the user namespace the tool runs in after them.
 _NAMESPACES = {
-    "user": 0x10000000,
     "mnt": 0x00020000,
     "net": 0x40000000,
     "ipc": 0x08000000,
     "uts": 0x04000000,
     "pid": 0x20000000,
     "cgroup": 0x02000000,
+    "user": 0x10000000,
 }
 # linux/prctl.h and linux/capability.h
 _PR_SET_PDEATHSIG = 1

@@ -14,6 +14,8 @@ import json
 import os
 import signal
 import sys
+import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -95,6 +97,14 @@ def exit_failure(code: int, cpu_seconds: int) -> ToolFailure:
     )  # fmt: skip
 
 
+def lease_failure() -> ToolFailure:
+    return ToolFailure(
+        type="LeaseLost", interrupted=True,
+        message="was stopped because its run's lease ran out or was lost: another worker may "
+        "resume the run",
+    )  # fmt: skip
+
+
 def timeout_failure(timeout: float) -> ToolFailure:
     return ToolFailure(
         type="Timeout", interrupted=True, limit="timeout",
@@ -103,18 +113,39 @@ def timeout_failure(timeout: float) -> ToolFailure:
 
 
 class ChildProcess:
-    """One running child.py; `call` may be used again while `alive` (a session)."""
+    """One running child.py; `call` may be used again while `alive` (a session). `renew`
+    bounds it by its run's lease: the child kills itself once a deadline passes unrenewed."""
 
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self._proc = proc
+    def __init__(self, proc: asyncio.subprocess.Process, renewals: int) -> None:
+        self._proc, self._renewals = proc, renewals
+        self._renewing = threading.Lock()  # the fd is closed once, never written after
+        self._until: float | None = None
+        self._lost = False
 
     @classmethod
     async def start(cls, argv: Sequence[str], workdir: Path) -> ChildProcess:
-        proc = await asyncio.create_subprocess_exec(
-            *argv, cwd=workdir, env=child_env(workdir), start_new_session=True,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=ANSWER_LIMIT,
-        )  # fmt: skip
-        return cls(proc)
+        theirs, renewals = os.pipe()
+        os.set_blocking(renewals, False)  # a renewal must never block the heartbeat thread
+        env = {**child_env(workdir), child.LEASE_FD: str(theirs)}
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv, cwd=workdir, env=env, start_new_session=True, pass_fds=(theirs,),
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                limit=ANSWER_LIMIT,
+            )  # fmt: skip
+        except BaseException:
+            os.close(renewals)
+            raise
+        finally:
+            os.close(theirs)
+        return cls(proc, renewals)
+
+    def renew(self, until: float) -> None:
+        """It may run until `until` (time.monotonic()); from any thread."""
+        self._until = until
+        with self._renewing, contextlib.suppress(OSError):  # not reading: its deadline stands
+            if self._renewals >= 0:
+                os.write(self._renewals, f"{until}\n".encode())
 
     @property
     def alive(self) -> bool:
@@ -137,7 +168,11 @@ class ChildProcess:
         return answer_result(json.loads(line))
 
     async def _death(self, invocation: ToolInvocation) -> ToolFailure:
-        return exit_failure(await self._proc.wait(), invocation.tool.limits.cpu_seconds)
+        code = await self._proc.wait()
+        expired = self._until is not None and time.monotonic() >= self._until
+        if code in (-signal.SIGKILL, 128 + signal.SIGKILL) and (self._lost or expired):
+            return lease_failure()
+        return exit_failure(code, invocation.tool.limits.cpu_seconds)
 
     async def stop(self) -> None:
         """Close stdin (a session child then exits); kill it if it does not."""
@@ -147,8 +182,24 @@ class ChildProcess:
             await asyncio.wait_for(self._proc.wait(), STOP_GRACE)
         except TimeoutError:
             await self.kill()
+        self.close()
 
-    async def kill(self) -> None:
+    def lease_lost(self) -> None:
+        """Kill it and all it started, from any thread; whoever awaits `call` sees it die."""
+        self._lost = True
+        self.kill_now()
+
+    def kill_now(self) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self._proc.pid, signal.SIGKILL)
+
+    async def kill(self) -> None:
+        self.kill_now()
         await self._proc.wait()
+        self.close()
+
+    def close(self) -> None:
+        with self._renewing:
+            if self._renewals >= 0:
+                os.close(self._renewals)
+                self._renewals = -1

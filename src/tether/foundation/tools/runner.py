@@ -27,6 +27,7 @@ from tether.foundation.secrets.redaction import REDACTOR, redact
 from tether.foundation.tools.config import open_lanes, open_tool_results
 from tether.foundation.tools.contract import (
     LaneBackend,
+    LeaseBound,
     ReplayClass,
     ToolInvocation,
 )
@@ -139,6 +140,17 @@ class ToolRunner:
 
     async def run_ended(self, run_id: str) -> None:
         await self.lanes.end_run(run_id)
+
+    def lease_renewed(self, run_id: str, until: float) -> None:
+        """The run is held until `until` (time.monotonic()): its tool processes stop then
+        unless renewed, on lanes that can bound them (`LeaseBound`). Any thread."""
+        if isinstance(self.lanes, LeaseBound):
+            self.lanes.renew(run_id, until)
+
+    def lease_lost(self, run_id: str) -> None:
+        """Another worker may hold the run now: stop its tool processes at once. Any thread."""
+        if isinstance(self.lanes, LeaseBound):
+            self.lanes.lease_lost(run_id)
 
     async def close(self) -> None:
         await self.lanes.close()

@@ -17,9 +17,13 @@ Messages on the control socket (SOCK_SEQPACKET, one JSON object each):
   writes `{"exit": code}` there too (the worker reads it when no answer came). The template
   then imports the module if it had not (the next spare has it; this call's child imports it
   itself, and an import that fails is the child's to report).
-- `{"kill": id}`: the worker gave up on the call (its wall timeout, or the call was
-  cancelled); its child's process group is killed. The template kills before it reaps, so
-  the group id cannot have been reused.
+- `{"kill": id}`: the worker gave up on the call (its wall timeout, the call was cancelled,
+  or the run's lease was lost); its child's process group is killed. The template kills
+  before it reaps, so the group id cannot have been reused.
+- `"until"` in a call, and `{"renew": [id, ...], "until": t}`: the call's run is held until
+  `t` on the monotonic clock (which every process on the machine shares). A call still
+  running then is killed, whatever the worker is doing (it may be frozen, which is exactly
+  when its lease lapses), and its exit report says `"expired": true`.
 The template stays single-threaded: forking it is safe, forking the worker (which runs
 threads) is not; so a tool module must not start threads when imported (a tool may when
 called). A child leaves as multiprocessing's forked children do: stdio flushed, the
@@ -38,6 +42,7 @@ import signal
 import socket
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -100,6 +105,8 @@ class _Child:
     handoff: socket.socket | None = None
     conn: socket.socket | None = None
     call: int | None = None
+    until: float | None = None  # killed then, unless renewed: its run's lease (monotonic)
+    expired: bool = False
 
 
 class Template:
@@ -122,7 +129,8 @@ class Template:
     def serve(self) -> None:
         self._fork_spare()
         while True:
-            for fd, _events in self._poller.poll():
+            ready = self._poller.poll(self._next_deadline())
+            for fd, _events in ready:
                 if fd == self._ended:
                     self._reap_all()
                     continue
@@ -132,8 +140,27 @@ class Template:
                 order = json.loads(message)
                 if "kill" in order:
                     self._kill(order["kill"])
+                elif "renew" in order:
+                    for call in order["renew"]:
+                        if call in self._calls:
+                            self._calls[call].until = order["until"]
                 else:
                     self._start(message, order, socket.socket(fileno=fds[0]))
+            if not ready or not self._poller.poll(0):  # any renewal on its way is read first
+                self._expire()
+
+    def _next_deadline(self) -> int | None:
+        """Milliseconds until the next call's deadline (None: no call has one)."""
+        due = [c.until for c in self._calls.values() if c.until is not None and not c.expired]
+        return max(0, int((min(due) - time.monotonic()) * 1000) + 1) if due else None
+
+    def _expire(self) -> None:
+        """Kill the calls whose run's lease ran out unrenewed."""
+        now = time.monotonic()
+        for call, running in self._calls.items():
+            if running.until is not None and not running.expired and running.until <= now:
+                running.expired = True
+                self._kill(call)
 
     def _fork_spare(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -159,7 +186,7 @@ class Template:
                 break
             except OSError:  # it died waiting; reaping it is left to the loop
                 pass
-        spare.conn, spare.call = conn, order["id"]
+        spare.conn, spare.call, spare.until = conn, order["id"], order.get("until")
         self._calls[order["id"]] = spare
         module = order["module"]
         if module not in sys.modules:
@@ -194,7 +221,8 @@ class Template:
         if ended.conn is None or ended.call is None:
             return
         del self._calls[ended.call]
-        line = json.dumps({"exit": os.waitstatus_to_exitcode(status)}) + "\n"
+        report = {"exit": os.waitstatus_to_exitcode(status), "expired": ended.expired}
+        line = json.dumps(report) + "\n"
         with contextlib.suppress(OSError):  # never block the template on one worker's socket
             ended.conn.send(line.encode(), socket.MSG_DONTWAIT)
         ended.conn.close()
