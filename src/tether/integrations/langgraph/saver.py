@@ -30,6 +30,7 @@ from langgraph.checkpoint.base import (
     CheckpointTuple,
     get_checkpoint_id,
     get_checkpoint_metadata,
+    writes_sort_key,
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
@@ -242,7 +243,10 @@ class TetherSaver(BaseCheckpointSaver[str]):
                 }
             }
 
-        writes = self.store.thread_writes(row.thread_id, row.ns, row.checkpoint_id)
+        writes = sorted(
+            self.store.thread_writes(row.thread_id, row.ns, row.checkpoint_id),
+            key=lambda w: writes_sort_key(w.task_path, w.task_id, w.idx),  # the order tasks apply
+        )
         return CheckpointTuple(
             config(row.checkpoint_id),
             self.serde.loads_typed((row.type, row.checkpoint)),
