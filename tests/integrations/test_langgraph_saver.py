@@ -7,14 +7,17 @@ equal. Then the version pin: a thread written by graph 1.0.0 is refused by 2.0.0
 from __future__ import annotations
 
 import asyncio
+import operator
 import sqlite3
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Annotated, Any, TypedDict
 
 import pytest
 from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple, empty_checkpoint
 from langgraph.checkpoint.base.id import uuid6
 from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.graph import START, StateGraph
+from langgraph.types import Command, interrupt
 
 from tests.integrations.graphs import build, first_input, send_email
 from tether import Tether
@@ -132,3 +135,54 @@ def test_a_thread_is_pinned_to_its_graph_version(tether: Tether, tmp_path: Any) 
     out = graph("1.1.0", resumes=["1.0.*"]).invoke(None, config)
     assert out["messages"][-1].content == "done"
     assert (tmp_path / "outbox").read_text().count("ana@example.com") == 1
+
+
+class Counter(TypedDict):
+    items: Annotated[list[str], operator.add]
+
+
+def nested_graph(checkpointer: Any) -> Any:
+    """A parent whose middle node is a compiled subgraph (its own checkpoint namespace) and whose
+    last node waits for a person (an interrupt), as LangGraph's own saver tests exercise."""
+    inner = StateGraph(Counter)
+    inner.add_node("inner_a", lambda s: {"items": ["inner_a"]})
+    inner.add_node("inner_b", lambda s: {"items": ["inner_b"]})
+    inner.add_edge(START, "inner_a")
+    inner.add_edge("inner_a", "inner_b")
+
+    def ask(state: Counter) -> dict[str, Any]:
+        return {"items": [f"answer:{interrupt('go on?')}"]}
+
+    outer = StateGraph(Counter)
+    outer.add_node("first", lambda s: {"items": ["first"]})
+    outer.add_node("sub", inner.compile())
+    outer.add_node("ask", ask)
+    outer.add_edge(START, "first")
+    outer.add_edge("first", "sub")
+    outer.add_edge("sub", "ask")
+    return outer.compile(checkpointer=checkpointer)
+
+
+def history(saver: BaseCheckpointSaver[Any]) -> Any:
+    graph = nested_graph(saver)
+    config: Any = {"configurable": {"thread_id": "n1"}}
+    out = graph.invoke({"items": []}, config)
+    paused = (out["items"], [i.value for i in out["__interrupt__"]])  # interrupt ids are random
+    waiting = graph.get_state(config, subgraphs=True)
+    done = graph.invoke(Command(resume="yes"), config)
+    steps = [
+        (s.metadata.get("step") if s.metadata else None, s.next, s.values)
+        for s in graph.get_state_history(config)
+    ]
+    namespaces = sorted({t.config["configurable"]["checkpoint_ns"].partition(":")[0]
+                         for t in saver.list(None)})  # fmt: skip
+    return paused, waiting.next, [i.value for i in waiting.interrupts], done, steps, namespaces
+
+
+def test_a_graph_with_a_subgraph_and_an_interrupt_runs_as_on_sqlitesaver(tether: Tether) -> None:
+    theirs = history(SqliteSaver(sqlite3.connect(":memory:", check_same_thread=False)))
+    ours = history(TetherSaver(tether, graph="nested@1.0.0"))
+    assert ours == theirs
+    # The subgraph returns its whole state, which the parent's reducer appends: 'first' twice.
+    assert ours[3]["items"] == ["first", "first", "inner_a", "inner_b", "answer:yes"]
+    assert ours[5] == ["", "sub"]  # the subgraph checkpointed in its own namespace
