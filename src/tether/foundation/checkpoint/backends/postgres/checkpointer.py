@@ -46,7 +46,7 @@ class PostgresCheckpointer(
     _sql = Dialect(
         placeholder="%s", now=_NOW, for_update=" FOR UPDATE", for_key_share=" FOR KEY SHARE"
     )
-    _threads_sql = ThreadStatements("%s")
+    _threads_sql = ThreadStatements("%s", one_writer=False)
 
     def __init__(
         self,

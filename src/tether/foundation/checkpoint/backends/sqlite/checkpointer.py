@@ -41,7 +41,7 @@ class SqliteCheckpointer(
     """I2 on one SQLite file. `url` is `sqlite:///path/to/file.db`."""
 
     _sql = Dialect(placeholder="?", now="tether_now()", for_update="", for_key_share="")
-    _threads_sql = ThreadStatements("?")
+    _threads_sql = ThreadStatements("?", one_writer=True)
 
     def __init__(
         self,
