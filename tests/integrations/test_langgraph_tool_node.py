@@ -14,7 +14,7 @@ from langchain_core.messages import AIMessage, ToolMessage
 
 from tests.integrations.graphs import lookup, send_email
 from tether import Tether
-from tether.errors import UnsafeReplayError
+from tether.errors import PolicyDenied, UnsafeReplayError
 from tether.foundation.tools.contract import ToolInvocation
 from tether.foundation.tools.results import CallStatus, ToolCallRecord
 from tether.integrations.langgraph import tether_tool_node
@@ -94,3 +94,18 @@ def _hash(args: dict[str, Any]) -> str:
     from tether.foundation.tools.runner import args_hash
 
     return args_hash(send_email.validate_args(args))
+
+
+def test_the_guards_judge_a_call_before_it_runs_but_not_its_replay(
+    make_tether: Callable[..., Tether], tmp_path: Path
+) -> None:
+    marker = tmp_path / "marker"
+    state = calls(("lookup", {"marker": str(marker), "key": "abc"}, "call_1"))
+    tether_tool_node([lookup], make_tether()).invoke(state, CONFIG)  # allowed, in the ledger
+    denying = make_tether(policy={"default": "deny"})
+    node = tether_tool_node([lookup], denying, graph="agent@1.0.0")
+    assert node.invoke(state, CONFIG)["messages"][0].content == "ABC"  # a replay: no guard
+    fresh = calls(("lookup", {"marker": str(marker), "key": "new"}, "call_2"))
+    with pytest.raises(PolicyDenied):
+        node.invoke(fresh, CONFIG)
+    assert marker.read_text() == "abc\n"

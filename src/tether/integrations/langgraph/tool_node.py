@@ -9,6 +9,11 @@ interrupted `pure` or `idempotent_with_key` call runs again (with the same key),
 interrupted `unsafe_on_replay` call raises `UnsafeReplayError` with its evidence out of the
 graph, for a person to `tether resolve THREAD --step STEP`.
 
+Before a call is dispatched the guard chain judges it (I9's policy, I10's budget and loop
+limits, audited) as the runtime's `ctx.tool` does, under the graph's `name@version`; a
+refusal raises its GuardError out of the graph and nothing runs. A call the ledger already
+finished is answered without the guards, so a replay is never counted twice.
+
 The runner's lanes live on one event loop of the node's own (a daemon thread), whichever way
 the graph is run (`invoke` or `ainvoke`), so the processes they keep never straddle loops.
 """
@@ -25,8 +30,10 @@ from langchain_core.messages import AIMessage, AnyMessage, ToolCall, ToolMessage
 from langchain_core.runnables import RunnableConfig, RunnableLambda
 
 from tether.client import Tether
-from tether.errors import ConfigurationError, ToolFailed
+from tether.errors import ConfigurationError, ToolArgumentError, ToolFailed
+from tether.foundation.guards.contract import CallOutcome, GuardedCall
 from tether.foundation.tools.contract import ToolDef, ToolInvocation
+from tether.foundation.tools.results import CallStatus
 
 T = TypeVar("T")
 
@@ -62,12 +69,14 @@ def tether_tool_node(
     tools: Sequence[ToolDef],
     tether: Tether,
     *,
+    graph: str = "langgraph@0.0.0",
     name: str = "tools",
     messages_key: str = "messages",
 ) -> RunnableLambda[Any, Any]:
     """A node for `graph.add_node(...)` in place of `ToolNode(tools)`: `tools` are tether
-    `@tool`s. The state is a list of messages or a dict holding them under `messages_key`;
-    the node returns the tool messages the same way."""
+    `@tool`s; `graph` is the graph's `name@version` as the guards and their audit see it (the
+    one its TetherSaver is given). The state is a list of messages or a dict holding them
+    under `messages_key`; the node returns the tool messages the same way."""
     by_name = {t.name: t for t in tools}
     if len(by_name) != len(tools):
         raise ConfigurationError("two tools passed to tether_tool_node share a name")
@@ -93,13 +102,26 @@ def tether_tool_node(
                 "tether_tool_node needs a thread: invoke the graph with "
                 "config={'configurable': {'thread_id': ...}}"
             )
-        invocation = ToolInvocation(thread_id, step_id(config, call_id), 1, tool, call["args"])
-        try:
-            outcome = await tether.foundations.tools.call(invocation)
-        except ToolFailed as e:
-            return ToolMessage(
-                content=f"Error: {e}", name=tool.name, tool_call_id=call_id, status="error"
-            )
+        sid, runner, chain = (
+            step_id(config, call_id),
+            tether.foundations.tools,
+            tether.foundations.guards,
+        )
+        done = runner.lookup(thread_id, sid)
+        if done is not None and done.status is CallStatus.FINISHED:
+            outcome = runner.outcome(done)
+        else:
+            guarded = GuardedCall(run_id=thread_id, workflow=graph, step_id=sid, kind="tool",
+                                  target=tool.name, arguments=dict(call["args"]))  # fmt: skip
+            chain.before(guarded)
+            try:
+                outcome = await runner.call(ToolInvocation(thread_id, sid, 1, tool, call["args"]))
+            except (ToolArgumentError, ToolFailed) as e:
+                chain.after(guarded, CallOutcome(ok=False, error=str(e)))
+                return ToolMessage(
+                    content=f"Error: {e}", name=tool.name, tool_call_id=call_id, status="error"
+                )
+            chain.after(guarded, CallOutcome(ok=True))
         content = outcome.value if isinstance(outcome.value, str) else outcome.json
         return ToolMessage(content=content, name=tool.name, tool_call_id=call_id)
 
