@@ -16,7 +16,7 @@ from tether import tool
 
 
 @tool(replay="unsafe_on_replay", timeout=60)
-def send_email(outbox: str, hang: str, to: str, body: str) -> str:
+def graph_send_email(outbox: str, hang: str, to: str, body: str) -> str:
     """Hand one email to the mail server (a line in `outbox`), then wait for its answer while
     the `hang` file exists: a process killed there has sent the email but recorded nothing."""
     with open(outbox, "a") as f:
@@ -28,7 +28,7 @@ def send_email(outbox: str, hang: str, to: str, body: str) -> str:
 
 
 @tool(replay="pure", timeout=30)
-def lookup(marker: str, key: str) -> str:
+def graph_lookup(marker: str, key: str) -> str:
     """A read; `marker` gets a line each time it really runs."""
     with open(marker, "a") as f:
         f.write(key + "\n")
@@ -47,7 +47,7 @@ def agent(state: State) -> dict[str, Any]:
         return {"messages": [AIMessage(content="done")]}
     args = {"outbox": state["outbox"], "hang": state["hang"], "to": "ana@example.com",
             "body": "hello"}  # fmt: skip
-    call = {"name": "send_email", "args": args, "id": "call_1", "type": "tool_call"}
+    call = {"name": "graph_send_email", "args": args, "id": "call_1", "type": "tool_call"}
     return {"messages": [AIMessage(content="", tool_calls=[call])]}
 
 

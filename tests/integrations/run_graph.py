@@ -12,7 +12,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from tests.integrations.graphs import build, first_input, send_email
+from tests.integrations.graphs import build, first_input, graph_send_email
 from tether import Settings, Tether
 from tether.errors import UnsafeReplayError
 from tether.integrations.langgraph import TetherSaver, tether_tool_node
@@ -26,10 +26,12 @@ def main(system: str, data: Path, thread: str, resume: bool) -> int:
         from langgraph.prebuilt import ToolNode
 
         conn = sqlite3.connect(data / "langgraph.db", check_same_thread=False)
-        build(SqliteSaver(conn), ToolNode([send_email.fn])).invoke(start, config)
+        build(SqliteSaver(conn), ToolNode([graph_send_email.fn])).invoke(start, config)
         return 0
     tether = Tether(Settings(data_dir=data / ".tether", checkpoint="sqlite", trace="none"))
-    graph = build(TetherSaver(tether, graph="mailer@1.0.0"), tether_tool_node([send_email], tether))
+    graph = build(
+        TetherSaver(tether, graph="mailer@1.0.0"), tether_tool_node([graph_send_email], tether)
+    )
     try:
         graph.invoke(start, config)
     except UnsafeReplayError as e:

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.integrations.graphs import build, send_email
+from tests.integrations.graphs import build, graph_send_email
 from tests.workers import ROOT, wait_for
 from tether import Settings, Tether
-from tether.integrations.langgraph import TetherSaver, tether_tool_node
+from tether.integrations.langgraph import TetherSaver, resolve_tool_call, tether_tool_node
 
 pytestmark = pytest.mark.slow
 
@@ -60,16 +60,16 @@ def test_tether_sends_the_email_once_after_a_kill_and_finishes_once_resolved(
     resumed = kill_mid_send_then_resume("tether", tmp_path)
     assert resumed.returncode == 3, resumed.stderr.decode()
     evidence = json.loads(resumed.stderr.decode().strip().splitlines()[-1])
-    assert evidence["tool"] == "send_email" and evidence["run_id"] == "t1"
+    assert evidence["tool"] == "graph_send_email" and evidence["run_id"] == "t1"
     assert evidence["args"]["to"] == "ana@example.com"
     assert (tmp_path / "outbox").read_text().count("ana@example.com") == 1
 
     # A person looks at the mail server, sees it went out, and records the result.
     tether = Tether(Settings(data_dir=tmp_path / ".tether", checkpoint="sqlite", trace="none"))
     try:
-        tether.foundations.tools.resolve("t1", evidence["step_id"], "result", "sent (resolved)")
+        resolve_tool_call(tether, "t1", evidence["step_id"], result="sent (resolved)")
         graph = build(
-            TetherSaver(tether, graph="mailer@1.0.0"), tether_tool_node([send_email], tether)
+            TetherSaver(tether, graph="mailer@1.0.0"), tether_tool_node([graph_send_email], tether)
         )
         out = graph.invoke(None, {"configurable": {"thread_id": "t1"}})
     finally:

@@ -19,7 +19,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import START, StateGraph
 from langgraph.types import Command, interrupt
 
-from tests.integrations.graphs import build, first_input, send_email
+from tests.integrations.graphs import build, first_input, graph_send_email
 from tether import Tether
 from tether.errors import GraphVersionMismatch
 from tether.integrations.langgraph import TetherSaver, tether_tool_node
@@ -125,7 +125,7 @@ def test_a_thread_is_pinned_to_its_graph_version(tether: Tether, tmp_path: Any) 
 
     def graph(version: str, resumes: list[str] | None = None) -> Any:
         saver = TetherSaver(tether, graph=f"mailer@{version}", resumes=resumes or [])
-        return build(saver, tether_tool_node([send_email], tether))
+        return build(saver, tether_tool_node([graph_send_email], tether))
 
     graph("1.0.0").invoke(start, config, interrupt_before=["tools"])
     with pytest.raises(GraphVersionMismatch, match=r"pinned to graph mailer@1\.0\.0"):

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage, ToolMessage
 
-from tests.integrations.graphs import lookup, send_email
+from tests.integrations.graphs import graph_lookup, graph_send_email
 from tether import Tether
 from tether.errors import PolicyDenied, UnsafeReplayError
 from tether.foundation.tools.contract import ToolInvocation
@@ -33,9 +33,9 @@ def test_a_pure_call_rerun_from_the_same_checkpoint_comes_from_the_ledger(
     make_tether: Callable[..., Tether], tmp_path: Path
 ) -> None:
     t = make_tether()
-    node = tether_tool_node([lookup], t)
+    node = tether_tool_node([graph_lookup], t)
     marker = tmp_path / "marker"
-    state = calls(("lookup", {"marker": str(marker), "key": "abc"}, "call_1"))
+    state = calls(("graph_lookup", {"marker": str(marker), "key": "abc"}, "call_1"))
     first = node.invoke(state, CONFIG)["messages"]
     again = node.invoke(state, CONFIG)["messages"]
     assert [m.content for m in first] == [m.content for m in again] == ["ABC"]
@@ -48,8 +48,8 @@ def test_a_pure_call_rerun_from_the_same_checkpoint_comes_from_the_ledger(
 def test_the_node_answers_asynchronously_too(
     make_tether: Callable[..., Tether], tmp_path: Path
 ) -> None:
-    node = tether_tool_node([lookup], make_tether())
-    state = calls(("lookup", {"marker": str(tmp_path / "m"), "key": "x"}, "c1"),
+    node = tether_tool_node([graph_lookup], make_tether())
+    state = calls(("graph_lookup", {"marker": str(tmp_path / "m"), "key": "x"}, "c1"),
                   ("nope", {}, "c2"))  # fmt: skip
     out = asyncio.run(node.ainvoke(state, CONFIG))["messages"]
     assert (out[0].content, out[0].status) == ("X", "success")
@@ -63,13 +63,13 @@ def test_an_interrupted_unsafe_call_is_not_sent_again(
     outbox = tmp_path / "outbox"
     args = {"outbox": str(outbox), "hang": str(tmp_path / "hang"), "to": "a@b", "body": "hi"}
     # What a worker killed mid-call leaves: the intent committed, no result.
-    invocation = ToolInvocation("t1", step_id(CONFIG, "call_1"), 1, send_email, args)
+    invocation = ToolInvocation("t1", step_id(CONFIG, "call_1"), 1, graph_send_email, args)
     t.foundations.tools.store.begin(
         ToolCallRecord(
             run_id="t1",
             step_id=invocation.step_id,
             attempt=1,
-            tool="send_email",
+            tool="graph_send_email",
             args=args,
             args_hash=_hash(args),
             status=CallStatus.STARTED,
@@ -78,7 +78,9 @@ def test_an_interrupted_unsafe_call_is_not_sent_again(
         )
     )
     with pytest.raises(UnsafeReplayError) as err:
-        tether_tool_node([send_email], t).invoke(calls(("send_email", args, "call_1")), CONFIG)
+        tether_tool_node([graph_send_email], t).invoke(
+            calls(("graph_send_email", args, "call_1")), CONFIG
+        )
     assert err.value.evidence["step_id"] == invocation.step_id
     assert not outbox.exists()
 
@@ -93,19 +95,19 @@ def test_the_step_id_is_the_same_for_every_task_attempt_of_the_node() -> None:
 def _hash(args: dict[str, Any]) -> str:
     from tether.foundation.tools.runner import args_hash
 
-    return args_hash(send_email.validate_args(args))
+    return args_hash(graph_send_email.validate_args(args))
 
 
 def test_the_guards_judge_a_call_before_it_runs_but_not_its_replay(
     make_tether: Callable[..., Tether], tmp_path: Path
 ) -> None:
     marker = tmp_path / "marker"
-    state = calls(("lookup", {"marker": str(marker), "key": "abc"}, "call_1"))
-    tether_tool_node([lookup], make_tether()).invoke(state, CONFIG)  # allowed, in the ledger
+    state = calls(("graph_lookup", {"marker": str(marker), "key": "abc"}, "call_1"))
+    tether_tool_node([graph_lookup], make_tether()).invoke(state, CONFIG)  # allowed, in the ledger
     denying = make_tether(policy={"default": "deny"})
-    node = tether_tool_node([lookup], denying, graph="agent@1.0.0")
+    node = tether_tool_node([graph_lookup], denying, graph="agent@1.0.0")
     assert node.invoke(state, CONFIG)["messages"][0].content == "ABC"  # a replay: no guard
-    fresh = calls(("lookup", {"marker": str(marker), "key": "new"}, "call_2"))
+    fresh = calls(("graph_lookup", {"marker": str(marker), "key": "new"}, "call_2"))
     with pytest.raises(PolicyDenied):
         node.invoke(fresh, CONFIG)
     assert marker.read_text() == "abc\n"

@@ -7,7 +7,7 @@ crash (LangGraph re-runs a node that did not finish) names the same calls again 
 `tool_call_results` decides: a finished call returns its stored result without running, an
 interrupted `pure` or `idempotent_with_key` call runs again (with the same key), and an
 interrupted `unsafe_on_replay` call raises `UnsafeReplayError` with its evidence out of the
-graph, for a person to `tether resolve THREAD --step STEP`.
+graph, for a person to decide with `resolve_tool_call(tether, thread, step, ...)`.
 
 Before a call is dispatched the guard chain judges it (I9's policy, I10's budget and loop
 limits, audited) as the runtime's `ctx.tool` does, under the graph's `name@version`; a
@@ -30,7 +30,7 @@ from langchain_core.messages import AIMessage, AnyMessage, ToolCall, ToolMessage
 from langchain_core.runnables import RunnableConfig, RunnableLambda
 
 from tether.client import Tether
-from tether.errors import ConfigurationError, ToolArgumentError, ToolFailed
+from tether.errors import ConfigurationError, InvalidInput, ToolArgumentError, ToolFailed
 from tether.foundation.guards.contract import CallOutcome, GuardedCall
 from tether.foundation.tools.contract import ToolDef, ToolInvocation
 from tether.foundation.tools.results import CallStatus
@@ -137,3 +137,22 @@ def tether_tool_node(
         return await asyncio.wrap_future(loop.submit(all_calls(state, config)))
 
     return RunnableLambda(run, afunc=arun, name=name)
+
+
+def resolve_tool_call(
+    tether: Tether,
+    thread_id: str,
+    step_id: str,
+    *,
+    result: Any = None,
+    skip: bool = False,
+    rerun: bool = False,
+) -> None:
+    """A person's decision on a call the node refused with UnsafeReplayError (its evidence
+    names the thread and step): take `result` as its result, `skip` it (result None) or
+    `rerun` it once more. `invoke(None, config)` on the thread then goes on from the node.
+    (`tether resolve` decides for a tether run; a LangGraph thread has none.)"""
+    if [result is not None, skip, rerun].count(True) != 1:
+        raise InvalidInput("resolve", "give exactly one of result, skip or rerun")
+    decision = "rerun" if rerun else "skip" if skip else "result"
+    tether.foundations.tools.resolve(thread_id, step_id, decision, result)
