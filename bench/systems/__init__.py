@@ -32,6 +32,15 @@ _LANGGRAPH_GAPS = {
 }
 
 
+_ON_TETHER_GAPS = {
+    **_LANGGRAPH_GAPS,
+    **{
+        w: "the tether saver is measured on seq and fanout, the per-step cost of checkpointing"
+        for w in ("batch", "event", "resume")
+    },
+}
+
+
 _FLOOR_GAPS = {
     w: "no floor: this workload measures a runtime's behaviour (waking, replaying, parking), "
     "which a bare INSERT + COMMIT does not have"
@@ -60,6 +69,18 @@ SYSTEMS: dict[str, System] = {
         *_pair("tether", "bench.systems.tether_adapter"),
         *_pair("dbos", "bench.systems.dbos_adapter"),
         *_pair("langgraph", "bench.systems.langgraph_adapter", _LANGGRAPH_GAPS),
+        *(
+            System(
+                name=f"langgraph-on-tether-{backend}",
+                family="langgraph",
+                backend=backend,
+                module="bench.systems.langgraph_adapter",
+                option="tether",
+                not_measured=dict(_ON_TETHER_GAPS),
+                compare_with=f"tether-{backend}",
+            )
+            for backend in ("sqlite", "postgres")
+        ),
         # The dev server keeps its state in SQLite, so Temporal is compared with tether-sqlite.
         *(
             System(

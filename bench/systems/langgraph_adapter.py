@@ -3,6 +3,9 @@
 `durability="sync"` so every task's result is committed before the next task starts, the
 guarantee the other systems give.
 
+The `tether` option (`langgraph-on-tether-*`) runs the same entrypoints on tether's saver,
+`TetherSaver`, whose checkpoints live in I2 (SQLite at the same durability, or PostgreSQL).
+
 LangGraph has no workers: the caller's process executes the graph. So the multi-process
 workload gives each process its share of threads, an event is `Command(resume=...)` passed to
 `invoke` by the caller, and resume is `invoke(None)` on the killed thread.
@@ -33,6 +36,11 @@ class _Graphs:
     def __init__(self, env: Env, url: str) -> None:
         self.stack = contextlib.ExitStack()
         self.postgres = env.backend == "postgres"
+        self.on_tether = env.option == "tether"
+        if self.on_tether:
+            self.saver = _tether_saver(env, url)
+            self._define()
+            return
         if self.postgres:
             from langgraph.checkpoint.postgres import PostgresSaver
 
@@ -105,6 +113,12 @@ class _Graphs:
 
     def task_results(self, thread: str | None = None) -> int:
         """Task results the checkpointer holds (LangGraph journals each under `__return__`)."""
+        if self.on_tether:
+            config: Any = {"configurable": {"thread_id": thread}} if thread else None
+            return sum(
+                1 for t in self.saver.list(config) for w in t.pending_writes or ()
+                if w[1] == "__return__"
+            )  # fmt: skip
         where = "channel = '__return__'" + (" AND thread_id = %s" if thread else "")
         if not self.postgres:
             where = where.replace("%s", "?")
@@ -116,6 +130,20 @@ class _Graphs:
                 return int(row["count"] if isinstance(row, dict) else row[0])
         sql = sql.replace("checkpoint_writes", "writes")
         return int(self.conn.execute(sql, (thread,) if thread else ()).fetchone()[0])
+
+
+def _tether_saver(env: Env, url: str) -> Any:
+    from tether import Settings, Tether
+    from tether.integrations.langgraph import TetherSaver
+
+    kw: dict[str, Any] = {
+        "data_dir": str(env.dir / "tether"),
+        "sqlite_synchronous": env.sqlite_synchronous,
+        "trace": "none",
+    }
+    if env.backend == "postgres":
+        kw.update(checkpoint="postgres", database_url=url)
+    return TetherSaver(Tether(Settings(**kw)), graph="bench@1.0.0")
 
 
 def _url(env: Env) -> str:

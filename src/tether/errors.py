@@ -12,6 +12,7 @@
     │   ├── WorkflowImportError      a workflow module in the settings fails to import
     │   └── CrossFamilyJudgeError    the judge model shares the agent's family (INV-3)
     ├── WorkflowNotFound             no registered workflow by that name or version
+    ├── GraphVersionMismatch         a LangGraph thread is pinned to a version the graph can't take
     ├── InvalidInput                 workflow input or event data fails validation
     ├── RunNotFound                  no run with that id
     ├── RunStateError                the run is not in a state that allows the operation
@@ -336,3 +337,16 @@ class LimitsUnavailable(RateLimited):
 
 class IdentityError(GuardError):
     """A token was rejected; the message says why (bad signature, expired, wrong audience)."""
+
+
+class GraphVersionMismatch(TetherError):
+    """A LangGraph thread was written by another `name@version` of the graph than the one asked
+    to resume it, and that graph does not declare it `resumes` it."""
+
+    def __init__(self, thread_id: str, pinned: str, graph: str) -> None:
+        super().__init__(
+            f"thread {thread_id} is pinned to graph {pinned}; {graph} does not resume it: run it "
+            f"with {pinned}, or declare TetherSaver(graph={graph!r}, resumes=[...]) covering "
+            f"{pinned.partition('@')[2]} if this version can continue its checkpoints"
+        )
+        self.thread_id, self.pinned, self.graph = thread_id, pinned, graph

@@ -35,6 +35,10 @@ from tether.foundation.checkpoint.contract import (
     RunFilter,
     RunStatus,
     Schedule,
+    ThreadCheckpoint,
+    ThreadCheckpoints,
+    ThreadQuery,
+    ThreadWrite,
     Wait,
     WaitKind,
 )
@@ -739,3 +743,71 @@ def test_two_postgres_schemas_on_one_database_do_not_see_each_other() -> None:
         finally:
             first.close()
             second.close()
+
+
+# -- thread checkpoints (integrations/langgraph) --------------------------------------------
+
+
+def thread_cp(thread: str, cid: str, ns: str = "", parent: str | None = None) -> ThreadCheckpoint:
+    return ThreadCheckpoint(thread, ns, cid, parent, "g@1.0.0", "json", cid.encode(), "{}")
+
+
+def test_a_thread_checkpoint_comes_back_as_stored_and_a_put_replaces_it(
+    checkpointer: Checkpointer,
+) -> None:
+    assert isinstance(checkpointer, ThreadCheckpoints)
+    checkpointer.put_thread_checkpoint(thread_cp("t", "01", parent=None))
+    checkpointer.put_thread_checkpoint(thread_cp("t", "02", parent="01"))
+    assert checkpointer.thread_checkpoint("t", "", None) == thread_cp("t", "02", parent="01")
+    assert checkpointer.thread_checkpoint("t", "", "01") == thread_cp("t", "01")
+    assert checkpointer.thread_checkpoint("t", "other", None) is None
+    checkpointer.put_thread_checkpoint(replace(thread_cp("t", "01"), metadata='{"a": 1}'))
+    got = checkpointer.thread_checkpoint("t", "", "01")
+    assert got is not None and got.metadata == '{"a": 1}'
+
+
+def test_thread_checkpoints_list_newest_first_by_thread_ns_before_and_limit(
+    checkpointer: Checkpointer,
+) -> None:
+    assert isinstance(checkpointer, ThreadCheckpoints)
+    for thread, cid, ns in [("a", "1", ""), ("a", "2", ""), ("a", "3", "sub"), ("b", "4", "")]:
+        checkpointer.put_thread_checkpoint(thread_cp(thread, cid, ns))
+
+    def ids(**query: object) -> list[str]:
+        found = checkpointer.thread_checkpoints(ThreadQuery(**query))  # type: ignore[arg-type]
+        return [c.checkpoint_id for c in found]
+
+    assert ids() == ["4", "3", "2", "1"]
+    assert ids(thread_id="a") == ["3", "2", "1"]
+    assert ids(thread_id="a", ns="") == ["2", "1"]
+    assert ids(before="3") == ["2", "1"]
+    assert ids(limit=2) == ["4", "3"]
+    assert ids(checkpoint_id="2") == ["2"]
+
+
+def test_a_plain_write_is_kept_and_a_replacing_write_replaces(checkpointer: Checkpointer) -> None:
+    assert isinstance(checkpointer, ThreadCheckpoints)
+    first = [ThreadWrite("task", 0, "a", "json", b"1"), ThreadWrite("task", 1, "b", "json", b"2")]
+    checkpointer.put_thread_writes("t", "", "1", first, replace=False)
+    checkpointer.put_thread_writes("t", "", "1", [ThreadWrite("task", 0, "a", "json", b"9")],
+                                   replace=False)  # fmt: skip
+    assert checkpointer.thread_writes("t", "", "1") == first
+    error = ThreadWrite("task", -1, "__error__", "json", b"x")
+    checkpointer.put_thread_writes("t", "", "1", [error], replace=True)
+    checkpointer.put_thread_writes("t", "", "1", [replace(error, value=b"y")], replace=True)
+    assert checkpointer.thread_writes("t", "", "1") == [replace(error, value=b"y"), *first]
+    assert checkpointer.thread_writes("t", "", "2") == []
+
+
+def test_deleting_a_thread_removes_its_checkpoints_and_writes_in_every_namespace(
+    checkpointer: Checkpointer,
+) -> None:
+    assert isinstance(checkpointer, ThreadCheckpoints)
+    for thread, ns in [("t", ""), ("t", "sub"), ("u", "")]:
+        checkpointer.put_thread_checkpoint(thread_cp(thread, "1", ns))
+        checkpointer.put_thread_writes(thread, ns, "1", [ThreadWrite("k", 0, "c", "j", b"v")],
+                                       replace=False)  # fmt: skip
+    checkpointer.delete_thread("t")
+    assert [c.thread_id for c in checkpointer.thread_checkpoints(ThreadQuery())] == ["u"]
+    assert checkpointer.thread_writes("t", "sub", "1") == []
+    assert len(checkpointer.thread_writes("u", "", "1")) == 1

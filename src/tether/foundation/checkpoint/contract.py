@@ -332,3 +332,86 @@ class Checkpointer(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+# -- threads of another framework's graph (LangGraph) ---------------------------------------
+
+
+@dataclass(slots=True)
+class ThreadCheckpoint:
+    """One checkpoint of a thread, as the framework serialised it (`type` names its encoding,
+    `checkpoint` the bytes). `graph` is the `name@version` that wrote it: a thread is pinned to
+    it. (thread, ns, checkpoint id) is unique; checkpoint ids sort in time order."""
+
+    thread_id: str
+    ns: str
+    checkpoint_id: str
+    parent_id: str | None
+    graph: str
+    type: str
+    checkpoint: bytes
+    metadata: str  # JSON text of a dict
+
+
+@dataclass(slots=True)
+class ThreadWrite:
+    """A pending write of one task against one checkpoint: (task id, idx) is unique there."""
+
+    task_id: str
+    idx: int
+    channel: str
+    type: str
+    value: bytes
+    task_path: str = ""
+
+
+@dataclass(slots=True)
+class ThreadQuery:
+    """Which checkpoints `thread_checkpoints` returns, newest first: every field set narrows it;
+    `before` keeps checkpoint ids below it."""
+
+    thread_id: str | None = None
+    ns: str | None = None
+    checkpoint_id: str | None = None
+    before: str | None = None
+    limit: int | None = None
+
+
+@runtime_checkable
+class ThreadCheckpoints(Protocol):
+    """Thread checkpoints for a graph framework's saver (integrations/langgraph), in tables of
+    their own beside the runs. Every I2 backend implements it."""
+
+    def put_thread_checkpoint(self, checkpoint: ThreadCheckpoint) -> None:
+        """Store it, replacing one with the same (thread, ns, checkpoint id)."""
+        ...
+
+    def put_thread_writes(
+        self,
+        thread_id: str,
+        ns: str,
+        checkpoint_id: str,
+        writes: Sequence[ThreadWrite],
+        replace: bool,
+    ) -> None:
+        """Store the writes; one already there at (task, idx) is replaced if `replace`, else
+        kept."""
+        ...
+
+    def thread_checkpoint(
+        self, thread_id: str, ns: str, checkpoint_id: str | None
+    ) -> ThreadCheckpoint | None:
+        """That checkpoint, or with None the thread's newest in `ns`; None if there is none."""
+        ...
+
+    def thread_checkpoints(self, query: ThreadQuery) -> list[ThreadCheckpoint]:
+        """Checkpoints matching the query, newest (highest checkpoint id) first."""
+        ...
+
+    def thread_writes(self, thread_id: str, ns: str, checkpoint_id: str) -> list[ThreadWrite]:
+        """The checkpoint's pending writes, by task id then idx."""
+        ...
+
+    def delete_thread(self, thread_id: str) -> None:
+        """Every checkpoint and write of the thread, in every namespace."""
+        ...

@@ -23,6 +23,7 @@ from tether.foundation.checkpoint.contract import Accept, Claim, JournalEntry, N
 from tether.foundation.checkpoint.sql.checkpointer import SqlCheckpointer
 from tether.foundation.checkpoint.sql.dialect import Connection, Dialect
 from tether.foundation.checkpoint.sql.rows import COLS, to_entry, to_run
+from tether.foundation.checkpoint.sql.threads import SqlThreads, ThreadStatements
 
 _RUNNABLE = (
     f"(status = 'pending' OR (status IN ('sleeping', 'waiting') AND wake_at <= {_NOW}) "
@@ -36,7 +37,9 @@ def _like(glob: str) -> str:
     return escaped.replace("*", "%").replace("?", "_")
 
 
-class PostgresCheckpointer(PostgresSchedules, PostgresHousekeeping, SqlCheckpointer[Database]):
+class PostgresCheckpointer(
+    PostgresSchedules, PostgresHousekeeping, SqlCheckpointer[Database], SqlThreads[Database]
+):
     """I2 on PostgreSQL. `url` is `postgresql://user[:password]@host[:port]/db`; `schema`
     (created if missing) keeps deployments or tests sharing one database apart. A lost
     connection is retried with backoff for `reconnect_seconds` before a call fails."""
@@ -44,6 +47,7 @@ class PostgresCheckpointer(PostgresSchedules, PostgresHousekeeping, SqlCheckpoin
     _sql = Dialect(
         placeholder="%s", now=_NOW, for_update=" FOR UPDATE", for_key_share=" FOR KEY SHARE"
     )
+    _threads_sql = ThreadStatements("%s", one_writer=False)
 
     def __init__(
         self,

@@ -90,8 +90,34 @@ CREATE TABLE schedules (
     created_at DOUBLE PRECISION NOT NULL
 );
 """
+# IF NOT EXISTS: a schema moved back to an older version number keeps these tables.
+_V3 = """
+CREATE TABLE IF NOT EXISTS thread_checkpoints (
+    thread_id TEXT NOT NULL,
+    ns TEXT NOT NULL,
+    checkpoint_id TEXT NOT NULL,
+    parent_id TEXT,
+    graph TEXT NOT NULL,
+    type TEXT NOT NULL,
+    checkpoint BYTEA NOT NULL,
+    metadata TEXT NOT NULL,
+    PRIMARY KEY (thread_id, ns, checkpoint_id)
+);
+CREATE TABLE IF NOT EXISTS thread_writes (
+    thread_id TEXT NOT NULL,
+    ns TEXT NOT NULL,
+    checkpoint_id TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    channel TEXT NOT NULL,
+    type TEXT NOT NULL,
+    value BYTEA NOT NULL,
+    task_path TEXT NOT NULL,
+    PRIMARY KEY (thread_id, ns, checkpoint_id, task_id, idx)
+);
+"""
 # Forward migrations: index i takes the schema from version i to i + 1. Append, never edit.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 COMPONENT = "checkpoint"
 

@@ -27,6 +27,7 @@ from tether.foundation.checkpoint.contract import Accept, Claim, NewRun, RunReco
 from tether.foundation.checkpoint.sql.checkpointer import SqlCheckpointer
 from tether.foundation.checkpoint.sql.dialect import Dialect
 from tether.foundation.checkpoint.sql.rows import COLS, to_entry, to_run
+from tether.foundation.checkpoint.sql.threads import SqlThreads, ThreadStatements
 
 _RUNNABLE = (
     "(status = 'pending' OR (status IN ('sleeping', 'waiting') AND wake_at <= ?) "
@@ -34,10 +35,13 @@ _RUNNABLE = (
 )
 
 
-class SqliteCheckpointer(SqliteSchedules, SqliteHousekeeping, SqlCheckpointer[SqliteDatabase]):
+class SqliteCheckpointer(
+    SqliteSchedules, SqliteHousekeeping, SqlCheckpointer[SqliteDatabase], SqlThreads[SqliteDatabase]
+):
     """I2 on one SQLite file. `url` is `sqlite:///path/to/file.db`."""
 
     _sql = Dialect(placeholder="?", now="tether_now()", for_update="", for_key_share="")
+    _threads_sql = ThreadStatements("?", one_writer=True)
 
     def __init__(
         self,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tether.errors import SchemaVersionError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -83,6 +83,31 @@ CREATE TABLE IF NOT EXISTS schedules (
     catchup TEXT NOT NULL,
     next_at REAL NOT NULL,
     created_at REAL NOT NULL
+);
+""",
+    2: """
+CREATE TABLE IF NOT EXISTS thread_checkpoints (
+    thread_id TEXT NOT NULL,
+    ns TEXT NOT NULL,
+    checkpoint_id TEXT NOT NULL,
+    parent_id TEXT,
+    graph TEXT NOT NULL,
+    type TEXT NOT NULL,
+    checkpoint BLOB NOT NULL,
+    metadata TEXT NOT NULL,
+    PRIMARY KEY (thread_id, ns, checkpoint_id)
+);
+CREATE TABLE IF NOT EXISTS thread_writes (
+    thread_id TEXT NOT NULL,
+    ns TEXT NOT NULL,
+    checkpoint_id TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    channel TEXT NOT NULL,
+    type TEXT NOT NULL,
+    value BLOB NOT NULL,
+    task_path TEXT NOT NULL,
+    PRIMARY KEY (thread_id, ns, checkpoint_id, task_id, idx)
 );
 """,
 }

@@ -1,0 +1,151 @@
+"""Thread checkpoints (integrations/langgraph) once for both SQL databases: two tables of their
+own, `thread_checkpoints` and `thread_writes`, beside the runs and with no key into them. The
+statements are SQL both databases speak; only the placeholder differs."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Sequence
+from typing import Any, ClassVar, Generic, TypeVar
+
+from tether.foundation.checkpoint.contract import ThreadCheckpoint, ThreadQuery, ThreadWrite
+from tether.foundation.checkpoint.sql.dialect import Connection, Database
+
+D = TypeVar("D", bound=Database)
+_CP = "thread_id, ns, checkpoint_id, parent_id, graph, type, checkpoint, metadata"
+_W = "thread_id, ns, checkpoint_id, task_id, idx, channel, type, value, task_path"
+
+
+class ThreadStatements:
+    """The statements, built once per placeholder."""
+
+    def __init__(self, placeholder: str, *, one_writer: bool) -> None:
+        def q(text: str) -> str:
+            return text.replace("?", placeholder)
+
+        self.placeholder = placeholder
+        # SQLite takes one writer at a time, and a thread that finds the lock taken sleeps in
+        # its busy handler (1, 2, 5, 10... ms): a fan-out's tasks writing at once waited 8x
+        # longer than their writes took. Queued on a lock in the process, they just take turns.
+        self.one_writer = one_writer
+        self.put_checkpoint = q(
+            f"INSERT INTO thread_checkpoints ({_CP}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (thread_id, ns, checkpoint_id) DO UPDATE SET "
+            "parent_id = EXCLUDED.parent_id, graph = EXCLUDED.graph, type = EXCLUDED.type, "
+            "checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata"
+        )
+        insert = f"INSERT INTO thread_writes ({_W}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        self.put_write = q(
+            f"{insert}ON CONFLICT (thread_id, ns, checkpoint_id, task_id, idx) DO UPDATE SET "
+            "channel = EXCLUDED.channel, type = EXCLUDED.type, value = EXCLUDED.value, "
+            "task_path = EXCLUDED.task_path"
+        )
+        self.keep_write = q(f"{insert}ON CONFLICT DO NOTHING")
+        self.writes = q(
+            f"SELECT {_W} FROM thread_writes WHERE thread_id = ? AND ns = ? "
+            "AND checkpoint_id = ? ORDER BY task_id, idx"
+        )
+        self.delete_checkpoints = q("DELETE FROM thread_checkpoints WHERE thread_id = ?")
+        self.delete_writes = q("DELETE FROM thread_writes WHERE thread_id = ?")
+
+
+class SqlThreads(Generic[D]):
+    """The thread-checkpoint half of the I2 contract, mixed into both SQL checkpointers."""
+
+    _threads_sql: ClassVar[ThreadStatements]
+    _db: D
+
+    def _writing(self) -> contextlib.AbstractContextManager[object]:
+        if not self._threads_sql.one_writer:
+            return contextlib.nullcontext()
+        lock: threading.Lock = self.__dict__.setdefault("_threads_lock", threading.Lock())
+        return lock
+
+    def put_thread_checkpoint(self, checkpoint: ThreadCheckpoint) -> None:
+        c = checkpoint
+        with self._writing():
+            self._db.one(
+                self._threads_sql.put_checkpoint,
+                (c.thread_id, c.ns, c.checkpoint_id, c.parent_id, c.graph, c.type, c.checkpoint,
+                 c.metadata),
+            )  # fmt: skip
+
+    def put_thread_writes(
+        self,
+        thread_id: str,
+        ns: str,
+        checkpoint_id: str,
+        writes: Sequence[ThreadWrite],
+        replace: bool,
+    ) -> None:
+        query = self._threads_sql.put_write if replace else self._threads_sql.keep_write
+        rows = [
+            (thread_id, ns, checkpoint_id, w.task_id, w.idx, w.channel, w.type, w.value,
+             w.task_path)
+            for w in writes
+        ]  # fmt: skip
+
+        def put(c: Connection) -> None:
+            c.cursor().executemany(query, rows)
+
+        if rows:
+            with self._writing():
+                self._db.tx(put)
+
+    def thread_checkpoint(
+        self, thread_id: str, ns: str, checkpoint_id: str | None
+    ) -> ThreadCheckpoint | None:
+        found = self.thread_checkpoints(
+            ThreadQuery(thread_id=thread_id, ns=ns, checkpoint_id=checkpoint_id, limit=1)
+        )
+        return found[0] if found else None
+
+    def thread_checkpoints(self, query: ThreadQuery) -> list[ThreadCheckpoint]:
+        p = self._threads_sql.placeholder
+        where, args = ["1 = 1"], list[Any]()
+        for column, value in (
+            ("thread_id", query.thread_id), ("ns", query.ns),
+            ("checkpoint_id", query.checkpoint_id),
+        ):  # fmt: skip
+            if value is not None:
+                where.append(f"{column} = {p}")
+                args.append(value)
+        if query.before is not None:
+            where.append(f"checkpoint_id < {p}")
+            args.append(query.before)
+        sql = f"SELECT {_CP} FROM thread_checkpoints WHERE {' AND '.join(where)} "
+        sql += "ORDER BY checkpoint_id DESC"
+        if query.limit is not None:
+            sql += f" LIMIT {p}"
+            args.append(query.limit)
+        return [
+            ThreadCheckpoint(
+                r["thread_id"],
+                r["ns"],
+                r["checkpoint_id"],
+                r["parent_id"],
+                r["graph"],
+                r["type"],
+                bytes(r["checkpoint"]),
+                r["metadata"],
+            )
+            for r in self._db.one(sql, args)
+        ]
+
+    def thread_writes(self, thread_id: str, ns: str, checkpoint_id: str) -> list[ThreadWrite]:
+        rows = self._db.one(self._threads_sql.writes, (thread_id, ns, checkpoint_id))
+        return [
+            ThreadWrite(
+                r["task_id"], r["idx"], r["channel"], r["type"], bytes(r["value"]), r["task_path"]
+            )
+            for r in rows
+        ]
+
+    def delete_thread(self, thread_id: str) -> None:
+        def delete(c: Connection) -> None:
+            c.execute(self._threads_sql.delete_checkpoints, (thread_id,))
+            c.execute(self._threads_sql.delete_writes, (thread_id,))
+
+        with self._writing():
+            self._db.tx(delete)

@@ -1,0 +1,256 @@
+"""TetherSaver: LangGraph's `BaseCheckpointSaver` over I2's thread checkpoints.
+
+It maps the saver's calls onto `ThreadCheckpoints` (checkpoint/contract.py) and holds no SQL:
+memory, SQLite and PostgreSQL store the rows in their own tables. What it stores and returns is
+what LangGraph's `SqliteSaver` does (the same serialiser, metadata as JSON, special writes
+replacing and plain writes kept on a second `put_writes`), so a graph behaves the same on both.
+
+LangGraph's saver API carries no graph version, so the saver is told one: every checkpoint is
+written under `name@version`, and a thread whose newest root checkpoint was written by another
+version is refused (`GraphVersionMismatch`) unless `resumes` covers that version, the same rule
+as tether's workflows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import AsyncIterator, Iterator, Sequence
+from fnmatch import fnmatchcase
+from typing import Any, cast
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    get_checkpoint_id,
+    get_checkpoint_metadata,
+    writes_sort_key,
+)
+from langgraph.checkpoint.serde.base import SerializerProtocol
+
+from tether.client import Tether
+from tether.errors import ConfigurationError, GraphVersionMismatch
+from tether.foundation.checkpoint.contract import (
+    ThreadCheckpoint,
+    ThreadCheckpoints,
+    ThreadQuery,
+    ThreadWrite,
+)
+
+
+def _graph_id(graph: str) -> tuple[str, str]:
+    name, at, version = graph.partition("@")
+    if not name or not at or not version:
+        raise ConfigurationError(
+            f"graph {graph!r} has no version: name it as name@X.Y.Z, e.g. 'support@1.0.0'"
+        )
+    return name, version
+
+
+class TetherSaver(BaseCheckpointSaver[str]):
+    """`TetherSaver(tether, graph="support@1.2.0", resumes=["1.1.*"])`; `tether` may also be an
+    I2 backend itself (anything implementing ThreadCheckpoints)."""
+
+    def __init__(
+        self,
+        tether: Tether | ThreadCheckpoints,
+        *,
+        graph: str,
+        resumes: Sequence[str] = (),
+        serde: SerializerProtocol | None = None,
+    ) -> None:
+        super().__init__(serde=serde)
+        store = tether.checkpointer if isinstance(tether, Tether) else tether
+        if not isinstance(store, ThreadCheckpoints):
+            raise ConfigurationError(
+                f"the checkpoint backend {type(store).__name__} stores no thread checkpoints: "
+                "use memory, sqlite or postgres"
+            )
+        self.store: ThreadCheckpoints = store
+        self.name, self.version = _graph_id(graph)
+        self.graph, self.resumes = graph, tuple(resumes)
+
+    # -- reading ------------------------------------------------------------------------
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        conf = config["configurable"]
+        thread_id, ns = str(conf["thread_id"]), conf.get("checkpoint_ns", "")
+        row = self.store.thread_checkpoint(thread_id, ns, get_checkpoint_id(config))
+        if row is None:
+            return None
+        self._check_pinned(thread_id, row.graph)
+        return self._tuple(row)
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        conf = (config or {}).get("configurable", {})
+        query = ThreadQuery(
+            thread_id=str(conf["thread_id"]) if conf.get("thread_id") is not None else None,
+            ns=conf.get("checkpoint_ns"),
+            checkpoint_id=conf.get("checkpoint_id"),
+            before=get_checkpoint_id(before) if before else None,
+            limit=None if filter else limit,  # the metadata filter is applied here, then limit
+        )
+        yielded = 0
+        for row in self.store.thread_checkpoints(query):
+            if limit is not None and yielded >= limit:
+                return
+            if filter:
+                metadata = json.loads(row.metadata)
+                if any(metadata.get(k) != v for k, v in filter.items()):
+                    continue
+            yielded += 1
+            yield self._tuple(row)
+
+    # -- writing ------------------------------------------------------------------------
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        conf = config["configurable"]
+        thread_id, ns = str(conf["thread_id"]), conf.get("checkpoint_ns", "")
+        type_, blob = self.serde.dumps_typed(checkpoint)
+        self.store.put_thread_checkpoint(
+            ThreadCheckpoint(
+                thread_id=thread_id,
+                ns=ns,
+                checkpoint_id=checkpoint["id"],
+                parent_id=conf.get("checkpoint_id"),
+                graph=self.graph,
+                type=type_,
+                checkpoint=blob,
+                metadata=json.dumps(get_checkpoint_metadata(config, metadata), ensure_ascii=False),
+            )
+        )
+        return {
+            "configurable": {
+                "thread_id": thread_id,
+                "checkpoint_ns": ns,
+                "checkpoint_id": checkpoint["id"],
+            }
+        }
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        conf = config["configurable"]
+        rows = []
+        for idx, (channel, value) in enumerate(writes):
+            type_, blob = self.serde.dumps_typed(value)
+            rows.append(
+                ThreadWrite(
+                    task_id, WRITES_IDX_MAP.get(channel, idx), channel, type_, blob, task_path
+                )
+            )
+        self.store.put_thread_writes(
+            str(conf["thread_id"]),
+            str(conf.get("checkpoint_ns", "")),
+            str(conf["checkpoint_id"]),
+            rows,
+            replace=all(w[0] in WRITES_IDX_MAP for w in writes),
+        )
+
+    def delete_thread(self, thread_id: str) -> None:
+        self.store.delete_thread(str(thread_id))
+
+    def get_next_version(self, current: str | None, channel: None) -> str:
+        """As SqliteSaver: a zero-padded counter, then a random tie-break."""
+        if current is None:
+            current_v = 0
+        elif isinstance(current, int):
+            current_v = current
+        else:
+            current_v = int(current.split(".")[0])
+        return f"{current_v + 1:032}.{random.random():016}"
+
+    # -- async: the same calls on a thread, as the stores are synchronous ---------------
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return await asyncio.to_thread(self.get_tuple, config)
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        found = await asyncio.to_thread(
+            lambda: list(self.list(config, filter=filter, before=before, limit=limit))
+        )
+        for item in found:
+            yield item
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        return await asyncio.to_thread(self.put, config, checkpoint, metadata, new_versions)
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        await asyncio.to_thread(self.put_writes, config, writes, task_id, task_path)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        await asyncio.to_thread(self.delete_thread, thread_id)
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _check_pinned(self, thread_id: str, pinned: str) -> None:
+        if pinned == self.graph:
+            return
+        name, _, version = pinned.partition("@")
+        if name == self.name and any(fnmatchcase(version, glob) for glob in self.resumes):
+            return
+        raise GraphVersionMismatch(thread_id, pinned, self.graph)
+
+    def _tuple(self, row: ThreadCheckpoint) -> CheckpointTuple:
+        def config(checkpoint_id: str) -> RunnableConfig:
+            return {
+                "configurable": {
+                    "thread_id": row.thread_id,
+                    "checkpoint_ns": row.ns,
+                    "checkpoint_id": checkpoint_id,
+                }
+            }
+
+        writes = sorted(
+            self.store.thread_writes(row.thread_id, row.ns, row.checkpoint_id),
+            key=lambda w: writes_sort_key(w.task_path, w.task_id, w.idx),  # the order tasks apply
+        )
+        return CheckpointTuple(
+            config(row.checkpoint_id),
+            self.serde.loads_typed((row.type, row.checkpoint)),
+            cast(CheckpointMetadata, json.loads(row.metadata)),
+            config(row.parent_id) if row.parent_id else None,
+            [(w.task_id, w.channel, self.serde.loads_typed((w.type, w.value))) for w in writes],
+        )
