@@ -36,14 +36,23 @@ def make_tether(tmp_path: Path) -> Iterator[Callable[..., Tether]]:
         t.close()
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
+# The engine contract suite: every test that takes `tether` runs on each engine, over the
+# checkpointers that engine is tested with (its runs index, waits and held events live there).
+ENGINES = [("local", "memory"), ("local", "sqlite"), ("local", "postgres")]
+
+
+@pytest.fixture(params=ENGINES, ids=lambda p: "-".join(p))
 def tether(request: pytest.FixtureRequest, make_tether: Callable[..., Tether]) -> Iterator[Tether]:
-    """One Tether per checkpointer backend the runtime is tested over; on PostgreSQL each test
-    gets a schema of its own (skipped, saying why, only when no server answers)."""
-    if request.param != "postgres":
-        yield make_tether(request.param)
+    """One Tether per engine and checkpointer backend the runtime is tested over; on
+    PostgreSQL each test gets a schema of its own (skipped, saying why, only when no server
+    answers)."""
+    engine, checkpoint = request.param
+    if checkpoint != "postgres":
+        yield make_tether(checkpoint, engine=engine)
         return
     from tests.postgres.server import fresh_schema
 
     with fresh_schema("rt") as (url, schema):
-        yield make_tether("postgres", checkpoint_database_url=url, checkpoint_schema=schema)
+        yield make_tether(
+            "postgres", engine=engine, checkpoint_database_url=url, checkpoint_schema=schema
+        )

@@ -1,13 +1,13 @@
 """`Tether`: the Python face of the run lifecycle. The CLI and the HTTP API are thin layers
-over it: start, status, list, inspect, cancel, retry, send_event, resolve, run, worker."""
+over it: start, status, list, inspect, cancel, retry, send_event, resolve, run, worker. Each
+goes through the configured I3 engine (settings `engine`: `local`, `temporal`), so nothing
+here knows which engine executes the runs."""
 
 from __future__ import annotations
 
 import builtins
 import json
-import math
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +28,7 @@ from tether.foundation.checkpoint.contract import (
 )
 from tether.foundation.checkpoint.events import BUDGET_EVENT
 from tether.foundation.cost.contract import CostRecord, CostTotal
+from tether.foundation.engine.contract import EngineWorker, WorkflowEngine
 from tether.foundation.identity.contract import Identity
 from tether.foundation.limits.config import open_limits
 from tether.foundation.loader import backend_for_url, open_backend
@@ -38,7 +39,7 @@ from tether.runtime.pruning import PruneReport, prune
 from tether.runtime.registry import REGISTRY, WorkflowDef
 from tether.runtime.schedules import new_schedule
 from tether.runtime.values import Codec
-from tether.runtime.worker import Heartbeats, Services, Worker, execute_claim
+from tether.runtime.worker import Services
 from tether.settings import Settings, redact_dsn
 
 
@@ -89,6 +90,9 @@ class Tether:
             foundations=self.foundations,
             start=lambda workflow, input, key: self.start(workflow, input, key=key),
         )
+        self.engine: WorkflowEngine = open_backend(
+            "engine", self.settings.engine, WorkflowEngine, self.settings, services=self.services
+        )
 
     @classmethod
     def from_env(cls) -> Tether:
@@ -128,7 +132,7 @@ class Tether:
         except ValidationError as e:
             errors = [dict(err) for err in e.errors(include_url=False)]
             raise InvalidInput(f"input for {wf.id}", errors) from None
-        run, _ = self.checkpointer.create_run(
+        run = self.engine.start(
             NewRun(
                 id=new_run_id(),
                 workflow=wf.name,
@@ -141,11 +145,11 @@ class Tether:
         return run.id
 
     def status(self, run_id: str) -> RunRecord:
-        return self.checkpointer.get_run(run_id)
+        return self.engine.status(run_id)
 
     def journal(self, run_id: str) -> list[JournalEntry]:
-        self.checkpointer.get_run(run_id)
-        return self.checkpointer.journal(run_id)
+        self.engine.status(run_id)
+        return self.engine.journal(run_id)
 
     def list(
         self,
@@ -157,36 +161,34 @@ class Tether:
         """Runs, newest first. `stranded`: non-terminal runs no registered version can run."""
         if stranded:
             live = [s for s in RunStatus if s not in TERMINAL]
-            runs = self.checkpointer.list_runs(
-                RunFilter(statuses=live, workflow=workflow, limit=100_000)
-            )
+            runs = self.engine.list_runs(RunFilter(statuses=live, workflow=workflow, limit=100_000))
             return [r for r in runs if self.registry.for_run(r.workflow, r.version) is None][:limit]
-        return self.checkpointer.list_runs(
+        return self.engine.list_runs(
             RunFilter(statuses=statuses or [], workflow=workflow, limit=limit)
         )
 
     def inspect(self, run_id: str) -> RunView:
-        run = self.checkpointer.get_run(run_id)
+        run = self.engine.status(run_id)
         return RunView(
             run=run,
-            journal=self.checkpointer.journal(run_id),
-            children=self.checkpointer.list_runs(RunFilter(parent_id=run_id, limit=10_000)),
+            journal=self.engine.journal(run_id),
+            children=self.engine.list_runs(RunFilter(parent_id=run_id, limit=10_000)),
             cost=self.foundations.cost.run_total(run_id),
             calls=self.foundations.cost.calls(run_id),
         )
 
     def cancel(self, run_id: str) -> RunRecord:
-        return self.checkpointer.cancel(run_id)
+        return self.engine.cancel(run_id)
 
     def retry(self, run_id: str) -> RunRecord:
-        return self.checkpointer.retry(run_id)
+        return self.engine.retry(run_id)
 
     def send_event(
         self, name: str, data: dict[str, Any] | None = None, run: str | None = None
     ) -> EventReceipt:
         if data is not None and not isinstance(data, dict):
             raise InvalidInput(f"data for event {name!r}", "event data must be a JSON object")
-        return self.checkpointer.send_event(name, json.dumps(data or {}), run_id=run)
+        return self.engine.send_event(name, json.dumps(data or {}), run_id=run)
 
     def resolve(
         self,
@@ -202,14 +204,14 @@ class Tether:
         None), or `rerun` it once more. The run then resumes from that step."""
         if [result is not None, skip, rerun].count(True) != 1:
             raise InvalidInput("resolve", "give exactly one of --result, --skip or --rerun")
-        run = self.checkpointer.get_run(run_id)
+        run = self.engine.status(run_id)
         if run.status is not RunStatus.NEEDS_ATTENTION:
             raise RunStateError(
                 f"run {run_id} is {run.status.value}; only a needs_attention run can be resolved"
             )
         decision = "rerun" if rerun else "skip" if skip else "result"
         self.foundations.tools.resolve(run_id, step_id, decision, result)
-        return self.checkpointer.resolve(run_id, step_id, None)
+        return self.engine.resolve(run_id, step_id)
 
     def issue_token(
         self,
@@ -222,13 +224,13 @@ class Tether:
 
     def raise_budget(self, run_id: str, usd: float) -> RunRecord:
         """Add `usd` to the run's cost cap; a run paused at its cap wakes and goes on."""
-        run = self.checkpointer.get_run(run_id)
+        run = self.engine.status(run_id)
         if run.status in TERMINAL:
             raise RunStateError(f"run {run_id} is {run.status.value}; its budget no longer matters")
         open_limits(self.settings).raise_budget(run_id, usd)
         if run.status is RunStatus.PAUSED:
-            self.checkpointer.send_event(BUDGET_EVENT, json.dumps({"run_id": run_id}), run_id)
-        return self.checkpointer.get_run(run_id)
+            self.engine.send_event(BUDGET_EVENT, json.dumps({"run_id": run_id}), run_id)
+        return self.engine.status(run_id)
 
     def add_schedule(
         self,
@@ -284,8 +286,8 @@ class Tether:
 
     # -- execution --------------------------------------------------------------------------
 
-    def worker(self, concurrency: int = 1) -> Worker:
-        return Worker(self.services, concurrency)
+    def worker(self, concurrency: int = 1) -> EngineWorker:
+        return self.engine.worker(concurrency)
 
     def run(
         self,
@@ -296,47 +298,10 @@ class Tether:
         """Execute the run in this process until it finishes, waiting through its sleeps and
         event waits. If a worker holds it, follow it instead. `stop` detaches: the run is
         released at its next primitive and goes on elsewhere. Returns the run as it stands."""
-        stop = stop or threading.Event()
-        s = self.services
-        heartbeats = Heartbeats(s)
-        try:
-            while True:
-                run = self.checkpointer.get_run(run_id)
-                if run.status in TERMINAL or stop.is_set():
-                    return run
-                if run.status in (RunStatus.NEEDS_ATTENTION, RunStatus.PAUSED):
-                    return run
-                if self.registry.for_run(run.workflow, run.version) is None:
-                    raise RunStateError(
-                        f"run {run_id} is pinned to {run.workflow_id}, which this process has "
-                        "not registered; start a worker that has it"
-                    )
-                if self._execute_tree(run_id, stop, heartbeats):
-                    continue
-                if on_wait is not None:
-                    on_wait(run)
-                # re-read at least every poll: an event or a child can wake it before wake_at
-                due = (run.wake_at or math.inf) - time.time()
-                stop.wait(max(0.0, min(due, s.poll_interval)))
-        finally:
-            heartbeats.close()
-
-    def _execute_tree(self, run_id: str, stop: threading.Event, heartbeats: Heartbeats) -> bool:
-        """Execute whatever of the run and its descendants is runnable now: with no worker
-        about, `run` must also drive the children its run invoked. True if anything ran."""
-        s, accepts = self.services, self.registry.accepts()
-        pending, ran = [run_id], False
-        while pending:
-            rid = pending.pop()
-            for claim in self.checkpointer.claim(s.owner, accepts, 1, s.lease_seconds, run_id=rid):
-                execute_claim(s, claim, stop, heartbeats)
-                ran = True
-            live = [st for st in RunStatus if st not in TERMINAL]
-            children = RunFilter(parent_id=rid, statuses=live, limit=10_000)
-            pending += [c.id for c in self.checkpointer.list_runs(children)]
-        return ran
+        return self.engine.run(run_id, stop or threading.Event(), on_wait)
 
     def close(self) -> None:
+        self.engine.close()
         self.foundations.close()
         self.sink.close()
         self.checkpointer.close()

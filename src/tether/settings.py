@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     # named, is the one the checkpoint database URL's scheme names, as for every interface that
     # stores rows (tether.foundation.loader.backend_for_url).
     checkpoint: str | None = None
+    # I3: which engine executes runs (`local`: tether's runtime; `temporal`).
+    engine: str = "local"
     trace: str = "jsonl"
     tools: str = "local"
     blobs: str = "files"
