@@ -20,9 +20,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import inspect
 import threading
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, get_type_hints
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -44,6 +45,7 @@ from tether.runtime.context import Context
 from tether.runtime.execution import Execution, NeedsAttention
 from tether.runtime.ids import new_run_id
 from tether.runtime.retry import DEFAULT_RETRY, RetryPolicy
+from tether.runtime.values import adapter_for
 from tether.runtime.worker import Services
 
 # a run's lease in I2 is held by the engine for the run's whole life: Temporal, not I2's
@@ -75,6 +77,25 @@ def resolve_function(name: str) -> Any:
     for part in qualname.split("."):
         target = getattr(target, part)
     return target
+
+
+def typed_arguments(
+    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """A named step's arguments crossed history as JSON: a pydantic model arrives as a dict.
+    Each is validated against the function's annotation again, so the function gets what the
+    workflow passed, as it would on the local engine."""
+    try:
+        hints = get_type_hints(fn)
+        sig = inspect.signature(fn)
+        bound = sig.bind(*args, **kwargs)
+    except (TypeError, ValueError, NameError):
+        return args, kwargs  # the call itself will say what is wrong
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    for name, value in bound.arguments.items():
+        if name in hints and sig.parameters[name].kind not in variadic:
+            bound.arguments[name] = adapter_for(hints[name]).validate_python(value)
+    return bound.args, bound.kwargs
 
 
 def retry_data(policy: RetryPolicy) -> Retry:
@@ -181,7 +202,8 @@ class Activities:
                 )
             fn, args, kwargs, policy = LOCAL_CALLS[call.local]
         else:
-            fn, args, kwargs = resolve_function(call.fn), tuple(call.args), call.keywords
+            fn = resolve_function(call.fn)
+            args, kwargs = typed_arguments(fn, tuple(call.args), call.keywords)
             policy = _policy(call.retry)
         ex = self._execution(call.run_id, call.token)
         ctx = Context(ex)

@@ -196,9 +196,11 @@ class TemporalEngine:
             await (await self.client()).get_workflow_handle(run_id).signal(EVENT_SIGNAL, event)
 
     def resolve(self, run_id: str, step_id: str) -> RunRecord:
-        raise RunStateError(
-            f"run {run_id}: resolving a parked call is not yet available on the temporal engine"
-        )
+        """The run goes on from the resolved call on a new Temporal execution: what its
+        journal holds returns without running again, and I1 answers the resolved call."""
+        run = self.checkpointer.resolve(run_id, step_id, None)
+        self._launch(run)
+        return self.checkpointer.get_run(run_id)
 
     # -- execution --------------------------------------------------------------------------
 
@@ -278,6 +280,7 @@ class TemporalWorker:
                     workflows=[TetherWorkflow],
                     activities=[
                         activities.step,
+                        activities.call,
                         activities.child,
                         activities.finish,
                     ],
