@@ -29,7 +29,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from tether.errors import StepFailed, ToolFailed
-from tether.foundation.checkpoint.contract import Accept, Claim, NewRun
+from tether.foundation.checkpoint.contract import Accept, Claim, LeaseLost, NewRun
 from tether.foundation.engine.backends.temporal.messages import (
     CallRequest,
     ChildCall,
@@ -253,14 +253,21 @@ class Activities:
     @activity.defn(name="tether.finish")
     async def finish(self, end: Finish) -> None:
         cp = self.services.checkpointer
-        if end.status == "completed":
-            cp.complete(end.run_id, end.token, end.output or "null")
-        elif end.status == "cancelled":
+        try:
+            if end.status == "completed":
+                cp.complete(end.run_id, end.token, end.output or "null")
+            elif end.status == "cancelled":
+                cp.finish_cancel(end.run_id, end.token)
+            elif end.status == "needs_attention":
+                cp.needs_attention(end.run_id, end.token, end.failed_step or "", end.evidence or "")
+            else:
+                cp.fail(end.run_id, end.token, end.error or "{}", end.failed_step)
+        except LeaseLost as lost:
+            # a cancel requested while it ran (of it or of an ancestor) wins, as in the
+            # local driver; any other loss means the index moved on without us
+            if not lost.cancel_requested:
+                raise ApplicationError(str(lost), non_retryable=True) from None
             cp.finish_cancel(end.run_id, end.token)
-        elif end.status == "needs_attention":
-            cp.needs_attention(end.run_id, end.token, end.failed_step or "", end.evidence or "")
-        else:
-            cp.fail(end.run_id, end.token, end.error or "{}", end.failed_step)
 
 
 def claim_for_engine(services: Services, run_id: str) -> str:

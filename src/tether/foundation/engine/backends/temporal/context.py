@@ -27,6 +27,7 @@ from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy as TemporalRetry
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
+from temporalio.workflow import ParentClosePolicy
 
 from tether.errors import ChildFailed, StepFailed, ToolFailed
 from tether.foundation.engine.backends.temporal.activities import (
@@ -317,6 +318,8 @@ class TemporalContext:
                 args,
                 id=child.run_id,
                 task_queue=self._queue(wf.name, wf.version),
+                # a parent's end cancels the child, which then writes its end in the index
+                parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
                 result_type=dict,
             )
         except ChildWorkflowError as e:

@@ -156,8 +156,15 @@ class TemporalEngine:
         return self.checkpointer.journal(run_id)
 
     def cancel(self, run_id: str) -> RunRecord:
-        self.checkpointer.cancel(run_id)  # RunStateError if finished; children follow below
-        self._call(self._cancel(run_id))
+        self.checkpointer.cancel(run_id)  # RunStateError if finished
+        # the run and its live descendants: each execution writes its own end in the index
+        tree, i = [run_id], 0
+        while i < len(tree):
+            live = RunFilter(parent_id=tree[i], statuses=_LIVE, limit=10_000)
+            tree += [c.id for c in self.checkpointer.list_runs(live)]
+            i += 1
+        for rid in tree:
+            self._call(self._cancel(rid))
         return self.checkpointer.get_run(run_id)
 
     async def _cancel(self, run_id: str) -> None:
