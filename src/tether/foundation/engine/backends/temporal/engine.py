@@ -13,6 +13,13 @@ older versions it covers that have live runs in the index: tether's versioning r
 
 Temporal's client is asyncio; this engine's methods are synchronous like the rest of the
 lifecycle, so it keeps one event loop on its own thread for the client and the workers.
+
+Not yet as on the local engine: a parked run's status stays `running` in the index (sleeping
+and waiting are Temporal's to know, so `tether runs` shows no wake time); schedules are fired
+by local workers only; a retried or resolved run starts a new execution, whose steps, tool and
+model calls return from I2's journal but whose timers and waits before the failure are waited
+again; gather branches take ids in call order rather than by branch path; step arguments
+over the blob threshold enter history (results do not); no continue-as-new yet.
 """
 
 from __future__ import annotations
