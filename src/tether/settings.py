@@ -100,6 +100,12 @@ class Settings(BaseSettings):
     # named, is the one the checkpoint database URL's scheme names, as for every interface that
     # stores rows (tether.foundation.loader.backend_for_url).
     checkpoint: str | None = None
+    # I3: which engine executes runs (`local`: tether's runtime; `temporal`).
+    engine: str = "local"
+    # the temporal engine: its frontend, namespace, and the prefix of its task queues
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    temporal_queue_prefix: str = "tether"
     trace: str = "jsonl"
     tools: str = "local"
     blobs: str = "files"

@@ -188,7 +188,7 @@ def worker(
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: w.stop())
         err.print(
-            f"worker {t.services.owner}: {concurrency} slots for {', '.join(t.registry.ids())}",
+            f"worker {w.owner}: {concurrency} slots for {', '.join(t.registry.ids())}",
             highlight=False,
         )
         executed = w.run(until_idle=until_idle)

@@ -195,7 +195,7 @@ def follow(
         alive = runner.is_alive()
         run = t.status(run_id)
         if not quiet:
-            for e in t.checkpointer.journal(run_id):
+            for e in t.engine.journal(run_id):
                 if (e.step_id, e.attempt) in seen:
                     continue
                 seen.add((e.step_id, e.attempt))

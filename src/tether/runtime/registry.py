@@ -84,6 +84,9 @@ class Registry:
             a for versions in self._defs.values() for d in versions.values() for a in d.accepts()
         ]
 
+    def all(self) -> list[WorkflowDef]:
+        return [d for versions in self._defs.values() for d in versions.values()]
+
     def ids(self) -> list[str]:
         return [d.id for versions in self._defs.values() for d in versions.values()]
 

@@ -182,6 +182,10 @@ class Worker:
         self.on_finish: Callable[[str, RunStatus], None] | None = None
         self._schedules_due = 0.0  # time.monotonic() of the next look at the schedules
 
+    @property
+    def owner(self) -> str:
+        return self.services.owner
+
     def stop(self) -> None:
         """Stop claiming; running runs are released at their next primitive boundary."""
         self.stopping.set()

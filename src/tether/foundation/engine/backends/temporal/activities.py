@@ -1,0 +1,281 @@
+"""The activities a tether workflow on Temporal calls: a step, a tool or model call, a
+child's run row, and the run's end in I2's runs index.
+
+Each step, tool and model call executes through tether's own runtime code (`Context._step`,
+`calls.call_tool`, `calls.call_model`) on an `Execution` bound to the run's I2 journal and the
+lease the engine holds for the run. So below Temporal everything behaves as on the local
+engine: a committed step never runs again (a re-delivered activity finds its entry in the
+journal), attempts are journaled, tool calls go through I1's ledger (`tool_call_results`), so
+an `unsafe_on_replay` call interrupted by a killed worker parks the run as needs_attention
+when Temporal delivers the activity again, instead of being sent twice; guards, budgets, cost
+and spans are the runtime's. Temporal retries an activity only when its worker is lost (its
+heartbeat stops); tether's retry policy retries inside it, as it does locally.
+
+A step is called by name (`module:qualname`) since another worker may run it; a lambda or a
+closure runs as a local activity of the worker executing the workflow (LOCAL_CALLS).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import inspect
+import threading
+from collections.abc import AsyncIterator, Callable
+from typing import Any, get_type_hints
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from tether.errors import StepFailed, ToolFailed
+from tether.foundation.checkpoint.contract import Accept, Claim, LeaseLost, NewRun
+from tether.foundation.engine.backends.temporal.messages import (
+    CallRequest,
+    ChildCall,
+    ChildRun,
+    Finish,
+    Retry,
+    StepCall,
+)
+from tether.foundation.models.contract import ModelRequest
+from tether.foundation.tools.registry import tools as TOOLS
+from tether.runtime.calls import call_model, call_tool
+from tether.runtime.context import Context
+from tether.runtime.execution import Execution, NeedsAttention
+from tether.runtime.ids import new_run_id
+from tether.runtime.retry import DEFAULT_RETRY, RetryPolicy
+from tether.runtime.values import adapter_for
+from tether.runtime.worker import Services
+
+# a run's lease in I2 is held by the engine for the run's whole life: Temporal, not I2's
+# leases, decides which worker executes it
+LIFETIME_LEASE = 10 * 365 * 24 * 3600.0
+OWNER = "temporal"
+
+# A local activity's call, left by the workflow in this process: (fn, args, kwargs, retry).
+# Local activities re-run when a worker dies before its workflow task completes, so they are
+# for steps (idempotent by tether's rule), never for tools or models.
+LOCAL_CALLS: dict[str, tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any], RetryPolicy]] = {}
+
+
+def function_name(fn: Callable[..., Any]) -> str:
+    """`module:qualname` of a step's function, or TypeError saying why it cannot be called by
+    name on another worker (the step then runs as a local activity)."""
+    qualname = getattr(fn, "__qualname__", "")
+    module = getattr(fn, "__module__", None)
+    if not module or not qualname or "<" in qualname:
+        raise TypeError(f"{fn!r} has no name another worker can import")
+    if resolve_function(f"{module}:{qualname}") is not fn:
+        raise TypeError(f"{module}:{qualname} does not import as {fn!r}")
+    return f"{module}:{qualname}"
+
+
+def resolve_function(name: str) -> Any:
+    module, _, qualname = name.partition(":")
+    target: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    return target
+
+
+def typed_arguments(
+    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """A named step's arguments crossed history as JSON: a pydantic model arrives as a dict.
+    Each is validated against the function's annotation again, so the function gets what the
+    workflow passed, as it would on the local engine."""
+    try:
+        hints = get_type_hints(fn)
+        sig = inspect.signature(fn)
+        bound = sig.bind(*args, **kwargs)
+    except (TypeError, ValueError, NameError):
+        return args, kwargs  # the call itself will say what is wrong
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    for name, value in bound.arguments.items():
+        if name in hints and sig.parameters[name].kind not in variadic:
+            bound.arguments[name] = adapter_for(hints[name]).validate_python(value)
+    return bound.args, bound.kwargs
+
+
+def retry_data(policy: RetryPolicy) -> Retry:
+    return Retry(
+        max_attempts=policy.max_attempts,
+        initial_interval=policy.initial_interval,
+        backoff=policy.backoff,
+        max_interval=policy.max_interval,
+        jitter=policy.jitter,
+        non_retryable=[f"{e.__module__}:{e.__qualname__}" for e in policy.non_retryable],
+    )
+
+
+def _policy(data: Retry | None) -> RetryPolicy:
+    if data is None:
+        return DEFAULT_RETRY
+    return RetryPolicy(
+        max_attempts=data.max_attempts,
+        initial_interval=data.initial_interval,
+        backoff=data.backoff,
+        max_interval=data.max_interval,
+        jitter=data.jitter,
+        non_retryable=tuple(resolve_function(n) for n in data.non_retryable),
+    )
+
+
+def _failure(e: BaseException) -> ApplicationError:
+    """tether's error as a non-retryable activity failure the workflow rebuilds."""
+    if isinstance(e, NeedsAttention):
+        return ApplicationError(
+            "needs attention", e.step_id, e.evidence, type="NeedsAttention", non_retryable=True
+        )
+    if isinstance(e, StepFailed):
+        return ApplicationError(
+            str(e), e.error_type, e.message, type="StepFailed", non_retryable=True
+        )
+    if isinstance(e, ToolFailed):
+        details = (e.tool, e.error_type, e.message)
+        return ApplicationError(str(e), *details, type="ToolFailed", non_retryable=True)
+    return ApplicationError(str(e), type=type(e).__name__, non_retryable=True)
+
+
+@contextlib.asynccontextmanager
+async def _heartbeats(every: float) -> AsyncIterator[None]:
+    """Temporal learns that the worker lives; when it dies, the activity is delivered again."""
+
+    async def beat() -> None:
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(every)
+
+    task = asyncio.create_task(beat()) if activity.info().heartbeat_timeout else None
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
+
+
+class Activities:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def _execution(self, run_id: str, token: str) -> Execution:
+        s = self.services
+        cp = s.checkpointer
+        run = cp.get_run(run_id)
+        wf = s.registry.for_run(run.workflow, run.version)
+        if wf is None:
+            raise ApplicationError(f"{run.workflow_id} is not registered here", non_retryable=True)
+        claim = Claim(run=run, token=token, journal=cp.journal(run_id))
+        return Execution(
+            claim,
+            wf,
+            cp,
+            s.codec,
+            s.sink,
+            default_retry=s.default_retry,
+            stopping=threading.Event(),
+            foundations=s.foundations,
+        )
+
+    async def _run(self, ex: Execution, work: Callable[[], Any]) -> str:
+        try:
+            async with _heartbeats(self.services.lease_seconds / 3):
+                value = await work()
+            return value if isinstance(value, str) else ex.codec.encode(value)
+        except BaseException as e:
+            if isinstance(e, asyncio.CancelledError):
+                raise
+            raise _failure(e) from None
+        finally:
+            ex.emit_spans()
+            ex.sink.flush()
+
+    @activity.defn(name="tether.step")
+    async def step(self, call: StepCall) -> str:
+        if call.local:
+            if call.local not in LOCAL_CALLS:
+                raise ApplicationError(
+                    f"step {call.name!r} is a closure left by a workflow this process no "
+                    "longer executes",
+                    non_retryable=True,
+                )
+            fn, args, kwargs, policy = LOCAL_CALLS[call.local]
+        else:
+            fn = resolve_function(call.fn)
+            args, kwargs = typed_arguments(fn, tuple(call.args), call.keywords)
+            policy = _policy(call.retry)
+        ex = self._execution(call.run_id, call.token)
+        ctx = Context(ex)
+
+        async def work() -> str:
+            value = await ctx._step(call.step_id, call.name, fn, args, kwargs, policy)
+            entry = ex.done[call.step_id]
+            return entry.value if entry.value is not None else ex.codec.encode(value)
+
+        return await self._run(ex, work)
+
+    @activity.defn(name="tether.call")
+    async def call(self, req: CallRequest) -> str:
+        ex = self._execution(req.run_id, req.token)
+
+        async def work() -> str:
+            if req.tool:
+                value = await call_tool(
+                    ex, req.step_id, TOOLS.get(req.tool), req.arguments, _policy(req.retry)
+                )
+                return ex.codec.encode(value)
+            request = ModelRequest.model_validate_json(req.request)
+            response = await call_model(ex, req.step_id, request)
+            return ex.codec.encode(response.model_dump(mode="json"))
+
+        return await self._run(ex, work)
+
+    @activity.defn(name="tether.child")
+    async def child(self, call: ChildCall) -> ChildRun:
+        """The child's row in I2's runs index (idempotent on the parent's step), claimed for
+        the engine."""
+        cp = self.services.checkpointer
+        run, _ = cp.create_run(
+            NewRun(
+                id=new_run_id(),
+                workflow=call.workflow,
+                version=call.version,
+                input=call.input,
+                key=f"child:{call.parent_id}:{call.step_id}",
+                parent_id=call.parent_id,
+                parent_step=call.step_id,
+                meta={"step_name": call.name, "engine": "temporal"},
+            )
+        )
+        return ChildRun(run_id=run.id, token=claim_for_engine(self.services, run.id))
+
+    @activity.defn(name="tether.finish")
+    async def finish(self, end: Finish) -> None:
+        cp = self.services.checkpointer
+        try:
+            if end.status == "completed":
+                cp.complete(end.run_id, end.token, end.output or "null")
+            elif end.status == "cancelled":
+                cp.finish_cancel(end.run_id, end.token)
+            elif end.status == "needs_attention":
+                cp.needs_attention(end.run_id, end.token, end.failed_step or "", end.evidence or "")
+            else:
+                cp.fail(end.run_id, end.token, end.error or "{}", end.failed_step)
+        except LeaseLost as lost:
+            # a cancel requested while it ran (of it or of an ancestor) wins, as in the
+            # local driver; any other loss means the index moved on without us
+            if not lost.cancel_requested:
+                raise ApplicationError(str(lost), non_retryable=True) from None
+            cp.finish_cancel(end.run_id, end.token)
+
+
+def claim_for_engine(services: Services, run_id: str) -> str:
+    """Take the run's I2 lease for the engine, for the run's whole life."""
+    cp = services.checkpointer
+    run = cp.get_run(run_id)
+    accepts = [Accept(workflow=run.workflow, version=run.version)]
+    claims = cp.claim(OWNER, accepts, 1, LIFETIME_LEASE, run_id=run_id)
+    if not claims:
+        raise ApplicationError(f"run {run_id} could not be claimed for the temporal engine")
+    return claims[0].token

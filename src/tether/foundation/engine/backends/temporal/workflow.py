@@ -1,0 +1,100 @@
+"""The one Temporal workflow (`tether`) that runs every tether `@workflow`: it looks the
+function up by the run's `name@version`, calls it with a `TemporalContext`, and records the
+run's end in I2's runs index through an activity.
+
+Unsandboxed: the workflow function is the user's own module, imported once by the worker as
+`tether worker` imports it on the local engine, and the context does no I/O of its own (a
+blob over the threshold is content addressed, so a replay reads what was written). A
+workflow's failure is tether's (the run fails, with the error, as on the local engine); the
+Temporal workflow itself completes, so Temporal never retries a failed workflow task forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+
+from tether.errors import StepFailed
+from tether.foundation.engine.backends.temporal.context import TemporalContext
+from tether.foundation.engine.backends.temporal.messages import (
+    EVENT_SIGNAL,
+    WORKFLOW_NAME,
+    Event,
+    Finish,
+    RunArgs,
+)
+from tether.runtime.execution import NeedsAttention
+from tether.runtime.registry import Registry
+from tether.runtime.values import Codec
+
+FINISH_TIMEOUT = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Binding:
+    """What the workflow on one task queue executes with: that worker's registry and codec."""
+
+    registry: Registry
+    codec: Codec
+    prefix: str
+    lease_seconds: float
+
+    def queue(self, name: str, version: str) -> str:
+        return f"{self.prefix}:{name}@{version}"
+
+
+# Temporal builds the workflow class itself (it must be module level), so the worker that
+# polls a task queue leaves its binding here; queue names carry a per-deployment prefix.
+BINDINGS: dict[str, Binding] = {}
+
+
+@workflow.defn(name=WORKFLOW_NAME, sandboxed=False)
+class TetherWorkflow:
+    def __init__(self) -> None:
+        self.ctx: TemporalContext | None = None
+        self.early: list[Event] = []
+
+    @workflow.signal(name=EVENT_SIGNAL)
+    def event(self, ev: Event) -> None:
+        (self.ctx.events if self.ctx else self.early).append(ev)
+
+    @workflow.run
+    async def run(self, args: RunArgs) -> dict[str, Any]:
+        b = BINDINGS[workflow.info().task_queue]
+        wf = b.registry.for_run(args.workflow, args.version)
+        if wf is None:
+            raise RuntimeError(f"{args.workflow}@{args.version} is not registered here")
+        codec = b.codec
+        ctx = self.ctx = TemporalContext(args, wf, codec, b.queue, b.lease_seconds)
+        ctx.events.extend(self.early)
+        end = Finish(run_id=args.run_id, token=args.token, status="completed")
+        try:
+            value = await wf.fn(ctx, codec.decode(args.input, wf.input_adapter))
+            end.output = codec.encode(value, wf.output_adapter)
+        except asyncio.CancelledError:
+            end.status = "cancelled"
+            await _finish(end)
+            raise
+        except NeedsAttention as e:
+            end.status, end.failed_step, end.evidence = "needs_attention", e.step_id, e.evidence
+        except Exception as e:
+            # the local engine's shape (runtime/execution.py error_json)
+            detail: dict[str, Any]
+            if isinstance(e, StepFailed):
+                detail = {"type": e.error_type, "message": e.message}
+            else:
+                detail = {"type": type(e).__name__, "message": str(e)}
+            detail["step"] = getattr(e, "step_id", None)
+            end.status, end.error = "failed", json.dumps(detail)
+            end.failed_step = detail["step"]
+        await _finish(end)
+        return {"output": end.output, "error": end.error}
+
+
+async def _finish(end: Finish) -> None:
+    await workflow.execute_activity("tether.finish", end, start_to_close_timeout=FINISH_TIMEOUT)

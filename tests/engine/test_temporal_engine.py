@@ -1,0 +1,105 @@
+"""What the temporal engine does beyond the shared runtime suite: a large step result stays
+out of history, cancel cascades to an invoked child, and wait_for_event keeps tether's match
+and timeout semantics over Temporal signals."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tether import RunStatus, Tether
+from tether.foundation.checkpoint.contract import RunFilter
+
+pytestmark = pytest.mark.temporal
+
+
+@pytest.fixture
+def t(make_tether: Callable[..., Tether], temporal_server: str) -> Tether:
+    return make_tether(
+        "sqlite",
+        engine="temporal",
+        temporal_address=temporal_server,
+        temporal_queue_prefix=f"t{uuid.uuid4().hex[:12]}",
+    )
+
+
+@pytest.fixture
+def running(t: Tether) -> Iterator[Callable[[str], threading.Thread]]:
+    """Follow runs on threads (the engine's worker executes them meanwhile)."""
+    threads: list[threading.Thread] = []
+
+    def follow(run_id: str) -> threading.Thread:
+        th = threading.Thread(target=t.run, args=(run_id,), daemon=True)
+        th.start()
+        threads.append(th)
+        return th
+
+    yield follow
+    for th in threads:
+        th.join(30)
+
+
+def _until(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.time() + timeout
+    while not predicate():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_a_3_mb_step_result_goes_to_the_blob_store_not_into_history(t: Tether) -> None:
+    size = 3 * 1024 * 1024  # over Temporal's 2 MB payload limit
+    run = t.run(t.start("blob", {"size": size}))
+    assert run.status is RunStatus.COMPLETED and t.output(run) == {"total": size}
+    (entry,) = t.journal(run.id)
+    assert entry.value is not None and "$blob" in entry.value and len(entry.value) < 200
+
+
+def test_an_invoked_child_is_its_own_run_and_its_output_returns_to_the_parent(
+    t: Tether,
+) -> None:
+    run = t.run(t.start("parent", {"seconds": 0.05}))
+    assert run.status is RunStatus.COMPLETED and t.output(run) == {"total": 4}
+    (child,) = t.list(limit=10, workflow="nap")
+    assert child.parent_id == run.id and child.status is RunStatus.COMPLETED
+
+
+def test_cancel_cascades_to_the_invoked_child(
+    t: Tether, running: Callable[[str], threading.Thread]
+) -> None:
+    parent = t.start("parent", {"seconds": 600})
+    running(parent)
+    children = RunFilter(parent_id=parent, limit=10)
+    _until(lambda: len(t.engine.list_runs(children)) == 1)
+    (child,) = t.engine.list_runs(children)
+    _until(lambda: len(t.journal(child.id)) == 1)  # the child executes: its first step is done
+    t.cancel(parent)
+    _until(lambda: t.status(parent).status is RunStatus.CANCELLED)
+    _until(lambda: t.status(child.id).status is RunStatus.CANCELLED)
+
+
+def test_wait_for_event_takes_only_a_matching_event(
+    t: Tether, running: Callable[[str], threading.Thread]
+) -> None:
+    run_id = t.start("approval", {"ticket": "T-1"})
+    running(run_id)
+    t.send_event("approved", {"ticket": "T-2", "by": "bo"})  # another ticket's
+    t.send_event("approved", {"ticket": "T-1", "by": "ana"})
+    _until(lambda: t.status(run_id).status is RunStatus.COMPLETED)
+    assert t.output(t.status(run_id)) == {"answer": {"ticket": "T-1", "by": "ana"}}
+
+
+def test_wait_for_event_times_out_with_none(t: Tether) -> None:
+    run = t.run(t.start("approval", {"ticket": "T-3", "timeout": 0.2}))
+    assert run.status is RunStatus.COMPLETED and t.output(run) == {"answer": None}
+
+
+def test_a_finished_run_takes_no_event(t: Tether) -> None:
+    from tether.errors import RunStateError
+
+    run = t.run(t.start("approval", {"ticket": "T-4", "timeout": 0.1}))
+    with pytest.raises(RunStateError):
+        t.send_event("approved", {"ticket": "T-4"}, run=run.id)
