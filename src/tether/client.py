@@ -8,7 +8,8 @@ import json
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -25,6 +26,7 @@ from tether.foundation.checkpoint.contract import (
     RunRecord,
     RunStatus,
     Schedule,
+    StreamItem,
 )
 from tether.foundation.checkpoint.events import BUDGET_EVENT
 from tether.foundation.cost.contract import CostRecord, CostTotal
@@ -41,6 +43,8 @@ from tether.runtime.schedules import new_schedule
 from tether.runtime.values import Codec
 from tether.runtime.worker import Heartbeats, Services, Worker, execute_claim
 from tether.settings import Settings, redact_dsn
+
+_STREAM_POLL_FLOOR = 0.01  # seconds a follower waits at least between two empty reads
 
 
 class RunView(BaseModel):
@@ -175,6 +179,30 @@ class Tether:
             cost=self.foundations.cost.run_total(run_id),
             calls=self.foundations.cost.calls(run_id),
         )
+
+    def stream(
+        self, run_id: str, key: str, offset: int = 0, *, follow: bool = True
+    ) -> Iterator[StreamItem]:
+        """The values of the run's stream `key` from `offset` on, each once and in order (its
+        `value` JSON text). With `follow`, waits for more as the run writes them (woken by the
+        database's change signal, as workers are) and ends when the run has ended; a reader
+        that reconnects from the next offset it had not seen misses nothing and sees nothing
+        twice. RunNotFound for an unknown run."""
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"a stream key is a non-empty string, not {key!r}")
+        while True:
+            page = self.checkpointer.read_stream(run_id, key, offset)
+            for item in page.items:
+                yield replace(item, value=self.codec.resolve(item.value))
+            if page.items:
+                offset = page.items[-1].offset + 1
+                continue
+            if page.closed or not follow:
+                return
+            started = time.monotonic()
+            self.checkpointer.wait_for_work(self.settings.poll_interval)
+            if time.monotonic() - started < _STREAM_POLL_FLOOR:
+                time.sleep(_STREAM_POLL_FLOOR)  # a due timer no worker claims yet wakes at once
 
     def cancel(self, run_id: str) -> RunRecord:
         return self.checkpointer.cancel(run_id)

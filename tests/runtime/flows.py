@@ -291,3 +291,19 @@ async def charge_flow(ctx: Context, inp: Charge) -> list[str]:
     if inp.branches:
         return await ctx.gather(*(pay(str(i)) for i in range(inp.branches)))
     return [await pay("once")]
+
+
+class Stream(BaseModel):
+    n: int = 4
+    nap: float = 0.0  # a durable sleep in the middle of the stream
+    key: Any = "progress"
+
+
+@workflow(name="streamer", version="1.0.0")
+async def streamer(ctx: Context, inp: Stream) -> Total:
+    for i in range(inp.n):
+        if inp.nap and i == inp.n // 2:
+            await ctx.sleep("middle", inp.nap)
+        CALLS[f"stream {i}"] += 1
+        await ctx.stream(inp.key, {"i": i})
+    return Total(total=inp.n)

@@ -23,6 +23,7 @@ from rich.console import Console
 from tether.cli import views
 from tether.cli.evals import eval_app, replay
 from tether.cli.serve import serve
+from tether.cli.tail import tail
 from tether.client import Tether
 from tether.errors import ConfigurationError, InvalidInput, TetherError
 from tether.foundation.checkpoint.contract import RunStatus
@@ -380,6 +381,7 @@ def workflows() -> None:
 
 
 app.command()(serve)
+app.command()(tail)
 
 
 def _logging() -> None:

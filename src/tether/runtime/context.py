@@ -184,6 +184,28 @@ class Context:
             ex.span(entry)
             return ex.codec.decode(value, adapter)
 
+    # -- streams ---------------------------------------------------------------------------
+
+    def stream(self, key: str, value: Any) -> Awaitable[int]:
+        """Append `value` (anything JSON can hold) to this run's stream `key`, which a caller
+        reads live with `Tether.stream` or `tether tail`; returns its offset in the stream.
+        Journaled like a step: a value written before a crash is not written again on replay."""
+        if not isinstance(key, str) or not key:
+            raise TypeError(
+                f"a stream key is a non-empty string, not {key!r}: ctx.stream('progress', value)"
+            )
+        return self._stream(self._next_id(), key, value)
+
+    async def _stream(self, sid: str, key: str, value: Any) -> int:
+        ex = self._ex
+        entry = ex.replayed(sid, key, EntryKind.STREAM)
+        if entry is not None:
+            return int(entry.value or 0)
+        ex.check_stopping()
+        text = ex.codec.encode(value)
+        ex.commit_recorded()
+        return ex.append_stream(ex.entry(sid, EntryKind.STREAM, key), text)
+
     # -- tools and models ------------------------------------------------------------------
 
     def tool(

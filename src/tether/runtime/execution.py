@@ -12,6 +12,7 @@ import asyncio
 import json
 import threading
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from tether.errors import (
@@ -193,6 +194,15 @@ class Execution:
         self.pending = []
         for entry in entries:
             self.learn(entry)
+
+    def append_stream(self, entry: JournalEntry, value: str) -> int:
+        """Append a value to one of the run's streams, journaled by `entry` in the same commit."""
+        try:
+            offset = self.cp.append_stream(self.run.id, self.token, entry.name, value, entry)
+        except LeaseLost as e:
+            raise (CancelRequested() if e.cancel_requested else Abandon()) from None
+        self.learn(replace(entry, value=str(offset)))
+        return offset
 
     async def write(self, entry: JournalEntry, in_branch: bool) -> None:
         """Commit one entry. Inside a gather, entries of branches that finish in the same

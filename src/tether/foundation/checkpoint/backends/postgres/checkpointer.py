@@ -20,9 +20,9 @@ from tether.foundation.checkpoint.backends.postgres.database import Conn, Databa
 from tether.foundation.checkpoint.backends.postgres.housekeeping import PostgresHousekeeping
 from tether.foundation.checkpoint.backends.postgres.schedules import PostgresSchedules
 from tether.foundation.checkpoint.contract import Accept, Claim, JournalEntry, NewRun, RunRecord
-from tether.foundation.checkpoint.sql.checkpointer import SqlCheckpointer
 from tether.foundation.checkpoint.sql.dialect import Connection, Dialect
 from tether.foundation.checkpoint.sql.rows import COLS, to_entry, to_run
+from tether.foundation.checkpoint.sql.streams import SqlStreams, StreamStatements
 
 _RUNNABLE = (
     f"(status = 'pending' OR (status IN ('sleeping', 'waiting') AND wake_at <= {_NOW}) "
@@ -36,13 +36,14 @@ def _like(glob: str) -> str:
     return escaped.replace("*", "%").replace("?", "_")
 
 
-class PostgresCheckpointer(PostgresSchedules, PostgresHousekeeping, SqlCheckpointer[Database]):
+class PostgresCheckpointer(PostgresSchedules, PostgresHousekeeping, SqlStreams[Database]):
     """I2 on PostgreSQL. `url` is `postgresql://user[:password]@host[:port]/db`; `schema`
     (created if missing) keeps deployments or tests sharing one database apart."""
 
     _sql = Dialect(
         placeholder="%s", now=_NOW, for_update=" FOR UPDATE", for_key_share=" FOR KEY SHARE"
     )
+    _streams = StreamStatements(placeholder="%s", now=_NOW)
 
     def __init__(
         self,

@@ -90,8 +90,19 @@ CREATE TABLE schedules (
     created_at DOUBLE PRECISION NOT NULL
 );
 """
+_V3 = """
+CREATE TABLE streams (
+    run_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    value TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    written_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (run_id, key, seq)
+);
+"""
 # Forward migrations: index i takes the schema from version i to i + 1. Append, never edit.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 COMPONENT = "checkpoint"
 

@@ -24,9 +24,9 @@ from tether.foundation.checkpoint.backends.sqlite.housekeeping import SqliteHous
 from tether.foundation.checkpoint.backends.sqlite.schedules import SqliteSchedules
 from tether.foundation.checkpoint.backends.sqlite.schema import migrate
 from tether.foundation.checkpoint.contract import Accept, Claim, NewRun, RunRecord
-from tether.foundation.checkpoint.sql.checkpointer import SqlCheckpointer
 from tether.foundation.checkpoint.sql.dialect import Dialect
 from tether.foundation.checkpoint.sql.rows import COLS, to_entry, to_run
+from tether.foundation.checkpoint.sql.streams import SqlStreams, StreamStatements
 
 _RUNNABLE = (
     "(status = 'pending' OR (status IN ('sleeping', 'waiting') AND wake_at <= ?) "
@@ -34,10 +34,11 @@ _RUNNABLE = (
 )
 
 
-class SqliteCheckpointer(SqliteSchedules, SqliteHousekeeping, SqlCheckpointer[SqliteDatabase]):
+class SqliteCheckpointer(SqliteSchedules, SqliteHousekeeping, SqlStreams[SqliteDatabase]):
     """I2 on one SQLite file. `url` is `sqlite:///path/to/file.db`."""
 
     _sql = Dialect(placeholder="?", now="tether_now()", for_update="", for_key_share="")
+    _streams = StreamStatements(placeholder="?", now="tether_now()")
 
     def __init__(
         self,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tether.errors import SchemaVersionError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -84,6 +84,17 @@ CREATE TABLE IF NOT EXISTS schedules (
     next_at REAL NOT NULL,
     created_at REAL NOT NULL
 );
+""",
+    2: """
+CREATE TABLE IF NOT EXISTS streams (
+    run_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    value TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    written_at REAL NOT NULL,
+    PRIMARY KEY (run_id, key, seq)
+) WITHOUT ROWID;
 """,
 }
 
