@@ -307,3 +307,15 @@ async def streamer(ctx: Context, inp: Stream) -> Total:
         CALLS[f"stream {i}"] += 1
         await ctx.stream(inp.key, {"i": i})
     return Total(total=inp.n)
+
+
+class Backoff(BaseModel):
+    key: str
+    backoff: float  # seconds before the second attempt
+
+
+@workflow(name="backoff", version="1.0.0")
+async def backoff_flow(ctx: Context, inp: Backoff) -> Total:
+    policy = RetryPolicy(max_attempts=2, initial_interval=inp.backoff, jitter=False)
+    await ctx.step("call", flaky, inp.key, 1, retry=policy)
+    return Total(total=CALLS[inp.key])

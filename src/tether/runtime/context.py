@@ -138,6 +138,8 @@ class Context:
         attempt = ex.attempts.get(sid, 0)
         in_branch = bool(BRANCH.get())
         inputs = ex.codec.encode_args(args, kwargs)
+        if 0 < attempt < policy.max_attempts:  # resumed between attempts: a parked backoff
+            await ex.backoff(sid, name, attempt, policy, resumed=True)
         ex.commit_recorded()
         while True:
             attempt += 1
@@ -168,7 +170,7 @@ class Context:
                     failure = StepFailed(name, type(e).__name__, str(e))
                     failure.step_id = sid  # type: ignore[attr-defined]
                     raise failure from e
-                await asyncio.sleep(policy.delay(attempt))
+                await ex.backoff(sid, name, attempt, policy)
                 ex.check_stopping()
                 continue
             entry = ex.entry(

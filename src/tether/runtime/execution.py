@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import threading
 import time
 from dataclasses import replace
@@ -32,6 +33,7 @@ from tether.foundation.checkpoint.contract import (
     LeaseLost,
     RunStatus,
     Wait,
+    WaitKind,
 )
 from tether.foundation.trace.contract import Span, TraceSink, span_id_for, trace_id_for
 from tether.foundation.trace.memory import NullTraceSink
@@ -87,6 +89,7 @@ class Execution:
         default_retry: RetryPolicy = DEFAULT_RETRY,
         stopping: threading.Event | None = None,
         foundations: Foundations | None = None,
+        lease_seconds: float = math.inf,
     ) -> None:
         self.run = claim.run
         self.token = claim.token
@@ -95,6 +98,7 @@ class Execution:
         self.codec = codec
         self.sink = sink
         self.default_retry = default_retry
+        self.lease_seconds = lease_seconds
         self.stopping = stopping or threading.Event()
         self._foundations = foundations
         self._untraced = isinstance(sink, NullTraceSink)  # `trace = "none"`: build no spans
@@ -239,6 +243,26 @@ class Execution:
         same key when a crash in the middle of that primitive makes it run again."""
         if self.pending:
             self.write_now([])
+
+    async def backoff(
+        self, sid: str, name: str, attempt: int, policy: RetryPolicy, *, resumed: bool = False
+    ) -> None:
+        """Wait before attempt `attempt + 1` of the step at `sid`. A backoff that may outlast
+        the policy's `park_after` (default: the lease) is a durable timer, as `ctx.sleep` is:
+        the run parks and its worker is free, and the timer's end is journaled at `SID~N`, so an
+        execution that resumes the run waits out what is left of it, never the whole backoff
+        again. A shorter one sleeps on the run's thread, and is not waited again on resume."""
+        limit = self.lease_seconds if policy.park_after is None else policy.park_after
+        if policy.ceiling(attempt) <= limit:
+            if not resumed:
+                await asyncio.sleep(policy.delay(attempt))
+            return
+        wid, what = f"{sid}~{attempt}", f"{name} backoff"
+        if self.replayed_wait(wid, what, EntryKind.SLEEP) is not None:
+            return
+        self.check_stopping()
+        deadline = time.time() + policy.delay(attempt)  # a re-park keeps the first deadline
+        raise self.suspend(Wait(step_id=wid, name=what, kind=WaitKind.TIMER, deadline=deadline))
 
     def suspend(self, wait: Wait) -> Suspend:
         self.waits.append(wait)

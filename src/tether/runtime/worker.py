@@ -110,6 +110,7 @@ def execute_claim(
             default_retry=services.default_retry,
             stopping=stopping,
             foundations=services.foundations,
+            lease_seconds=services.lease_seconds,
         )
         return loop.run_until_complete(execute(ex))
     finally:
