@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 from tests.runtime.flows import CALLS
 from tether import RunStatus, Tether
@@ -47,3 +48,22 @@ def test_a_backoff_shorter_than_the_lease_waits_on_the_runs_thread(tether: Tethe
     )
     assert parked == [] and CALLS["inline"] == 2
     assert [e.kind for e in tether.journal(run_id)] == [EntryKind.STEP, EntryKind.STEP]
+
+
+def test_a_tool_calls_long_backoff_parks_the_run_too(tether: Tether, tmp_path: Path) -> None:
+    log = tmp_path / "calls.log"
+    run_id = tether.start("backoff", {"key": "tool", "backoff": 1.5, "log": str(log)})
+    stop = threading.Event()
+    tether.run(run_id, stop=stop, on_wait=lambda _run: stop.set())
+    parked = tether.status(run_id)
+    assert parked.status is RunStatus.SLEEPING and parked.wake_at is not None
+    assert log.read_text().splitlines() == ["call"]
+    run = tether.run(run_id)
+    assert run.status is RunStatus.COMPLETED and tether.output(run) == {"total": 2}
+    journal = tether.journal(run_id)
+    assert [(e.step_id, e.kind, e.status) for e in journal] == [
+        ("1", EntryKind.TOOL, EntryStatus.ATTEMPT),
+        ("1~1", EntryKind.SLEEP, EntryStatus.OK),
+        ("1", EntryKind.TOOL, EntryStatus.OK),
+    ]
+    assert journal[2].started_at >= parked.wake_at

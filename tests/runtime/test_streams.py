@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from tests.runtime.flows import CALLS
+from tests.workers import kill_worker_when, run_worker_until
 from tether import RunStatus, Tether
 from tether.errors import RunNotFound
 
@@ -70,3 +73,24 @@ def test_a_stream_key_that_is_not_a_string_is_refused(tether: Tether) -> None:
         list(tether.stream(run_id, 7))  # type: ignore[arg-type]
     with pytest.raises(RunNotFound):
         list(tether.stream("no-such-run", "progress"))
+
+
+def test_a_reader_across_a_kill_minus_9_sees_every_value_once(
+    make_tether: Callable[..., Tether], tmp_path: Path
+) -> None:
+    t = make_tether("sqlite")
+    log, data_dir = tmp_path / "effects.log", tmp_path / ".tether"
+    run_id = t.start("streamer", {"n": 8, "log": str(log), "pause": 0.15})
+    seen: list[object] = []
+    reader = threading.Thread(target=lambda: seen.extend(values(t, run_id, follow=True)))
+    reader.start()
+    kill_worker_when(data_dir, lambda: log.exists() and len(log.read_text().splitlines()) >= 3)
+    before = len(values(t, run_id))
+    assert t.status(run_id).status is RunStatus.RUNNING  # the lease is still the dead worker's
+    run_worker_until(data_dir, lambda: t.status(run_id).status is RunStatus.COMPLETED)
+    reader.join(timeout=30)
+    assert not reader.is_alive()
+    assert before >= 2 and seen == [{"i": i} for i in range(8)]
+    assert [e.value for e in t.journal(run_id) if e.name == "progress"] == [
+        str(i) for i in range(8)
+    ]
