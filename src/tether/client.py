@@ -35,6 +35,7 @@ from tether.foundation.limits.config import open_limits
 from tether.foundation.loader import backend_for_url, open_backend
 from tether.foundation.trace.config import open_trace_sink
 from tether.foundation.trace.contract import TraceSink
+from tether.runtime.forks import ForkPlan, check_forkable, forked_entries, plan_fork
 from tether.runtime.foundations import Foundations
 from tether.runtime.ids import new_run_id
 from tether.runtime.pruning import PruneReport, prune
@@ -206,6 +207,42 @@ class Tether:
 
     def cancel(self, run_id: str) -> RunRecord:
         return self.checkpointer.cancel(run_id)
+
+    def plan_fork(self, run_id: str, step_id: str, cancel_original: bool = False) -> ForkPlan:
+        """What `fork` would keep and call again; RunStateError if it would be refused."""
+        run = self.checkpointer.get_run(run_id)
+        check_forkable(run, cancel_original)
+        return plan_fork(run, self.checkpointer.journal(run_id), step_id)
+
+    def fork(
+        self,
+        run_id: str,
+        step_id: str,
+        *,
+        version: str | None = None,
+        cancel_original: bool = False,
+    ) -> str:
+        """A new run of the run's workflow (or `version` of it) that replays every journal
+        entry finished before `step_id` and runs on from there; returns its id. The old run is
+        left as it is (cancelled first with `cancel_original`, which a live run needs)."""
+        plan = self.plan_fork(run_id, step_id, cancel_original)
+        old = plan.run
+        if version is not None and version != old.version:
+            self.registry.get(f"{old.workflow}@{version}")  # WorkflowNotFound if not here
+        if cancel_original and old.status not in TERMINAL:
+            self.checkpointer.cancel(run_id)
+        new_id = new_run_id()
+        self.checkpointer.fork_run(
+            NewRun(
+                id=new_id,
+                workflow=old.workflow,
+                version=version or old.version,
+                input=old.input,
+                meta={**old.meta, "forked_from": {"run": run_id, "step": step_id}},
+            ),
+            forked_entries(plan, new_id),
+        )
+        return new_id
 
     def retry(self, run_id: str) -> RunRecord:
         return self.checkpointer.retry(run_id)

@@ -823,3 +823,21 @@ def test_two_postgres_schemas_on_one_database_do_not_see_each_other() -> None:
         finally:
             first.close()
             second.close()
+
+
+# -- forks --------------------------------------------------------------------------------
+
+
+def test_a_forked_run_starts_pending_with_the_journal_it_was_given(
+    checkpointer: Checkpointer,
+) -> None:
+    new_id = uuid.uuid4().hex
+    entries = [step(new_id, "1", "a"), step(new_id, "2", "b")]
+    run = checkpointer.fork_run(
+        NewRun(id=new_id, workflow="wf", version="1.0.0", input="{}", meta={"forked_from": "x"}),
+        entries,
+    )
+    assert run.status is RunStatus.PENDING and run.meta == {"forked_from": "x"}
+    assert [e.step_id for e in checkpointer.journal(new_id)] == ["1", "2"]
+    claimed = claim(checkpointer, new_id)
+    assert [(e.step_id, e.value) for e in claimed.journal] == [("1", '"a"'), ("2", '"b"')]

@@ -22,6 +22,7 @@ from rich.console import Console
 
 from tether.cli import views
 from tether.cli.evals import eval_app, replay
+from tether.cli.fork import fork
 from tether.cli.serve import serve
 from tether.cli.tail import tail
 from tether.client import Tether
@@ -382,6 +383,7 @@ def workflows() -> None:
 
 app.command()(serve)
 app.command()(tail)
+app.command()(fork)
 
 
 def _logging() -> None:

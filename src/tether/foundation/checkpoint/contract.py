@@ -236,6 +236,11 @@ class Checkpointer(Protocol):
         """Insert a pending run; with a key already used, return that run and False."""
         ...
 
+    def fork_run(self, new: NewRun, entries: Sequence[JournalEntry]) -> RunRecord:
+        """Insert a pending run that starts with `entries` as its journal (a fork: entries of
+        the run it came from, their run_id this one's), in one transaction."""
+        ...
+
     def get_run(self, run_id: str) -> RunRecord:
         """The run, or RunNotFound."""
         ...

@@ -33,13 +33,16 @@ from tether.foundation.checkpoint.events import (
     parked_status,
 )
 from tether.foundation.checkpoint.memory.control import MemoryControl
+from tether.foundation.checkpoint.memory.forks import MemoryForks
 from tether.foundation.checkpoint.memory.housekeeping import MemoryHousekeeping
 from tether.foundation.checkpoint.memory.schedules import MemorySchedules
 from tether.foundation.checkpoint.memory.state import MemoryRun
 from tether.foundation.checkpoint.memory.streams import MemoryStreams
 
 
-class MemoryCheckpointer(MemoryControl, MemoryHousekeeping, MemorySchedules, MemoryStreams):
+class MemoryCheckpointer(
+    MemoryControl, MemoryHousekeeping, MemorySchedules, MemoryStreams, MemoryForks
+):
     """I2 in memory; `event_retention` as in the SQL backends."""
 
     @classmethod

@@ -21,6 +21,7 @@ from tether.foundation.checkpoint.backends.postgres.housekeeping import Postgres
 from tether.foundation.checkpoint.backends.postgres.schedules import PostgresSchedules
 from tether.foundation.checkpoint.contract import Accept, Claim, JournalEntry, NewRun, RunRecord
 from tether.foundation.checkpoint.sql.dialect import Connection, Dialect
+from tether.foundation.checkpoint.sql.forks import ForkStatements, SqlForks
 from tether.foundation.checkpoint.sql.rows import COLS, to_entry, to_run
 from tether.foundation.checkpoint.sql.streams import SqlStreams, StreamStatements
 
@@ -36,7 +37,9 @@ def _like(glob: str) -> str:
     return escaped.replace("*", "%").replace("?", "_")
 
 
-class PostgresCheckpointer(PostgresSchedules, PostgresHousekeeping, SqlStreams[Database]):
+class PostgresCheckpointer(
+    PostgresSchedules, PostgresHousekeeping, SqlForks[Database], SqlStreams[Database]
+):
     """I2 on PostgreSQL. `url` is `postgresql://user[:password]@host[:port]/db`; `schema`
     (created if missing) keeps deployments or tests sharing one database apart."""
 
@@ -44,6 +47,7 @@ class PostgresCheckpointer(PostgresSchedules, PostgresHousekeeping, SqlStreams[D
         placeholder="%s", now=_NOW, for_update=" FOR UPDATE", for_key_share=" FOR KEY SHARE"
     )
     _streams = StreamStatements(placeholder="%s", now=_NOW)
+    _forks = ForkStatements(placeholder="%s", now=_NOW)
 
     def __init__(
         self,

@@ -25,6 +25,7 @@ from tether.foundation.checkpoint.backends.sqlite.schedules import SqliteSchedul
 from tether.foundation.checkpoint.backends.sqlite.schema import migrate
 from tether.foundation.checkpoint.contract import Accept, Claim, NewRun, RunRecord
 from tether.foundation.checkpoint.sql.dialect import Dialect
+from tether.foundation.checkpoint.sql.forks import ForkStatements, SqlForks
 from tether.foundation.checkpoint.sql.rows import COLS, to_entry, to_run
 from tether.foundation.checkpoint.sql.streams import SqlStreams, StreamStatements
 
@@ -34,11 +35,14 @@ _RUNNABLE = (
 )
 
 
-class SqliteCheckpointer(SqliteSchedules, SqliteHousekeeping, SqlStreams[SqliteDatabase]):
+class SqliteCheckpointer(
+    SqliteSchedules, SqliteHousekeeping, SqlForks[SqliteDatabase], SqlStreams[SqliteDatabase]
+):
     """I2 on one SQLite file. `url` is `sqlite:///path/to/file.db`."""
 
     _sql = Dialect(placeholder="?", now="tether_now()", for_update="", for_key_share="")
     _streams = StreamStatements(placeholder="?", now="tether_now()")
+    _forks = ForkStatements(placeholder="?", now="tether_now()")
 
     def __init__(
         self,
