@@ -42,3 +42,11 @@ def test_a_fork_of_a_step_the_run_never_reached_or_of_a_live_run_is_refused(
     new = tether.fork(live, "1", cancel_original=True)
     assert tether.status(live).status is RunStatus.CANCELLED
     assert tether.status(new).status is RunStatus.PENDING
+
+
+def test_a_forks_stream_holds_every_value_its_replay_wrote(tether: Tether) -> None:
+    old = tether.start("streamer", {"n": 3, "log": "", "pause": 0.0})
+    assert tether.run(old).status is RunStatus.COMPLETED
+    new = tether.fork(old, "3")
+    assert tether.run(new).status is RunStatus.COMPLETED
+    assert [i.value for i in tether.stream(new, "progress")] == ['{"i":0}', '{"i":1}', '{"i":2}']

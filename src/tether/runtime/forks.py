@@ -5,7 +5,8 @@ came from in `meta["forked_from"]`.
 
 What "before" means: an entry finished no later than the step's first attempt started. A wait
 completion, a child's result, a tool call's result all come along as the journal entries they
-are; replay answers from them, so a tool call before the step is not made again. A tool call at
+are; replay answers from them, so a tool call before the step is not made again (stream values
+are written again, to the fork's own stream, from the replayed results). A tool call at
 or after the step is a new call under the new run's id (a new key): `ForkPlan.calls_again`
 names them, and the CLI asks before forking when one is `unsafe_on_replay`.
 """
@@ -45,7 +46,12 @@ def plan_fork(run: RunRecord, journal: list[JournalEntry], step_id: str) -> Fork
             f"`tether inspect {run.id}` lists the step ids it has"
         )
     cutoff = min(e.started_at for e in at)
-    kept = [e for e in journal if e.step_id != step_id and e.finished_at <= cutoff]
+    # A stream append is left out: the fork writes it again, to its own stream, on replay.
+    kept = [
+        e
+        for e in journal
+        if e.step_id != step_id and e.finished_at <= cutoff and e.kind is not EntryKind.STREAM
+    ]
     kept_ids = {id(e) for e in kept}
     again = [e.name for e in journal if e.kind is EntryKind.TOOL and id(e) not in kept_ids]
     again = list(dict.fromkeys(again))
