@@ -9,7 +9,9 @@ import builtins
 import json
 import math
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -26,6 +28,7 @@ from tether.foundation.checkpoint.contract import (
     RunRecord,
     RunStatus,
     Schedule,
+    StreamItem,
     Wait,
 )
 from tether.foundation.checkpoint.events import BUDGET_EVENT
@@ -37,6 +40,7 @@ from tether.foundation.loader import backend_for_url, open_backend
 from tether.foundation.tools.results import ToolCallRecord
 from tether.foundation.trace.config import open_trace_sink
 from tether.foundation.trace.contract import TraceSink
+from tether.runtime.forks import ForkPlan, check_forkable, forked_entries, plan_fork
 from tether.runtime.foundations import Foundations
 from tether.runtime.ids import new_run_id
 from tether.runtime.pruning import PruneReport, prune
@@ -45,6 +49,8 @@ from tether.runtime.schedules import new_schedule
 from tether.runtime.values import Codec
 from tether.runtime.worker import Services
 from tether.settings import Settings, redact_dsn
+
+_STREAM_POLL_FLOOR = 0.01  # seconds a follower waits at least between two empty reads
 
 
 class RunView(BaseModel):
@@ -201,8 +207,68 @@ class Tether:
         root: str = run.meta.get("root_id") or run.id
         return root
 
+    def stream(
+        self, run_id: str, key: str, offset: int = 0, *, follow: bool = True
+    ) -> Iterator[StreamItem]:
+        """The values of the run's stream `key` from `offset` on, each once and in order (its
+        `value` JSON text). With `follow`, waits for more as the run writes them (woken by the
+        database's change signal, as workers are) and ends when the run has ended; a reader
+        that reconnects from the next offset it had not seen misses nothing and sees nothing
+        twice. RunNotFound for an unknown run."""
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"a stream key is a non-empty string, not {key!r}")
+        while True:
+            page = self.checkpointer.read_stream(run_id, key, offset)
+            for item in page.items:
+                yield replace(item, value=self.codec.resolve(item.value))
+            if page.items:
+                offset = page.items[-1].offset + 1
+                continue
+            if page.closed or not follow:
+                return
+            started = time.monotonic()
+            self.checkpointer.wait_for_work(self.settings.poll_interval)
+            if time.monotonic() - started < _STREAM_POLL_FLOOR:
+                time.sleep(_STREAM_POLL_FLOOR)  # a due timer no worker claims yet wakes at once
+
     def cancel(self, run_id: str) -> RunRecord:
         return self.engine.cancel(run_id)
+
+    def plan_fork(self, run_id: str, step_id: str, cancel_original: bool = False) -> ForkPlan:
+        """What `fork` would keep and call again; RunStateError if it would be refused."""
+        run = self.checkpointer.get_run(run_id)
+        check_forkable(run, cancel_original)
+        return plan_fork(run, self.checkpointer.journal(run_id), step_id)
+
+    def fork(
+        self,
+        run_id: str,
+        step_id: str,
+        *,
+        version: str | None = None,
+        cancel_original: bool = False,
+    ) -> str:
+        """A new run of the run's workflow (or `version` of it) that replays every journal
+        entry finished before `step_id` and runs on from there; returns its id. The old run is
+        left as it is (cancelled first with `cancel_original`, which a live run needs)."""
+        plan = self.plan_fork(run_id, step_id, cancel_original)
+        old = plan.run
+        if version is not None and version != old.version:
+            self.registry.get(f"{old.workflow}@{version}")  # WorkflowNotFound if not here
+        if cancel_original and old.status not in TERMINAL:
+            self.checkpointer.cancel(run_id)
+        new_id = new_run_id()
+        self.checkpointer.fork_run(
+            NewRun(
+                id=new_id,
+                workflow=old.workflow,
+                version=version or old.version,
+                input=old.input,
+                meta={**old.meta, "forked_from": {"run": run_id, "step": step_id}},
+            ),
+            forked_entries(plan, new_id),
+        )
+        return new_id
 
     def retry(self, run_id: str) -> RunRecord:
         return self.engine.retry(run_id)

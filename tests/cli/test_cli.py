@@ -153,3 +153,27 @@ def test_locked_database_is_one_line(cli, tmp_path: Path) -> None:  # type: igno
         holder.execute("ROLLBACK")
         holder.close()
     assert env_timeout.returncode == 2 and "locked" in env_timeout.stderr
+
+
+def test_tail_prints_a_runs_stream_from_the_start_or_an_offset(cli) -> None:  # type: ignore[no-untyped-def]
+    done = cli("run", "streamer", "--input", '{"n": 3}', "--wait")
+    assert done.returncode == 0, done.stderr
+    run_id = next(w for w in done.stdout.split() if len(w) >= 16 and w.isalnum())
+    tail = cli("tail", run_id)
+    assert tail.returncode == 0, tail.stderr
+    assert tail.stdout.splitlines() == ['0 {"i":0}', '1 {"i":1}', '2 {"i":2}']
+    later = cli("tail", run_id, "--key", "progress", "--offset", "2", "--json")
+    assert [json.loads(line) for line in later.stdout.splitlines()] == [
+        {"offset": 2, "attempt": 1, "value": {"i": 2}}
+    ]
+    assert cli("tail", "no-such-run").returncode == 2
+
+
+def test_fork_starts_a_run_from_a_step_and_refuses_one_never_reached(cli) -> None:  # type: ignore[no-untyped-def]
+    done = cli("run", "steps", "--input", '{"n": 3}', "--wait")
+    assert done.returncode == 0, done.stderr
+    run_id = next(w for w in done.stdout.split() if len(w) >= 16 and w.isalnum())
+    forked = cli("fork", run_id, "--from-step", "2")
+    assert forked.returncode == 0, forked.stderr
+    assert "keeps 1 entries" in forked.stdout and f"forked from {run_id} at 2" in forked.stdout
+    assert cli("fork", run_id, "--from-step", "9").returncode == 2

@@ -658,6 +658,88 @@ def test_of_two_workers_advancing_one_tick_exactly_one_wins(checkpointer: Checkp
     assert not checkpointer.advance_schedule("missing", tick, tick + 60)
 
 
+# -- streams ------------------------------------------------------------------------------
+
+
+def stream_entry(run_id: str, step_id: str, key: str = "progress") -> JournalEntry:
+    now = time.time()
+    return JournalEntry(
+        run_id=run_id, step_id=step_id, kind=EntryKind.STREAM, name=key,
+        started_at=now, finished_at=now,
+    )  # fmt: skip
+
+
+def test_a_stream_append_takes_the_next_offset_and_is_journaled_with_it(
+    checkpointer: Checkpointer,
+) -> None:
+    run_id = start(checkpointer)
+    token = claim(checkpointer, run_id).token
+    writes = [("1", "a", "x"), ("2", "b", 1), ("3", "a", {"y": 2})]
+    offsets = [
+        checkpointer.append_stream(run_id, token, k, json.dumps(v), stream_entry(run_id, sid, k))
+        for sid, k, v in writes
+    ]
+    assert offsets == [0, 0, 1]
+    page = checkpointer.read_stream(run_id, "a")
+    assert [(i.offset, json.loads(i.value)) for i in page.items] == [(0, "x"), (1, {"y": 2})]
+    assert {i.attempt for i in page.items} == {1} and not page.closed
+    assert [(e.step_id, e.kind, e.value) for e in checkpointer.journal(run_id)] == [
+        ("1", EntryKind.STREAM, "0"), ("2", EntryKind.STREAM, "0"), ("3", EntryKind.STREAM, "1"),
+    ]  # fmt: skip
+    assert [i.offset for i in checkpointer.read_stream(run_id, "a", offset=1).items] == [1]
+    assert checkpointer.read_stream(run_id, "a", offset=2).items == []
+    assert checkpointer.read_stream(run_id, "nothing").items == []
+
+
+def test_a_stream_append_without_the_lease_writes_nothing(checkpointer: Checkpointer) -> None:
+    run_id = start(checkpointer)
+    old = claim(checkpointer, run_id, lease=0.05).token
+    time.sleep(0.1)
+    new = claim(checkpointer, run_id).token
+    with pytest.raises(LeaseLost):
+        checkpointer.append_stream(run_id, old, "a", "1", stream_entry(run_id, "1", "a"))
+    assert checkpointer.read_stream(run_id, "a").items == []
+    assert checkpointer.journal(run_id) == []
+    assert checkpointer.append_stream(run_id, new, "a", "1", stream_entry(run_id, "1", "a")) == 0
+    assert checkpointer.read_stream(run_id, "a").items[0].attempt == 2
+
+
+def test_a_stream_is_closed_once_its_run_has_ended(checkpointer: Checkpointer) -> None:
+    run_id = start(checkpointer)
+    token = claim(checkpointer, run_id).token
+    checkpointer.append_stream(run_id, token, "a", "1", stream_entry(run_id, "1", "a"))
+    assert not checkpointer.read_stream(run_id, "a").closed
+    checkpointer.complete(run_id, token, "null")
+    page = checkpointer.read_stream(run_id, "a")
+    assert page.closed and [i.offset for i in page.items] == [0]
+    assert not checkpointer.read_stream(run_id, "a", limit=1).closed  # a full page: read on
+    assert checkpointer.read_stream(run_id, "a", offset=1).closed
+    with pytest.raises(RunNotFound):
+        checkpointer.read_stream("no-such-run", "a")
+
+
+def test_pruning_a_run_drops_its_streams(checkpointer: Checkpointer) -> None:
+    run_id = start(checkpointer)
+    token = claim(checkpointer, run_id).token
+    checkpointer.append_stream(run_id, token, "a", "1", stream_entry(run_id, "1", "a"))
+    checkpointer.complete(run_id, token, "null")
+    checkpointer.prune(finished_before=time.time() + 60)
+    with pytest.raises(RunNotFound):
+        checkpointer.read_stream(run_id, "a")
+
+
+def test_wait_for_work_returns_when_a_stream_grows(checkpointer: Checkpointer) -> None:
+    run_id = start(checkpointer)
+    token = claim(checkpointer, run_id).token
+    checkpointer.wait_for_work(0.0)  # subscribe
+    waiter = threading.Thread(target=checkpointer.wait_for_work, args=(60.0,))
+    waiter.start()
+    time.sleep(0.2)
+    checkpointer.append_stream(run_id, token, "a", "1", stream_entry(run_id, "1", "a"))
+    waiter.join(timeout=30)
+    assert not waiter.is_alive()
+
+
 # -- wake-ups -----------------------------------------------------------------------------
 
 
@@ -709,12 +791,14 @@ def test_an_older_postgres_schema_is_migrated_forward_at_start(
     first.close()
     with psycopg.connect(url, autocommit=True) as admin:  # as version 1 left it
         admin.execute(f"DROP TABLE {schema}.schedules")
+        admin.execute(f"DROP TABLE {schema}.streams")
         admin.execute(f"UPDATE {schema}.tether_schema SET version = 1")
     again = PostgresCheckpointer(url, schema=schema)
     try:
         assert again.get_run(run_id).status is RunStatus.PENDING
         again.put_schedule(Schedule(name="s", cron="* * * * *", workflow="wf", next_at=1))
         assert [s.name for s in again.schedules()] == ["s"]
+        assert again.read_stream(run_id, "progress").items == []
     finally:
         again.close()
 
@@ -811,3 +895,21 @@ def test_deleting_a_thread_removes_its_checkpoints_and_writes_in_every_namespace
     assert [c.thread_id for c in checkpointer.thread_checkpoints(ThreadQuery())] == ["u"]
     assert checkpointer.thread_writes("t", "sub", "1") == []
     assert len(checkpointer.thread_writes("u", "", "1")) == 1
+
+
+# -- forks --------------------------------------------------------------------------------
+
+
+def test_a_forked_run_starts_pending_with_the_journal_it_was_given(
+    checkpointer: Checkpointer,
+) -> None:
+    new_id = uuid.uuid4().hex
+    entries = [step(new_id, "1", "a"), step(new_id, "2", "b")]
+    run = checkpointer.fork_run(
+        NewRun(id=new_id, workflow="wf", version="1.0.0", input="{}", meta={"forked_from": "x"}),
+        entries,
+    )
+    assert run.status is RunStatus.PENDING and run.meta == {"forked_from": "x"}
+    assert [e.step_id for e in checkpointer.journal(new_id)] == ["1", "2"]
+    claimed = claim(checkpointer, new_id)
+    assert [(e.step_id, e.value) for e in claimed.journal] == [("1", '"a"'), ("2", '"b"')]

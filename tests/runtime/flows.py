@@ -291,3 +291,49 @@ async def charge_flow(ctx: Context, inp: Charge) -> list[str]:
     if inp.branches:
         return await ctx.gather(*(pay(str(i)) for i in range(inp.branches)))
     return [await pay("once")]
+
+
+class Stream(BaseModel):
+    n: int = 4
+    nap: float = 0.0  # a durable sleep in the middle of the stream
+    key: Any = "progress"
+    log: str = ""  # with `pause`: a step before each value, logged as `effect` does
+    pause: float = 0.0
+
+
+@workflow(name="streamer", version="1.0.0")
+async def streamer(ctx: Context, inp: Stream) -> Total:
+    for i in range(inp.n):
+        if inp.nap and i == inp.n // 2:
+            await ctx.sleep("middle", inp.nap)
+        if inp.log:
+            await ctx.step(f"work {i}", effect, inp.log, f"work {i}", i, inp.pause)
+        CALLS[f"stream {i}"] += 1
+        await ctx.stream(inp.key, {"i": i})
+    return Total(total=inp.n)
+
+
+class Backoff(BaseModel):
+    key: str
+    backoff: float  # seconds before the second attempt
+    log: str = ""  # through a tool that logs each attempt here, not a step
+
+
+@tool(replay="pure", timeout=30)
+def fails_once(log: str) -> int:
+    """Fails its first call; `log` holds a line per call, in whatever process the lane uses."""
+    calls = len(Path(log).read_text().splitlines()) + 1 if Path(log).exists() else 1
+    with open(log, "a") as f:
+        f.write("call\n")
+    if calls == 1:
+        raise ConnectionError("the first call fails")
+    return calls
+
+
+@workflow(name="backoff", version="1.0.0")
+async def backoff_flow(ctx: Context, inp: Backoff) -> Total:
+    policy = RetryPolicy(max_attempts=2, initial_interval=inp.backoff, jitter=False)
+    if inp.log:
+        return Total(total=await ctx.tool(fails_once, log=inp.log, retry=policy))
+    await ctx.step("call", flaky, inp.key, 1, retry=policy)
+    return Total(total=CALLS[inp.key])

@@ -24,7 +24,9 @@ from rich.console import Console
 
 from tether.cli import views
 from tether.cli.evals import eval_app, replay
+from tether.cli.fork import fork
 from tether.cli.serve import serve
+from tether.cli.tail import tail
 from tether.client import Tether
 from tether.errors import DatabaseUnavailable, InvalidInput, TetherError
 from tether.foundation.checkpoint.contract import RunStatus
@@ -423,6 +425,8 @@ def workflows() -> None:
 
 
 app.command()(serve)
+app.command()(tail)
+app.command()(fork)
 
 
 def _logging() -> None:

@@ -12,7 +12,6 @@ by the same path without asking a guard again, and `tether inspect` shows why.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from typing import Any
@@ -181,6 +180,8 @@ async def call_tool(
     attempt = ex.attempts.get(sid, 0)
     inputs: dict[str, Any] = {"args": args}
     runner, chain = ex.foundations.tools, ex.foundations.guards
+    if 0 < attempt < retry.max_attempts:  # resumed between attempts: a parked backoff
+        await ex.backoff(sid, tool.name, attempt, retry, resumed=True)
     while True:
         attempt += 1
         call = _guarded(ex, sid, "tool", tool.name, args, attempt=attempt)
@@ -221,7 +222,7 @@ async def call_tool(
             )
             if final:
                 raise
-            await asyncio.sleep(retry.delay(attempt))
+            await ex.backoff(sid, tool.name, attempt, retry)
             ex.check_stopping()
             continue
         inputs["guards"] += _decisions(chain.after(call, CallOutcome(ok=True)))

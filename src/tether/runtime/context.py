@@ -139,6 +139,8 @@ class Context:
         attempt = ex.attempts.get(sid, 0)
         in_branch = bool(BRANCH.get())
         inputs = ex.codec.encode_args(args, kwargs)
+        if 0 < attempt < policy.max_attempts:  # resumed between attempts: a parked backoff
+            await ex.backoff(sid, name, attempt, policy, resumed=True)
         ex.commit_recorded()
         while True:
             attempt += 1
@@ -169,7 +171,7 @@ class Context:
                     failure = StepFailed(name, type(e).__name__, str(e))
                     failure.step_id = sid  # type: ignore[attr-defined]
                     raise failure from e
-                await asyncio.sleep(policy.delay(attempt))
+                await ex.backoff(sid, name, attempt, policy)
                 ex.check_stopping()
                 continue
             entry = ex.entry(
@@ -184,6 +186,28 @@ class Context:
             await ex.write(entry, in_branch)
             ex.span(entry)
             return ex.codec.decode(value, adapter)
+
+    # -- streams ---------------------------------------------------------------------------
+
+    def stream(self, key: str, value: Any) -> Awaitable[int]:
+        """Append `value` (anything JSON can hold) to this run's stream `key`, which a caller
+        reads live with `Tether.stream` or `tether tail`; returns its offset in the stream.
+        Journaled like a step: a value written before a crash is not written again on replay."""
+        if not isinstance(key, str) or not key:
+            raise TypeError(
+                f"a stream key is a non-empty string, not {key!r}: ctx.stream('progress', value)"
+            )
+        return self._stream(self._next_id(), key, value)
+
+    async def _stream(self, sid: str, key: str, value: Any) -> int:
+        ex = self._ex
+        entry = ex.replayed(sid, key, EntryKind.STREAM)
+        if entry is not None:
+            return int(entry.value or 0)
+        ex.check_stopping()
+        text = ex.codec.encode(value)
+        ex.commit_recorded()
+        return ex.append_stream(ex.entry(sid, EntryKind.STREAM, key), text)
 
     # -- tools and models ------------------------------------------------------------------
 

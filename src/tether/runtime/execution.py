@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from tether.errors import (
@@ -32,6 +34,7 @@ from tether.foundation.checkpoint.contract import (
     LeaseLost,
     RunStatus,
     Wait,
+    WaitKind,
 )
 from tether.foundation.trace.contract import Span, TraceSink, span_id_for, trace_id_for
 from tether.foundation.trace.memory import NullTraceSink
@@ -88,6 +91,7 @@ class Execution:
         stopping: threading.Event | None = None,
         foundations: Foundations | None = None,
         lease: Callable[[], float | None] | None = None,
+        lease_seconds: float = math.inf,
     ) -> None:
         self.run = claim.run
         self.token = claim.token
@@ -96,6 +100,7 @@ class Execution:
         self.codec = codec
         self.sink = sink
         self.default_retry = default_retry
+        self.lease_seconds = lease_seconds
         self.stopping = stopping or threading.Event()
         self._lease = lease  # when to stop acting for the run (time.monotonic()), if known
         self._foundations = foundations
@@ -203,6 +208,15 @@ class Execution:
         for entry in entries:
             self.learn(entry)
 
+    def append_stream(self, entry: JournalEntry, value: str) -> int:
+        """Append a value to one of the run's streams, journaled by `entry` in the same commit."""
+        try:
+            offset = self.cp.append_stream(self.run.id, self.token, entry.name, value, entry)
+        except LeaseLost as e:
+            raise (CancelRequested() if e.cancel_requested else Abandon()) from None
+        self.learn(replace(entry, value=str(offset)))
+        return offset
+
     async def write(self, entry: JournalEntry, in_branch: bool) -> None:
         """Commit one entry. Inside a gather, entries of branches that finish in the same
         loop tick share one commit (group commit); at the top level there is nothing to wait for."""
@@ -238,6 +252,26 @@ class Execution:
         same key when a crash in the middle of that primitive makes it run again."""
         if self.pending:
             self.write_now([])
+
+    async def backoff(
+        self, sid: str, name: str, attempt: int, policy: RetryPolicy, *, resumed: bool = False
+    ) -> None:
+        """Wait before attempt `attempt + 1` of the step at `sid`. A backoff that may outlast
+        the policy's `park_after` (default: the lease) is a durable timer, as `ctx.sleep` is:
+        the run parks and its worker is free, and the timer's end is journaled at `SID~N`, so an
+        execution that resumes the run waits out what is left of it, never the whole backoff
+        again. A shorter one sleeps on the run's thread, and is not waited again on resume."""
+        limit = self.lease_seconds if policy.park_after is None else policy.park_after
+        if policy.ceiling(attempt) <= limit:
+            if not resumed:
+                await asyncio.sleep(policy.delay(attempt))
+            return
+        wid, what = f"{sid}~{attempt}", f"{name} backoff"
+        if self.replayed_wait(wid, what, EntryKind.SLEEP) is not None:
+            return
+        self.check_stopping()
+        deadline = time.time() + policy.delay(attempt)  # a re-park keeps the first deadline
+        raise self.suspend(Wait(step_id=wid, name=what, kind=WaitKind.TIMER, deadline=deadline))
 
     def suspend(self, wait: Wait) -> Suspend:
         self.waits.append(wait)

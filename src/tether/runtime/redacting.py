@@ -55,6 +55,11 @@ class RedactingCheckpointer:
     def append(self, run_id: str, token: str, entries: Sequence[JournalEntry]) -> None:
         self._inner.append(run_id, token, clean_entries(entries))
 
+    def append_stream(
+        self, run_id: str, token: str, key: str, value: str, entry: JournalEntry
+    ) -> int:
+        return self._inner.append_stream(run_id, token, key, redact(value), entry)
+
     def park(
         self, run_id: str, token: str, waits: Sequence[Wait], entries: Sequence[JournalEntry] = ()
     ) -> list[JournalEntry]:

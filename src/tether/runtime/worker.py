@@ -161,6 +161,7 @@ def execute_claim(
             stopping=stopping,
             foundations=services.foundations,
             lease=partial(heartbeats.until, run.id),
+            lease_seconds=services.lease_seconds,
         )
         status = loop.run_until_complete(execute(ex))
         if services.on_park is not None and status in _PARKED:

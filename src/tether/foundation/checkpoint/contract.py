@@ -54,6 +54,7 @@ class EntryKind(StrEnum):
     RANDOM = "random"
     TOOL = "tool"
     MODEL = "model"
+    STREAM = "stream"  # a value appended to one of the run's streams; `value` is its offset
 
 
 class EntryStatus(StrEnum):
@@ -83,6 +84,29 @@ class JournalEntry:
     ref: str | None = None  # the consumed event's id, or the invoked child's run id
     started_at: float = 0.0
     finished_at: float = 0.0
+
+
+@dataclass(slots=True, frozen=True)
+class StreamItem:
+    """One value of a run's named stream. `offset` counts from 0 per (run, key) with no gaps;
+    `attempt` is the claim of the run that wrote it (a reader can tell a restarted attempt's
+    values apart); `value` is JSON text."""
+
+    run_id: str
+    key: str
+    offset: int
+    value: str
+    attempt: int
+    written_at: float
+
+
+@dataclass(slots=True, frozen=True)
+class StreamPage:
+    """What `read_stream` found: the values from the offset asked for, in order, and whether
+    the stream is closed (its run had finished before the read, so nothing will follow)."""
+
+    items: list[StreamItem]
+    closed: bool
 
 
 class NewRun(BaseModel):
@@ -212,6 +236,11 @@ class Checkpointer(Protocol):
         """Insert a pending run; with a key already used, return that run and False."""
         ...
 
+    def fork_run(self, new: NewRun, entries: Sequence[JournalEntry]) -> RunRecord:
+        """Insert a pending run that starts with `entries` as its journal (a fork: entries of
+        the run it came from, their run_id this one's), in one transaction."""
+        ...
+
     def get_run(self, run_id: str) -> RunRecord:
         """The run, or RunNotFound."""
         ...
@@ -243,6 +272,19 @@ class Checkpointer(Protocol):
 
     def append(self, run_id: str, token: str, entries: Sequence[JournalEntry]) -> None:
         """Commit entries (one INSERT + COMMIT for one entry), or raise LeaseLost."""
+        ...
+
+    def append_stream(
+        self, run_id: str, token: str, key: str, value: str, entry: JournalEntry
+    ) -> int:
+        """Append `value` (JSON text) to the run's stream `key` at its next offset and journal
+        `entry` (kind stream, its value set to that offset) in one commit, the lease checked in
+        it; return the offset, or raise LeaseLost. Wakes readers in `wait_for_work`."""
+        ...
+
+    def read_stream(self, run_id: str, key: str, offset: int = 0, limit: int = 1000) -> StreamPage:
+        """Up to `limit` values of the run's stream `key` from `offset` on, in offset order;
+        `closed` if the run had finished before they were read. RunNotFound if unknown."""
         ...
 
     def park(
@@ -326,9 +368,10 @@ class Checkpointer(Protocol):
         ...
 
     def wait_for_work(self, timeout: float) -> None:
-        """Block until a run may have become runnable (created, woken, released) or `timeout`
-        passes. Backends that can be told (PostgreSQL LISTEN/NOTIFY, an in-process condition)
-        return early; others just sleep, and the worker's poll finds the work."""
+        """Block until a run may have become runnable (created, woken, released), a stream may
+        have grown, or `timeout` passes. Backends that can be told (PostgreSQL LISTEN/NOTIFY,
+        an in-process condition) return early; others just sleep, and the worker's poll finds
+        the work."""
         ...
 
     def close(self) -> None: ...

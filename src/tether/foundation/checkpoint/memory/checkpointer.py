@@ -33,13 +33,17 @@ from tether.foundation.checkpoint.events import (
     parked_status,
 )
 from tether.foundation.checkpoint.memory.control import MemoryControl
+from tether.foundation.checkpoint.memory.forks import MemoryForks
 from tether.foundation.checkpoint.memory.housekeeping import MemoryHousekeeping
 from tether.foundation.checkpoint.memory.schedules import MemorySchedules
 from tether.foundation.checkpoint.memory.state import MemoryRun
+from tether.foundation.checkpoint.memory.streams import MemoryStreams
 from tether.foundation.checkpoint.memory.threads import MemoryThreads
 
 
-class MemoryCheckpointer(MemoryControl, MemoryHousekeeping, MemorySchedules, MemoryThreads):
+class MemoryCheckpointer(
+    MemoryControl, MemoryHousekeeping, MemorySchedules, MemoryStreams, MemoryForks, MemoryThreads
+):
     """I2 in memory; `event_retention` as in the SQL backends."""
 
     @classmethod

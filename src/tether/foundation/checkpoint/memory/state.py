@@ -11,11 +11,13 @@ from typing import Any
 
 from tether.errors import RunNotFound, RunStateError
 from tether.foundation.checkpoint.contract import (
+    TERMINAL,
     JournalEntry,
     LeaseLost,
     RunRecord,
     RunStatus,
     Schedule,
+    StreamItem,
     Wait,
 )
 from tether.foundation.checkpoint.events import child_entry
@@ -31,6 +33,7 @@ class MemoryRun:
     horizon: int = 0
     journal: dict[tuple[str, int], JournalEntry] = field(default_factory=dict)
     waits: dict[str, Wait] = field(default_factory=dict)
+    streams: dict[str, list[StreamItem]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -83,8 +86,8 @@ class MemoryState:
 
     def _update(self, run: MemoryRun, now: float, **changes: Any) -> None:
         run.record = run.record.model_copy(update={**changes, "updated_at": now})
-        if changes.get("status") is RunStatus.PENDING:
-            self._work.notify_all()
+        if changes.get("status") is RunStatus.PENDING or run.record.status in TERMINAL:
+            self._work.notify_all()  # a run to claim, or a stream closed
 
     def _wake(self, run: MemoryRun, now: float) -> None:
         if run.record.status in (RunStatus.WAITING, RunStatus.SLEEPING, RunStatus.PAUSED):

@@ -20,9 +20,10 @@ from tether.foundation.checkpoint.backends.postgres.database import Conn, Databa
 from tether.foundation.checkpoint.backends.postgres.housekeeping import PostgresHousekeeping
 from tether.foundation.checkpoint.backends.postgres.schedules import PostgresSchedules
 from tether.foundation.checkpoint.contract import Accept, Claim, JournalEntry, NewRun, RunRecord
-from tether.foundation.checkpoint.sql.checkpointer import SqlCheckpointer
 from tether.foundation.checkpoint.sql.dialect import Connection, Dialect
+from tether.foundation.checkpoint.sql.forks import ForkStatements, SqlForks
 from tether.foundation.checkpoint.sql.rows import COLS, to_entry, to_run
+from tether.foundation.checkpoint.sql.streams import SqlStreams, StreamStatements
 from tether.foundation.checkpoint.sql.threads import SqlThreads, ThreadStatements
 
 _RUNNABLE = (
@@ -38,7 +39,11 @@ def _like(glob: str) -> str:
 
 
 class PostgresCheckpointer(
-    PostgresSchedules, PostgresHousekeeping, SqlCheckpointer[Database], SqlThreads[Database]
+    PostgresSchedules,
+    PostgresHousekeeping,
+    SqlForks[Database],
+    SqlStreams[Database],
+    SqlThreads[Database],
 ):
     """I2 on PostgreSQL. `url` is `postgresql://user[:password]@host[:port]/db`; `schema`
     (created if missing) keeps deployments or tests sharing one database apart. A lost
@@ -48,6 +53,8 @@ class PostgresCheckpointer(
         placeholder="%s", now=_NOW, for_update=" FOR UPDATE", for_key_share=" FOR KEY SHARE"
     )
     _threads_sql = ThreadStatements("%s", one_writer=False)
+    _streams = StreamStatements(placeholder="%s", now=_NOW)
+    _forks = ForkStatements(placeholder="%s", now=_NOW)
 
     def __init__(
         self,

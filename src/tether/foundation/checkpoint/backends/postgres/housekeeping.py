@@ -22,6 +22,7 @@ class PostgresHousekeeping:
             "AND updated_at < %s RETURNING id), "
             "entries AS (DELETE FROM journal WHERE run_id IN (SELECT id FROM gone) RETURNING 1), "
             "waits AS (DELETE FROM waits WHERE run_id IN (SELECT id FROM gone) RETURNING 1), "
+            "streams AS (DELETE FROM streams WHERE run_id IN (SELECT id FROM gone) RETURNING 1), "
             f"events AS (DELETE FROM events WHERE created_at < {NOW} - %s RETURNING 1) "
             "SELECT ARRAY(SELECT id FROM gone) AS run_ids, "
             "(SELECT count(*) FROM entries) AS entries, (SELECT count(*) FROM events) AS events",

@@ -90,8 +90,19 @@ CREATE TABLE schedules (
     created_at DOUBLE PRECISION NOT NULL
 );
 """
-# IF NOT EXISTS: a schema moved back to an older version number keeps these tables.
 _V3 = """
+CREATE TABLE IF NOT EXISTS streams (
+    run_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    value TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    written_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (run_id, key, seq)
+);
+"""
+# IF NOT EXISTS: a schema moved back to an older version number keeps these tables.
+_V4 = """
 CREATE TABLE IF NOT EXISTS thread_checkpoints (
     thread_id TEXT NOT NULL,
     ns TEXT NOT NULL,
@@ -117,7 +128,7 @@ CREATE TABLE IF NOT EXISTS thread_writes (
 );
 """
 # Forward migrations: index i takes the schema from version i to i + 1. Append, never edit.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
 SCHEMA_VERSION = len(MIGRATIONS)
 COMPONENT = "checkpoint"
 

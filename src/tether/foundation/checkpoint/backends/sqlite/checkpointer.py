@@ -24,9 +24,10 @@ from tether.foundation.checkpoint.backends.sqlite.housekeeping import SqliteHous
 from tether.foundation.checkpoint.backends.sqlite.schedules import SqliteSchedules
 from tether.foundation.checkpoint.backends.sqlite.schema import migrate
 from tether.foundation.checkpoint.contract import Accept, Claim, NewRun, RunRecord
-from tether.foundation.checkpoint.sql.checkpointer import SqlCheckpointer
 from tether.foundation.checkpoint.sql.dialect import Dialect
+from tether.foundation.checkpoint.sql.forks import ForkStatements, SqlForks
 from tether.foundation.checkpoint.sql.rows import COLS, to_entry, to_run
+from tether.foundation.checkpoint.sql.streams import SqlStreams, StreamStatements
 from tether.foundation.checkpoint.sql.threads import SqlThreads, ThreadStatements
 
 _RUNNABLE = (
@@ -36,12 +37,18 @@ _RUNNABLE = (
 
 
 class SqliteCheckpointer(
-    SqliteSchedules, SqliteHousekeeping, SqlCheckpointer[SqliteDatabase], SqlThreads[SqliteDatabase]
+    SqliteSchedules,
+    SqliteHousekeeping,
+    SqlForks[SqliteDatabase],
+    SqlStreams[SqliteDatabase],
+    SqlThreads[SqliteDatabase],
 ):
     """I2 on one SQLite file. `url` is `sqlite:///path/to/file.db`."""
 
     _sql = Dialect(placeholder="?", now="tether_now()", for_update="", for_key_share="")
     _threads_sql = ThreadStatements("?", one_writer=True)
+    _streams = StreamStatements(placeholder="?", now="tether_now()")
+    _forks = ForkStatements(placeholder="?", now="tether_now()")
 
     def __init__(
         self,

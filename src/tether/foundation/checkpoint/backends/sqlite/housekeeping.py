@@ -33,6 +33,7 @@ class SqliteHousekeeping:
                     f"DELETE FROM journal WHERE run_id IN ({marks})", chunk
                 ).rowcount
                 c.execute(f"DELETE FROM waits WHERE run_id IN ({marks})", chunk)
+                c.execute(f"DELETE FROM streams WHERE run_id IN ({marks})", chunk)
                 c.execute(f"DELETE FROM runs WHERE id IN ({marks})", chunk)
             events = c.execute(
                 "DELETE FROM events WHERE created_at < ?", (time.time() - self._retention,)

@@ -86,6 +86,17 @@ CREATE TABLE IF NOT EXISTS schedules (
 );
 """,
     2: """
+CREATE TABLE IF NOT EXISTS streams (
+    run_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    value TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    written_at REAL NOT NULL,
+    PRIMARY KEY (run_id, key, seq)
+) WITHOUT ROWID;
+""",
+    3: """
 CREATE TABLE IF NOT EXISTS thread_checkpoints (
     thread_id TEXT NOT NULL,
     ns TEXT NOT NULL,

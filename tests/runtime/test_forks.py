@@ -1,0 +1,52 @@
+"""Forking a run from a step: the new run replays what came before it and runs on."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from tests.runtime.flows import CALLS
+from tether import RunStatus, Tether
+from tether.errors import RunStateError
+
+
+def test_a_fork_replays_the_steps_before_it_and_runs_the_rest(tether: Tether) -> None:
+    CALLS.clear()
+    old = tether.start("steps", {"n": 4})
+    assert tether.run(old).status is RunStatus.COMPLETED
+    new = tether.fork(old, "3")
+    forked = tether.status(new)
+    assert forked.status is RunStatus.PENDING
+    assert forked.meta["forked_from"] == {"run": old, "step": "3"}
+    assert [e.step_id for e in tether.journal(new)] == ["1", "2"]
+    run = tether.run(new)
+    assert run.status is RunStatus.COMPLETED and tether.output(run) == {"total": 6}
+    assert [CALLS[f"step {i}"] for i in range(4)] == [1, 1, 2, 2]  # steps 3 and 4 ran again
+    assert [e.step_id for e in tether.journal(old)] == ["1", "2", "3", "4"]  # untouched
+
+
+def test_a_fork_of_a_step_the_run_never_reached_or_of_a_live_run_is_refused(
+    tether: Tether,
+) -> None:
+    done = tether.start("steps", {"n": 2})
+    tether.run(done)
+    with pytest.raises(RunStateError, match="never reached step '9'"):
+        tether.fork(done, "9")
+    live = tether.start("nap", {"seconds": 60})
+    stop = threading.Event()
+    tether.run(live, stop=stop, on_wait=lambda _run: stop.set())
+    assert tether.status(live).status is RunStatus.SLEEPING
+    with pytest.raises(RunStateError, match="--cancel-original"):
+        tether.fork(live, "1")
+    new = tether.fork(live, "1", cancel_original=True)
+    assert tether.status(live).status is RunStatus.CANCELLED
+    assert tether.status(new).status is RunStatus.PENDING
+
+
+def test_a_forks_stream_holds_every_value_its_replay_wrote(tether: Tether) -> None:
+    old = tether.start("streamer", {"n": 3, "log": "", "pause": 0.0})
+    assert tether.run(old).status is RunStatus.COMPLETED
+    new = tether.fork(old, "3")
+    assert tether.run(new).status is RunStatus.COMPLETED
+    assert [i.value for i in tether.stream(new, "progress")] == ['{"i":0}', '{"i":1}', '{"i":2}']
