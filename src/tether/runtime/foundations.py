@@ -1,7 +1,7 @@
 """`Foundations`: the interfaces behind `ctx.tool` and `ctx.model`, assembled from settings.
 
 One per client, shared by the executions its worker drives (and by the client's own lifecycle
-calls: identity, cost, tool resolution). The runtime reaches I1, I7, I8, I9/I10, I11 and I12
+calls: identity, cost, tool resolution). The runtime reaches I1, I6, I7, I8, I9/I10, I11 and I12
 only through it, and this is the one place they are built.
 """
 
@@ -14,6 +14,8 @@ from typing import Any
 from tether.foundation.blobs.contract import BlobStore
 from tether.foundation.cost.attributor import CostAttributor
 from tether.foundation.guards.chain import GuardChain
+from tether.foundation.hitl.config import open_hitl
+from tether.foundation.hitl.contract import HITLBroker
 from tether.foundation.identity.config import open_identity
 from tether.foundation.identity.contract import IdentityProvider
 from tether.foundation.limits.config import open_limits
@@ -71,6 +73,11 @@ class Foundations:
         return provider
 
     @property
+    def hitl(self) -> HITLBroker:
+        broker: HITLBroker = self._get("hitl", lambda: open_hitl(self.settings))
+        return broker
+
+    @property
     def guards(self) -> GuardChain:
         chain: GuardChain = self._get("guards", self._guard_chain)
         return chain
@@ -92,3 +99,5 @@ class Foundations:
             asyncio.run(built["models"].aclose())
         if "cost" in built:
             built["cost"].close()
+        if "hitl" in built:
+            built["hitl"].close()

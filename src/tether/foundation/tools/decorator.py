@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, create_model
@@ -46,12 +46,16 @@ def tool(
     network: bool = False,
     workspace: str | None = None,
     name: str | None = None,
+    requires_approval: bool = False,
+    approvers: Sequence[str] = (),
 ) -> Callable[[Callable[..., Any]], ToolDef]:
     """Declare a sync or async function as a tool. `replay` has no default on purpose.
 
     `cpu_seconds` defaults to the wall timeout rounded up; `network` is honoured by sandboxed
     lanes (the local lane cannot take it away); `workspace` names the directory of a
-    `persistent_workspace` tool.
+    `persistent_workspace` tool. `requires_approval` makes every call wait for a person's
+    approval of its exact arguments (I6) from `approvers` (identities or `role:<name>`; a call
+    may name others: `ctx.tool(t, approval={...})`).
     """
     if bare is not None:  # `@tool` without parentheses
         raise ConfigurationError(
@@ -89,6 +93,8 @@ def tool(
             takes_key=takes_key,
             args_model=args_model,
             result_adapter=TypeAdapter(hints.get("return", Any)),
+            requires_approval=requires_approval,
+            approvers=(approvers,) if isinstance(approvers, str) else tuple(approvers),
         )
         tools.register(definition)
         return definition
