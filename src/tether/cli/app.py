@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from tether.cli import views
+from tether.cli.approvals import approvals_app
 from tether.cli.evals import eval_app, replay
 from tether.cli.serve import serve
 from tether.client import Tether
@@ -248,6 +249,7 @@ def resolve(
 
 
 app.add_typer(eval_app, name="eval")
+app.add_typer(approvals_app, name="approvals")
 app.command("replay")(replay)
 
 token_app = typer.Typer(help="Identity tokens (I8).", no_args_is_help=True)
