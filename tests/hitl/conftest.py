@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tests.server.conftest import served  # noqa: F401  (the API receipts' served app)
 from tether import Tether
 
 
