@@ -8,7 +8,7 @@ from collections import Counter
 
 from pydantic import BaseModel
 
-from tether import Context, tool, workflow
+from tether import Context, Message, tool, workflow
 from tether.foundation.hitl.contract import Verdict
 
 CALLS: Counter[str] = Counter()
@@ -84,3 +84,33 @@ async def gated_mail(ctx: Context, inp: Mail) -> Sent:
             )
         )
     return Sent(results=results)
+
+
+@tool(replay="pure", timeout=30)
+def look_up(side: str, ticket: str) -> str:
+    """A tool whose every execution leaves a line in `side`."""
+    with open(side, "a") as f:
+        f.write(f"{ticket}\n")
+    return f"customer of {ticket}"
+
+
+class Triage(BaseModel):
+    side: str
+    ticket: str = "T-1"
+
+
+class Triaged(BaseModel):
+    answer: str
+    verdict: Verdict
+    by: str
+
+
+@workflow(name="triage_then_ask", version="1.0.0")
+async def triage_then_ask(ctx: Context, inp: Triage) -> Triaged:
+    first = await ctx.model("agent", [Message.user(f"classify ticket {inp.ticket}")])
+    second = await ctx.model("agent", [Message.user(f"draft a reply: {first.text}")])
+    customer = await ctx.tool(look_up, side=inp.side, ticket=inp.ticket)
+    decision = await ctx.approval(
+        "send_reply", {"to": customer, "reply": second.text}, approvers=["role:ops"]
+    )
+    return Triaged(answer=second.text, verdict=decision.verdict, by=decision.by)
