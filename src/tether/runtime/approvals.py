@@ -89,7 +89,7 @@ async def ask(
 
     def create() -> ApprovalRequest:
         at = datetime.now(UTC)
-        return broker.create(
+        stored = broker.create(
             ApprovalRequest(
                 id=request_id,
                 run_id=ex.run.id,
@@ -104,6 +104,9 @@ async def ask(
                 requested_by=f"run:{ex.run.id}",
             )
         )
+        for transport in ex.foundations.hitl_transports.values():
+            transport.notify(stored)  # runs again only if this step did not commit
+        return stored
 
     request: ApprovalRequest = await ctx._step(sid, f"approval:{action.name}", create, (), {}, None)
     while True:

@@ -14,8 +14,8 @@ from typing import Any
 from tether.foundation.blobs.contract import BlobStore
 from tether.foundation.cost.attributor import CostAttributor
 from tether.foundation.guards.chain import GuardChain
-from tether.foundation.hitl.config import open_hitl
-from tether.foundation.hitl.contract import HITLBroker
+from tether.foundation.hitl.config import open_hitl, open_transports
+from tether.foundation.hitl.contract import ApprovalTransport, HITLBroker
 from tether.foundation.identity.config import open_identity
 from tether.foundation.identity.contract import IdentityProvider
 from tether.foundation.limits.config import open_limits
@@ -78,6 +78,13 @@ class Foundations:
         return broker
 
     @property
+    def hitl_transports(self) -> dict[str, ApprovalTransport]:
+        transports: dict[str, ApprovalTransport] = self._get(
+            "hitl_transports", lambda: open_transports(self.settings)
+        )
+        return transports
+
+    @property
     def guards(self) -> GuardChain:
         chain: GuardChain = self._get("guards", self._guard_chain)
         return chain
@@ -101,3 +108,5 @@ class Foundations:
             built["cost"].close()
         if "hitl" in built:
             built["hitl"].close()
+        for transport in built.get("hitl_transports", {}).values():
+            transport.close()

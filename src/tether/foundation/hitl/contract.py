@@ -178,6 +178,15 @@ class ApprovalMismatch(ApprovalError):
     """The approval is for another action, or already released another call."""
 
 
+class CallbackRefused(ApprovalError):
+    """A transport's callback that is not genuine (signature, timestamp) or not for us
+    (another workspace, an unmapped user); nothing was decided."""
+
+    def __init__(self, message: str, *, forged: bool) -> None:
+        super().__init__(message)
+        self.forged = forged
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -222,6 +231,20 @@ class HITLBroker(Protocol):
     def consume(self, request_id: str, run_id: str, step_id: str, args_hash: str) -> Decision:
         """Spend an approving decision on the call (run_id, step_id) with these arguments; the
         same call again gets it again, any other call is an ApprovalMismatch."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class ApprovalTransport(Protocol):
+    """How a request reaches its approvers beyond the local CLI and web UI (D1: slack)."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: Any) -> Self: ...
+
+    def notify(self, request: ApprovalRequest) -> None:
+        """Tell the approvers a request waits (post a message with its buttons)."""
         ...
 
     def close(self) -> None: ...
