@@ -172,3 +172,23 @@ def test_bad_approval_options_are_refused() -> None:
         check_options(["a"], 1, "ignore", [])
     with pytest.raises(ApprovalError, match="escalate_to"):
         check_options(["a"], 1, "escalate", [])
+
+
+def test_research_report_asks_an_editor_before_publishing(
+    hitl: Callable[..., Tether], tmp_path: Path
+) -> None:
+    t = hitl(workflows=["workflows.research_report"])
+    base = {"topic": "durable agents", "questions": 1, "review_pause_seconds": 0}
+    quiet = t.start("research_report", base)
+    assert t.run(quiet).status is RunStatus.COMPLETED
+    assert t.approvals(run_id=quiet) == []  # no publish: nobody is asked
+    editor = Identity(subject="ed", roles=("editor",))
+    for verdict in ("approved", "rejected"):  # the rejected send must add nothing
+        run_id = t.start("research_report", {**base, "publish": True})
+        _park(t, run_id)
+        request = t.approval(_pending(t, run_id))
+        assert request.action.name == "send_report" and request.approvers == ("role:editor",)
+        t.decide(request.id, verdict, identity=editor)
+        assert t.run(run_id).status is RunStatus.COMPLETED
+        (outbox,) = (tmp_path / ".tether").rglob("outbox.txt")
+        assert len(outbox.read_text().splitlines()) == 1

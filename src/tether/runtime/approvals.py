@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from tether.errors import ApprovalRejected
 from tether.foundation.checkpoint.contract import EntryKind, Wait, WaitKind
 from tether.foundation.hitl.contract import (
     APPROVAL_EVENT,
@@ -26,20 +27,10 @@ from tether.foundation.hitl.contract import (
     OnExpire,
 )
 
+__all__ = ["ApprovalRejected", "Options", "ask", "check_options"]
+
 if TYPE_CHECKING:
     from tether.runtime.context import Context
-
-
-class ApprovalRejected(ApprovalError):
-    """An approval-gated tool call was rejected (or expired into rejection): it did not run."""
-
-    def __init__(self, decision: Decision) -> None:
-        why = f": {decision.reason}" if decision.reason else ""
-        super().__init__(
-            f"{decision.action.name} was rejected by {decision.by} at "
-            f"{decision.at.isoformat()}{why}"
-        )
-        self.decision = decision
 
 
 # approvers, expires_in (seconds), on_expire, escalation groups: as checked and stored
