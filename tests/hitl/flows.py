@@ -55,7 +55,7 @@ async def deploy_gate(ctx: Context, inp: Ask) -> Asked:
 
 
 @tool(replay="unsafe_on_replay", timeout=30, requires_approval=True, approvers=["role:ops"])
-def send_email(outbox: str, to: str, body: str, then_wait: float = 0.0) -> str:
+def send_gated_mail(outbox: str, to: str, body: str, then_wait: float = 0.0) -> str:
     """Hand one email to the mail server (a line in `outbox`), then wait for its answer."""
     with open(outbox, "a") as f:
         f.write(f"{to}\t{body}\n")
@@ -80,7 +80,7 @@ async def gated_mail(ctx: Context, inp: Mail) -> Sent:
     for to in inp.to:
         results.append(
             await ctx.tool(
-                send_email, outbox=inp.outbox, to=to, body=inp.body, then_wait=inp.then_wait
+                send_gated_mail, outbox=inp.outbox, to=to, body=inp.body, then_wait=inp.then_wait
             )
         )
     return Sent(results=results)

@@ -130,7 +130,7 @@ def test_an_approval_releases_only_its_own_arguments(
     run_id = t.start("gated_mail", {"outbox": str(outbox), "to": ["a@x.com", "b@x.com"]})
     _park(t, run_id)
     first = t.approval(_pending(t, run_id))
-    assert first.action.name == "send_email" and first.action.args["to"] == "a@x.com"
+    assert first.action.name == "send_gated_mail" and first.action.args["to"] == "a@x.com"
     assert not outbox.exists()  # nothing runs before the decision
     t.decide(first.id, "approved", identity=OPS)
     _park(t, run_id)
