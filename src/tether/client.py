@@ -30,6 +30,7 @@ from tether.foundation.checkpoint.events import BUDGET_EVENT
 from tether.foundation.cost.contract import CostRecord, CostTotal
 from tether.foundation.hitl.contract import (
     APPROVAL_EVENT,
+    AlreadyDecided,
     ApprovalRequest,
     Approver,
     Decision,
@@ -229,10 +230,20 @@ class Tether:
             raise InvalidInput("decision", "who decides is required: give a token or identity")
         approver = Approver(subject=identity.subject, roles=tuple(identity.roles))
         hitl = self.foundations.hitl
-        decision = hitl.decide(request_id, Verdict(verdict), approver, reason=reason, args=args)
-        data = {"request_id": request_id, "decision": decision.model_dump(mode="json")}
-        self.send_event(APPROVAL_EVENT, data, run=hitl.get(request_id).run_id)
+        try:
+            decision = hitl.decide(request_id, Verdict(verdict), approver, reason=reason, args=args)
+        except AlreadyDecided as e:
+            # the winner's wake-up may have been lost (a crash between its decision and its
+            # event): send it again, so any later attempt heals that; the refusal stands
+            if e.winner is not None:
+                self._wake(e.request.run_id, e.winner)
+            raise
+        self._wake(hitl.get(request_id).run_id, decision)
         return decision
+
+    def _wake(self, run_id: str, decision: Decision) -> None:
+        data = {"request_id": decision.request_id, "decision": decision.model_dump(mode="json")}
+        self.send_event(APPROVAL_EVENT, data, run=run_id)
 
     def resolve(
         self,

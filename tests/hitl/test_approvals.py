@@ -16,6 +16,7 @@ from tether import RunStatus, Tether
 from tether.foundation.hitl.contract import (
     AlreadyDecided,
     ApprovalError,
+    Approver,
     NotAnApprover,
     RequestState,
     UnknownApproval,
@@ -192,3 +193,17 @@ def test_research_report_asks_an_editor_before_publishing(
         assert t.run(run_id).status is RunStatus.COMPLETED
         (outbox,) = (tmp_path / ".tether").rglob("outbox.txt")
         assert len(outbox.read_text().splitlines()) == 1
+
+
+def test_a_lost_wake_up_is_sent_again_by_the_next_attempt(hitl: Callable[..., Tether]) -> None:
+    t = hitl()
+    run_id = t.start("deploy_gate", {})
+    _park(t, run_id)
+    rid = _pending(t, run_id)
+    # decided, then the process died before the run was woken
+    t.foundations.hitl.decide(rid, "approved", Approver(subject="alice", roles=("ops",)))
+    assert t.status(run_id).status is RunStatus.WAITING
+    with pytest.raises(AlreadyDecided):
+        t.decide(rid, "rejected", identity=OPS2)  # refused, but the winner's event goes out
+    out = t.output(t.run(run_id))
+    assert out["verdict"] == "approved" and out["by"] == "alice"
