@@ -17,6 +17,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 # The main job: the research-and-report agent end to end on embedded SQLite, offline.
 demo: $(STAMP)
 	$(BIN)/tether run research_report --input '{"topic": "durable background agents"}' --wait
+	@echo 'The approval path (needs TETHER_JWT_KEY): tether worker & then'
+	@echo '  tether run research_report --input '"'"'{"topic": "durable background agents", "publish": true}'"'"
+	@echo '  tether approvals list; tether approvals approve <id> --token "$$(tether token issue ed --role editor)"'
 
 services:
 	scripts/services.sh

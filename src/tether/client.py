@@ -34,6 +34,15 @@ from tether.foundation.checkpoint.contract import (
 from tether.foundation.checkpoint.events import BUDGET_EVENT
 from tether.foundation.cost.contract import CostRecord, CostTotal
 from tether.foundation.engine.contract import EngineWorker, WorkflowEngine
+from tether.foundation.hitl.contract import (
+    APPROVAL_EVENT,
+    AlreadyDecided,
+    ApprovalRequest,
+    Approver,
+    Decision,
+    RequestState,
+    Verdict,
+)
 from tether.foundation.identity.contract import Identity
 from tether.foundation.limits.contract import RunBudget
 from tether.foundation.loader import backend_for_url, open_backend
@@ -281,6 +290,53 @@ class Tether:
         if data is not None and not isinstance(data, dict):
             raise InvalidInput(f"data for event {name!r}", "event data must be a JSON object")
         return self.engine.send_event(name, json.dumps(data or {}), run_id=run)
+
+    def approvals(
+        self, *, state: RequestState | str | None = None, run_id: str | None = None
+    ) -> builtins.list[ApprovalRequest]:
+        """I6's approval requests, oldest first: all, or those in `state` / of `run_id`."""
+        return self.foundations.hitl.list(
+            state=None if state is None else RequestState(state), run_id=run_id
+        )
+
+    def approval(self, request_id: str) -> ApprovalRequest:
+        """One request with its full decision history (UnknownApproval if there is none)."""
+        return self.foundations.hitl.get(request_id)
+
+    def decide(
+        self,
+        request_id: str,
+        verdict: Verdict | str,
+        *,
+        token: str | None = None,
+        identity: Identity | None = None,
+        reason: str | None = None,
+        args: dict[str, Any] | None = None,
+    ) -> Decision:
+        """Decide an approval request as the approver a `token` (verified by I8) or an
+        `identity` names, then wake the run that asked. `args` (with verdict 'edited') are the
+        edited arguments the run will use. NotAnApprover, AlreadyDecided (naming who won) or
+        UnknownApproval change nothing."""
+        if token is not None:
+            identity = self.foundations.identity.verify(token)
+        if identity is None:
+            raise InvalidInput("decision", "who decides is required: give a token or identity")
+        approver = Approver(subject=identity.subject, roles=tuple(identity.roles))
+        hitl = self.foundations.hitl
+        try:
+            decision = hitl.decide(request_id, Verdict(verdict), approver, reason=reason, args=args)
+        except AlreadyDecided as e:
+            # the winner's wake-up may have been lost (a crash between its decision and its
+            # event): send it again, so any later attempt heals that; the refusal stands
+            if e.winner is not None:
+                self._wake(e.request.run_id, e.winner)
+            raise
+        self._wake(hitl.get(request_id).run_id, decision)
+        return decision
+
+    def _wake(self, run_id: str, decision: Decision) -> None:
+        data = {"request_id": decision.request_id, "decision": decision.model_dump(mode="json")}
+        self.send_event(APPROVAL_EVENT, data, run=run_id)
 
     def resolve(
         self,

@@ -24,6 +24,7 @@
     ├── ToolArgumentError            a tool call's arguments fail the tool's schema
     ├── UnsafeReplayError            an unsafe_on_replay call was interrupted; a person must decide
     ├── ToolFailed                   a tool call raised, or a limit (memory, CPU, time) stopped it
+    ├── ApprovalRejected             an approval-gated tool call (I6) was rejected: it did not run
     ├── FixtureMissing               an eval case has no recorded result for a tool call (I5)
     ├── NoGoldenCases                a workflow has no golden cases to evaluate (I5)
     ├── NoEvalResults                the gate has no results under either ref to compare (I5)
@@ -230,6 +231,19 @@ class UnsafeReplayError(TetherError):
             "attempt": self.attempt, "args": self.call_args, "started_at": self.started_at,
             "reason": self.reason,
         }  # fmt: skip
+
+
+class ApprovalRejected(TetherError):
+    """An approval-gated tool call (I6) was rejected, or expired into rejection: it did not
+    run. `decision` is the hitl Decision: who, when, why."""
+
+    def __init__(self, decision: Any) -> None:
+        why = f": {decision.reason}" if decision.reason else ""
+        super().__init__(
+            f"{decision.action.name} was rejected by {decision.by} at "
+            f"{decision.at.isoformat()}{why}"
+        )
+        self.decision = decision
 
 
 class ToolFailed(TetherError):

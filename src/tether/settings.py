@@ -123,6 +123,8 @@ class Settings(BaseSettings):
     # model_backends: instance name -> {type, restricted_ok, ...constructor options}
     # model_routes: task class (or "task:sensitivity") -> ordered [{backend, model, family}]
     model_backends: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # I6's approval transports beyond the local one: name (slack) -> its options
+    hitl_transports: dict[str, dict[str, Any]] = Field(default_factory=dict)
     model_routes: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
     # --- end I12 ---
 

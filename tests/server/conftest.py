@@ -13,7 +13,12 @@ from tether import Tether
 from tether.server.app import create_app
 from tether.server.auth import Authenticator, for_tether
 
-WORKFLOWS = ["tests.runtime.flows", "tests.receipts.agents", "workflows.research_report"]
+WORKFLOWS = [
+    "tests.runtime.flows",
+    "tests.receipts.agents",
+    "tests.hitl.flows",
+    "workflows.research_report",
+]
 
 
 @dataclass

@@ -31,3 +31,20 @@ def save_report(title: str, body: str, idempotency_key: str) -> str:
     path = Path.cwd() / f"{idempotency_key}.md"
     path.write_text(f"# {title}\n\n{body}\n")
     return str(path)
+
+
+@tool(
+    replay="unsafe_on_replay",
+    persistence="persistent_workspace",
+    workspace="published",
+    timeout=20,
+    requires_approval=True,
+    approvers=["role:editor"],
+)
+def send_report(title: str, path: str, to: str) -> str:
+    """Send the saved report to its readers (a line in the published workspace's outbox). Runs
+    only once a person approved these exact arguments; a send interrupted by a crash is never
+    repeated on its own."""
+    with (Path.cwd() / "outbox.txt").open("a") as f:
+        f.write(f"{to}\t{title}\t{path}\n")
+    return f"sent to {to}"

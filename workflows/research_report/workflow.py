@@ -1,5 +1,7 @@
 """The research-and-report agent: plan questions, let the agent model research each one with
-the library tool (in parallel), summarize, and save the report.
+the library tool (in parallel), summarize, and save the report; with `publish: true`, send it
+once an editor approves that exact send (I6), and not at all if the approval is refused or
+expires.
 
 Built only from tether's public API. Every model call and tool call is durable: kill the worker
 anywhere and start it again, and the report is finished without paying for a model call twice
@@ -9,11 +11,13 @@ or running a finished tool call again.
 from __future__ import annotations
 
 import json
+from contextlib import suppress
 
 from pydantic import BaseModel, Field
 
 from tether import Context, Message, workflow
-from workflows.research_report.tools import save_report, search_library
+from tether.errors import ApprovalRejected
+from workflows.research_report.tools import save_report, search_library, send_report
 
 _ANGLES = [
     "checkpoints",
@@ -36,6 +40,9 @@ class ResearchRequest(BaseModel):
     topic: str = Field(min_length=3, description="What the report is about")
     questions: int = Field(default=3, ge=1, le=8, description="How many sub-questions")
     review_pause_seconds: float = Field(default=1.0, ge=0, description="Durable pause")
+    publish: bool = Field(default=False, description="Send the report, once an editor approves")
+    send_to: str = Field(default="readers@example.com", description="Who it is sent to")
+    approval_timeout_seconds: float = Field(default=86400.0, gt=0, description="Then: not sent")
 
 
 class Finding(BaseModel):
@@ -91,4 +98,10 @@ async def research_report(ctx: Context, req: ResearchRequest) -> Report:
     summary = await ctx.model("summarize", [Message.user(evidence)])
     await ctx.sleep("review pause", req.review_pause_seconds)
     saved = await ctx.tool(save_report, title=req.topic, body=f"{summary.text}\n\n{body}")
+    if req.publish:  # an editor approves this exact send; unanswered, it is not sent
+        approval = {"expires_in": req.approval_timeout_seconds, "reason": f"publish {req.topic!r}"}
+        with suppress(ApprovalRejected):  # rejected: not sent; I6 keeps who, when and why
+            await ctx.tool(
+                send_report, title=req.topic, path=saved, to=req.send_to, approval=approval
+            )
     return Report(topic=req.topic, findings=findings, summary=summary.text, saved_to=saved)

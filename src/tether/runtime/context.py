@@ -29,6 +29,7 @@ from tether.foundation.checkpoint.contract import (
     Wait,
     WaitKind,
 )
+from tether.foundation.hitl.contract import Action, Decision, OnExpire
 from tether.foundation.limits.contract import Budget
 from tether.foundation.models.contract import (
     Message,
@@ -38,6 +39,7 @@ from tether.foundation.models.contract import (
     ToolSpec,
 )
 from tether.foundation.tools.contract import ToolDef
+from tether.runtime import approvals
 from tether.runtime.branches import BRANCH, start_branch
 from tether.runtime.calls import call_model, call_tool, root_of
 from tether.runtime.execution import Execution, Release, Suspend
@@ -217,14 +219,54 @@ class Context:
         /,
         *,
         retry: RetryPolicy | None = None,
+        approval: dict[str, Any] | None = None,
         **args: Any,
     ) -> Awaitable[Any]:
         """Call a registered tool through I1, guarded by I9/I10. Its replay class decides what
         a call interrupted by a crash does: re-run, re-run with the same key, or park the run
-        for a person. Bad arguments raise ToolArgumentError before anything runs."""
+        for a person. Bad arguments raise ToolArgumentError before anything runs.
+
+        A tool declared `requires_approval` first asks I6 for these exact arguments (`approval`
+        gives `ctx.approval`'s options: approvers, expires_in, on_expire, escalate_to, reason)
+        and runs only with the approval bound to this call; an edited approval's arguments are
+        what runs. A rejection raises ApprovalRejected and nothing runs."""
         if not isinstance(tool, ToolDef):
             raise TypeError(f"ctx.tool takes a @tool-decorated function, not {tool!r}")
-        return call_tool(self._ex, self._next_id(), tool, args, retry or self._ex.default_retry)
+        policy = retry or self._ex.default_retry
+        if not (tool.requires_approval or approval is not None):
+            return call_tool(self._ex, self._next_id(), tool, args, policy)
+        options = {"approvers": tool.approvers, **(approval or {})}
+        reason = options.pop("reason", None)
+        checked = approvals.check_options(
+            options.pop("approvers"),
+            options.pop("expires_in", None),
+            options.pop("on_expire", OnExpire.REJECT),
+            options.pop("escalate_to", ()),
+        )
+        if options:
+            raise TypeError(f"unknown approval options: {', '.join(options)}")
+        action = Action.of(tool.name, tool.validate_args(args))
+        return self._approved_tool(self._next_id(), tool, action, checked, reason, policy)
+
+    async def _approved_tool(
+        self,
+        sid: str,
+        tool: ToolDef,
+        action: Action,
+        options: approvals.Options,
+        reason: str | None,
+        retry: RetryPolicy,
+    ) -> Any:
+        decision = await approvals.ask(self, sid, action, *options, reason)
+        if not decision.approved:
+            raise approvals.ApprovalRejected(decision)
+        call_sid = self._next_id()
+        released = decision.action
+        # spent on this call: the same call replayed gets it again, any other call is refused
+        self._ex.foundations.hitl.consume(
+            decision.request_id, self._ex.run.id, call_sid, released.args_hash
+        )
+        return await call_tool(self._ex, call_sid, tool, dict(released.args), retry)
 
     def model(
         self,
@@ -304,6 +346,27 @@ class Context:
                 deadline=deadline,
             )
         )
+
+    def approval(
+        self,
+        action: str | Action,
+        args: dict[str, Any] | None = None,
+        *,
+        approvers: Sequence[str],
+        expires_in: float | timedelta | None = None,
+        on_expire: OnExpire | str = OnExpire.REJECT,
+        escalate_to: Sequence[Sequence[str] | str] = (),
+        reason: str | None = None,
+    ) -> Awaitable[Decision]:
+        """Ask a person (I6) to approve `action` (a name, with `args` bound by their hash) and
+        park until one of `approvers` (identities or `role:<name>`) decides. After
+        `expires_in` the request takes its `on_expire` path: reject, approve, or escalate to
+        the next group of `escalate_to` with a new deadline, each audited. Returns the
+        decision (approved / rejected / edited, by whom, when, why); a resumed run replays it.
+        Bad options raise ApprovalError before anything is written."""
+        checked = approvals.check_options(approvers, expires_in, on_expire, escalate_to)
+        bound = action if isinstance(action, Action) else Action.of(action, args)
+        return approvals.ask(self, self._next_id(), bound, *checked, reason)
 
     # -- children --------------------------------------------------------------------------
 

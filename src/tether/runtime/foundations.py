@@ -1,7 +1,7 @@
 """`Foundations`: the interfaces behind `ctx.tool` and `ctx.model`, assembled from settings.
 
 One per client, shared by the executions its worker drives (and by the client's own lifecycle
-calls: identity, cost, tool resolution). The runtime reaches I1, I7, I8, I9/I10, I11 and I12
+calls: identity, cost, tool resolution). The runtime reaches I1, I6, I7, I8, I9/I10, I11 and I12
 only through it, and this is the one place they are built.
 """
 
@@ -14,6 +14,8 @@ from typing import Any
 from tether.foundation.blobs.contract import BlobStore
 from tether.foundation.cost.attributor import CostAttributor
 from tether.foundation.guards.chain import GuardChain
+from tether.foundation.hitl.config import open_hitl, open_transports
+from tether.foundation.hitl.contract import ApprovalTransport, HITLBroker
 from tether.foundation.identity.config import open_identity
 from tether.foundation.identity.contract import IdentityProvider
 from tether.foundation.limits.config import open_limits
@@ -103,6 +105,18 @@ class Foundations:
         return provider
 
     @property
+    def hitl(self) -> HITLBroker:
+        broker: HITLBroker = self._get("hitl", lambda: open_hitl(self.settings))
+        return broker
+
+    @property
+    def hitl_transports(self) -> dict[str, ApprovalTransport]:
+        transports: dict[str, ApprovalTransport] = self._get(
+            "hitl_transports", lambda: open_transports(self.settings)
+        )
+        return transports
+
+    @property
     def guards(self) -> GuardChain:
         chain: GuardChain = self._get("guards", self._guard_chain)
         return chain
@@ -132,3 +146,7 @@ class Foundations:
             built["cost"].close()
         if "limits" in built:
             built["limits"].store.close()
+        if "hitl" in built:
+            built["hitl"].close()
+        for transport in built.get("hitl_transports", {}).values():
+            transport.close()

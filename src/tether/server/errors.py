@@ -1,7 +1,9 @@
 """How the HTTP API answers a failure: tether's errors mapped to statuses, one JSON body shape.
 
-    RunNotFound, WorkflowNotFound, unknown schedule    404
+    RunNotFound, WorkflowNotFound, unknown schedule    404  (and an unknown approval request)
     RunStateError                                       409  (the reason: "run X is completed; ...")
+    AlreadyDecided                                      409  (naming who decided, and when)
+    NotAnApprover                                       403
     InvalidInput, a malformed request                   422  (names each field that is wrong)
     IdentityError, no credentials                       401
     a role that may not do the action, a bad CSRF token 403
@@ -31,6 +33,7 @@ from tether.errors import (
     TetherError,
     WorkflowNotFound,
 )
+from tether.foundation.hitl.contract import AlreadyDecided, NotAnApprover, UnknownApproval
 
 log = logging.getLogger("tether.server")
 
@@ -69,8 +72,12 @@ class ApiError(Exception):
 
 
 def status_of(e: TetherError) -> tuple[int, str]:
-    if isinstance(e, RunNotFound | WorkflowNotFound):
+    if isinstance(e, RunNotFound | WorkflowNotFound | UnknownApproval):
         return 404, "not_found"
+    if isinstance(e, AlreadyDecided):
+        return 409, "already_decided"
+    if isinstance(e, NotAnApprover):
+        return 403, "not_an_approver"
     if isinstance(e, RunStateError):
         return 409, "wrong_state"
     if isinstance(e, InvalidInput):

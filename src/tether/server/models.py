@@ -41,6 +41,13 @@ class Resolve(_Body):
     result: Any = Field(default=None, description="The call's result, with decision=result")
 
 
+class Decide(_Body):
+    reason: str | None = Field(default=None, description="Why: kept with the decision")
+    args: dict[str, Any] | None = Field(
+        default=None, description="Edited arguments: approve these instead (approve only)"
+    )
+
+
 class RaiseBudget(_Body):
     usd: float = Field(gt=0, description="Dollars added to the run's cost cap")
 

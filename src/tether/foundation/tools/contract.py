@@ -67,6 +67,9 @@ class ToolDef:
     args_model: type[BaseModel] = field(repr=False, compare=False)
     result_adapter: TypeAdapter[Any] = field(repr=False, compare=False)
     env: tuple[str, ...] = ()  # variables passed through to the tool's scrubbed environment
+    # I6: a call runs only with an approval bound to (run, step, tool, args hash)
+    requires_approval: bool = False
+    approvers: tuple[str, ...] = ()
 
     def json_schema(self) -> dict[str, Any]:
         """What a model is offered: the tool's name, what it does, and its parameters."""

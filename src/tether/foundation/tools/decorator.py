@@ -47,12 +47,16 @@ def tool(
     workspace: str | None = None,
     name: str | None = None,
     env: Sequence[str] = (),
+    requires_approval: bool = False,
+    approvers: Sequence[str] = (),
 ) -> Callable[[Callable[..., Any]], ToolDef]:
     """Declare a sync or async function as a tool. `replay` has no default on purpose.
 
     `cpu_seconds` defaults to the wall timeout rounded up; `network` is honoured by sandboxed
     lanes (the local lane cannot take it away); `workspace` names the directory of a
-    `persistent_workspace` tool.
+    `persistent_workspace` tool. `requires_approval` makes every call wait for a person's
+    approval of its exact arguments (I6) from `approvers` (identities or `role:<name>`; a call
+    may name others: `ctx.tool(t, approval={...})`).
 
     A tool runs with a scrubbed environment: nothing of the worker's is inherited (no API
     keys, no database URLs) but PATH, the import path and the locale. `env` names variables
@@ -97,6 +101,8 @@ def tool(
             args_model=args_model,
             result_adapter=TypeAdapter(hints.get("return", Any)),
             env=passed,
+            requires_approval=requires_approval,
+            approvers=(approvers,) if isinstance(approvers, str) else tuple(approvers),
         )
         tools.register(definition)
         return definition

@@ -1,0 +1,136 @@
+"""`ctx.approval` and approval-gated tool calls: a request in I6, a durable wait on its decision.
+
+The request is created by a journaled step (so its deadline is fixed once) under an id made of
+the run and that step's id. The run then parks on the event `tether.approval` for that request
+with the request's deadline as the wait's own timer: expiry is a durable timer the run owns, not
+a poller. When the timer fires first, a journaled step asks I6 to expire that round: the
+request is rejected, approved, or escalated to the next group with a new deadline (and the run
+parks again); a decision that landed just before the timer is found there. Every wait's outcome
+is journaled, so a resumed run replays its decision without asking again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from tether.errors import ApprovalRejected
+from tether.foundation.checkpoint.contract import EntryKind, Wait, WaitKind
+from tether.foundation.hitl.contract import (
+    APPROVAL_EVENT,
+    Action,
+    ApprovalError,
+    ApprovalRequest,
+    Decision,
+    OnExpire,
+)
+
+__all__ = ["ApprovalRejected", "Options", "ask", "check_options"]
+
+if TYPE_CHECKING:
+    from tether.runtime.context import Context
+
+
+# approvers, expires_in (seconds), on_expire, escalation groups: as checked and stored
+Options = tuple[tuple[str, ...], float | None, OnExpire, tuple[tuple[str, ...], ...]]
+
+
+def check_options(
+    approvers: Sequence[str],
+    expires_in: float | timedelta | None,
+    on_expire: OnExpire | str,
+    escalate_to: Sequence[Sequence[str]],
+) -> Options:
+    """The options as stored, or an ApprovalError saying what is wrong (before anything is
+    written)."""
+    if isinstance(approvers, str):
+        approvers = (approvers,)
+    if not approvers:
+        raise ApprovalError("an approval needs approvers: identities or 'role:<name>'")
+    seconds = expires_in.total_seconds() if isinstance(expires_in, timedelta) else expires_in
+    if seconds is not None and seconds <= 0:
+        raise ApprovalError(f"expires_in must be in the future, not {seconds} s")
+    try:
+        path = OnExpire(on_expire)
+    except ValueError:
+        raise ApprovalError(
+            f"on_expire is 'reject', 'approve' or 'escalate', not {on_expire!r}"
+        ) from None
+    groups = tuple((g,) if isinstance(g, str) else tuple(g) for g in escalate_to)
+    if path is OnExpire.ESCALATE and (not groups or seconds is None):
+        raise ApprovalError("on_expire='escalate' needs escalate_to groups and expires_in")
+    return tuple(approvers), seconds, path, groups
+
+
+async def ask(
+    ctx: Context,
+    sid: str,
+    action: Action,
+    approvers: tuple[str, ...],
+    expires_in: float | None,
+    on_expire: OnExpire,
+    escalate_to: tuple[tuple[str, ...], ...],
+    reason: str | None,
+) -> Decision:
+    ex = ctx._ex
+    broker = ex.foundations.hitl
+    request_id = f"{ex.run.id}:{sid}"
+
+    def create() -> ApprovalRequest:
+        at = datetime.now(UTC)
+        stored = broker.create(
+            ApprovalRequest(
+                id=request_id,
+                run_id=ex.run.id,
+                step_id=sid,
+                action=action,
+                approvers=approvers,
+                deadline=None if expires_in is None else at + timedelta(seconds=expires_in),
+                on_expire=on_expire,
+                escalate_to=escalate_to,
+                expires_in=expires_in,
+                reason=reason,
+                requested_by=f"run:{ex.run.id}",
+            )
+        )
+        for transport in ex.foundations.hitl_transports.values():
+            transport.notify(stored)  # runs again only if this step did not commit
+        return stored
+
+    request: ApprovalRequest = await ctx._step(sid, f"approval:{action.name}", create, (), {}, None)
+    while True:
+        data = await _park(ctx, ctx._next_id(), request_id, request.deadline)
+        if data is not None:
+            return Decision.model_validate(data["decision"])
+        round = request.round
+
+        def expire(round: int = round) -> ApprovalRequest:
+            return broker.expire(request_id, round)
+
+        request = await ctx._step(ctx._next_id(), "approval:expire", expire, (), {}, None)
+        if request.decision is not None:
+            return request.decision
+
+
+async def _park(
+    ctx: Context, sid: str, request_id: str, deadline: datetime | None
+) -> dict[str, Any] | None:
+    """A `wait_for_event` on the request's decision with an absolute deadline."""
+    ex = ctx._ex
+    entry = ex.replayed_wait(sid, "approval:wait", EntryKind.EVENT)
+    if entry is not None:
+        data: dict[str, Any] | None = json.loads(ex.codec.resolve(entry.value or "null"))
+        return data
+    ex.check_stopping()
+    raise ex.suspend(
+        Wait(
+            step_id=sid,
+            name="approval:wait",
+            kind=WaitKind.EVENT,
+            event=APPROVAL_EVENT,
+            match={"request_id": request_id},
+            deadline=None if deadline is None else deadline.timestamp(),
+        )
+    )

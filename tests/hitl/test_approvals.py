@@ -1,0 +1,209 @@
+"""I6 in agent code: `ctx.approval` parks the run on a durable wait, a decision wakes it, the
+deadline is the run's own timer (reject, approve or escalate, audited), and an approval-gated
+tool runs only with an approval bound to its exact arguments and spent on that one call."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.hitl.flows import CALLS
+from tether import RunStatus, Tether
+from tether.foundation.hitl.contract import (
+    AlreadyDecided,
+    ApprovalError,
+    Approver,
+    NotAnApprover,
+    RequestState,
+    UnknownApproval,
+)
+from tether.foundation.identity.contract import Identity
+
+OPS = Identity(subject="alice", roles=("ops",))
+OPS2 = Identity(subject="bob", roles=("ops",))
+MANAGER = Identity(subject="carol", roles=("managers",))
+SALES = Identity(subject="mallory", roles=("sales",))
+
+
+def _park(t: Tether, run_id: str) -> RunStatus:
+    stop = threading.Event()
+    t.run(run_id, stop=stop, on_wait=lambda _run: stop.set())
+    return t.status(run_id).status
+
+
+def _pending(t: Tether, run_id: str) -> str:
+    (request,) = t.approvals(state="pending", run_id=run_id)
+    return request.id
+
+
+def test_an_approval_wakes_the_run_and_is_replayed_not_asked_again(
+    hitl: Callable[..., Tether],
+) -> None:
+    CALLS.clear()
+    t = hitl()
+    run_id = t.start("deploy_gate", {"version": "2.0"})
+    assert _park(t, run_id) is RunStatus.WAITING
+    request = t.approval(_pending(t, run_id))
+    assert request.action.name == "deploy" and request.action.args == {"version": "2.0"}
+    assert request.approvers == ("role:ops",) and request.reason == "deploy 2.0"
+    decision = t.decide(request.id, "approved", identity=OPS, reason="ship it")
+    assert decision.by == "alice"
+    out = t.output(t.run(run_id))
+    assert out["verdict"] == "approved" and out["by"] == "alice" and not out["expired"]
+    assert CALLS["prepare"] == 1 and CALLS["after"] == 1
+    assert len(t.approvals(run_id=run_id)) == 1  # the resumed run did not ask again
+
+
+def test_bad_decisions_change_nothing(hitl: Callable[..., Tether]) -> None:
+    t = hitl()
+    run_id = t.start("deploy_gate", {})
+    _park(t, run_id)
+    rid = _pending(t, run_id)
+    with pytest.raises(UnknownApproval):
+        t.decide("no-such-request", "approved", identity=OPS)
+    with pytest.raises(NotAnApprover, match="mallory may not decide"):
+        t.decide(rid, "approved", identity=SALES)
+    assert t.approval(rid).state is RequestState.PENDING
+    assert t.status(run_id).status is RunStatus.WAITING
+    t.decide(rid, "rejected", identity=OPS, reason="not today")
+    with pytest.raises(AlreadyDecided, match="rejected by alice"):
+        t.decide(rid, "approved", identity=OPS2)
+    out = t.output(t.run(run_id))
+    assert out["verdict"] == "rejected"
+
+
+def test_an_expiry_in_the_past_is_refused_before_anything_is_written(
+    hitl: Callable[..., Tether],
+) -> None:
+    t = hitl()
+    run_id = t.start("deploy_gate", {"expires_in": -1})
+    run = t.run(run_id)
+    assert run.status is RunStatus.FAILED
+    assert "expires_in must be in the future" in (run.error or "")
+    assert t.approvals(run_id=run_id) == []
+
+
+def test_expiry_with_reject_takes_the_rejection_path(hitl: Callable[..., Tether]) -> None:
+    t = hitl()
+    run_id = t.start("deploy_gate", {"expires_in": 0.3, "on_expire": "reject"})
+    out = t.output(t.run(run_id))  # the run's own timer fires: no one decides
+    assert out["verdict"] == "rejected" and out["expired"] and out["by"] == "tether:expiry"
+    (request,) = t.approvals(run_id=run_id)
+    assert [h.event for h in request.history] == ["created", "expired:rejected"]
+    assert request.history[-1].args_hash == request.action.args_hash
+
+
+def test_expiry_with_escalate_reaches_the_second_group(hitl: Callable[..., Tether]) -> None:
+    t = hitl()
+    run_id = t.start(
+        "deploy_gate",
+        {"expires_in": 0.3, "on_expire": "escalate", "escalate_to": [["role:managers"]]},
+    )
+    _park(t, run_id)
+    rid = _pending(t, run_id)
+    deadline = time.time() + 10
+    while t.approval(rid).round == 0 and time.time() < deadline:
+        _park(t, run_id)  # the timer fires, the run escalates and parks again
+    request = t.approval(rid)
+    assert request.round == 1 and request.approvers == ("role:managers",)
+    assert request.history[-1].event == "escalated"
+    assert request.history[-1].detail == {
+        "from": ["role:ops"],
+        "to": ["role:managers"],
+        "deadline": request.deadline.isoformat() if request.deadline else None,
+    }
+    with pytest.raises(NotAnApprover):
+        t.decide(rid, "approved", identity=OPS)
+    t.decide(rid, "approved", identity=MANAGER)
+    out = t.output(t.run(run_id))
+    assert out["verdict"] == "approved" and out["by"] == "carol"
+
+
+def test_an_approval_releases_only_its_own_arguments(
+    hitl: Callable[..., Tether], tmp_path: Path
+) -> None:
+    outbox = tmp_path / "outbox"
+    t = hitl()
+    run_id = t.start("gated_mail", {"outbox": str(outbox), "to": ["a@x.com", "b@x.com"]})
+    _park(t, run_id)
+    first = t.approval(_pending(t, run_id))
+    assert first.action.name == "send_gated_mail" and first.action.args["to"] == "a@x.com"
+    assert not outbox.exists()  # nothing runs before the decision
+    t.decide(first.id, "approved", identity=OPS)
+    _park(t, run_id)
+    assert outbox.read_text() == "a@x.com\thello\n"
+    second = t.approval(_pending(t, run_id))  # b's call asks again: a's approval is spent
+    assert second.id != first.id and second.action.args["to"] == "b@x.com"
+    assert second.action.args_hash != first.action.args_hash
+    assert t.approval(first.id).consumed_by is not None
+    t.decide(second.id, "rejected", identity=OPS, reason="not b")
+    run = t.run(run_id)
+    assert run.status is RunStatus.FAILED and "rejected by alice" in (run.error or "")
+    assert outbox.read_text() == "a@x.com\thello\n"
+
+
+def test_edit_and_approve_dispatches_the_edited_arguments(
+    hitl: Callable[..., Tether], tmp_path: Path
+) -> None:
+    outbox = tmp_path / "outbox"
+    t = hitl()
+    run_id = t.start("gated_mail", {"outbox": str(outbox), "to": ["a@x.com"], "body": "hi"})
+    _park(t, run_id)
+    request = t.approval(_pending(t, run_id))
+    edited = {**request.action.args, "body": "hello, politely"}
+    decision = t.decide(request.id, "edited", identity=OPS, args=edited)
+    assert t.output(t.run(run_id)) == {"results": ["sent to a@x.com"]}
+    assert outbox.read_text() == "a@x.com\thello, politely\n"
+    stored = t.approval(request.id)
+    assert stored.history[-2].detail["edited_from"] == request.action.args_hash
+    assert stored.history[-1].event == "consumed"
+    assert stored.history[-1].args_hash == decision.action.args_hash
+
+
+def test_bad_approval_options_are_refused() -> None:
+    from tether.runtime.approvals import check_options
+
+    with pytest.raises(ApprovalError, match="needs approvers"):
+        check_options([], None, "reject", [])
+    with pytest.raises(ApprovalError, match="on_expire"):
+        check_options(["a"], 1, "ignore", [])
+    with pytest.raises(ApprovalError, match="escalate_to"):
+        check_options(["a"], 1, "escalate", [])
+
+
+def test_research_report_asks_an_editor_before_publishing(
+    hitl: Callable[..., Tether], tmp_path: Path
+) -> None:
+    t = hitl(workflows=["workflows.research_report"])
+    base = {"topic": "durable agents", "questions": 1, "review_pause_seconds": 0}
+    quiet = t.start("research_report", base)
+    assert t.run(quiet).status is RunStatus.COMPLETED
+    assert t.approvals(run_id=quiet) == []  # no publish: nobody is asked
+    editor = Identity(subject="ed", roles=("editor",))
+    for verdict in ("approved", "rejected"):  # the rejected send must add nothing
+        run_id = t.start("research_report", {**base, "publish": True})
+        _park(t, run_id)
+        request = t.approval(_pending(t, run_id))
+        assert request.action.name == "send_report" and request.approvers == ("role:editor",)
+        t.decide(request.id, verdict, identity=editor)
+        assert t.run(run_id).status is RunStatus.COMPLETED
+        (outbox,) = (tmp_path / ".tether").rglob("outbox.txt")
+        assert len(outbox.read_text().splitlines()) == 1
+
+
+def test_a_lost_wake_up_is_sent_again_by_the_next_attempt(hitl: Callable[..., Tether]) -> None:
+    t = hitl()
+    run_id = t.start("deploy_gate", {})
+    _park(t, run_id)
+    rid = _pending(t, run_id)
+    # decided, then the process died before the run was woken
+    t.foundations.hitl.decide(rid, "approved", Approver(subject="alice", roles=("ops",)))
+    assert t.status(run_id).status is RunStatus.WAITING
+    with pytest.raises(AlreadyDecided):
+        t.decide(rid, "rejected", identity=OPS2)  # refused, but the winner's event goes out
+    out = t.output(t.run(run_id))
+    assert out["verdict"] == "approved" and out["by"] == "alice"
