@@ -160,3 +160,27 @@ async def test_a_call_whose_lease_is_renewed_then_not_stops_once_renewals_stop(
         beating = False
         heart.join()
     assert 1.2 < time.monotonic() - begun < 4  # after the renewals stopped, long before 30 s
+
+
+async def test_a_worker_frozen_before_it_sends_the_call_finds_it_stopped_not_broken(
+    runner: ToolRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Frozen between the fork and the request (SIGSTOP past the lease): the template has
+    killed the child by the time the worker writes, and the write fails. The call is
+    interrupted for lack of a lease, as a crash would leave it, not a BrokenPipeError that
+    fails the run (seen once in the 1,000-run pause storm)."""
+    from tether.foundation.tools import forkserver
+
+    lanes = runner.lanes
+    assert isinstance(lanes, LocalLanes)
+    await runner.call(call(t.nap, "0", seconds=0))  # a warm template
+    frozen = forkserver.request
+
+    def late(invocation: ToolInvocation) -> bytes:
+        time.sleep(0.8)  # the deadline passes meanwhile, and the template kills the child
+        return frozen(invocation)
+
+    monkeypatch.setattr(forkserver, "request", late)
+    lanes.renew("r", time.monotonic() + 0.2)
+    with pytest.raises(ToolFailed, match=r"LeaseLost"):
+        await runner.call(call(t.nap, "1", seconds=30))

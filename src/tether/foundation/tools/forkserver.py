@@ -35,6 +35,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -197,7 +198,7 @@ class ForkServer:
             ended = True
             message = json.loads(line) if line else {"exit": _DIED}
             if "exit" in message:
-                if message.get("expired") or self._was_lost(call):
+                if message.get("expired") or self._was_lost(call) or self._expired(run_id):
                     return LaneResult(failure=lease_failure())
                 return LaneResult(failure=exit_failure(message["exit"], tool.limits.cpu_seconds))
             return answer_result(message)
@@ -215,6 +216,12 @@ class ForkServer:
     def _was_lost(self, call: int) -> bool:
         with self._runs_lock:
             return call in self._lost
+
+    def _expired(self, run_id: str) -> bool:
+        """The run's deadline has passed: the template stops its calls then."""
+        with self._runs_lock:
+            until = self._leases.get(run_id)
+        return until is not None and time.monotonic() >= until
 
     def renew(self, run_id: str, until: float) -> None:
         """The run's calls (and those it starts) stop at `until` unless renewed again."""
@@ -262,8 +269,13 @@ async def _exchange(
         writer.write(line)
         await writer.drain()
     except (BrokenPipeError, ConnectionResetError):
-        pass  # the child is gone already; its exit report is still to be read
-    return await reader.readline()
+        pass  # the child is gone already; its exit report may still be read
+    try:
+        return await reader.readline()
+    except (BrokenPipeError, ConnectionResetError):
+        # The failed write closed our end with the exit report unread (a worker frozen past
+        # its lease writes to a child the template has killed): an end with no report.
+        return b""
 
 
 async def _exit_report(reader: asyncio.StreamReader) -> None:
