@@ -20,10 +20,6 @@ from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# The checkpoint backends' sweeps read blob references through this contract.
-from tether.foundation.blobs.contract import BLOB_REF as BLOB_REF
-from tether.foundation.blobs.contract import blob_address as blob_address
-
 if TYPE_CHECKING:
     from tether.settings import Settings
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from tether.foundation.checkpoint.contract import TERMINAL, Pruned, blob_address
+from tether.foundation.blobs.contract import blob_address
+from tether.foundation.checkpoint.contract import TERMINAL, Pruned
 from tether.foundation.checkpoint.memory.state import MemoryState
 
 

@@ -6,8 +6,9 @@ at all. Blobs are swept elsewhere, by reference: `blob_refs` is what the sweep m
 
 from __future__ import annotations
 
+from tether.foundation.blobs.contract import BLOB_REF, blob_address
 from tether.foundation.checkpoint.backends.postgres.database import NOW, Database
-from tether.foundation.checkpoint.contract import BLOB_REF, Pruned, blob_address
+from tether.foundation.checkpoint.contract import Pruned
 
 
 class PostgresHousekeeping:

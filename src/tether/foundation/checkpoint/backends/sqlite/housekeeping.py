@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import time
 
+from tether.foundation.blobs.contract import BLOB_REF, blob_address
 from tether.foundation.checkpoint.backends.sqlite.connection import SqliteDatabase
-from tether.foundation.checkpoint.contract import BLOB_REF, Pruned, blob_address
+from tether.foundation.checkpoint.contract import Pruned
 
 
 class SqliteHousekeeping:
