@@ -61,6 +61,14 @@ def test_window_is_the_last_n_of_a_ref_in_a_cohort_newest_first(store: EvalStore
     assert store.workflows(["pr"]) == ["wf"] and store.workflows(["other"]) == []
 
 
+def test_recent_is_the_last_n_of_every_workflow_and_ref_newest_first(store: EvalStore) -> None:
+    store.record([result("c1", 0.1), result("c2", 0.2, ref="pr")])
+    store.record([result("c3", 0.3, run="r2")])
+    assert [(r.case_id, r.ref) for r in store.recent(2)] == [("c3", "main"), ("c2", "pr")]
+    assert [r.case_id for r in store.recent(10)] == ["c3", "c2", "c1"]
+    assert store.recent(10)[0].config.routes == {"agent": ["local/rules-agent"]}
+
+
 def test_a_judgment_is_cached_once_under_its_key(store: EvalStore) -> None:
     assert store.judgment("k") is None
     store.put_judgment("k", Judgment(score=0.8, reason="first", judge="local/rubric-judge"))

@@ -28,6 +28,7 @@ from tether.cli.evals import eval_app, replay
 from tether.cli.fork import fork
 from tether.cli.serve import serve
 from tether.cli.tail import tail
+from tether.cli.triggers import triggers
 from tether.client import Tether
 from tether.errors import DatabaseUnavailable, InvalidInput, TetherError
 from tether.foundation.checkpoint.contract import RunStatus
@@ -429,6 +430,7 @@ def workflows() -> None:
 app.command()(serve)
 app.command()(tail)
 app.command()(fork)
+app.command()(triggers)
 
 
 def _logging() -> None:

@@ -156,6 +156,11 @@ class EvalStore(Protocol):
         """The id of the ref's most recent eval run, None if it has none."""
         ...
 
+    def recent(self, n: int) -> list[CaseResult]:
+        """The last `n` results of any workflow and ref, newest first: what `tether triggers`
+        reads to compare the configurations that were evaluated lately (D10)."""
+        ...
+
     def workflows(self, refs: Sequence[str]) -> list[str]:
         """Every workflow with a result under any of these refs, sorted."""
         ...

@@ -47,6 +47,10 @@ class MemoryEvalStore:
             runs = [r.eval_run for r in self._results if r.workflow == workflow and r.ref == ref]
         return runs[-1] if runs else None
 
+    def recent(self, n: int) -> list[CaseResult]:
+        with self._lock:
+            return list(reversed(self._results))[:n]
+
     def workflows(self, refs: Sequence[str]) -> list[str]:
         with self._lock:
             return sorted({r.workflow for r in self._results if r.ref in refs})

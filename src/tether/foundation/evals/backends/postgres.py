@@ -126,6 +126,11 @@ class PostgresEvalStore:
             row = cur.fetchone()
         return None if row is None else str(row["eval_run"])
 
+    def recent(self, n: int) -> list[CaseResult]:
+        with self._cursor() as cur:
+            cur.execute(f"SELECT {_COLUMNS} FROM eval_results ORDER BY seq DESC LIMIT %s", (n,))
+            return [CaseResult.model_validate(r) for r in cur.fetchall()]
+
     def workflows(self, refs: Sequence[str]) -> list[str]:
         with self._cursor() as cur:
             cur.execute(

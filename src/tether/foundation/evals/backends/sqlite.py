@@ -128,6 +128,13 @@ class SqliteEvalStore:
             ).fetchone()
         return None if row is None else str(row[0])
 
+    def recent(self, n: int) -> list[CaseResult]:
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {_COLUMNS} FROM eval_results ORDER BY seq DESC LIMIT ?", (n,)
+            ).fetchall()
+        return [_result(r) for r in rows]
+
     def workflows(self, refs: Sequence[str]) -> list[str]:
         if not refs:
             return []

@@ -1,0 +1,10 @@
+"""`tether triggers`: the seeds' decisions D1-D10 computed from what tether already records.
+
+`evidence` reads the rows once (I2 runs and journals, I6 requests, I5 results, settings);
+`decisions` turns them into one verdict per decision. The CLI and the web UI print the same list.
+"""
+
+from tether.triggers.decisions import State, Trigger, evaluate
+from tether.triggers.evidence import Evidence, gather
+
+__all__ = ["Evidence", "State", "Trigger", "evaluate", "gather"]
