@@ -22,6 +22,7 @@ from tether.foundation.hitl.contract import (
     UnknownApproval,
 )
 from tether.foundation.identity.contract import Identity
+from tether.foundation.tools.runner import args_hash
 
 OPS = Identity(subject="alice", roles=("ops",))
 OPS2 = Identity(subject="bob", roles=("ops",))
@@ -94,7 +95,9 @@ def test_expiry_with_reject_takes_the_rejection_path(hitl: Callable[..., Tether]
     assert out["verdict"] == "rejected" and out["expired"] and out["by"] == "tether:expiry"
     (request,) = t.approvals(run_id=run_id)
     assert [h.event for h in request.history] == ["created", "expired:rejected"]
-    assert request.history[-1].args_hash == request.action.args_hash
+    expired = request.history[-1]
+    assert expired.by == "tether:expiry" and expired.args_hash == request.action.args_hash
+    assert request.deadline is not None and expired.at >= request.deadline
 
 
 def test_expiry_with_escalate_reaches_the_second_group(hitl: Callable[..., Tether]) -> None:
@@ -110,8 +113,10 @@ def test_expiry_with_escalate_reaches_the_second_group(hitl: Callable[..., Tethe
         _park(t, run_id)  # the timer fires, the run escalates and parks again
     request = t.approval(rid)
     assert request.round == 1 and request.approvers == ("role:managers",)
-    assert request.history[-1].event == "escalated"
-    assert request.history[-1].detail == {
+    escalated = request.history[-1]
+    assert escalated.event == "escalated" and escalated.by == "tether:expiry"
+    assert escalated.args_hash == request.action.args_hash and escalated.at <= request.deadline
+    assert escalated.detail == {
         "from": ["role:ops"],
         "to": ["role:managers"],
         "deadline": request.deadline.isoformat() if request.deadline else None,
@@ -162,6 +167,11 @@ def test_edit_and_approve_dispatches_the_edited_arguments(
     assert stored.history[-2].detail["edited_from"] == request.action.args_hash
     assert stored.history[-1].event == "consumed"
     assert stored.history[-1].args_hash == decision.action.args_hash
+    # the call's intent row spent the approval, and holds the edited arguments and their hash
+    assert stored.consumed_by is not None
+    row = t.foundations.tools.lookup(run_id, stored.consumed_by.split("/", 1)[1])
+    assert row is not None and row.approval == request.id and row.args["body"] == edited["body"]
+    assert row.args_hash == args_hash(edited)
 
 
 def test_bad_approval_options_are_refused() -> None:

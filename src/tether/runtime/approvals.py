@@ -7,6 +7,12 @@ a poller. When the timer fires first, a journaled step asks I6 to expire that ro
 request is rejected, approved, or escalated to the next group with a new deadline (and the run
 parks again); a decision that landed just before the timer is found there. Every wait's outcome
 is journaled, so a resumed run replays its decision without asking again.
+
+An approved tool call is released by its decision and spends it where the call's intent is
+recorded: I1's row for (run, step id) names the request (the runner refuses a call bringing an
+approval another call spent). I6 may be another database, so no transaction spans the two: I6
+is told afterwards, idempotently, whenever the row exists, so a crash between the two leaves
+the row to say what happened and the next attempt tells I6 again.
 """
 
 from __future__ import annotations
@@ -26,8 +32,11 @@ from tether.foundation.hitl.contract import (
     Decision,
     OnExpire,
 )
+from tether.foundation.tools.contract import ToolDef
+from tether.runtime.calls import call_tool
+from tether.runtime.retry import RetryPolicy
 
-__all__ = ["ApprovalRejected", "Options", "ask", "check_options"]
+__all__ = ["ApprovalRejected", "Options", "approved_tool", "ask", "check_options"]
 
 if TYPE_CHECKING:
     from tether.runtime.context import Context
@@ -112,6 +121,35 @@ async def ask(
         request = await ctx._step(ctx._next_id(), "approval:expire", expire, (), {}, None)
         if request.decision is not None:
             return request.decision
+
+
+async def approved_tool(
+    ctx: Context,
+    sid: str,
+    tool: ToolDef,
+    action: Action,
+    options: Options,
+    reason: str | None,
+    retry: RetryPolicy,
+) -> Any:
+    """Ask for `action`, then run the call with the arguments the decision released (the
+    edited ones after edit-and-approve): ApprovalRejected if it was rejected."""
+    decision = await ask(ctx, sid, action, *options, reason)
+    if not decision.approved:
+        raise ApprovalRejected(decision)
+    ex, call_sid, released = ctx._ex, ctx._next_id(), decision.action
+    if call_sid in ex.done:  # journaled: spent and mirrored when it ran
+        return await call_tool(ex, call_sid, tool, dict(released.args), retry)
+    try:
+        return await call_tool(
+            ex, call_sid, tool, dict(released.args), retry, approval=decision.request_id
+        )
+    finally:
+        row = ex.foundations.tools.lookup(ex.run.id, call_sid)
+        if row is not None and row.approval == decision.request_id:
+            ex.foundations.hitl.consume(
+                decision.request_id, ex.run.id, call_sid, released.args_hash
+            )
 
 
 async def _park(

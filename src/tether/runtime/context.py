@@ -246,27 +246,7 @@ class Context:
         if options:
             raise TypeError(f"unknown approval options: {', '.join(options)}")
         action = Action.of(tool.name, tool.validate_args(args))
-        return self._approved_tool(self._next_id(), tool, action, checked, reason, policy)
-
-    async def _approved_tool(
-        self,
-        sid: str,
-        tool: ToolDef,
-        action: Action,
-        options: approvals.Options,
-        reason: str | None,
-        retry: RetryPolicy,
-    ) -> Any:
-        decision = await approvals.ask(self, sid, action, *options, reason)
-        if not decision.approved:
-            raise approvals.ApprovalRejected(decision)
-        call_sid = self._next_id()
-        released = decision.action
-        # spent on this call: the same call replayed gets it again, any other call is refused
-        self._ex.foundations.hitl.consume(
-            decision.request_id, self._ex.run.id, call_sid, released.args_hash
-        )
-        return await call_tool(self._ex, call_sid, tool, dict(released.args), retry)
+        return approvals.approved_tool(self, self._next_id(), tool, action, checked, reason, policy)
 
     def model(
         self,

@@ -229,8 +229,10 @@ class HITLBroker(Protocol):
         ...
 
     def consume(self, request_id: str, run_id: str, step_id: str, args_hash: str) -> Decision:
-        """Spend an approving decision on the call (run_id, step_id) with these arguments; the
-        same call again gets it again, any other call is an ApprovalMismatch."""
+        """Record that an approving decision was spent on the call (run_id, step_id) with these
+        arguments. The call's intent row in I1 is where it is spent (and the source of truth);
+        this mirrors it, so it is idempotent: the same call again gets it again, any other
+        call is an ApprovalMismatch."""
         ...
 
     def close(self) -> None: ...
