@@ -217,3 +217,54 @@ def test_a_lost_wake_up_is_sent_again_by_the_next_attempt(hitl: Callable[..., Te
         t.decide(rid, "rejected", identity=OPS2)  # refused, but the winner's event goes out
     out = t.output(t.run(run_id))
     assert out["verdict"] == "approved" and out["by"] == "alice"
+
+
+def test_a_policy_rule_demands_approval_for_matching_arguments_only(
+    hitl: Callable[..., Tether], tmp_path: Path
+) -> None:
+    rules = tmp_path / "policy.yaml"
+    rules.write_text(
+        "rules:\n"
+        "  - name: big-refunds-need-finance\n"
+        "    effect: require_approval\n"
+        "    reason: refunds of 1000 or more\n"
+        '    approvers: ["role:finance"]\n'
+        "    tool: refund\n"
+        '    arguments: {amount: "^[0-9]{4,}$"}\n'
+    )
+    ledger = tmp_path / "ledger"
+    t = hitl(policy={"rules": str(rules)})
+    run_id = t.start("refunds", {"ledger": str(ledger), "amounts": [50, 5000]})
+    assert _park(t, run_id) is RunStatus.WAITING
+    assert ledger.read_text() == "c-1\t50\n"  # no match: it ran without asking anyone
+    request = t.approval(_pending(t, run_id))  # the match waits, undispatched
+    assert request.action.name == "refund" and request.action.args["amount"] == 5000
+    assert request.approvers == ("role:finance",) and request.reason == "refunds of 1000 or more"
+    with pytest.raises(NotAnApprover):
+        t.decide(request.id, "approved", identity=OPS)
+    t.decide(request.id, "approved", identity=Identity(subject="fay", roles=("finance",)))
+    out = t.output(t.run(run_id))
+    assert out == {"results": ["refunded 50 to c-1", "refunded 5000 to c-1"]}
+    assert ledger.read_text() == "c-1\t50\nc-1\t5000\n"
+    assert len(t.approvals(run_id=run_id)) == 1
+    audit = [(r.rule, r.outcome, r.reason) for r in t.foundations.guards.audit.query(run_id=run_id)]
+    assert [a[:2] for a in audit] == [("default", "allow"), ("big-refunds-need-finance", "allow")]
+    assert f"released by approval {request.id}" in audit[1][2]
+
+
+def test_a_policy_rule_demanding_approval_that_is_rejected_runs_nothing(
+    hitl: Callable[..., Tether], tmp_path: Path
+) -> None:
+    rules = tmp_path / "policy.yaml"
+    rules.write_text(
+        "rules:\n"
+        "  - {name: refunds, effect: require_approval, approvers: [role:finance], tool: refund}\n"
+    )
+    ledger = tmp_path / "ledger"
+    t = hitl(policy={"rules": str(rules)})
+    run_id = t.start("refunds", {"ledger": str(ledger), "amounts": [50]})
+    _park(t, run_id)
+    t.decide(_pending(t, run_id), "rejected", identity=Identity(subject="fay", roles=("finance",)))
+    run = t.run(run_id)
+    assert run.status is RunStatus.FAILED and "rejected by fay" in (run.error or "")
+    assert not ledger.exists()

@@ -32,14 +32,23 @@ from tether.foundation.hitl.contract import (
     Decision,
     OnExpire,
 )
+from tether.foundation.policy.gate import PolicyGate
 from tether.foundation.tools.contract import ToolDef
-from tether.runtime.calls import call_tool
+from tether.runtime.calls import _guarded, call_tool
 from tether.runtime.retry import RetryPolicy
 
-__all__ = ["ApprovalRejected", "Options", "approved_tool", "ask", "check_options"]
+__all__ = [
+    "ApprovalRejected",
+    "Options",
+    "approved_tool",
+    "ask",
+    "check_options",
+    "demanded_by_policy",
+]
 
 if TYPE_CHECKING:
     from tether.runtime.context import Context
+    from tether.runtime.execution import Execution
 
 
 # approvers, expires_in (seconds), on_expire, escalation groups: as checked and stored
@@ -121,6 +130,23 @@ async def ask(
         request = await ctx._step(ctx._next_id(), "approval:expire", expire, (), {}, None)
         if request.decision is not None:
             return request.decision
+
+
+def demanded_by_policy(
+    ex: Execution, sid: str, tool: ToolDef, args: dict[str, Any]
+) -> dict[str, Any]:
+    """The approval options an I9 `require_approval` rule sets for this call (its approvers),
+    or none. Judged when the call is made, like the gate judges it; the journal then keeps
+    the path taken."""
+    for guard in ex.foundations.guards.guards:
+        if isinstance(guard, PolicyGate):
+            rule = guard.rules.approval_rule(_guarded(ex, sid, "tool", tool.name, args))
+            if rule is not None:
+                return {
+                    "approvers": rule.approvers,
+                    **({"reason": rule.reason} if rule.reason else {}),
+                }
+    return {}
 
 
 async def approved_tool(
