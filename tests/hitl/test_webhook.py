@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -152,3 +153,28 @@ def test_a_receiver_that_refuses_the_announcement_is_a_clear_error(
         transport.notify(request)
     with pytest.raises(ApprovalError, match="must be http"):
         WebhookTransport(url="ftp://x", secret=SECRET)
+
+
+def test_an_edited_decision_by_webhook_sends_the_edited_arguments(
+    hitl: Callable[..., Tether], receiver: Receiver, tmp_path: Path
+) -> None:
+    users = {"u-alice": {"subject": "alice", "roles": ["ops"]}}
+    t = hitl(hitl_transports={"webhook": {"url": receiver.url, "users": users}})
+    outbox = tmp_path / "outbox"
+    run_id = t.start("gated_mail", {"outbox": str(outbox), "to": ["a@x.com"], "body": "hi"})
+    stop = threading.Event()
+    t.run(run_id, stop=stop, on_wait=lambda _: stop.set())
+    request = json.loads(receiver.received[0]["body"])["request"]
+    edited = {**request["action"]["args"], "body": "hello, politely"}
+    decision = {
+        "request_id": request["id"], "verdict": "edited", "by": "u-alice",
+        "args_hash": request["action"]["args_hash"], "args": edited,
+    }  # fmt: skip
+    auth = for_tether(t)
+    with TestClient(create_app(t, auth), raise_server_exceptions=False) as client:
+        ok = client.post(CALLBACK, **signed(decision))
+        assert ok.status_code == 200, ok.text
+        assert ok.json()["action"]["args"] == edited
+    auth.close()
+    assert t.output(t.run(run_id)) == {"results": ["sent to a@x.com"]}
+    assert outbox.read_text() == "a@x.com\thello, politely\n"
