@@ -139,7 +139,7 @@ def demanded_by_policy(
     or none. Judged when the call is made, like the gate judges it; the journal then keeps
     the path taken."""
     for guard in ex.foundations.guards.guards:
-        if isinstance(guard, PolicyGate):
+        if isinstance(guard, PolicyGate) and guard.rules.asks_approval:
             rule = guard.rules.approval_rule(_guarded(ex, sid, "tool", tool.name, args))
             if rule is not None:
                 return {

@@ -133,6 +133,11 @@ class PolicyRules(BaseModel):
                 return rule.name, rule.effect, rule.reason or f"rule {rule.name!r} matched"
         return "default", self.default, f"no rule matched; the default is {self.default}"
 
+    @property
+    def asks_approval(self) -> bool:
+        """Whether any rule demands approval: if none does, no call need be judged for it."""
+        return any(rule.effect == "require_approval" for rule in self.rules)
+
     def approval_rule(self, call: GuardedCall) -> Rule | None:
         """The rule that decides `call` if it demands an approval first."""
         for rule in self.rules:
