@@ -268,3 +268,24 @@ def test_a_policy_rule_demanding_approval_that_is_rejected_runs_nothing(
     run = t.run(run_id)
     assert run.status is RunStatus.FAILED and "rejected by fay" in (run.error or "")
     assert not ledger.exists()
+
+
+def test_a_run_parked_on_a_policy_approval_resumes_the_same_way_after_the_rules_change(
+    hitl: Callable[..., Tether], tmp_path: Path
+) -> None:
+    rules = tmp_path / "policy.yaml"
+    rules.write_text(
+        "rules:\n"
+        "  - {name: refunds, effect: require_approval, approvers: [role:finance], tool: refund}\n"
+    )
+    ledger = tmp_path / "ledger"
+    asking = hitl(policy={"rules": str(rules)})
+    run_id = asking.start("refunds", {"ledger": str(ledger), "amounts": [70]})
+    _park(asking, run_id)
+    rid = _pending(asking, run_id)
+    relaxed = hitl()  # the rule is gone by the time the decision comes
+    relaxed.decide(rid, "approved", identity=Identity(subject="fay", roles=("finance",)))
+    run = relaxed.run(run_id)
+    assert run.status is RunStatus.COMPLETED, run.error  # the journal's path, not a new one
+    assert ledger.read_text() == "c-1\t70\n"
+    assert relaxed.approval(rid).consumed_by is not None

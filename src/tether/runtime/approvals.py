@@ -136,8 +136,15 @@ def demanded_by_policy(
     ex: Execution, sid: str, tool: ToolDef, args: dict[str, Any]
 ) -> dict[str, Any]:
     """The approval options an I9 `require_approval` rule sets for this call (its approvers),
-    or none. Judged when the call is made, like the gate judges it; the journal then keeps
-    the path taken."""
+    or none. Judged when the call is first made; a replay takes the path the journal took,
+    whatever the rules say now: the approval it asked for (whose approvers it holds), or the
+    call made without one."""
+    done = ex.done.get(sid)
+    if done is not None:
+        if done.kind is EntryKind.STEP and done.name == f"approval:{tool.name}" and done.value:
+            asked = json.loads(ex.codec.resolve(done.value))
+            return {"approvers": tuple(asked["approvers"])}
+        return {}
     for guard in ex.foundations.guards.guards:
         if isinstance(guard, PolicyGate) and guard.rules.asks_approval:
             rule = guard.rules.approval_rule(_guarded(ex, sid, "tool", tool.name, args))
