@@ -13,6 +13,7 @@ import pytest
 
 from tests.hitl.flows import CALLS
 from tether import RunStatus, Tether
+from tether.errors import DatabaseUnavailable
 from tether.foundation.hitl.contract import (
     AlreadyDecided,
     ApprovalError,
@@ -289,3 +290,29 @@ def test_a_run_parked_on_a_policy_approval_resumes_the_same_way_after_the_rules_
     assert run.status is RunStatus.COMPLETED, run.error  # the journal's path, not a new one
     assert ledger.read_text() == "c-1\t70\n"
     assert relaxed.approval(rid).consumed_by is not None
+
+
+def test_a_consumption_i6_missed_reaches_it_on_a_later_pass(
+    hitl: Callable[..., Tether], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outbox = tmp_path / "outbox"
+    t = hitl()
+    run_id = t.start("gated_mail", {"outbox": str(outbox), "to": ["a@x.com", "b@x.com"]})
+    _park(t, run_id)
+    first = _pending(t, run_id)
+    t.decide(first, "approved", identity=OPS)
+    broker = t.foundations.hitl
+
+    def unreachable(*args: object) -> None:
+        raise DatabaseUnavailable("hitl database is down")
+
+    monkeypatch.setattr(broker, "consume", unreachable)  # I6 goes down after the decision
+    _park(t, run_id)  # a's call runs (its intent row spends the approval), then b's asks
+    assert outbox.read_text() == "a@x.com\thello\n"
+    assert t.approval(first).consumed_by is None  # I6 missed it; the row did not
+    monkeypatch.undo()
+    t.decide(_pending(t, run_id), "approved", identity=OPS)
+    assert t.run(run_id).status is RunStatus.COMPLETED  # its replay of a's call tells I6
+    assert outbox.read_text() == "a@x.com\thello\nb@x.com\thello\n"
+    assert t.approval(first).consumed_by is not None
+    assert [h.event for h in t.approval(first).history].count("consumed") == 1

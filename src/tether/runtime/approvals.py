@@ -11,18 +11,19 @@ is journaled, so a resumed run replays its decision without asking again.
 An approved tool call is released by its decision and spends it where the call's intent is
 recorded: I1's row for (run, step id) names the request (the runner refuses a call bringing an
 approval another call spent). I6 may be another database, so no transaction spans the two: I6
-is told afterwards, idempotently, whenever the row exists, so a crash between the two leaves
-the row to say what happened and the next attempt tells I6 again.
+is told afterwards, idempotently, whenever the row exists (replays included), so a crash or
+an I6 outage between the two leaves the row to say what happened and a later pass tells I6.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from tether.errors import ApprovalRejected
+from tether.errors import ApprovalRejected, TetherError
 from tether.foundation.checkpoint.contract import EntryKind, Wait, WaitKind
 from tether.foundation.hitl.contract import (
     APPROVAL_EVENT,
@@ -49,6 +50,8 @@ __all__ = [
 if TYPE_CHECKING:
     from tether.runtime.context import Context
     from tether.runtime.execution import Execution
+
+log = logging.getLogger(__name__)
 
 
 # approvers, expires_in (seconds), on_expire, escalation groups: as checked and stored
@@ -171,18 +174,30 @@ async def approved_tool(
     if not decision.approved:
         raise ApprovalRejected(decision)
     ex, call_sid, released = ctx._ex, ctx._next_id(), decision.action
-    if call_sid in ex.done:  # journaled: spent and mirrored when it ran
-        return await call_tool(ex, call_sid, tool, dict(released.args), retry)
     try:
         return await call_tool(
             ex, call_sid, tool, dict(released.args), retry, approval=decision.request_id
         )
     finally:
+        _tell_broker(ex, decision, call_sid)
+
+
+def _tell_broker(ex: Execution, decision: Decision, call_sid: str) -> None:
+    """Mirror into I6 what the call's intent row says: the approval was spent on this call.
+    Done whenever the row exists, a replay included (a no-op read once I6 knows), so a
+    consumption I6 missed (a crash, I6 down) reaches it later; and never fatal, because the
+    row, not I6, is what released the call."""
+    try:
         row = ex.foundations.tools.lookup(ex.run.id, call_sid)
         if row is not None and row.approval == decision.request_id:
             ex.foundations.hitl.consume(
-                decision.request_id, ex.run.id, call_sid, released.args_hash
+                decision.request_id, ex.run.id, call_sid, decision.action.args_hash
             )
+    except TetherError as e:
+        log.warning(
+            "approval %s was spent on the call %s/%s, and I6 could not be told: %s",
+            decision.request_id, ex.run.id, call_sid, e,
+        )  # fmt: skip
 
 
 async def _park(
