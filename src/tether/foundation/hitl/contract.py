@@ -240,7 +240,8 @@ class HITLBroker(Protocol):
 
 @runtime_checkable
 class ApprovalTransport(Protocol):
-    """How a request reaches its approvers beyond the local CLI and web UI (D1: slack)."""
+    """How a request reaches its approvers beyond the local CLI and web UI (D1: slack,
+    webhook)."""
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> Self: ...
