@@ -39,14 +39,19 @@ class Dialect:
         self.latest = f"{SELECT} WHERE run_id = {p} AND step_id = {p} ORDER BY attempt DESC LIMIT 1"
         self.latest_for_update = self.latest + for_update
         # The attempt is the intent's or one past the last, whichever is higher; a live row at
-        # (run, step) makes the insert a no-op through the partial unique index, and so does
-        # the intent's approval on a row of another call (any row: a failed call was released
-        # too; two racing live ones also meet the approval's unique index).
-        self.begin = (
+        # (run, step) makes the insert a no-op through the partial unique index.
+        insert = (
             f"INSERT INTO tool_call_results ({', '.join(COLUMNS)}) SELECT {p}, {p}, "
             f"{greatest}({p}, COALESCE((SELECT max(attempt) + 1 FROM tool_call_results "
             f"WHERE run_id = {p} AND step_id = {p}), 0)), {', '.join([p] * (len(COLUMNS) - 3))} "
-            f"WHERE NOT EXISTS (SELECT 1 FROM tool_call_results WHERE approval = {p} "
+        )
+        self.begin = insert + "WHERE true ON CONFLICT DO NOTHING RETURNING attempt"
+        # An approved call's intent is a no-op too if its approval is on a row of another call
+        # (any row, found through the approval's index: a failed call was released as well;
+        # two racing live ones meet the approval's unique index instead). Only approved calls
+        # pay for the look.
+        self.begin_approved = (
+            insert + f"WHERE NOT EXISTS (SELECT 1 FROM tool_call_results WHERE approval = {p} "
             f"AND NOT (run_id = {p} AND step_id = {p})) ON CONFLICT DO NOTHING RETURNING attempt"
         )
         self.spent = (
@@ -106,9 +111,12 @@ class SqlToolResults(ABC, Generic[C]):
     def begin(self, intent: ToolCallRecord) -> tuple[ToolCallRecord, bool]:
         row = values(intent)
         call = (intent.run_id, intent.step_id)
-        params = (*row[:2], intent.attempt, *call, *row[3:], intent.approval, *call)
+        params = (*row[:2], intent.attempt, *call, *row[3:])
+        query = self._sql.begin
+        if intent.approval is not None:
+            query, params = self._sql.begin_approved, (*params, intent.approval, *call)
         with self._lock, self._errors():
-            inserted = self._conn.execute(self._sql.begin, params).fetchone()
+            inserted = self._conn.execute(query, params).fetchone()
             if inserted is not None:
                 return intent.model_copy(update={"attempt": inserted[0]}), True
             latest = self._conn.execute(self._sql.latest, call).fetchone()

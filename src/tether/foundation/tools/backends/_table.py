@@ -2,7 +2,8 @@
 
 Primary key (run_id, step_id, attempt); a partial unique index on (run_id, step_id) over the
 rows that are not `failed` makes the intent insert itself the guard against a second live
-call, and one on `approval` over the same rows keeps an approval on one call. No foreign key:
+call, and one on `approval` over the same rows keeps an approval on one call (another, over
+every row that has one, finds the call an approval released). No foreign key:
 run and step ids and the approval's request id are plain text.
 
 `approval` came after the table first shipped: `ADD_APPROVAL` adds it to a table that lacks it
@@ -55,8 +56,10 @@ CREATE UNIQUE INDEX IF NOT EXISTS tool_call_results_live
 
 ADD_APPROVAL = "ALTER TABLE tool_call_results ADD COLUMN approval TEXT"
 APPROVAL_INDEX = """
-CREATE UNIQUE INDEX IF NOT EXISTS tool_call_results_approval
+CREATE UNIQUE INDEX IF NOT EXISTS tool_call_results_approval_live
     ON tool_call_results (approval) WHERE approval IS NOT NULL AND status <> 'failed';
+CREATE INDEX IF NOT EXISTS tool_call_results_approval
+    ON tool_call_results (approval) WHERE approval IS NOT NULL;
 """
 
 
