@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from tether import RunStatus, Settings, Tether
+from tether.foundation.identity.contract import Identity
 
-INTERFACES = ("checkpoint", "tools", "cost", "policy", "limits")
+INTERFACES = ("checkpoint", "tools", "cost", "policy", "limits", "hitl")
 
 
 def tables(path: Path) -> set[str]:
@@ -34,14 +35,15 @@ def test_each_interface_runs_on_its_own_database(
         triage = t.start("support_triage", {"ticket_id": "T-9", "text": "everything is down"})
         stop = threading.Event()
         t.run(triage, stop=stop, on_wait=lambda _run: stop.set())
-        t.send_event("triage.approval", {"ticket_id": "T-9", "approve": True, "by": "ana"})
+        (request,) = t.approvals(run_id=triage)  # I6, in a database of its own
+        t.decide(request.id, "approved", identity=Identity(subject="ana", roles=("support-leads",)))
         done = t.run(triage)
     finally:
         t.close()
     assert report.status is RunStatus.COMPLETED and done.status is RunStatus.COMPLETED
     found = {iface: tables(tmp_path / f"{iface}.db") for iface in INTERFACES}
     assert {"runs", "journal"} <= found["checkpoint"]
-    assert "tool_call_results" in found["tools"]
+    assert "tool_call_results" in found["tools"] and "hitl_requests" in found["hitl"]
     assert found["cost"] and found["policy"] and found["limits"]
     for iface, names in found.items():  # no interface's table lives in another's database
         others = set().union(*(found[o] for o in INTERFACES if o != iface))

@@ -25,6 +25,7 @@
     ├── UnsafeReplayError            an unsafe_on_replay call was interrupted; a person must decide
     ├── ToolFailed                   a tool call raised, or a limit (memory, CPU, time) stopped it
     ├── ApprovalRejected             an approval-gated tool call (I6) was rejected: it did not run
+    ├── ApprovalSpent                its approval already released another call: it did not run
     ├── FixtureMissing               an eval case has no recorded result for a tool call (I5)
     ├── NoGoldenCases                a workflow has no golden cases to evaluate (I5)
     ├── NoEvalResults                the gate has no results under either ref to compare (I5)
@@ -244,6 +245,18 @@ class ApprovalRejected(TetherError):
             f"{decision.at.isoformat()}{why}"
         )
         self.decision = decision
+
+
+class ApprovalSpent(TetherError):
+    """An approval's consumption is recorded on the intent row of the call it released (I1), and
+    another call came with it: that call did not run and nothing was written."""
+
+    def __init__(self, approval: str, spent_on: str) -> None:
+        super().__init__(
+            f"approval {approval!r} already released the call {spent_on}; another call, even "
+            "with the same arguments, needs its own approval"
+        )
+        self.approval, self.spent_on = approval, spent_on
 
 
 class ToolFailed(TetherError):

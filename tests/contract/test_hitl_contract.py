@@ -106,6 +106,10 @@ def test_bad_decisions_are_refused_and_change_nothing(broker: HITLBroker) -> Non
     before = broker.create(_request())
     with pytest.raises(NotAnApprover):
         broker.decide("r1", Verdict.APPROVED, MALLORY)
+    with pytest.raises(ApprovalError, match="edited arguments are given with an 'edited'"):
+        broker.decide("r1", Verdict.EDITED, ALICE)  # edited, but no arguments
+    with pytest.raises(ApprovalError, match="edited arguments are given with an 'edited'"):
+        broker.decide("r1", Verdict.APPROVED, ALICE, args={"to": "b@example.com"})
     assert broker.get("r1") == before
     broker.decide("r1", Verdict.REJECTED, ALICE, reason="no")
     decided = broker.get("r1")
@@ -202,9 +206,11 @@ def test_an_approval_is_spent_on_one_call(broker: HITLBroker) -> None:
     with pytest.raises(ApprovalMismatch):  # not approved yet
         broker.consume("r1", "run-1", "3", h)
     broker.decide("r1", Verdict.APPROVED, ALICE)
+    approved = broker.get("r1")
     other = Action.of("send_email", {"to": "b@example.com", "body": "hi"}).args_hash
-    with pytest.raises(ApprovalMismatch):
-        broker.consume("r1", "run-1", "3", other)
+    with pytest.raises(ApprovalMismatch, match="ask again for these arguments"):
+        broker.consume("r1", "run-1", "3", other)  # arguments that no longer match
+    assert broker.get("r1") == approved
     d = broker.consume("r1", "run-1", "3", h)
     assert broker.consume("r1", "run-1", "3", h) == d  # a replay of the same call
     with pytest.raises(ApprovalMismatch, match="already released"):

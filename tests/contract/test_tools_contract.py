@@ -18,6 +18,7 @@ import pytest
 from tests.contract.backends import environment, installed
 from tests.tools import sample_tools as t
 from tether.errors import (
+    ApprovalSpent,
     NonDeterminismError,
     RunStateError,
     ToolArgumentError,
@@ -263,6 +264,41 @@ def test_one_live_row_per_step_and_attempts_after_failures(store: ToolCallStore)
     latest = store.lookup("r", "s")
     assert latest is not None and (latest.attempt, latest.result) == (2, "5")
     assert store.lookup("r", "other") is None
+
+
+def test_an_approval_is_spent_on_the_intent_row_of_one_call(store: ToolCallStore) -> None:
+    intent = ToolCallRecord(
+        run_id="r", step_id="3", attempt=1, tool="send", args={"to": "a"}, args_hash="h",
+        idempotency_key=None, status=CallStatus.STARTED, started_at=1.0, approval="r:2",
+    )  # fmt: skip
+    first, created = store.begin(intent)
+    assert created and first.approval == "r:2"
+    again, created = store.begin(intent)  # the same call resumed: its row, approval and all
+    assert not created and again.approval == "r:2"
+    failure = {"error_type": "E", "error": "x", "interrupted": True, "finished_at": 2.0}
+    assert store.fail("r", "3", 1, **failure)  # type: ignore[arg-type]
+    rerun, created = store.begin(intent)  # the same call run again may use it again
+    assert created and (rerun.attempt, rerun.approval) == (2, "r:2")
+    for other in ({"step_id": "5"}, {"run_id": "r2"}):  # same arguments, another call
+        with pytest.raises(ApprovalSpent, match="already released the call r/3"):
+            store.begin(intent.model_copy(update=other))
+    assert store.lookup("r", "5") is None and store.lookup("r2", "3") is None
+    unapproved, created = store.begin(intent.model_copy(update={"step_id": "6", "approval": None}))
+    assert created and unapproved.approval is None
+
+
+async def test_a_call_bringing_a_spent_approval_does_not_run(
+    runner: ToolRunner, tmp_path: Path
+) -> None:
+    outbox = tmp_path / "outbox"
+    args = {"outbox": str(outbox), "to": "a", "body": "hi"}
+    first = ToolInvocation("run-1", "3", 1, t.send_email, args, approval="q")
+    assert (await runner.call(first)).value == "sent to a"
+    replay = await runner.call(first)
+    assert replay.replayed and lines(outbox) == ["a\thi"]
+    with pytest.raises(ApprovalSpent):
+        await runner.call(ToolInvocation("run-1", "4", 1, t.send_email, args, approval="q"))
+    assert lines(outbox) == ["a\thi"] and runner.lookup("run-1", "4") is None
 
 
 # --- lanes: the same behaviour plain and under bubblewrap -------------------------------

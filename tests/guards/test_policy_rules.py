@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from tether.errors import ConfigurationError
+from tether.errors import ConfigurationError, PolicyDenied
 from tether.foundation.guards.contract import GuardedCall
 from tether.foundation.identity.contract import Identity
+from tether.foundation.policy.gate import PolicyGate
 from tether.foundation.policy.rules import PolicyRules, load_rules
 
 ALICE = Identity(subject="user:alice", roles=("analyst",))
@@ -101,6 +102,9 @@ def test_rules_load_from_yaml(tmp_path: Path) -> None:
         ("rules:\n  - {name: a, effect: deny, tool_name: x}\n", "tool_name"),
         ("rules:\n  - {name: a, effect: deny, arguments: {p: '(('}}\n", "bad argument pattern"),
         ("rules: [\n", "cannot read"),
+        ("rules:\n  - {name: a, effect: require_approval, tool: x}\n", "needs approvers"),
+        ("rules:\n  - {name: a, effect: deny, approvers: [bob]}\n", "only it takes them"),
+        ("default: require_approval\n", "default"),
     ],
 )
 def test_a_bad_rules_file_is_a_configuration_error_naming_it(
@@ -111,3 +115,31 @@ def test_a_bad_rules_file_is_a_configuration_error_naming_it(
     with pytest.raises(ConfigurationError, match=complaint) as caught:
         load_rules(path)
     assert str(path) in str(caught.value)
+
+
+REFUNDS = {
+    "name": "big-refunds", "effect": "require_approval", "approvers": ["role:finance"],
+    "tool": "refund", "arguments": {"amount": "^[0-9]{4,}$"},
+}  # fmt: skip
+
+
+def test_a_require_approval_rule_names_its_approvers_for_a_matching_call_only() -> None:
+    policy = rules({"name": "ops", "effect": "allow", "subject": "ops:*"}, REFUNDS)
+    big = call(target="refund", arguments={"amount": 5000})
+    rule = policy.approval_rule(big)
+    assert rule is not None and rule.approvers == ("role:finance",)
+    assert policy.approval_rule(call(target="refund", arguments={"amount": 50})) is None
+    assert policy.approval_rule(call(target="refund_all", arguments={"amount": 5000})) is None
+    assert policy.approval_rule(big.model_copy(update={"identity": OPS})) is None  # allow first
+
+
+def test_the_gate_lets_a_call_a_rule_demands_approval_for_through_only_with_one() -> None:
+    gate = PolicyGate(rules(REFUNDS))
+    big = call(target="refund", arguments={"amount": 5000})
+    with pytest.raises(PolicyDenied, match="needs an approval and came without one"):
+        gate.before(big)
+    (decision,) = gate.before(big.model_copy(update={"approval": "run-1:3"}))
+    assert (decision.rule, decision.outcome) == ("big-refunds", "allow")
+    assert "released by approval run-1:3" in decision.reason
+    (other,) = gate.before(call(target="refund", arguments={"amount": 50}))
+    assert (other.rule, other.outcome) == ("default", "allow")

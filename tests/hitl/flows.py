@@ -114,3 +114,24 @@ async def triage_then_ask(ctx: Context, inp: Triage) -> Triaged:
         "send_reply", {"to": customer, "reply": second.text}, approvers=["role:ops"]
     )
     return Triaged(answer=second.text, verdict=decision.verdict, by=decision.by)
+
+
+@tool(replay="unsafe_on_replay", timeout=30)
+def refund(ledger: str, customer: str, amount: int) -> str:
+    """Pay money back (a line in `ledger`); no approval of its own: I9's rules may demand one."""
+    with open(ledger, "a") as f:
+        f.write(f"{customer}\t{amount}\n")
+    return f"refunded {amount} to {customer}"
+
+
+class Refunds(BaseModel):
+    ledger: str
+    amounts: list[int]
+
+
+@workflow(name="refunds", version="1.0.0")
+async def refunds(ctx: Context, inp: Refunds) -> Sent:
+    results = []
+    for amount in inp.amounts:
+        results.append(await ctx.tool(refund, ledger=inp.ledger, customer="c-1", amount=amount))
+    return Sent(results=results)

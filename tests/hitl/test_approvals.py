@@ -13,6 +13,7 @@ import pytest
 
 from tests.hitl.flows import CALLS
 from tether import RunStatus, Tether
+from tether.errors import DatabaseUnavailable
 from tether.foundation.hitl.contract import (
     AlreadyDecided,
     ApprovalError,
@@ -22,6 +23,7 @@ from tether.foundation.hitl.contract import (
     UnknownApproval,
 )
 from tether.foundation.identity.contract import Identity
+from tether.foundation.tools.runner import args_hash
 
 OPS = Identity(subject="alice", roles=("ops",))
 OPS2 = Identity(subject="bob", roles=("ops",))
@@ -94,7 +96,9 @@ def test_expiry_with_reject_takes_the_rejection_path(hitl: Callable[..., Tether]
     assert out["verdict"] == "rejected" and out["expired"] and out["by"] == "tether:expiry"
     (request,) = t.approvals(run_id=run_id)
     assert [h.event for h in request.history] == ["created", "expired:rejected"]
-    assert request.history[-1].args_hash == request.action.args_hash
+    expired = request.history[-1]
+    assert expired.by == "tether:expiry" and expired.args_hash == request.action.args_hash
+    assert request.deadline is not None and expired.at >= request.deadline
 
 
 def test_expiry_with_escalate_reaches_the_second_group(hitl: Callable[..., Tether]) -> None:
@@ -110,8 +114,10 @@ def test_expiry_with_escalate_reaches_the_second_group(hitl: Callable[..., Tethe
         _park(t, run_id)  # the timer fires, the run escalates and parks again
     request = t.approval(rid)
     assert request.round == 1 and request.approvers == ("role:managers",)
-    assert request.history[-1].event == "escalated"
-    assert request.history[-1].detail == {
+    escalated = request.history[-1]
+    assert escalated.event == "escalated" and escalated.by == "tether:expiry"
+    assert escalated.args_hash == request.action.args_hash and escalated.at <= request.deadline
+    assert escalated.detail == {
         "from": ["role:ops"],
         "to": ["role:managers"],
         "deadline": request.deadline.isoformat() if request.deadline else None,
@@ -162,6 +168,11 @@ def test_edit_and_approve_dispatches_the_edited_arguments(
     assert stored.history[-2].detail["edited_from"] == request.action.args_hash
     assert stored.history[-1].event == "consumed"
     assert stored.history[-1].args_hash == decision.action.args_hash
+    # the call's intent row spent the approval, and holds the edited arguments and their hash
+    assert stored.consumed_by is not None
+    row = t.foundations.tools.lookup(run_id, stored.consumed_by.split("/", 1)[1])
+    assert row is not None and row.approval == request.id and row.args["body"] == edited["body"]
+    assert row.args_hash == args_hash(edited)
 
 
 def test_bad_approval_options_are_refused() -> None:
@@ -207,3 +218,101 @@ def test_a_lost_wake_up_is_sent_again_by_the_next_attempt(hitl: Callable[..., Te
         t.decide(rid, "rejected", identity=OPS2)  # refused, but the winner's event goes out
     out = t.output(t.run(run_id))
     assert out["verdict"] == "approved" and out["by"] == "alice"
+
+
+def test_a_policy_rule_demands_approval_for_matching_arguments_only(
+    hitl: Callable[..., Tether], tmp_path: Path
+) -> None:
+    rules = tmp_path / "policy.yaml"
+    rules.write_text(
+        "rules:\n"
+        "  - name: big-refunds-need-finance\n"
+        "    effect: require_approval\n"
+        "    reason: refunds of 1000 or more\n"
+        '    approvers: ["role:finance"]\n'
+        "    tool: refund\n"
+        '    arguments: {amount: "^[0-9]{4,}$"}\n'
+    )
+    ledger = tmp_path / "ledger"
+    t = hitl(policy={"rules": str(rules)})
+    run_id = t.start("refunds", {"ledger": str(ledger), "amounts": [50, 5000]})
+    assert _park(t, run_id) is RunStatus.WAITING
+    assert ledger.read_text() == "c-1\t50\n"  # no match: it ran without asking anyone
+    request = t.approval(_pending(t, run_id))  # the match waits, undispatched
+    assert request.action.name == "refund" and request.action.args["amount"] == 5000
+    assert request.approvers == ("role:finance",) and request.reason == "refunds of 1000 or more"
+    with pytest.raises(NotAnApprover):
+        t.decide(request.id, "approved", identity=OPS)
+    t.decide(request.id, "approved", identity=Identity(subject="fay", roles=("finance",)))
+    out = t.output(t.run(run_id))
+    assert out == {"results": ["refunded 50 to c-1", "refunded 5000 to c-1"]}
+    assert ledger.read_text() == "c-1\t50\nc-1\t5000\n"
+    assert len(t.approvals(run_id=run_id)) == 1
+    audit = [(r.rule, r.outcome, r.reason) for r in t.foundations.guards.audit.query(run_id=run_id)]
+    assert [a[:2] for a in audit] == [("default", "allow"), ("big-refunds-need-finance", "allow")]
+    assert f"released by approval {request.id}" in audit[1][2]
+
+
+def test_a_policy_rule_demanding_approval_that_is_rejected_runs_nothing(
+    hitl: Callable[..., Tether], tmp_path: Path
+) -> None:
+    rules = tmp_path / "policy.yaml"
+    rules.write_text(
+        "rules:\n"
+        "  - {name: refunds, effect: require_approval, approvers: [role:finance], tool: refund}\n"
+    )
+    ledger = tmp_path / "ledger"
+    t = hitl(policy={"rules": str(rules)})
+    run_id = t.start("refunds", {"ledger": str(ledger), "amounts": [50]})
+    _park(t, run_id)
+    t.decide(_pending(t, run_id), "rejected", identity=Identity(subject="fay", roles=("finance",)))
+    run = t.run(run_id)
+    assert run.status is RunStatus.FAILED and "rejected by fay" in (run.error or "")
+    assert not ledger.exists()
+
+
+def test_a_run_parked_on_a_policy_approval_resumes_the_same_way_after_the_rules_change(
+    hitl: Callable[..., Tether], tmp_path: Path
+) -> None:
+    rules = tmp_path / "policy.yaml"
+    rules.write_text(
+        "rules:\n"
+        "  - {name: refunds, effect: require_approval, approvers: [role:finance], tool: refund}\n"
+    )
+    ledger = tmp_path / "ledger"
+    asking = hitl(policy={"rules": str(rules)})
+    run_id = asking.start("refunds", {"ledger": str(ledger), "amounts": [70]})
+    _park(asking, run_id)
+    rid = _pending(asking, run_id)
+    relaxed = hitl()  # the rule is gone by the time the decision comes
+    relaxed.decide(rid, "approved", identity=Identity(subject="fay", roles=("finance",)))
+    run = relaxed.run(run_id)
+    assert run.status is RunStatus.COMPLETED, run.error  # the journal's path, not a new one
+    assert ledger.read_text() == "c-1\t70\n"
+    assert relaxed.approval(rid).consumed_by is not None
+
+
+def test_a_consumption_i6_missed_reaches_it_on_a_later_pass(
+    hitl: Callable[..., Tether], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outbox = tmp_path / "outbox"
+    t = hitl()
+    run_id = t.start("gated_mail", {"outbox": str(outbox), "to": ["a@x.com", "b@x.com"]})
+    _park(t, run_id)
+    first = _pending(t, run_id)
+    t.decide(first, "approved", identity=OPS)
+    broker = t.foundations.hitl
+
+    def unreachable(*args: object) -> None:
+        raise DatabaseUnavailable("hitl database is down")
+
+    monkeypatch.setattr(broker, "consume", unreachable)  # I6 goes down after the decision
+    _park(t, run_id)  # a's call runs (its intent row spends the approval), then b's asks
+    assert outbox.read_text() == "a@x.com\thello\n"
+    assert t.approval(first).consumed_by is None  # I6 missed it; the row did not
+    monkeypatch.undo()
+    t.decide(_pending(t, run_id), "approved", identity=OPS)
+    assert t.run(run_id).status is RunStatus.COMPLETED  # its replay of a's call tells I6
+    assert outbox.read_text() == "a@x.com\thello\nb@x.com\thello\n"
+    assert t.approval(first).consumed_by is not None
+    assert [h.event for h in t.approval(first).history].count("consumed") == 1

@@ -80,6 +80,8 @@ def test_an_approved_call_killed_mid_dispatch_is_not_sent_twice_nor_approved_aga
     assert len(consumed) == 1 and stored.consumed_by is not None
     assert len(t.approvals(run_id=run_id)) == 1  # the resumed call asked no second approval
     step = stored.consumed_by.split("/", 1)[1]
+    row = t.foundations.tools.lookup(run_id, step)  # where the approval was spent: the intent
+    assert row is not None and row.approval == request.id and row.status == "started"
     t.resolve(run_id, step, result="sent to a@x.com")
     run_worker_until(data, lambda: t.status(run_id).status is RunStatus.COMPLETED, ENV)
     assert t.output(t.status(run_id)) == {"results": ["sent to a@x.com"]}

@@ -1,6 +1,6 @@
 """No foreign key crosses two interfaces' tables, on PostgreSQL too: I1 (tools), I2
-(checkpoint), I5 (evals), I9's audit (policy) and I11 (cost) each on a PostgreSQL database of
-its own and I10 (limits) on its own Redis database number, each reached by its one
+(checkpoint), I5 (evals), I6 (hitl), I9's audit (policy) and I11 (cost) each on a PostgreSQL
+database of its own and I10 (limits) on its own Redis database number, each reached by its one
 TETHER_<IFACE>_DATABASE_URL; both reference agents run end to end and each interface's
 tables are found only in its own database."""
 
@@ -16,10 +16,11 @@ import pytest
 
 from tests.postgres.server import server_url
 from tether import RunStatus, Settings, Tether
+from tether.foundation.identity.contract import Identity
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
-ON_POSTGRES = ("checkpoint", "tools", "cost", "policy", "evals")
+ON_POSTGRES = ("checkpoint", "tools", "cost", "policy", "evals", "hitl")
 REDIS_DB = 7
 
 
@@ -69,14 +70,15 @@ def test_each_interface_runs_on_its_own_postgres_database(
         triage = t.start("support_triage", {"ticket_id": "T-9", "text": "everything is down"})
         stop = threading.Event()
         t.run(triage, stop=stop, on_wait=lambda _run: stop.set())
-        t.send_event("triage.approval", {"ticket_id": "T-9", "approve": True, "by": "ana"})
+        (request,) = t.approvals(run_id=triage)  # I6, in a database of its own
+        t.decide(request.id, "approved", identity=Identity(subject="ana", roles=("support-leads",)))
         done = t.run(triage)
     finally:
         t.close()
     assert report.status is RunStatus.COMPLETED and done.status is RunStatus.COMPLETED
     found = {iface: _tables(url) for iface, url in databases.items()}
     assert {"runs", "journal"} <= found["checkpoint"]
-    assert "tool_call_results" in found["tools"]
+    assert "tool_call_results" in found["tools"] and "hitl_requests" in found["hitl"]
     assert "cost_calls" in found["cost"] and "guard_audit" in found["policy"]
     for iface, names in found.items():  # no interface's table lives in another's database
         others = set().union(*(found[o] for o in ON_POSTGRES if o != iface))

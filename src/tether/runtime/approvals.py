@@ -7,16 +7,23 @@ a poller. When the timer fires first, a journaled step asks I6 to expire that ro
 request is rejected, approved, or escalated to the next group with a new deadline (and the run
 parks again); a decision that landed just before the timer is found there. Every wait's outcome
 is journaled, so a resumed run replays its decision without asking again.
+
+An approved tool call is released by its decision and spends it where the call's intent is
+recorded: I1's row for (run, step id) names the request (the runner refuses a call bringing an
+approval another call spent). I6 may be another database, so no transaction spans the two: I6
+is told afterwards, idempotently, whenever the row exists (replays included), so a crash or
+an I6 outage between the two leaves the row to say what happened and a later pass tells I6.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from tether.errors import ApprovalRejected
+from tether.errors import ApprovalRejected, TetherError
 from tether.foundation.checkpoint.contract import EntryKind, Wait, WaitKind
 from tether.foundation.hitl.contract import (
     APPROVAL_EVENT,
@@ -26,11 +33,25 @@ from tether.foundation.hitl.contract import (
     Decision,
     OnExpire,
 )
+from tether.foundation.policy.gate import PolicyGate
+from tether.foundation.tools.contract import ToolDef
+from tether.runtime.calls import _guarded, call_tool
+from tether.runtime.retry import RetryPolicy
 
-__all__ = ["ApprovalRejected", "Options", "ask", "check_options"]
+__all__ = [
+    "ApprovalRejected",
+    "Options",
+    "approved_tool",
+    "ask",
+    "check_options",
+    "demanded_by_policy",
+]
 
 if TYPE_CHECKING:
     from tether.runtime.context import Context
+    from tether.runtime.execution import Execution
+
+log = logging.getLogger(__name__)
 
 
 # approvers, expires_in (seconds), on_expire, escalation groups: as checked and stored
@@ -112,6 +133,71 @@ async def ask(
         request = await ctx._step(ctx._next_id(), "approval:expire", expire, (), {}, None)
         if request.decision is not None:
             return request.decision
+
+
+def demanded_by_policy(
+    ex: Execution, sid: str, tool: ToolDef, args: dict[str, Any]
+) -> dict[str, Any]:
+    """The approval options an I9 `require_approval` rule sets for this call (its approvers),
+    or none. Judged when the call is first made; a replay takes the path the journal took,
+    whatever the rules say now: the approval it asked for (whose approvers it holds), or the
+    call made without one."""
+    done = ex.done.get(sid)
+    if done is not None:
+        if done.kind is EntryKind.STEP and done.name == f"approval:{tool.name}" and done.value:
+            asked = json.loads(ex.codec.resolve(done.value))
+            return {"approvers": tuple(asked["approvers"])}
+        return {}
+    for guard in ex.foundations.guards.guards:
+        if isinstance(guard, PolicyGate) and guard.rules.asks_approval:
+            rule = guard.rules.approval_rule(_guarded(ex, sid, "tool", tool.name, args))
+            if rule is not None:
+                return {
+                    "approvers": rule.approvers,
+                    **({"reason": rule.reason} if rule.reason else {}),
+                }
+    return {}
+
+
+async def approved_tool(
+    ctx: Context,
+    sid: str,
+    tool: ToolDef,
+    action: Action,
+    options: Options,
+    reason: str | None,
+    retry: RetryPolicy,
+) -> Any:
+    """Ask for `action`, then run the call with the arguments the decision released (the
+    edited ones after edit-and-approve): ApprovalRejected if it was rejected."""
+    decision = await ask(ctx, sid, action, *options, reason)
+    if not decision.approved:
+        raise ApprovalRejected(decision)
+    ex, call_sid, released = ctx._ex, ctx._next_id(), decision.action
+    try:
+        return await call_tool(
+            ex, call_sid, tool, dict(released.args), retry, approval=decision.request_id
+        )
+    finally:
+        _tell_broker(ex, decision, call_sid)
+
+
+def _tell_broker(ex: Execution, decision: Decision, call_sid: str) -> None:
+    """Mirror into I6 what the call's intent row says: the approval was spent on this call.
+    Done whenever the row exists, a replay included (a no-op read once I6 knows), so a
+    consumption I6 missed (a crash, I6 down) reaches it later; and never fatal, because the
+    row, not I6, is what released the call."""
+    try:
+        row = ex.foundations.tools.lookup(ex.run.id, call_sid)
+        if row is not None and row.approval == decision.request_id:
+            ex.foundations.hitl.consume(
+                decision.request_id, ex.run.id, call_sid, decision.action.args_hash
+            )
+    except TetherError as e:
+        log.warning(
+            "approval %s was spent on the call %s/%s, and I6 could not be told: %s",
+            decision.request_id, ex.run.id, call_sid, e,
+        )  # fmt: skip
 
 
 async def _park(

@@ -68,6 +68,7 @@ def _guarded(
     arguments: dict[str, Any],
     sensitivity: str = "internal",
     attempt: int = 1,
+    approval: str | None = None,
 ) -> GuardedCall:
     root, root_workflow = root_of(ex)
     return GuardedCall(
@@ -83,6 +84,7 @@ def _guarded(
         root_workflow=root_workflow,
         attempt=attempt,
         sub_budgets=tuple(SubBudget.model_validate(b) for b in ex.run.meta.get("budgets", ())),
+        approval=approval,
     )
 
 
@@ -169,8 +171,15 @@ def _decode(tool: ToolDef, text: str) -> Any:
 
 
 async def call_tool(
-    ex: Execution, sid: str, tool: ToolDef, args: dict[str, Any], retry: RetryPolicy
+    ex: Execution,
+    sid: str,
+    tool: ToolDef,
+    args: dict[str, Any],
+    retry: RetryPolicy,
+    approval: str | None = None,
 ) -> Any:
+    """`approval` is the I6 request whose decision released the call: I1 spends it on the
+    call's intent row."""
     entry = ex.replayed(sid, tool.name, EntryKind.TOOL)
     if entry is not None:
         if entry.status is EntryStatus.ERROR:
@@ -184,7 +193,7 @@ async def call_tool(
         await ex.backoff(sid, tool.name, attempt, retry, resumed=True)
     while True:
         attempt += 1
-        call = _guarded(ex, sid, "tool", tool.name, args, attempt=attempt)
+        call = _guarded(ex, sid, "tool", tool.name, args, attempt=attempt, approval=approval)
         started = time.time()
         try:
             decisions = chain.before(call)
@@ -196,7 +205,9 @@ async def call_tool(
         inputs["guards"] = _decisions(decisions)
         ex.commit_recorded()
         try:
-            outcome = await runner.call(ToolInvocation(ex.run.id, sid, attempt, tool, args))
+            outcome = await runner.call(
+                ToolInvocation(ex.run.id, sid, attempt, tool, args, approval=approval)
+            )
         except UnsafeReplayError as e:
             raise NeedsAttention(
                 sid, json.dumps({"type": "UnsafeReplayError", "message": str(e)})

@@ -226,16 +226,19 @@ class Context:
         a call interrupted by a crash does: re-run, re-run with the same key, or park the run
         for a person. Bad arguments raise ToolArgumentError before anything runs.
 
-        A tool declared `requires_approval` first asks I6 for these exact arguments (`approval`
-        gives `ctx.approval`'s options: approvers, expires_in, on_expire, escalate_to, reason)
+        A tool declared `requires_approval`, or a call an I9 rule demands approval for, first
+        asks I6 for these exact arguments (`approval` gives `ctx.approval`'s options:
+        approvers, expires_in, on_expire, escalate_to, reason; a rule names its own approvers)
         and runs only with the approval bound to this call; an edited approval's arguments are
         what runs. A rejection raises ApprovalRejected and nothing runs."""
         if not isinstance(tool, ToolDef):
             raise TypeError(f"ctx.tool takes a @tool-decorated function, not {tool!r}")
         policy = retry or self._ex.default_retry
-        if not (tool.requires_approval or approval is not None):
-            return call_tool(self._ex, self._next_id(), tool, args, policy)
-        options = {"approvers": tool.approvers, **(approval or {})}
+        sid = self._next_id()
+        ruled = approvals.demanded_by_policy(self._ex, sid, tool, args)
+        if not (tool.requires_approval or approval is not None or ruled):
+            return call_tool(self._ex, sid, tool, args, policy)
+        options = {"approvers": tool.approvers, **(approval or {}), **ruled}
         reason = options.pop("reason", None)
         checked = approvals.check_options(
             options.pop("approvers"),
@@ -246,27 +249,7 @@ class Context:
         if options:
             raise TypeError(f"unknown approval options: {', '.join(options)}")
         action = Action.of(tool.name, tool.validate_args(args))
-        return self._approved_tool(self._next_id(), tool, action, checked, reason, policy)
-
-    async def _approved_tool(
-        self,
-        sid: str,
-        tool: ToolDef,
-        action: Action,
-        options: approvals.Options,
-        reason: str | None,
-        retry: RetryPolicy,
-    ) -> Any:
-        decision = await approvals.ask(self, sid, action, *options, reason)
-        if not decision.approved:
-            raise approvals.ApprovalRejected(decision)
-        call_sid = self._next_id()
-        released = decision.action
-        # spent on this call: the same call replayed gets it again, any other call is refused
-        self._ex.foundations.hitl.consume(
-            decision.request_id, self._ex.run.id, call_sid, released.args_hash
-        )
-        return await call_tool(self._ex, call_sid, tool, dict(released.args), retry)
+        return approvals.approved_tool(self, sid, tool, action, checked, reason, policy)
 
     def model(
         self,

@@ -57,6 +57,7 @@ class GuardedCall(BaseModel):
     root_workflow: str = ""  # the root's name@version, whose configured budget applies
     attempt: int = 1  # a retry of a failed call is a new call; a re-execution after a crash isn't
     sub_budgets: tuple[SubBudget, ...] = ()  # outermost first
+    approval: str | None = None  # the I6 request whose decision released this tool call
 
     @property
     def root(self) -> str:

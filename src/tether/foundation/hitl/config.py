@@ -14,7 +14,7 @@ def open_hitl(settings: Settings) -> HITLBroker:
 
 
 def open_transports(settings: Settings) -> dict[str, ApprovalTransport]:
-    """The transports `hitl_transports` names (`{"slack": {...options}}`), by name; the local
+    """The transports `hitl_transports` names (`{"webhook": {...options}}`), by name; the local
     one (CLI, web UI) needs none."""
     configured = getattr(settings, "hitl_transports", {}) or {}
     return {

@@ -229,8 +229,10 @@ class HITLBroker(Protocol):
         ...
 
     def consume(self, request_id: str, run_id: str, step_id: str, args_hash: str) -> Decision:
-        """Spend an approving decision on the call (run_id, step_id) with these arguments; the
-        same call again gets it again, any other call is an ApprovalMismatch."""
+        """Record that an approving decision was spent on the call (run_id, step_id) with these
+        arguments. The call's intent row in I1 is where it is spent (and the source of truth);
+        this mirrors it, so it is idempotent: the same call again gets it again, any other
+        call is an ApprovalMismatch."""
         ...
 
     def close(self) -> None: ...
@@ -238,7 +240,8 @@ class HITLBroker(Protocol):
 
 @runtime_checkable
 class ApprovalTransport(Protocol):
-    """How a request reaches its approvers beyond the local CLI and web UI (D1: slack)."""
+    """How a request reaches its approvers beyond the local CLI and web UI (D1: slack,
+    webhook)."""
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> Self: ...

@@ -2,7 +2,9 @@
 
 It judges each call once (`before`), never per backend attempt: which backend answers does not
 change whether the caller may ask. A denial is `PolicyDenied` naming the rule, raised before
-any counter moves, so a denied call costs no budget and never executes.
+any counter moves, so a denied call costs no budget and never executes. A rule that demands
+an approval lets a call through only with the I6 request that released it (the runtime asks
+before dispatch); one that comes without is denied, never run unapproved.
 """
 
 from __future__ import annotations
@@ -18,6 +20,11 @@ class PolicyGate:
 
     def before(self, call: GuardedCall) -> list[GuardDecision]:
         rule, effect, reason = self.rules.decide(call)
+        if effect == "require_approval":
+            if call.approval is not None:
+                effect, reason = "allow", f"{reason}; released by approval {call.approval}"
+            else:
+                effect, reason = "deny", f"{reason}; it needs an approval and came without one"
         decision = GuardDecision(
             guard="policy",
             rule=rule,

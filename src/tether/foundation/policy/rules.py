@@ -16,9 +16,19 @@
         effect: allow
         subject: "ops:*"           # glob on the caller's subject
         workflow: billing          # name (any version) or a glob on name@version
+      - name: big-refunds-need-finance
+        effect: require_approval   # the call runs once one of `approvers` approves it (I6)
+        approvers: ["role:finance"]
+        tool: refund
+        arguments: {amount: "^[0-9]{4,}"}
 
 Every condition a rule states must hold for it to match; a rule that states none matches all.
 `authenticated: false` matches runs started without an identity.
+
+`require_approval` is asked in the workflow before the call is dispatched, exactly as for a
+tool declared `requires_approval`, with the rule's approvers (a call's own choice of approvers
+cannot widen who may release what policy guards). The gate then lets the call through only
+with the approval that released it.
 """
 
 from __future__ import annotations
@@ -29,14 +39,21 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from tether.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from tether.foundation.guards.contract import GuardedCall
 
-Effect = Literal["allow", "deny"]
+Effect = Literal["allow", "deny", "require_approval"]
 
 
 class Rule(BaseModel):
@@ -53,6 +70,16 @@ class Rule(BaseModel):
     authenticated: bool | None = None
     sensitivity: tuple[str, ...] = ()
     arguments: dict[str, re.Pattern[str]] = Field(default_factory=dict)
+    approvers: tuple[str, ...] = ()  # identities or `role:<name>`; require_approval only
+
+    @model_validator(mode="after")
+    def _approvers_with_require_approval(self) -> Rule:
+        if (self.effect == "require_approval") != bool(self.approvers):
+            raise ValueError(
+                f"rule {self.name!r}: effect require_approval needs approvers "
+                "(identities or 'role:<name>'), and only it takes them"
+            )
+        return self
 
     @field_validator("arguments", mode="before")
     @classmethod
@@ -87,7 +114,7 @@ class Rule(BaseModel):
 class PolicyRules(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    default: Effect = "allow"
+    default: Literal["allow", "deny"] = "allow"
     rules: tuple[Rule, ...] = ()
 
     @field_validator("rules")
@@ -105,6 +132,18 @@ class PolicyRules(BaseModel):
             if rule.matches(call):
                 return rule.name, rule.effect, rule.reason or f"rule {rule.name!r} matched"
         return "default", self.default, f"no rule matched; the default is {self.default}"
+
+    @property
+    def asks_approval(self) -> bool:
+        """Whether any rule demands approval: if none does, no call need be judged for it."""
+        return any(rule.effect == "require_approval" for rule in self.rules)
+
+    def approval_rule(self, call: GuardedCall) -> Rule | None:
+        """The rule that decides `call` if it demands an approval first."""
+        for rule in self.rules:
+            if rule.matches(call):
+                return rule if rule.effect == "require_approval" else None
+        return None
 
 
 def load_rules(path: Path) -> PolicyRules:

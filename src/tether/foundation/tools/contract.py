@@ -103,6 +103,7 @@ class ToolInvocation:
     tool: ToolDef
     args: dict[str, Any]
     idempotency_key: str | None = None
+    approval: str | None = None  # the I6 request releasing this call, spent on its intent row
 
 
 class ToolFailure(BaseModel):

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from tether.errors import ApprovalSpent
 from tether.foundation.tools.results import (
     CallStatus,
     Resolution,
@@ -25,14 +26,23 @@ class MemoryToolResults:
         return cls(**options)
 
     def begin(self, intent: ToolCallRecord) -> tuple[ToolCallRecord, bool]:
+        call = (intent.run_id, intent.step_id)
         with self._lock:
-            rows = self._rows.setdefault((intent.run_id, intent.step_id), [])
+            rows = self._rows.get(call, [])
             if rows and rows[-1].status is not CallStatus.FAILED:
                 return rows[-1], False
+            if intent.approval is not None:
+                self._refuse_spent(call, intent.approval)
+            self._rows[call] = rows
             attempt = max(intent.attempt, rows[-1].attempt + 1) if rows else intent.attempt
             row = intent.model_copy(update={"attempt": attempt})
             rows.append(row)
             return row, True
+
+    def _refuse_spent(self, call: tuple[str, str], approval: str) -> None:
+        for other, held in self._rows.items():
+            if other != call and any(r.approval == approval for r in held):
+                raise ApprovalSpent(approval, "/".join(other))
 
     def finish(
         self, run_id: str, step_id: str, attempt: int, *, result: str | None,

@@ -62,6 +62,9 @@ class ToolCallRecord(BaseModel):
     error: str | None = None
     interrupted: bool = False
     resolution: Resolution | None = None
+    # The I6 request whose decision released this call: its consumption, recorded with the
+    # intent, so a crash can neither lose it nor let another call spend it.
+    approval: str | None = None
 
 
 @runtime_checkable
@@ -79,6 +82,9 @@ class ToolCallStore(Protocol):
 
         Returns (the row inserted, True), or (the live row that was there, False). The attempt
         stored is the intent's, or one past the last failed attempt if that is higher.
+
+        An intent carrying an `approval` spends it: if a row of another (run, step id) holds
+        that approval, nothing is inserted and ApprovalSpent names the call it released.
         """
         ...
 

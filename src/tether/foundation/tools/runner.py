@@ -9,6 +9,11 @@ class); a started row with no result means a worker died mid-call, so `pure` and
 An unsafe call that raises fails its row and is never retried automatically; one stopped
 from outside (timeout, limit, dead process) counts as interrupted. Results over the inline
 limit go to the blob store, referred to by hash.
+
+An approval-gated call carries the I6 request that released it, and its intent row records it:
+that row is where the approval is spent. The same call replayed finds its row and uses it again;
+another call bringing it is refused (ApprovalSpent) before anything runs. I6 may live in another
+database, so it is told afterwards, by the runtime, and only mirrors what this row says.
 """
 
 from __future__ import annotations
@@ -85,7 +90,8 @@ class ToolRunner:
 
     async def call(self, invocation: ToolInvocation) -> ToolOutcome:
         """Run the call once, or answer it from tool_call_results. Raises ToolArgumentError
-        (nothing ran, no row), ToolFailed (the call raised or hit a limit; a failed row) or
+        (nothing ran, no row), ApprovalSpent (its approval released another call; nothing ran,
+        no row), ToolFailed (the call raised or hit a limit; a failed row) or
         UnsafeReplayError (an unsafe call may have reached the outside world)."""
         tool = invocation.tool
         args = tool.validate_args(invocation.args)
@@ -98,13 +104,15 @@ class ToolRunner:
             started_at=time.time(),
             idempotency_key=idempotency_key(invocation.run_id, invocation.step_id)
             if tool.replay is ReplayClass.IDEMPOTENT_WITH_KEY else None,
+            approval=invocation.approval,
         )  # fmt: skip
         row, created = self.store.begin(intent)
         if not created:
-            if row.args_hash != intent.args_hash:
+            if row.args_hash != intent.args_hash or row.approval != intent.approval:
                 raise NonDeterminismError(
                     invocation.step_id, f"tool {tool.name} with arguments {row.args}",
-                    f"tool {tool.name} with other arguments ({intent.args_hash})",
+                    f"tool {tool.name} with other arguments ({intent.args_hash}) or approval "
+                    f"({intent.approval})",
                 )  # fmt: skip
             if row.status is CallStatus.FINISHED:
                 return self._stored(row)

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
-from tether.errors import DatabaseUnavailable
+from tether.errors import ApprovalSpent, DatabaseUnavailable
 from tether.foundation.tools.backends._table import COLUMNS, SELECT, record, values
 from tether.foundation.tools.results import (
     CallStatus,
@@ -40,11 +40,23 @@ class Dialect:
         self.latest_for_update = self.latest + for_update
         # The attempt is the intent's or one past the last, whichever is higher; a live row at
         # (run, step) makes the insert a no-op through the partial unique index.
-        self.begin = (
+        insert = (
             f"INSERT INTO tool_call_results ({', '.join(COLUMNS)}) SELECT {p}, {p}, "
             f"{greatest}({p}, COALESCE((SELECT max(attempt) + 1 FROM tool_call_results "
             f"WHERE run_id = {p} AND step_id = {p}), 0)), {', '.join([p] * (len(COLUMNS) - 3))} "
-            "WHERE true ON CONFLICT DO NOTHING RETURNING attempt"
+        )
+        self.begin = insert + "WHERE true ON CONFLICT DO NOTHING RETURNING attempt"
+        # An approved call's intent is a no-op too if its approval is on a row of another call
+        # (any row, found through the approval's index: a failed call was released as well;
+        # two racing live ones meet the approval's unique index instead). Only approved calls
+        # pay for the look.
+        self.begin_approved = (
+            insert + f"WHERE NOT EXISTS (SELECT 1 FROM tool_call_results WHERE approval = {p} "
+            f"AND NOT (run_id = {p} AND step_id = {p})) ON CONFLICT DO NOTHING RETURNING attempt"
+        )
+        self.spent = (
+            f"SELECT run_id, step_id FROM tool_call_results WHERE approval = {p} "
+            f"AND NOT (run_id = {p} AND step_id = {p}) LIMIT 1"
         )
         self.resolve = _update(COLUMNS[3:], p)
         self.finish = _update(_FINISH, p) + " AND status = 'started'"
@@ -98,13 +110,22 @@ class SqlToolResults(ABC, Generic[C]):
 
     def begin(self, intent: ToolCallRecord) -> tuple[ToolCallRecord, bool]:
         row = values(intent)
-        params = (*row[:2], intent.attempt, intent.run_id, intent.step_id, *row[3:])
+        call = (intent.run_id, intent.step_id)
+        params = (*row[:2], intent.attempt, *call, *row[3:])
+        query = self._sql.begin
+        if intent.approval is not None:
+            query, params = self._sql.begin_approved, (*params, intent.approval, *call)
         with self._lock, self._errors():
-            inserted = self._conn.execute(self._sql.begin, params).fetchone()
+            inserted = self._conn.execute(query, params).fetchone()
             if inserted is not None:
                 return intent.model_copy(update={"attempt": inserted[0]}), True
-            live = self._conn.execute(self._sql.latest, (intent.run_id, intent.step_id))
-            return record(live.fetchone()), False  # the row whose conflict stopped the insert
+            latest = self._conn.execute(self._sql.latest, call).fetchone()
+            live = None if latest is None else record(latest)
+            if live is not None and live.status is not CallStatus.FAILED:
+                return live, False  # the row whose conflict stopped the insert
+            other = self._conn.execute(self._sql.spent, (intent.approval, *call)).fetchone()
+        assert intent.approval is not None and other is not None  # what else stops the insert
+        raise ApprovalSpent(intent.approval, f"{other[0]}/{other[1]}")
 
     def finish(
         self, run_id: str, step_id: str, attempt: int, *, result: str | None,

@@ -2,7 +2,12 @@
 
 Primary key (run_id, step_id, attempt); a partial unique index on (run_id, step_id) over the
 rows that are not `failed` makes the intent insert itself the guard against a second live
-call. No foreign key: run and step ids are plain text.
+call, and one on `approval` over the same rows keeps an approval on one call (another, over
+every row that has one, finds the call an approval released). No foreign key:
+run and step ids and the approval's request id are plain text.
+
+`approval` came after the table first shipped: `ADD_APPROVAL` adds it to a table that lacks it
+(I1 migration 1), before the index on it is made.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from tether.foundation.tools.results import ToolCallRecord
 COLUMNS = (
     "run_id", "step_id", "attempt", "tool", "args", "args_hash", "idempotency_key", "status",
     "started_at", "finished_at", "result", "result_ref", "error_type", "error", "interrupted",
-    "resolution",
+    "resolution", "approval",
 )  # fmt: skip
 SELECT = f"SELECT {', '.join(COLUMNS)} FROM tool_call_results"
 
@@ -41,10 +46,20 @@ CREATE TABLE IF NOT EXISTS tool_call_results (
     error TEXT,
     interrupted {boolean} NOT NULL DEFAULT FALSE,
     resolution TEXT,
+    approval TEXT,
     PRIMARY KEY (run_id, step_id, attempt)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS tool_call_results_live
     ON tool_call_results (run_id, step_id) WHERE status <> 'failed';
+"""
+
+
+ADD_APPROVAL = "ALTER TABLE tool_call_results ADD COLUMN approval TEXT"
+APPROVAL_INDEX = """
+CREATE UNIQUE INDEX IF NOT EXISTS tool_call_results_approval_live
+    ON tool_call_results (approval) WHERE approval IS NOT NULL AND status <> 'failed';
+CREATE INDEX IF NOT EXISTS tool_call_results_approval
+    ON tool_call_results (approval) WHERE approval IS NOT NULL;
 """
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 
 from tether.foundation.tools.backends._sql import Dialect, SqlToolResults
-from tether.foundation.tools.backends._table import schema
+from tether.foundation.tools.backends._table import ADD_APPROVAL, APPROVAL_INDEX, schema
 from tether.settings import redact_dsn
 
 
@@ -28,6 +28,8 @@ class PostgresToolResults(SqlToolResults[psycopg.Connection[Any]]):
         with self._errors():
             self._conn = psycopg.connect(url, autocommit=True)
             self._conn.execute(schema("DOUBLE PRECISION", "BOOLEAN"))
+            self._conn.execute(ADD_APPROVAL.replace("ADD COLUMN", "ADD COLUMN IF NOT EXISTS"))
+            self._conn.execute(APPROVAL_INDEX)
 
     @classmethod
     def from_settings(cls, settings: Any, **options: Any) -> PostgresToolResults:

@@ -12,7 +12,7 @@ from typing import Any
 
 from tether.foundation.sqlite import open_sqlite, sqlite_file
 from tether.foundation.tools.backends._sql import Dialect, SqlToolResults
-from tether.foundation.tools.backends._table import schema
+from tether.foundation.tools.backends._table import ADD_APPROVAL, APPROVAL_INDEX, schema
 
 
 class SqliteToolResults(SqlToolResults[sqlite3.Connection]):
@@ -28,6 +28,11 @@ class SqliteToolResults(SqlToolResults[sqlite3.Connection]):
         self._conn = open_sqlite(
             self.path, "tool_call_results", schema("REAL", "INTEGER"), synchronous=synchronous
         )
+        with self._errors():
+            columns = {r[1] for r in self._conn.execute("PRAGMA table_info(tool_call_results)")}
+            if "approval" not in columns:
+                self._conn.execute(ADD_APPROVAL)
+            self._conn.executescript(APPROVAL_INDEX)
 
     @classmethod
     def from_settings(cls, settings: Any, **options: Any) -> SqliteToolResults:
