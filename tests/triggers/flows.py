@@ -44,13 +44,13 @@ async def _chat(ctx: Context, inp: Chat) -> Said:
     return Said(turns=inp.turns)
 
 
-@workflow(name="chatty", version="1.0.0")
-async def chatty(ctx: Context, inp: Chat) -> Said:
+@workflow(name="talkative", version="1.0.0")
+async def talkative(ctx: Context, inp: Chat) -> Said:
     return await _chat(ctx, inp)
 
 
-@workflow(name="terse", version="1.0.0")
-async def terse(ctx: Context, inp: Chat) -> Said:
+@workflow(name="laconic", version="1.0.0")
+async def laconic(ctx: Context, inp: Chat) -> Said:
     return await _chat(ctx, inp)
 
 
@@ -58,7 +58,7 @@ class Gate(BaseModel):
     approvers: list[str]
 
 
-@workflow(name="gate", version="1.0.0")
+@workflow(name="ship_gate", version="1.0.0")
 async def gate(ctx: Context, inp: Gate) -> str:
     decision = await ctx.approval("ship", {"what": "it"}, approvers=inp.approvers)
     return decision.verdict.value

@@ -83,9 +83,9 @@ def test_the_demo_and_a_scripted_load_are_measured_and_d6_d7_fire_past_their_thr
 
     run("research_report", {"topic": "durable background agents"})  # the demo's own run
     for _ in range(3):
-        run("chatty", {"turns": 12})
+        run("talkative", {"turns": 12})
     for approvers in (["role:ops"], ["role:legal"]):
-        gated = t.start("gate", {"approvers": approvers})
+        gated = t.start("ship_gate", {"approvers": approvers})
         parked = threading.Event()
         t.run(gated, stop=parked, on_wait=lambda _run, parked=parked: parked.set())
         (request,) = t.approvals(state="pending", run_id=gated)
@@ -102,21 +102,21 @@ def test_the_demo_and_a_scripted_load_are_measured_and_d6_d7_fire_past_their_thr
         assert before[measured]["state"] != "not measurable yet", before[measured]
     assert "4 personas" in before["D1"]["measured"]  # two roles, two deciders
     assert "longest run" in before["D4"]["measured"] and before["D4"]["state"] == "not fired"
-    # research_report makes fewer than 10 calls: lower its cap; chatty's 12 are in range
+    # research_report makes fewer than 10 calls: lower its cap; talkative's 12 are in range
     assert before["D6"]["state"] == "fired" and "lower research_report to 25" in before["D6"]["why"]
-    assert "chatty p95 12 of cap 50 over 3 runs" in before["D6"]["measured"]
-    assert "chatty" not in before["D6"]["why"]
+    assert "talkative p95 12 of cap 50 over 3 runs" in before["D6"]["measured"]
+    assert "talkative" not in before["D6"]["why"]
     d7 = before["D7"]  # the demo's save_report keeps a workspace; search and word_count don't
     assert d7["state"] == "not fired" and "1 of 3 tools keep state (33%)" in d7["measured"]
     assert before["D9"]["state"] == "not fired"  # the local models are the demo's stand-ins
     assert before["D10"]["state"] == "not fired" and "+10.0pp" in before["D10"]["measured"]
 
     for _ in range(3):  # cross D7's 50% and D6's raise threshold
-        run("terse", {"turns": 2, "tools": ["remember", "recall"]})
+        run("laconic", {"turns": 2, "tools": ["remember", "recall"]})
     capped = make_tether(
-        workflows=WORKFLOWS, limits={"workflows": {"chatty": {"model_call_cap": 5}}}
+        workflows=WORKFLOWS, limits={"workflows": {"talkative": {"model_call_cap": 5}}}
     )
-    over = capped.start("chatty", {"turns": 12})
+    over = capped.start("talkative", {"turns": 12})
     assert capped.run(over).status is RunStatus.FAILED
     evals.record([result("open-weight", 0.89, "vllm/llama-3.3-70b", run="2")])  # a better prompt
     evals.close()
@@ -125,7 +125,7 @@ def test_the_demo_and_a_scripted_load_are_measured_and_d6_d7_fire_past_their_thr
     assert code == 0, text
     assert after["D7"]["state"] == "fired"
     assert "3 of 5 tools keep state (60%): recall, remember, save_report" in after["D7"]["measured"]
-    assert after["D6"]["state"] == "fired" and "raise chatty to 200" in after["D6"]["why"]
+    assert after["D6"]["state"] == "fired" and "raise talkative to 200" in after["D6"]["why"]
     assert after["D10"]["state"] == "fired" and "+1.0pp" in after["D10"]["measured"]
     assert "support_triage" in after["D10"]["why"]
 
@@ -166,7 +166,7 @@ def test_d4_fires_on_a_run_older_than_a_day_and_d9_on_a_second_closed_provider()
 
 def test_rows_older_than_the_window_are_not_measured(make_tether: Callable[..., Tether]) -> None:
     t = make_tether(workflows=WORKFLOWS)
-    t.run(t.start("chatty", {"turns": 1}))
+    t.run(t.start("talkative", {"turns": 1}))
     evals = MemoryEvalStore()
     evals.record([result("main", 0.9, "anthropic/claude")])
     now = time.time()
