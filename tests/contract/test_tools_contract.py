@@ -1,6 +1,7 @@
 """I1 contract: the replay rules hold on every tool_call_results backend, and every lane backend
-on this host (plain and bubblewrap) runs tools the same way with the same limits; both lists are
-the installed entry points (`tether.tool_results`, `tether.tools`).
+(plain and bubblewrap on this host; opencomputer against a local server speaking its API) runs
+tools the same way with the same limits; both lists are the installed entry points
+(`tether.tool_results`, `tether.tools`).
 
 The runner tests stand in for a crashed worker by writing the intent row the way a worker
 does just before dispatch, then calling again as a resumed worker would.
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.contract.backends import environment, installed
+from tests.fakes.opencomputer_server import KEY, OpenComputerServer
 from tests.tools import sample_tools as t
 from tether.errors import (
     NonDeterminismError,
@@ -34,6 +36,8 @@ from tether.foundation.tools.runner import ToolRunner, args_hash, idempotency_ke
 
 # lanes that run in a vendor's cloud (their live tests sit beside the stand-in ones)
 VENDOR_LANES = {"e2b", "daytona"}
+# lanes whose session is a directory only (a process per call), not also a live process
+DISK_SESSIONS = {"opencomputer"}
 
 pytestmark = pytest.mark.anyio
 
@@ -59,6 +63,14 @@ def lanes(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LaneBacken
             "tests/tools/test_vendor_lanes.py runs them against a stand-in"
         )
     with environment(request.param, "tools", tmp_path) as (settings, options):
+        if request.param == "opencomputer":  # its API, served here (tests/fakes)
+            server = OpenComputerServer()
+            with pytest.MonkeyPatch.context() as env:
+                env.setenv("OPENCOMPUTER_API_KEY", KEY)
+                env.setenv("OPENCOMPUTER_API_URL", server.url)
+                yield open_backend("tools", request.param, LaneBackend, settings, **options)
+            server.close()
+            return
         yield open_backend("tools", request.param, LaneBackend, settings, **options)
 
 
@@ -311,11 +323,14 @@ async def test_ephemeral_tool_gets_a_throwaway_directory(lane_runner: ToolRunner
 
 
 async def test_session_tool_keeps_state_within_a_run_and_restarts_after_park(
-    lane_runner: ToolRunner, tmp_path: Path
+    lane_runner: ToolRunner, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
+    """A session's state is its directory on every lane; a lane that keeps a process for the
+    session (not one per call) keeps its memory too, until the run parks."""
+    in_memory = request.node.callspec.params["lanes"] not in DISK_SESSIONS
     one = (await lane_runner.call(call(t.session_count, "1", note="a"))).value
     two = (await lane_runner.call(call(t.session_count, "2", note="b"))).value
-    assert (one["in_memory"], two["in_memory"], two["on_disk"]) == (1, 2, 2)
+    assert (one["in_memory"], two["in_memory"], two["on_disk"]) == (1, 2 if in_memory else 1, 2)
     other_run = (await lane_runner.call(call(t.session_count, "1", run="run-2", note="c"))).value
     assert (other_run["in_memory"], other_run["on_disk"]) == (1, 1)
     await lane_runner.run_parked("run-1")
