@@ -1,7 +1,7 @@
 """I1 contract: the replay rules hold on every tool_call_results backend, and every lane backend
-(plain and bubblewrap on this host; opencomputer against a local server speaking its API) runs
-tools the same way with the same limits; both lists are the installed entry points
-(`tether.tool_results`, `tether.tools`).
+(plain and bubblewrap on this host; opencomputer and tensorlake against a local server speaking
+each one's API) runs tools the same way with the same limits; both lists are the installed entry
+points (`tether.tool_results`, `tether.tools`).
 
 The runner tests stand in for a crashed worker by writing the intent row the way a worker
 does just before dispatch, then calling again as a resumed worker would.
@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.contract.backends import environment, installed
-from tests.fakes.opencomputer_server import KEY, OpenComputerServer
+from tests.fakes import opencomputer_server as opencomputer
+from tests.fakes import tensorlake_server as tensorlake
+from tests.fakes.opencomputer_server import OpenComputerServer
+from tests.fakes.tensorlake_server import TensorlakeServer
 from tests.tools import sample_tools as t
 from tether.errors import (
     NonDeterminismError,
@@ -36,8 +40,13 @@ from tether.foundation.tools.runner import ToolRunner, args_hash, idempotency_ke
 
 # lanes that run in a vendor's cloud (their live tests sit beside the stand-in ones)
 VENDOR_LANES = {"e2b", "daytona"}
+# lanes run against a local server speaking the vendor's API: (server, key, variable prefix)
+SERVED_LANES: dict[str, tuple[Callable[[], Any], str, str]] = {
+    "opencomputer": (OpenComputerServer, opencomputer.KEY, "OPENCOMPUTER"),
+    "tensorlake": (TensorlakeServer, tensorlake.KEY, "TENSORLAKE"),
+}
 # lanes whose session is a directory only (a process per call), not also a live process
-DISK_SESSIONS = {"opencomputer"}
+DISK_SESSIONS = {"opencomputer", "tensorlake"}
 
 pytestmark = pytest.mark.anyio
 
@@ -63,11 +72,12 @@ def lanes(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LaneBacken
             "tests/tools/test_vendor_lanes.py runs them against a stand-in"
         )
     with environment(request.param, "tools", tmp_path) as (settings, options):
-        if request.param == "opencomputer":  # its API, served here (tests/fakes)
-            server = OpenComputerServer()
+        if request.param in SERVED_LANES:  # the vendor's API, served here (tests/fakes)
+            serve, key, prefix = SERVED_LANES[request.param]
+            server = serve()
             with pytest.MonkeyPatch.context() as env:
-                env.setenv("OPENCOMPUTER_API_KEY", KEY)
-                env.setenv("OPENCOMPUTER_API_URL", server.url)
+                env.setenv(f"{prefix}_API_KEY", key)
+                env.setenv(f"{prefix}_API_URL", server.url)
                 yield open_backend("tools", request.param, LaneBackend, settings, **options)
             server.close()
             return
