@@ -111,7 +111,15 @@ class ToolLanes(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _one_name(cls, value: Any) -> Any:
-        return {"default": value} if isinstance(value, str) else value
+        """A backend's name, or the whole table as JSON (`TETHER_TOOLS='{"lanes": ...}'`)."""
+        if not isinstance(value, str):
+            return value
+        if value.strip().startswith("{"):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"not a JSON table of lanes ({e})") from None
+        return {"default": value}
 
 
 class Settings(BaseSettings):

@@ -71,6 +71,8 @@ render_chart = "bubblewrap"
 def test_one_name_is_still_the_lane_for_every_class(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TETHER_TOOLS", "bubblewrap")
     assert Settings().tools == ToolLanes(default="bubblewrap")
+    monkeypatch.setenv("TETHER_TOOLS", '{"lanes": {"ephemeral": "e2b"}}')  # or the table as JSON
+    assert Settings().tools == ToolLanes(lanes={"ephemeral": "e2b"})
 
 
 def test_variables_use_the_double_underscore_and_leave_the_tools_database_alone(
@@ -167,7 +169,9 @@ def test_an_override_for_a_tool_no_workflow_registers_is_a_warning(
     ]
 
 
-def test_worker_and_run_wait_refuse_a_bad_mapping_before_any_run_starts(tmp_path: Path) -> None:
+def test_worker_run_wait_and_serve_refuse_a_bad_mapping_before_any_run_starts(
+    tmp_path: Path,
+) -> None:
     env = {
         **os.environ, "PYTHONPATH": str(ROOT), "TETHER_DATA_DIR": str(tmp_path / ".tether"),
         "TETHER_WORKFLOWS": json.dumps(["tests.runtime.flows"]), "TETHER_TRACE": "none",
@@ -179,7 +183,7 @@ def test_worker_and_run_wait_refuse_a_bad_mapping_before_any_run_starts(tmp_path
                               capture_output=True, text=True, timeout=60)  # fmt: skip
 
     start = ("run", "approval", "-i", '{"ticket": "T"}', "--wait")
-    for args in (("worker", "--until-idle"), start):
+    for args in (("worker", "--until-idle"), start, ("serve", "--port", "0")):
         done = cli(*args)
         assert done.returncode == 2, done.stderr
         (line,) = [x for x in done.stderr.splitlines() if x.startswith("error:")]
