@@ -1,7 +1,7 @@
 """Lanes per persistence class, with per-tool overrides: one ToolRunner, several lane backends.
 
-`Settings.tools` (tools/settings: `[tools.lanes]`, `[tools.overrides]`) names a backend for
-each persistence class (the rest fall to its default) and for single tools by name. The
+`Settings.tools` (tether.toml's `tools`, `[tools.lanes]` and `[tools.overrides]`) names a
+backend for each persistence class (the rest fall to its default) and for single tools. The
 router is itself a `LaneBackend`, so the runner and its replay rules do not know there are
 several. Every mapping is checked when the router is built, which a worker, `tether run
 --wait` and `tether serve` do before any run starts: the backend must be installed, able to
