@@ -156,6 +156,20 @@ def test_a_lane_on_a_backend_that_is_not_installed_names_the_mapping(tmp_path: P
     assert "known: bubblewrap, daytona, e2b, local" in message
 
 
+def test_a_lane_whose_sdk_is_not_installed_names_the_mapping_and_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TENSORLAKE_API_KEY", "key")
+    for module in ("tensorlake", "tensorlake.sandbox"):
+        monkeypatch.setitem(sys.modules, module, None)  # as if the extra were not installed
+    settings = from_toml(tmp_path, '[tools.lanes]\npersistent_session = "tensorlake"\n')
+    with pytest.raises(ConfigurationError) as raised:
+        LaneRouter.from_settings(settings)
+    message = str(raised.value)
+    assert message.startswith("tools.lanes.persistent_session = 'tensorlake': ")
+    assert "pip install 'tether[tensorlake]'" in message and "\n" not in message
+
+
 def test_an_override_for_a_tool_no_workflow_registers_is_a_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
