@@ -16,6 +16,8 @@ import pytest
 
 from tests.fakes.opencomputer_server import KEY, OpenComputerServer
 from tests.fakes.sandboxes import FakeDaytona
+from tests.fakes.tensorlake_server import KEY as TENSORLAKE_KEY
+from tests.fakes.tensorlake_server import TensorlakeServer
 from tests.tools import sample_tools as t
 from tether import RunStatus, Tether
 from tether.errors import ConfigurationError, ToolFailed
@@ -160,9 +162,10 @@ def run_swap_flow(tmp_path: Path) -> Any:
         t_.close()
 
 
-def test_swap_1_a_session_tool_moves_from_daytona_to_opencomputer_by_configuration(
+def test_swap_1_a_session_tool_moves_from_daytona_to_opencomputer_and_tensorlake_by_configuration(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: OpenComputerServer
 ) -> None:
+    """And on to tensorlake: the third session backend, by the same one setting."""
     monkeypatch.setenv("TETHER_CONFIG_FILE", str(tmp_path / "none.toml"))
     (tmp_path / "none.toml").write_text("")
     daytona = FakeDaytona()
@@ -175,8 +178,17 @@ def test_swap_1_a_session_tool_moves_from_daytona_to_opencomputer_by_configurati
     on_daytona = run_swap_flow(tmp_path / "one")
     monkeypatch.setenv("TETHER_TOOLS__LANES__PERSISTENT_SESSION", "opencomputer")
     on_opencomputer = run_swap_flow(tmp_path / "two")
+    tensorlake = TensorlakeServer()
+    try:
+        monkeypatch.setenv("TENSORLAKE_API_KEY", TENSORLAKE_KEY)
+        monkeypatch.setenv("TENSORLAKE_API_URL", tensorlake.url)
+        monkeypatch.setenv("TETHER_TOOLS__LANES__PERSISTENT_SESSION", "tensorlake")
+        on_tensorlake = run_swap_flow(tmp_path / "three")
+        (name,) = {b["name"] for b in tensorlake.sandboxes.values()}
+    finally:
+        tensorlake.close()
 
-    for seen in (on_daytona, on_opencomputer):  # the session's disk across calls and the park
+    for seen in (on_daytona, on_opencomputer, on_tensorlake):  # the disk across calls and a park
         assert [s["on_disk"] for s in seen["seen"]] == [1, 2, 3]
     (box,) = daytona.sandboxes.values()
     assert box.events == ["stop", "start", "delete"]
@@ -184,3 +196,8 @@ def test_swap_1_a_session_tool_moves_from_daytona_to_opencomputer_by_configurati
     assert ("POST", "/api/sandboxes/{id}/wake") in server.requests()
     assert server.requests()[-1] == ("DELETE", "/api/sandboxes/{id}")
     assert [b["status"] for b in server.sandboxes.values()] == ["killed"]
+    named = f"/v1/namespaces/default/sandboxes/{name}/"
+    lifecycle = [p.removeprefix(named) for m, p in tensorlake.requests()
+                 if m == "POST" and p.startswith(named)]  # fmt: skip
+    assert name.startswith("tether-run-") and lifecycle == ["suspend", "resume"]
+    assert [b["status"] for b in tensorlake.sandboxes.values()] == ["terminated"]
