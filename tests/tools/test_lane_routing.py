@@ -17,7 +17,7 @@ from tests.tools import sample_tools as t
 from tether.errors import ConfigurationError
 from tether.foundation.blobs.files import FileBlobStore
 from tether.foundation.tools.backends.bubblewrap import BubblewrapLanes
-from tether.foundation.tools.contract import ToolInvocation
+from tether.foundation.tools.contract import Lane, LaneResult, PersistenceClass, ToolInvocation
 from tether.foundation.tools.local import LocalLanes
 from tether.foundation.tools.routing import LaneRouter
 from tether.foundation.tools.runner import ToolRunner
@@ -122,6 +122,51 @@ async def test_a_class_mapping_sends_every_tool_of_the_class(tmp_path: Path) -> 
         assert type(runner.lanes.backend_for(t.session_count)) is LocalLanes  # type: ignore[attr-defined]
     finally:
         await runner.close()
+
+
+class _Recording:
+    """A lane backend that serves every class and records which runs it heard of."""
+
+    def __init__(self) -> None:
+        self.heard: list[tuple[str, str]] = []
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: object) -> _Recording:
+        return cls()
+
+    def lane(self, persistence: PersistenceClass) -> Lane:
+        return self
+
+    async def run(self, invocation: ToolInvocation) -> LaneResult:
+        raise AssertionError("this receipt makes no call")
+
+    async def park(self, run_id: str) -> None:
+        self.heard.append(("park", run_id))
+
+    async def end_run(self, run_id: str) -> None:
+        self.heard.append(("end", run_id))
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_only_backends_that_may_hold_a_run_hear_of_its_park_and_end(tmp_path: Path) -> None:
+    """A vendor mapped to one-shot calls only is not asked about every run that parks."""
+    one_shot, sessions, override = _Recording(), _Recording(), _Recording()
+    config = ToolLanes(
+        lanes={"ephemeral": "one_shot", "persistent_session": "sessions"},
+        overrides={"session_count": "override"},
+    )  # fmt: skip
+    router = LaneRouter(
+        {"local": LocalLanes(tmp_path), "one_shot": one_shot, "sessions": sessions,
+         "override": override},
+        config, [t.session_count, t.add],
+    )  # fmt: skip
+    await router.park("run-1")
+    await router.end_run("run-1")
+    assert one_shot.heard == []
+    assert sessions.heard == override.heard == [("park", "run-1"), ("end", "run-1")]
+    await router.close()
 
 
 def test_a_backend_that_cannot_serve_its_class_is_refused_naming_the_mapping(

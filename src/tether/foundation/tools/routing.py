@@ -58,6 +58,12 @@ class LaneRouter:
         self._overrides = dict(config.overrides)
         for persistence, name in self._by_class.items():
             self._check(name, persistence, _where(config, persistence))
+        # the backends that may hold something for a run between its calls (a session, a
+        # process bound to its lease): only they hear of its park and end, so a vendor that
+        # runs only one-shot calls is not asked about every run that parks
+        self._per_run = {
+            name for name, b in self._backends.items() if isinstance(b, LeaseBound)
+        } | {self._by_class[PersistenceClass.PERSISTENT_SESSION]}
         tools = {tool.name: tool for tool in registered}
         for tool_name, name in self._overrides.items():
             tool = tools.get(tool_name)
@@ -67,8 +73,11 @@ class LaneRouter:
                     "the override applies if one is loaded later",
                     tool_name, name, tool_name,
                 )  # fmt: skip
+                self._per_run.add(name)  # its class is not known yet
                 continue
             self._check(name, tool.persistence, f"[tools.overrides] {tool_name} = {name!r}")
+            if tool.persistence is PersistenceClass.PERSISTENT_SESSION:
+                self._per_run.add(name)
         self._lanes = {p: _RoutedLane(self, p) for p in PersistenceClass}
 
     @classmethod
@@ -102,10 +111,10 @@ class LaneRouter:
         return self._lanes[persistence]
 
     async def park(self, run_id: str) -> None:
-        await asyncio.gather(*(b.park(run_id) for b in self._backends.values()))
+        await asyncio.gather(*(self._backends[n].park(run_id) for n in sorted(self._per_run)))
 
     async def end_run(self, run_id: str) -> None:
-        await asyncio.gather(*(b.end_run(run_id) for b in self._backends.values()))
+        await asyncio.gather(*(self._backends[n].end_run(run_id) for n in sorted(self._per_run)))
 
     async def close(self) -> None:
         for backend in self._backends.values():
