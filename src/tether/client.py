@@ -440,7 +440,14 @@ class Tether:
 
     # -- execution --------------------------------------------------------------------------
 
+    def check_tools(self) -> None:
+        """Build I1 now, so a lane mapping its backend cannot serve (or a backend that is not
+        installed) is one ConfigurationError before any run starts, not at a first call. A
+        worker, `run` (`tether run --wait`) and `tether serve` call it."""
+        self.foundations.tools  # noqa: B018  (building the runner checks every mapping)
+
     def worker(self, concurrency: int = 1) -> EngineWorker:
+        self.check_tools()
         return self.engine.worker(concurrency)
 
     def run(
@@ -452,6 +459,7 @@ class Tether:
         """Execute the run in this process until it finishes, waiting through its sleeps and
         event waits. If a worker holds it, follow it instead. `stop` detaches: the run is
         released at its next primitive and goes on elsewhere. Returns the run as it stands."""
+        self.check_tools()
         return self.engine.run(run_id, stop or threading.Event(), on_wait)
 
     def close(self) -> None:

@@ -17,9 +17,18 @@ import re
 import tempfile
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -82,6 +91,37 @@ def explain(error: ValidationError, table: str | None = None) -> str:
     return ("invalid setting " if table is None else "bad ") + "; ".join(parts)
 
 
+# I1's persistence classes by their names in tether.toml (tools/contract.py's PersistenceClass)
+LaneClass = Literal["ephemeral", "persistent_session", "persistent_workspace"]
+
+
+class ToolLanes(BaseModel):
+    """Which lane backend (`tether.tools` entry point) runs which tools: `default` unless the
+    tool's persistence class is in `lanes`, unless the tool itself is in `overrides`. One
+    string (`tools = "bubblewrap"`, `TETHER_TOOLS=bubblewrap`) is the default alone. As
+    variables: `TETHER_TOOLS__LANES__EPHEMERAL=e2b`, `TETHER_TOOLS__OVERRIDES__RENDER_CHART=
+    bubblewrap` (the double underscore keeps them apart from `TETHER_TOOLS_DATABASE_URL`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    default: str = "local"
+    lanes: dict[LaneClass, str] = Field(default_factory=dict)
+    overrides: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_name(cls, value: Any) -> Any:
+        """A backend's name, or the whole table as JSON (`TETHER_TOOLS='{"lanes": ...}'`)."""
+        if not isinstance(value, str):
+            return value
+        if value.strip().startswith("{"):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"not a JSON table of lanes ({e})") from None
+        return {"default": value}
+
+
 class Settings(BaseSettings):
     """What tether needs to know about its environment; every field has a working default."""
 
@@ -107,7 +147,7 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     temporal_queue_prefix: str = "tether"
     trace: str = "jsonl"
-    tools: str = "local"
+    tools: Annotated[ToolLanes, NoDecode] = Field(default_factory=ToolLanes)
     blobs: str = "files"
 
     # Leases and polling: seconds. Sub-second values are fine (tests use them).

@@ -1,6 +1,7 @@
 """I1 contract: the replay rules hold on every tool_call_results backend, and every lane backend
-on this host (plain and bubblewrap) runs tools the same way with the same limits; both lists are
-the installed entry points (`tether.tool_results`, `tether.tools`).
+(plain and bubblewrap on this host; opencomputer and tensorlake against a local server speaking
+each one's API) runs tools the same way with the same limits; both lists are the installed entry
+points (`tether.tool_results`, `tether.tools`).
 
 The runner tests stand in for a crashed worker by writing the intent row the way a worker
 does just before dispatch, then calling again as a resumed worker would.
@@ -10,12 +11,17 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.contract.backends import environment, installed
+from tests.fakes import opencomputer_server as opencomputer
+from tests.fakes import tensorlake_server as tensorlake
+from tests.fakes.opencomputer_server import OpenComputerServer
+from tests.fakes.tensorlake_server import TensorlakeServer
 from tests.tools import sample_tools as t
 from tether.errors import (
     ApprovalSpent,
@@ -35,6 +41,13 @@ from tether.foundation.tools.runner import ToolRunner, args_hash, idempotency_ke
 
 # lanes that run in a vendor's cloud (their live tests sit beside the stand-in ones)
 VENDOR_LANES = {"e2b", "daytona"}
+# lanes run against a local server speaking the vendor's API: (server, key, variable prefix)
+SERVED_LANES: dict[str, tuple[Callable[[], Any], str, str]] = {
+    "opencomputer": (OpenComputerServer, opencomputer.KEY, "OPENCOMPUTER"),
+    "tensorlake": (TensorlakeServer, tensorlake.KEY, "TENSORLAKE"),
+}
+# lanes whose session is a directory only (a process per call), not also a live process
+DISK_SESSIONS = {"opencomputer", "tensorlake"}
 
 pytestmark = pytest.mark.anyio
 
@@ -60,6 +73,15 @@ def lanes(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LaneBacken
             "tests/tools/test_vendor_lanes.py runs them against a stand-in"
         )
     with environment(request.param, "tools", tmp_path) as (settings, options):
+        if request.param in SERVED_LANES:  # the vendor's API, served here (tests/fakes)
+            serve, key, prefix = SERVED_LANES[request.param]
+            server = serve()
+            with pytest.MonkeyPatch.context() as env:
+                env.setenv(f"{prefix}_API_KEY", key)
+                env.setenv(f"{prefix}_API_URL", server.url)
+                yield open_backend("tools", request.param, LaneBackend, settings, **options)
+            server.close()
+            return
         yield open_backend("tools", request.param, LaneBackend, settings, **options)
 
 
@@ -347,11 +369,14 @@ async def test_ephemeral_tool_gets_a_throwaway_directory(lane_runner: ToolRunner
 
 
 async def test_session_tool_keeps_state_within_a_run_and_restarts_after_park(
-    lane_runner: ToolRunner, tmp_path: Path
+    lane_runner: ToolRunner, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
+    """A session's state is its directory on every lane; a lane that keeps a process for the
+    session (not one per call) keeps its memory too, until the run parks."""
+    in_memory = request.node.callspec.params["lanes"] not in DISK_SESSIONS
     one = (await lane_runner.call(call(t.session_count, "1", note="a"))).value
     two = (await lane_runner.call(call(t.session_count, "2", note="b"))).value
-    assert (one["in_memory"], two["in_memory"], two["on_disk"]) == (1, 2, 2)
+    assert (one["in_memory"], two["in_memory"], two["on_disk"]) == (1, 2 if in_memory else 1, 2)
     other_run = (await lane_runner.call(call(t.session_count, "1", run="run-2", note="c"))).value
     assert (other_run["in_memory"], other_run["on_disk"]) == (1, 1)
     await lane_runner.run_parked("run-1")

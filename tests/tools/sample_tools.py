@@ -203,3 +203,9 @@ def start_then_hang(pidfile: str) -> int:
     Path(pidfile).write_text(str(helper.pid))
     time.sleep(60)
     return 0
+
+
+@tool(replay="pure")
+def my_uid() -> int:
+    """Which user runs it: tells a bubblewrap lane (nobody, 65534) from a local one."""
+    return os.getuid()

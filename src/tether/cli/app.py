@@ -123,6 +123,8 @@ def run(
     """Start a run. With --wait, execute it here (or follow the worker that has it)."""
     with _open() as t:
         data = _parse_json(input, f"--input for {workflow}")
+        if wait:  # a bad lane mapping stops here, before a run exists
+            t.check_tools()
         run_id = t.start(workflow, data, key=key, token=token)
         if not wait:
             if as_json:

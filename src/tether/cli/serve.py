@@ -32,6 +32,7 @@ def serve(
     from tether.server.auth import for_tether, is_loopback
 
     with Tether(Settings()) as t:
+        t.check_tools()
         auth = for_tether(t)
         try:
             if not auth.configured and not is_loopback(host):

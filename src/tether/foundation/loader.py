@@ -61,6 +61,9 @@ def open_backend(
     backend = backend_class(interface, name)
     try:
         built = backend.from_settings(settings, **options)
+    except ImportError as e:  # a vendor SDK is imported lazily, when the backend is built
+        entry = _entry_points(interface)[name]
+        raise BackendUnavailable(group, name, str(e), _install_hint(entry)) from e
     except TypeError as e:
         # a backend's from_settings passes its options to its constructor: a wrong option
         # surfaces here as "unexpected keyword argument"

@@ -1,12 +1,12 @@
 """Picks I1's backends from settings through the one loader: the store of tool-call results by
 the tools database URL (`TETHER_TOOLS_DATABASE_URL`, else the shared one), the lanes by
-`Settings.tools` (default "local")."""
+`Settings.tools` (default "local" for every persistence class; routing.py)."""
 
 from __future__ import annotations
 
 from tether.foundation.loader import backend_for_url, open_backend
-from tether.foundation.tools.contract import LaneBackend
 from tether.foundation.tools.results import ToolCallStore
+from tether.foundation.tools.routing import LaneRouter
 from tether.settings import Settings
 
 
@@ -17,6 +17,7 @@ def open_tool_results(settings: Settings) -> ToolCallStore:
     return open_backend("tool_results", name, ToolCallStore, settings)
 
 
-def open_lanes(settings: Settings) -> LaneBackend:
-    """The lane backend named by `Settings.tools`; it checks it can run when constructed."""
-    return open_backend("tools", settings.tools, LaneBackend, settings)
+def open_lanes(settings: Settings) -> LaneRouter:
+    """The lane backends `Settings.tools` names, behind one router that has checked every
+    mapping."""
+    return LaneRouter.from_settings(settings)

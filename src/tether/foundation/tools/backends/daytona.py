@@ -68,7 +68,8 @@ class DaytonaLanes:
         if persistence not in self._lanes:
             raise ConfigurationError(
                 "the daytona backend runs persistent tools only, not ephemeral ones: "
-                "use tools = 'e2b' (or 'local') for them"
+                "map [tools.lanes] ephemeral to another backend (e2b, opencomputer, tensorlake, "
+                "local)"
             )
         return self._lanes[persistence]
 

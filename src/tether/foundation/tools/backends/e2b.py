@@ -61,7 +61,8 @@ class E2BLanes:
         if persistence is not PersistenceClass.EPHEMERAL:
             raise ConfigurationError(
                 f"the e2b backend runs ephemeral tools only, not {persistence.value} ones: "
-                "use tools = 'daytona' (or 'local') for them"
+                f"map [tools.lanes] {persistence.value} to another backend (daytona, "
+                "opencomputer, tensorlake, local)"
             )
         return self._ephemeral
 
