@@ -162,6 +162,11 @@ def test_d4_fires_on_a_run_older_than_a_day_and_d9_on_a_second_closed_provider()
     found = {t.id: t for t in evaluate(routed, by_sensitivity)}
     assert found["D9"].state is State.FIRED and "restricted" in found["D9"].why
     assert found["D3"].state is State.FIRED and "audit" in found["D3"].measured
+    lanes = Settings(tools={"lanes": {"persistent_session": "daytona"}, "overrides": {"x": "e2b"}})
+    d3 = {t.id: t for t in evaluate(routed, lanes)}["D3"]
+    assert (
+        "ephemeral local, persistent_session daytona, persistent_workspace local, x e2b" in d3.why
+    )
 
 
 def test_rows_older_than_the_window_are_not_measured(make_tether: Callable[..., Tether]) -> None:

@@ -119,7 +119,7 @@ def d3_sandbox_lanes(ev: Evidence, settings: Settings) -> Trigger:
         measured=f"{len(workflows)} workflows send restricted data"
         + (f" ({', '.join(workflows)})" if workflows else ""),
         state=State.FIRED if workflows else State.NOT_FIRED,
-        why=f"lanes configured: {settings.tools}; {unmeasured}",
+        why=f"lanes configured: {_lanes(settings)}; {unmeasured}",
     )
 
 
@@ -366,6 +366,12 @@ def provider_kind(backend: str, settings: Settings) -> str:
         url = str(config.get("base_url") or "")
         return "closed" if kind == "anthropic" or not url or "api.openai.com" in url else "open"
     return "open"
+
+
+def _lanes(settings: Settings) -> str:
+    lanes = settings.tools
+    named = [f"{c.value} {lanes.lanes.get(c.value, lanes.default)}" for c in PersistenceClass]
+    return ", ".join(named + [f"{tool} {lane}" for tool, lane in sorted(lanes.overrides.items())])
 
 
 def _unmeasurable(base: dict[str, str], measured: str, why: str) -> Trigger:
