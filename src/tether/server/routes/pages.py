@@ -16,7 +16,7 @@ from tether.errors import InvalidInput
 from tether.foundation.checkpoint.contract import RunStatus
 from tether.server.access import Operator, Reader, TetherDep, state_of
 from tether.server.auth import SESSION_COOKIE, SESSION_SECONDS
-from tether.server.paging import MAX_PAGE, RunQuery, page
+from tether.server.paging import MAX_PAGE, RunQuery, page, standing
 from tether.server.rendering import render
 from tether.server.routes.catalog import workflow_versions
 from tether.server.timeline import full_value, rows
@@ -96,7 +96,7 @@ def runs_page(
         "query": query,
         "statuses": list(RunStatus),
         "workflows": sorted({wid.partition("@")[0] for wid in t.registry.ids()}),
-        "resumable": {r.id: t.registry.for_run(r.workflow, r.version) is not None for r in runs},
+        "standing": standing(t, runs),
         # the filters alone, for the live fragment's URL and the next page's link
         "params": urlencode(
             [
@@ -135,7 +135,7 @@ def run_page(run_id: str, request: Request, t: TetherDep, _: Reader) -> Response
         steps=rows(t, view),
         input=t.codec.resolve(view.run.input),
         output=t.codec.resolve(view.run.output) if view.run.output else None,
-        resumable=t.registry.for_run(view.run.workflow, view.run.version) is not None,
+        standing=standing(t, [view.run])[view.run.id],
     )
 
 

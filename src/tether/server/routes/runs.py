@@ -15,7 +15,7 @@ from tether.foundation.checkpoint.contract import EventReceipt, RunRecord, RunSt
 from tether.server.access import Operator, Reader, TetherDep
 from tether.server.errors import RESPONSES
 from tether.server.models import RaiseBudget, Resolve, RunPage, SendEvent, Started, StartRun
-from tether.server.paging import MAX_PAGE, RunQuery, page
+from tether.server.paging import MAX_PAGE, RunQuery, page, standing
 
 router = APIRouter(prefix="/api", tags=["runs"], responses=RESPONSES)
 
@@ -42,7 +42,14 @@ def list_runs(
         created_before=created_before,
     )
     runs, next_cursor = page(t, query, limit, cursor)
-    return RunPage(runs=runs, costs=t.costs([r.id for r in runs]), next_cursor=next_cursor)
+    found = standing(t, runs)
+    return RunPage(
+        runs=runs,
+        costs=t.costs([r.id for r in runs]),
+        stranded=[run_id for run_id, s in found.items() if s.stranded],
+        resumers={run_id: s.versions for run_id, s in found.items()},
+        next_cursor=next_cursor,
+    )
 
 
 @router.post(

@@ -71,15 +71,26 @@ class SqlCheckpointer(Generic[D]):
         if filter.statuses:
             where.append(f"status IN ({', '.join([p] * len(filter.statuses))})")
             args += [s.value for s in filter.statuses]
-        if filter.workflow:
-            where.append(f"workflow = {p}")
-            args.append(filter.workflow)
-        if filter.parent_id:
-            where.append(f"parent_id = {p}")
-            args.append(filter.parent_id)
+        for column in ("workflow", "version", "parent_id"):
+            if getattr(filter, column):
+                where.append(f"{column} = {p}")
+                args.append(getattr(filter, column))
         if filter.finished_before is not None:
             where.append(f"status IN ('completed', 'failed', 'cancelled') AND updated_at < {p}")
             args.append(filter.finished_before)
+        if filter.created_after is not None:
+            where.append(f"created_at >= {p}")
+            args.append(filter.created_after)
+        if filter.created_before is not None:
+            where.append(f"created_at < {p}")
+            args.append(filter.created_before)
+        if filter.before is not None:
+            # (created_at, id) < cursor, spelt so both databases scan the index's range
+            where.append(f"created_at <= {p} AND (created_at < {p} OR id < {p})")
+            created, run_id = filter.before
+            args += [created, created, run_id]
+        if filter.stranded:
+            where.append(self._sql.stranded)
         rows = self._db.one(
             f"SELECT * FROM runs WHERE {' AND '.join(where)} "
             f"ORDER BY created_at DESC, id DESC LIMIT {p}",
