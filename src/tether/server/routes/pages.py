@@ -18,11 +18,12 @@ from tether.server.access import Operator, Reader, TetherDep, state_of
 from tether.server.auth import SESSION_COOKIE, SESSION_SECONDS
 from tether.server.paging import MAX_PAGE, RunQuery, page, standing
 from tether.server.rendering import render
-from tether.server.routes.catalog import workflow_versions
+from tether.server.routes.catalog import daily, workflow_versions
 from tether.server.timeline import full_value, rows
 
 router = APIRouter(include_in_schema=False)
 PARKED = [RunStatus.NEEDS_ATTENTION, RunStatus.PAUSED]
+DAILY_DAYS = 14  # the workflows page's cost-by-day table; the API takes any `days`
 
 
 def _see(path: str) -> Response:
@@ -225,4 +226,6 @@ def remove_schedule_page(name: str, t: TetherDep, _: Operator) -> Response:
 def workflows_page(request: Request, t: TetherDep, _: Reader) -> Response:
     found = workflow_versions(t)
     totals = t.workflow_costs(t.registry.ids())
-    return render(request, "workflows.html", workflows=found, totals=totals)
+    return render(
+        request, "workflows.html", workflows=found, totals=totals, daily=daily(t, DAILY_DAYS)
+    )
