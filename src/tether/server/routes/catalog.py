@@ -11,7 +11,7 @@ from tether.client import Tether
 from tether.errors import InvalidInput
 from tether.foundation.checkpoint.contract import Schedule
 from tether.foundation.cost.contract import DailyCost
-from tether.server.access import Operator, Reader, TetherDep
+from tether.server.access import MaySchedule, Reader, TetherDep
 from tether.server.errors import RESPONSES, ApiError
 from tether.server.models import AddSchedule, WorkflowCost, WorkflowVersions
 from tether.server.paging import RunQuery, page
@@ -31,14 +31,14 @@ def list_schedules(t: TetherDep, _: Reader) -> list[Schedule]:
     status_code=status.HTTP_201_CREATED,
     summary="Add (or replace) a schedule",
 )
-def add_schedule(body: AddSchedule, t: TetherDep, _: Operator) -> Schedule:
+def add_schedule(body: AddSchedule, t: TetherDep, _: MaySchedule) -> Schedule:
     return t.add_schedule(body.name, body.cron, body.workflow, body.input, body.catchup)
 
 
 @router.delete(
     "/schedules/{name}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove a schedule"
 )
-def remove_schedule(name: str, t: TetherDep, _: Operator) -> None:
+def remove_schedule(name: str, t: TetherDep, _: MaySchedule) -> None:
     try:
         t.remove_schedule(name)
     except InvalidInput:

@@ -14,7 +14,17 @@ from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
 from tether.errors import InvalidInput
 from tether.foundation.checkpoint.contract import RunStatus
-from tether.server.access import Operator, Reader, TetherDep, state_of
+from tether.server.access import (
+    MayCancel,
+    MayRaiseBudget,
+    MayResolve,
+    MayRetry,
+    MaySchedule,
+    MayStart,
+    Reader,
+    TetherDep,
+    state_of,
+)
 from tether.server.auth import SESSION_COOKIE, SESSION_SECONDS
 from tether.server.paging import MAX_PAGE, RunQuery, page, standing
 from tether.server.rendering import render
@@ -113,7 +123,7 @@ def runs_page(
 @router.post("/runs")
 def start_page(
     t: TetherDep,
-    who: Operator,
+    who: MayStart,
     workflow: Annotated[str, Form()],
     input: Annotated[str, Form()] = "{}",
     key: Annotated[str, Form()] = "",
@@ -148,13 +158,13 @@ def step_value(run_id: str, step_id: str, part: str, t: TetherDep, _: Reader) ->
 
 
 @router.post("/runs/{run_id}/cancel")
-def cancel_page(run_id: str, t: TetherDep, _: Operator) -> Response:
+def cancel_page(run_id: str, t: TetherDep, _: MayCancel) -> Response:
     t.cancel(run_id)
     return _see(f"/runs/{run_id}")
 
 
 @router.post("/runs/{run_id}/retry")
-def retry_page(run_id: str, t: TetherDep, _: Operator) -> Response:
+def retry_page(run_id: str, t: TetherDep, _: MayRetry) -> Response:
     t.retry(run_id)
     return _see(f"/runs/{run_id}")
 
@@ -163,7 +173,7 @@ def retry_page(run_id: str, t: TetherDep, _: Operator) -> Response:
 def resolve_page(
     run_id: str,
     t: TetherDep,
-    _: Operator,
+    _: MayResolve,
     step_id: Annotated[str, Form()],
     decision: Annotated[str, Form()],
     result: Annotated[str, Form()] = "",
@@ -182,7 +192,7 @@ def resolve_page(
 
 @router.post("/runs/{run_id}/budget")
 def budget_page(
-    run_id: str, t: TetherDep, _: Operator, usd: Annotated[float, Form(gt=0)]
+    run_id: str, t: TetherDep, _: MayRaiseBudget, usd: Annotated[float, Form(gt=0)]
 ) -> Response:
     t.raise_budget(run_id, usd)
     return _see(f"/runs/{run_id}")
@@ -202,7 +212,7 @@ def schedules_page(request: Request, t: TetherDep, _: Reader) -> Response:
 @router.post("/schedules")
 def add_schedule_page(
     t: TetherDep,
-    _: Operator,
+    _: MaySchedule,
     name: Annotated[str, Form()],
     cron: Annotated[str, Form()],
     workflow: Annotated[str, Form()],
@@ -217,7 +227,7 @@ def add_schedule_page(
 
 
 @router.post("/schedules/{name}/remove")
-def remove_schedule_page(name: str, t: TetherDep, _: Operator) -> Response:
+def remove_schedule_page(name: str, t: TetherDep, _: MaySchedule) -> Response:
     t.remove_schedule(name)
     return _see("/schedules")
 
