@@ -66,6 +66,11 @@ class SqlCheckpointer(Generic[D]):
         return to_run(rows[0])
 
     def list_runs(self, filter: RunFilter) -> list[RunRecord]:
+        return [to_run(r) for r in self._db.one(*self.list_query(filter))]
+
+    def list_query(self, filter: RunFilter) -> tuple[str, tuple[Any, ...]]:
+        """The statement `list_runs` runs, and its arguments: one range of an index on
+        (created_at, id), alone or after status or workflow (tests EXPLAIN it)."""
         p = self._sql.placeholder
         where, args = ["1 = 1"], list[Any]()
         if filter.statuses:
@@ -91,12 +96,11 @@ class SqlCheckpointer(Generic[D]):
             args += [created, created, run_id]
         if filter.stranded:
             where.append(self._sql.stranded)
-        rows = self._db.one(
+        return (
             f"SELECT * FROM runs WHERE {' AND '.join(where)} "
             f"ORDER BY created_at DESC, id DESC LIMIT {p}",
             (*args, filter.limit),
         )
-        return [to_run(r) for r in rows]
 
     def journal(self, run_id: str) -> list[JournalEntry]:
         return [to_entry(r) for r in self._db.one(self._sql.journal, (run_id,))]

@@ -132,7 +132,7 @@ CREATE TABLE IF NOT EXISTS thread_writes (
 # decide what is stranded.
 _V5 = """
 DROP INDEX IF EXISTS runs_by_created;
-CREATE INDEX IF NOT EXISTS runs_by_created_id ON runs (created_at, id);
+CREATE INDEX runs_by_created ON runs (created_at, id);
 CREATE INDEX IF NOT EXISTS runs_by_status_created ON runs (status, created_at, id);
 CREATE INDEX IF NOT EXISTS runs_by_workflow_created ON runs (workflow, created_at, id);
 CREATE TABLE IF NOT EXISTS worker_hosts (
