@@ -140,6 +140,14 @@ def test_a_page_after_a_cursor_continues_where_the_last_one_ended(
     before = checkpointer.list_runs(RunFilter(created_before=middle))
     assert [r.id for r in after] == [ids[4], ids[3], ids[2]]
     assert [r.id for r in before] == [ids[1], ids[0]]
+    for done in (ids[1], ids[3]):
+        checkpointer.cancel(done)
+    two = [RunStatus.PENDING, RunStatus.CANCELLED]  # merged newest first, a page at a time
+    head = checkpointer.list_runs(RunFilter(statuses=two, limit=3))
+    tail = checkpointer.list_runs(
+        RunFilter(statuses=two, limit=3, before=(head[-1].created_at, head[-1].id))
+    )
+    assert [r.id for r in head + tail] == ["v2", *reversed(ids)]
 
 
 def test_a_run_only_a_dead_worker_hosted_is_stranded_until_a_live_one_resumes_it(
