@@ -94,6 +94,19 @@ def test_the_api_rules_decide_and_a_rule_change_changes_the_answer(make_tether, 
     auth.close()
 
 
+def test_a_misspelt_api_rule_stops_the_server_naming_the_file(make_tether, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+
+    from tether.errors import ConfigurationError
+    from tether.server.auth import for_tether
+
+    rules = tmp_path / "api.yaml"
+    rules.write_text("rules:\n  - {name: viewers-cancel, effect: allow, acton: cancel}\n")
+    t = make_tether(policy={"api_rules": str(rules)})
+    with pytest.raises(ConfigurationError, match=f"(?s)bad policy rules in {rules}.*rules.0.acton"):
+        for_tether(t)
+
+
 def test_a_token_with_no_role_may_not_even_read(served: Served) -> None:
     answer = served.client.get("/api/runs", headers=served.as_role())
     assert answer.status_code == 403

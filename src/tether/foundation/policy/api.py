@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tether.foundation.policy.config import PolicyConfig
 from tether.foundation.policy.gate import PolicyGate
 from tether.foundation.policy.rules import PolicyRules, Rule, load_rules
 from tether.settings import Settings
@@ -57,8 +58,8 @@ DEFAULT_API_RULES = PolicyRules(
 
 def open_api_policy(settings: Settings) -> PolicyGate:
     """The gate over `[policy] api_rules`, else over `DEFAULT_API_RULES`."""
-    path = (settings.model_extra or {}).get("policy", {}).get("api_rules")
-    if path is None:
+    config = PolicyConfig.model_validate((settings.model_extra or {}).get("policy", {}))
+    if config.api_rules is None:
         return PolicyGate(DEFAULT_API_RULES)
     base = settings.config_file.parent if settings.config_file else Path.cwd()
-    return PolicyGate(load_rules(base / path))
+    return PolicyGate(load_rules(base / config.api_rules))
