@@ -111,3 +111,15 @@ def test_a_bad_rules_file_is_a_configuration_error_naming_it(
     with pytest.raises(ConfigurationError, match=complaint) as caught:
         load_rules(path)
     assert str(path) in str(caught.value)
+
+
+def test_an_action_rule_judges_only_http_api_actions_and_a_tool_rule_never_does() -> None:
+    policy = rules(
+        {"name": "no-writes", "effect": "deny", "tool": "*"},
+        {"name": "analysts-read", "effect": "allow", "action": "read", "roles": ["analyst"]},
+        default="deny",
+    )
+    api = call(kind="api", target="read", workflow="", arguments={})
+    assert policy.decide(api)[:2] == ("analysts-read", "allow")
+    assert policy.decide(call(kind="api", target="cancel"))[:2] == ("default", "deny")
+    assert policy.decide(call(target="read"))[:2] == ("no-writes", "deny")  # a tool named read
