@@ -164,10 +164,10 @@ def test_a_run_only_a_dead_worker_hosted_is_stranded_until_a_live_one_resumes_it
 
     assert stranded() == [old]  # no worker has ever heartbeat
     assert checkpointer.resumers([old]) == {old: []}
-    checkpointer.record_worker("dead", [Hosted(workflow="wf", version="1.0.0")], 0.2)
+    checkpointer.record_worker("dead", [Hosted(workflow="wf", version="1.0.0")], 1.0)
     assert stranded() == []
     assert checkpointer.resumers([old]) == {old: [Resumer(version="1.0.0", live=True)]}
-    time.sleep(0.3)  # its heartbeat expired
+    time.sleep(1.1)  # its heartbeat expired
     assert stranded() == [old]
     assert checkpointer.resumers([old]) == {old: [Resumer(version="1.0.0", live=False)]}
     checkpointer.record_worker("other", [Hosted(workflow="wf", version="2.0.0")], 30)

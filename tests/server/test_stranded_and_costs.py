@@ -28,9 +28,9 @@ def test_a_run_only_a_dead_worker_hosted_is_stranded_until_a_live_worker_resumes
         NewRun(id="r-old", workflow="upgrade", version="1.0.0", input='{"seconds": 60}')
     )
     # A worker of 1.0.0 that heartbeat once and died: its row expires with its lease.
-    t.checkpointer.record_worker("gone:1", [Hosted(workflow="upgrade", version="1.0.0")], 0.2)
+    t.checkpointer.record_worker("gone:1", [Hosted(workflow="upgrade", version="1.0.0")], 1.5)
     assert _stranded(served, viewer) == {}
-    time.sleep(0.3)
+    time.sleep(1.6)
     # The serving process registers upgrade@1.1.0 (resumes 1.0.*), but serves, runs nothing.
     assert _stranded(served, viewer) == {"r-old": ["1.0.0"]}
     html = served.client.get("/?stranded=true", headers={**viewer, "accept": "text/html"}).text
