@@ -10,7 +10,7 @@ import os
 import sqlite3
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -119,7 +119,9 @@ def test_daily_totals_sum_each_workflow_on_each_utc_day_from_the_day_asked(
     store.record(_row("r1", "0.1", "0.10"))
     store.record(_row("r2", "0.1", "0.15", priced=False))
     store.record(_row("r3", "0.1", "7.00", workflow="report@2.0.0"))
-    today = datetime.now(UTC).date()
+    recorded = store.calls("r1")[0].recorded_at
+    assert recorded is not None
+    today = recorded.astimezone(UTC).date()  # the store's day, even if a test spans midnight
     days = store.daily_totals(today - timedelta(days=7))
     assert [(d.day, d.workflow, d.cost.calls, d.cost.usd, d.cost.unpriced_calls) for d in days] == [
         (today, "report@2.0.0", 1, Decimal("7.00"), 0),

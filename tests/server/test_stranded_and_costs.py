@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from decimal import Decimal
 
 from tests.server.conftest import Served
@@ -77,8 +77,10 @@ def test_cost_per_workflow_per_day_comes_from_the_cost_rows(
     store.record(_call("r2", "steps@1.0.0", "0.50"))
     store.record(_call("r3", "nap@1.0.0", "1.00"))
     store.record(_call("r4", "steps@1.0.0", "2.00"))
-    today = datetime.now(UTC).date()
-    yesterday = datetime.now(UTC) - timedelta(days=1)
+    recorded = store.calls("r1")[0].recorded_at
+    assert recorded is not None
+    today = recorded.astimezone(UTC).date()  # the store's day, even if the test spans midnight
+    yesterday = recorded.astimezone(UTC) - timedelta(days=1)
     path = served.tether.settings.database_url_for("cost").removeprefix("sqlite:///")
     with sqlite3.connect(path) as db:  # r4's call was made yesterday
         db.execute(
