@@ -31,7 +31,7 @@ from importlib.metadata import entry_points
 from fastapi import Request
 
 from tether.client import Tether
-from tether.errors import ConfigurationError, IdentityError
+from tether.errors import ConfigurationError, IdentityError, PolicyDenied
 from tether.foundation.guards.contract import GuardedCall
 from tether.foundation.identity.contract import Identity, IdentityProvider
 from tether.foundation.policy.api import open_api_policy
@@ -170,12 +170,16 @@ class Authenticator:
             )
 
     def permits(self, identity: Identity, action: str) -> tuple[bool, str, str]:
-        """(allowed, rule, reason) by the API rules; nothing recorded."""
+        """(allowed, rule, reason): I9's gate judging the action as an `api` call; nothing
+        recorded."""
         call = GuardedCall(
             run_id="", workflow="", step_id="", kind="api", target=action, identity=identity
         )
-        rule, effect, reason = self.policy.rules.decide(call)
-        return effect == "allow", rule, reason
+        try:
+            [decision] = self.policy.before(call)
+        except PolicyDenied as e:
+            decision = e.decisions[-1]
+        return decision.outcome == "allow", decision.rule, decision.reason
 
     def authorise(self, identity: Identity, action: str, request: Request) -> None:
         allowed, rule, reason = self.permits(identity, action)
