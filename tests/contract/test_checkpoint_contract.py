@@ -29,9 +29,11 @@ from tether.foundation.checkpoint.contract import (
     Claim,
     EntryKind,
     EntryStatus,
+    Hosted,
     JournalEntry,
     LeaseLost,
     NewRun,
+    Resumer,
     RunFilter,
     RunStatus,
     Schedule,
@@ -121,6 +123,62 @@ def test_list_filters_by_status_workflow_parent_and_finish_time(checkpointer: Ch
     assert ids(finished_before=time.time() + 60) == [done]
     assert ids(finished_before=0.0) == []
     assert ids(limit=2) == ["x", done]
+
+
+def test_a_page_after_a_cursor_continues_where_the_last_one_ended(
+    checkpointer: Checkpointer,
+) -> None:
+    ids = [start(checkpointer) for _ in range(5)]
+    checkpointer.create_run(NewRun(id="v2", workflow="wf", version="2.0.0", input="{}"))
+    first = checkpointer.list_runs(RunFilter(limit=3))
+    cursor = (first[-1].created_at, first[-1].id)
+    second = checkpointer.list_runs(RunFilter(limit=3, before=cursor))
+    assert [r.id for r in first + second] == ["v2", *reversed(ids)]
+    assert [r.id for r in checkpointer.list_runs(RunFilter(version="2.0.0"))] == ["v2"]
+    middle = checkpointer.get_run(ids[2]).created_at
+    after = checkpointer.list_runs(RunFilter(version="1.0.0", created_after=middle))
+    before = checkpointer.list_runs(RunFilter(created_before=middle))
+    assert [r.id for r in after] == [ids[4], ids[3], ids[2]]
+    assert [r.id for r in before] == [ids[1], ids[0]]
+    for done in (ids[1], ids[3]):
+        checkpointer.cancel(done)
+    two = [RunStatus.PENDING, RunStatus.CANCELLED]  # merged newest first, a page at a time
+    head = checkpointer.list_runs(RunFilter(statuses=two, limit=3))
+    tail = checkpointer.list_runs(
+        RunFilter(statuses=two, limit=3, before=(head[-1].created_at, head[-1].id))
+    )
+    assert [r.id for r in head + tail] == ["v2", *reversed(ids)]
+
+
+def test_a_run_only_a_dead_worker_hosted_is_stranded_until_a_live_one_resumes_it(
+    checkpointer: Checkpointer,
+) -> None:
+    """DESIGN: stranded = unfinished and no *live* worker can run it, read from what workers
+    record with their heartbeats."""
+    old = start(checkpointer)  # wf@1.0.0
+    done = start(checkpointer)
+    checkpointer.complete(done, claim(checkpointer, done).token, "1")
+
+    def stranded() -> list[str]:
+        return [r.id for r in checkpointer.list_runs(RunFilter(stranded=True))]
+
+    assert stranded() == [old]  # no worker has ever heartbeat
+    assert checkpointer.resumers([old]) == {old: []}
+    checkpointer.record_worker("dead", [Hosted(workflow="wf", version="1.0.0")], 1.0)
+    assert stranded() == []
+    assert checkpointer.resumers([old]) == {old: [Resumer(version="1.0.0", live=True)]}
+    time.sleep(1.1)  # its heartbeat expired
+    assert stranded() == [old]
+    assert checkpointer.resumers([old]) == {old: [Resumer(version="1.0.0", live=False)]}
+    checkpointer.record_worker("other", [Hosted(workflow="wf", version="2.0.0")], 30)
+    assert stranded() == [old]  # 2.0.0 does not declare that it resumes 1.0.0
+    hosts = [Hosted(workflow="wf", version="1.1.0", resumes=("1.0.*",))]
+    checkpointer.record_worker("live", hosts, 30)
+    assert stranded() == []
+    assert checkpointer.resumers([old, done]) == {
+        old: [Resumer(version="1.1.0", live=True), Resumer(version="1.0.0", live=False)],
+        done: [Resumer(version="1.1.0", live=True), Resumer(version="1.0.0", live=False)],
+    }
 
 
 def test_the_journal_comes_back_in_write_order(checkpointer: Checkpointer) -> None:

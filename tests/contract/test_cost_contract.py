@@ -10,6 +10,7 @@ import os
 import sqlite3
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -110,6 +111,23 @@ def test_workflow_total_spans_runs_of_that_workflow_only(store: CostStore) -> No
     store.record(_row("r3", "0.1", "7.00", workflow="report@2.0.0"))
     total = store.workflow_total("triage@1.0.0")
     assert (total.calls, total.usd) == (2, Decimal("0.25"))
+
+
+def test_daily_totals_sum_each_workflow_on_each_utc_day_from_the_day_asked(
+    store: CostStore,
+) -> None:
+    store.record(_row("r1", "0.1", "0.10"))
+    store.record(_row("r2", "0.1", "0.15", priced=False))
+    store.record(_row("r3", "0.1", "7.00", workflow="report@2.0.0"))
+    recorded = store.calls("r1")[0].recorded_at
+    assert recorded is not None
+    today = recorded.astimezone(UTC).date()  # the store's day, even if a test spans midnight
+    days = store.daily_totals(today - timedelta(days=7))
+    assert [(d.day, d.workflow, d.cost.calls, d.cost.usd, d.cost.unpriced_calls) for d in days] == [
+        (today, "report@2.0.0", 1, Decimal("7.00"), 0),
+        (today, "triage@1.0.0", 2, Decimal("0.25"), 1),
+    ]
+    assert store.daily_totals(today + timedelta(days=1)) == []
 
 
 def test_settings_pick_the_store_by_the_cost_database_url(

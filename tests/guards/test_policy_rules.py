@@ -143,3 +143,15 @@ def test_the_gate_lets_a_call_a_rule_demands_approval_for_through_only_with_one(
     assert "released by approval run-1:3" in decision.reason
     (other,) = gate.before(call(target="refund", arguments={"amount": 50}))
     assert (other.rule, other.outcome) == ("default", "allow")
+
+
+def test_an_action_rule_judges_only_http_api_actions_and_a_tool_rule_never_does() -> None:
+    policy = rules(
+        {"name": "no-writes", "effect": "deny", "tool": "*"},
+        {"name": "analysts-read", "effect": "allow", "action": "read", "roles": ["analyst"]},
+        default="deny",
+    )
+    api = call(kind="api", target="read", workflow="", arguments={})
+    assert policy.decide(api)[:2] == ("analysts-read", "allow")
+    assert policy.decide(call(kind="api", target="cancel"))[:2] == ("default", "deny")
+    assert policy.decide(call(target="read"))[:2] == ("no-writes", "deny")  # a tool named read

@@ -38,11 +38,17 @@ def test_a_viewer_reads_but_may_not_change_anything_and_the_refusal_is_audited(
     run_id = t.start("nap", {"seconds": 60})
     assert served.client.get(f"/api/runs/{run_id}", headers=viewer).status_code == 200
     refused = served.client.post(f"/api/runs/{run_id}/cancel", headers=viewer)
-    assert refused.status_code == 403 and "needs operator" in refused.json()["message"]
+    assert refused.status_code == 403
+    assert refused.json()["message"] == (
+        "ana (viewer) may not cancel: needs the operator role (a viewer may only read and "
+        "approve) (policy rule 'others-may-not')"
+    )
     assert t.status(run_id).status is RunStatus.PENDING
     assert served.auth.audit is not None
     rows = served.auth.audit.query(run_id=run_id)
-    assert [(r.who, r.outcome, r.kind) for r in rows] == [("ana", "deny", "api")]
+    assert [(r.who, r.outcome, r.kind, r.rule) for r in rows] == [
+        ("ana", "deny", "api", "others-may-not")
+    ]
 
 
 def test_an_operator_changes_and_the_decision_is_audited(
@@ -53,6 +59,52 @@ def test_an_operator_changes_and_the_decision_is_audited(
     assert served.auth.audit is not None
     rows = served.auth.audit.query(run_id=run_id)
     assert [(r.outcome, r.target) for r in rows] == [("allow", f"POST /api/runs/{run_id}/cancel")]
+
+
+def test_the_api_rules_decide_and_a_rule_change_changes_the_answer(make_tether, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Roles are I9 rules, not code: a deployment that lets viewers cancel, and keeps
+    operators from retrying, gets exactly that."""
+    from fastapi.testclient import TestClient
+
+    from tests.server.conftest import WORKFLOWS
+    from tether.server.app import create_app
+    from tether.server.auth import for_tether
+
+    (tmp_path / "api.yaml").write_text(
+        "default: deny\n"
+        "rules:\n"
+        "  - {name: no-retries, effect: deny, action: retry, reason: retries go through on-call}\n"
+        "  - {name: all-may-read, effect: allow, action: read, roles: [viewer, operator]}\n"
+        "  - {name: viewers-cancel, effect: allow, action: cancel, roles: [viewer]}\n"
+    )
+    t = make_tether(workflows=WORKFLOWS, policy={"api_rules": str(tmp_path / "api.yaml")})
+    auth = for_tether(t)
+    viewer = {"Authorization": f"Bearer {auth.provider.issue('vic', roles=('viewer',))}"}
+    operator = {"Authorization": f"Bearer {auth.provider.issue('ana', roles=('operator',))}"}
+    run_id = t.start("nap", {"seconds": 60})
+    with TestClient(create_app(t, auth), raise_server_exceptions=False) as client:
+        refused = client.post(f"/api/runs/{run_id}/cancel", headers=operator)
+        assert refused.status_code == 403
+        assert "no rule matched; the default is deny (policy rule 'default')" in refused.text
+        assert t.status(run_id).status is RunStatus.PENDING
+        retry = client.post(f"/api/runs/{run_id}/retry", headers=operator)
+        assert retry.status_code == 403 and "retries go through on-call" in retry.text
+        assert client.post(f"/api/runs/{run_id}/cancel", headers=viewer).status_code == 200
+    assert t.status(run_id).status is RunStatus.CANCELLED
+    auth.close()
+
+
+def test_a_misspelt_api_rule_stops_the_server_naming_the_file(make_tether, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+
+    from tether.errors import ConfigurationError
+    from tether.server.auth import for_tether
+
+    rules = tmp_path / "api.yaml"
+    rules.write_text("rules:\n  - {name: viewers-cancel, effect: allow, acton: cancel}\n")
+    t = make_tether(policy={"api_rules": str(rules)})
+    with pytest.raises(ConfigurationError, match=f"(?s)bad policy rules in {rules}.*rules.0.acton"):
+        for_tether(t)
 
 
 def test_a_token_with_no_role_may_not_even_read(served: Served) -> None:

@@ -199,3 +199,41 @@ def test_the_research_agents_run_detail_reads_at_desktop_and_phone_widths(
     focused = page.evaluate("document.activeElement.textContent")
     assert focused == "Skip to content"
     assert json.loads(t.codec.resolve(t.status(run_id).output or "null"))
+
+
+def test_an_approval_is_given_from_the_approvals_page_and_the_run_resumes(
+    served: Served, site: tuple[str, Any], tmp_path: Path
+) -> None:
+    base, page = site
+    t = served.tether
+    run_id = t.start("deploy_gate", {"version": "7.1"})
+    stop = threading.Event()
+    with ThreadPoolExecutor(1) as pool:  # until it parks on its approval
+        parked = pool.submit(t.run, run_id, stop, lambda _: stop.set()).result(timeout=120)
+    assert parked.status is RunStatus.WAITING
+    (request,) = t.approvals(state="pending", run_id=run_id)
+    # deploy_gate asks role:ops; this browser signs in again as an operator who is on it
+    page.goto(f"{base}/login?token={served.auth.login_link(('operator', 'ops'))}")
+    page.get_by_role("link", name="Approvals").click()
+    card = page.locator(f"section[data-request='{request.id}']")
+    assert request.action.args_hash in card.locator(".hash").inner_text()
+    assert '"version": "7.1"' in card.locator("pre.args").inner_text()
+    page.screenshot(path=tmp_path / "approvals.png", full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=tmp_path / "approvals-390.png", full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    card.locator("input[name=reason]").first.fill("release window is open")
+    page.once("dialog", lambda d: d.accept())
+    card.get_by_role("button", name="Approve", exact=True).click()
+    decided = page.locator(f"tr[data-request='{request.id}']")
+    decided.wait_for()
+    assert decided.locator(".by").inner_text() == "browser"
+    assert decided.locator(".verdict").inner_text().startswith("approved")
+
+    stored = t.approval(request.id)  # the database, not only the page
+    assert stored.decision is not None
+    assert (stored.decision.by, stored.decision.reason) == ("browser", "release window is open")
+    assert _run(served, run_id) is RunStatus.COMPLETED
+    assert t.output(t.status(run_id))["verdict"] == "approved"
+    assert t.output(t.status(run_id))["by"] == "browser"
+    page.screenshot(path=tmp_path / "approved.png", full_page=True)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from tether.errors import DatabaseUnavailable
-from tether.foundation.checkpoint.contract import Checkpointer, Claim, RunStatus, Wait
+from tether.foundation.checkpoint.contract import Checkpointer, Claim, Hosted, RunStatus, Wait
 from tether.foundation.trace.contract import TraceSink
 from tether.runtime.driver import execute
 from tether.runtime.execution import Execution
@@ -62,10 +62,18 @@ class Heartbeats:
     """Extends the leases this process holds, every lease/3 seconds, from its own thread, and
     bounds what runs for them: I1 kills a run's tool processes when its lease is lost, and
     they stop themselves should this process freeze and stop renewing; `until` tells the
-    execution when to stop starting primitives (a frozen worker, waking, starts none)."""
+    execution when to stop starting primitives (a frozen worker, waking, starts none).
+
+    Each beat also records, in I2, the workflow versions this process hosts and what they
+    resume, alive for one lease: that is what makes a run stranded or not for anyone asking,
+    whatever that asker has registered."""
 
     def __init__(self, services: Services) -> None:
         self._services = services
+        self._hosts = [
+            Hosted(workflow=d.name, version=d.version, resumes=d.resumes)
+            for d in services.registry.all()
+        ]
         self._held: dict[str, str] = {}
         self._until: dict[str, float] = {}  # run id -> time.monotonic() to stop acting by
         self._lock = threading.Lock()
@@ -98,9 +106,21 @@ class Heartbeats:
         if self._services.foundations is not None:
             self._services.foundations.lease_renewed(run_id, until)
 
+    def _record_worker(self) -> None:
+        s = self._services
+        try:
+            s.checkpointer.record_worker(s.owner, self._hosts, s.lease_seconds)
+            self._failing = False
+        except DatabaseUnavailable as e:
+            if not self._failing:
+                log.warning("recording this worker's versions failed: %s", e)
+            self._failing = True
+
     def _loop(self) -> None:
         s = self._services
+        self._record_worker()
         while not self._stop.wait(s.lease_seconds / 3):
+            self._record_worker()
             with self._lock:
                 held = list(self._held.items())
             for run_id, token in held:

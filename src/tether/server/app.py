@@ -21,7 +21,16 @@ from tether.server import errors
 from tether.server.access import ServerState
 from tether.server.auth import Authenticator
 from tether.server.errors import MAX_BODY_BYTES, ErrorBody
-from tether.server.routes import approvals, catalog, pages, runs, slack, streams, webhook
+from tether.server.routes import (
+    approval_pages,
+    approvals,
+    catalog,
+    pages,
+    runs,
+    slack,
+    streams,
+    webhook,
+)
 from tether.server.watcher import ChangeWatcher
 
 STATIC = Path(__file__).parent / "static"
@@ -48,7 +57,7 @@ def create_app(tether: Tether, auth: Authenticator) -> FastAPI:
     )
     app.state.tether = ServerState(tether=tether, auth=auth, watcher=watcher)
     errors.install(app)
-    for module in (runs, approvals, slack, webhook, streams, catalog, pages):
+    for module in (runs, approvals, slack, webhook, streams, catalog, pages, approval_pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(BodyLimit)

@@ -6,9 +6,10 @@ gets an HttpOnly, SameSite=Strict session cookie holding a token from the same p
 change it asks for must also carry the CSRF token the pages embed (`X-CSRF-Token` header or a
 `csrf` form field), derived from the session so it cannot be guessed from outside.
 
-Roles: a `viewer` may read; an `operator` may also start, cancel, retry, resolve, raise budgets,
-send events and edit schedules; `admin` may do all of it. Every change decision, allow or deny,
-and every refused read is written to I9's audit log with the caller's subject.
+What a caller may do is I9's decision: each request is an `api` call whose target is its action
+(`read`, `cancel`, ...), judged by the API rules (foundation/policy/api.py; by default a viewer
+reads and approves, an operator does everything). Every change decision, allow or deny, and
+every refused read is written to I9's audit log with the caller's subject and the rule.
 
 Without a configured identity provider the server signs with a key made at start-up that never
 leaves the process: only someone holding the printed link (or a token from `issue`) gets in,
@@ -26,33 +27,25 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from importlib.metadata import entry_points
-from typing import Literal
 
 from fastapi import Request
 
 from tether.client import Tether
-from tether.errors import ConfigurationError, IdentityError
+from tether.errors import ConfigurationError, IdentityError, PolicyDenied
+from tether.foundation.guards.contract import GuardedCall
 from tether.foundation.identity.contract import Identity, IdentityProvider
+from tether.foundation.policy.api import open_api_policy
 from tether.foundation.policy.config import open_audit_log
 from tether.foundation.policy.contract import AuditLog, AuditRecord
+from tether.foundation.policy.gate import PolicyGate
 from tether.foundation.secrets.contract import Secret
 from tether.server.errors import ApiError
 
-Action = Literal["read", "operate"]
 SESSION_COOKIE = "tether_session"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf"
 SESSION_SECONDS = 12 * 3600.0
 LOGIN_LINK_SECONDS = 24 * 3600.0
-_ROLES: dict[str, frozenset[Action]] = {
-    "viewer": frozenset({"read"}),
-    "operator": frozenset({"read", "operate"}),
-    "admin": frozenset({"read", "operate"}),
-}
-
-
-def may(identity: Identity, action: Action) -> bool:
-    return any(action in _ROLES.get(role, ()) for role in identity.roles)
 
 
 def for_tether(t: Tether) -> Authenticator:
@@ -62,7 +55,9 @@ def for_tether(t: Tether) -> Authenticator:
         provider, configured = t.foundations.identity, True
     except ConfigurationError:  # no key: TETHER_JWT_KEY unset and no [identity] table
         provider, configured = _ephemeral_provider(), False
-    return Authenticator(provider, open_audit_log(t.settings), configured)
+    return Authenticator(
+        provider, open_audit_log(t.settings), configured, open_api_policy(t.settings)
+    )
 
 
 def is_loopback(host: str) -> bool:
@@ -87,8 +82,15 @@ def _ephemeral_provider() -> IdentityProvider:
 class Authenticator:
     """Verifies callers and keeps the one-time login links; one per server process."""
 
-    def __init__(self, provider: IdentityProvider, audit: AuditLog | None, configured: bool):
+    def __init__(
+        self,
+        provider: IdentityProvider,
+        audit: AuditLog | None,
+        configured: bool,
+        policy: PolicyGate,
+    ):
         self.provider, self.audit, self.configured = provider, audit, configured
+        self.policy = policy
         self._csrf_key = secrets.token_bytes(32)
         self._links: dict[str, tuple[tuple[str, ...], float]] = {}
         self._lock = threading.Lock()
@@ -167,18 +169,39 @@ class Authenticator:
                 403, "csrf", "missing or wrong CSRF token; reload the page and try again"
             )
 
-    def authorise(self, identity: Identity, action: Action, request: Request) -> None:
-        allowed = may(identity, action)
-        if action == "operate" or not allowed:
-            self._record(identity, action, request, allowed)
+    def permits(self, identity: Identity, action: str) -> tuple[bool, str, str]:
+        """(allowed, rule, reason): I9's gate judging the action as an `api` call; nothing
+        recorded."""
+        call = GuardedCall(
+            run_id="", workflow="", step_id="", kind="api", target=action, identity=identity
+        )
+        try:
+            [decision] = self.policy.before(call)
+        except PolicyDenied as e:
+            decision = e.decisions[-1]
+        return decision.outcome == "allow", decision.rule, decision.reason
+
+    def authorise(self, identity: Identity, action: str, request: Request) -> None:
+        allowed, rule, reason = self.permits(identity, action)
+        if action != "read" or not allowed:
+            self._record(identity, action, request, allowed, rule, reason)
         if not allowed:
             roles = ", ".join(identity.roles) or "no role"
-            need = "operator" if action == "operate" else "viewer or operator"
             raise ApiError(
-                403, "forbidden", f"{identity.subject} ({roles}) may not {action}; needs {need}"
+                403,
+                "forbidden",
+                f"{identity.subject} ({roles}) may not {action}: {reason} (policy rule {rule!r})",
             )
 
-    def _record(self, identity: Identity, action: Action, request: Request, allowed: bool) -> None:
+    def _record(
+        self,
+        identity: Identity,
+        action: str,
+        request: Request,
+        allowed: bool,
+        rule: str,
+        reason: str,
+    ) -> None:
         if self.audit is None:
             return
         run_id = request.path_params.get("run_id", "")
@@ -192,9 +215,8 @@ class Authenticator:
                 target=f"{request.method} {request.url.path}",
                 who=identity.subject,
                 guard="policy",
-                rule=f"api-{action}",
+                rule=rule,
                 outcome="allow" if allowed else "deny",
-                reason=f"roles {list(identity.roles)}: {action} "
-                + ("allowed" if allowed else "refused"),
+                reason=f"{action} by roles {list(identity.roles)}: {reason}",
             )
         )

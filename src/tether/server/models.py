@@ -32,6 +32,10 @@ class Started(BaseModel):
 class RunPage(BaseModel):
     runs: list[RunRecord]
     costs: dict[str, CostTotal] = Field(description="Each listed run's model-call roll-up")
+    stranded: list[str] = Field(description="Listed runs no live worker can resume")
+    resumers: dict[str, list[str]] = Field(
+        description="Each listed run's versions that workers recorded as able to resume it"
+    )
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page")
 
 
@@ -69,7 +73,7 @@ class AddSchedule(_Body):
 class WorkflowVersions(BaseModel):
     name: str
     versions: list[str] = Field(description="Registered versions, highest first")
-    stranded: int = Field(description="Non-terminal runs no registered version can resume")
+    stranded: int = Field(description="Unfinished runs that no live worker can resume")
 
 
 class WorkflowCost(BaseModel):

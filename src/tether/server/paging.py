@@ -1,13 +1,9 @@
-"""The runs list a page at a time: filters the checkpointer lacks, and an opaque cursor.
+"""The runs list a page at a time: the filters a person picks, and an opaque cursor.
 
-`Checkpointer.list_runs` filters by status and workflow name, newest first, and stops at a
-limit; it has no version, time range or cursor (its backends are being rewritten, so this
-composes it rather than widen the contract). A page asks for a few more rows than it shows and
-widens the window fourfold until the page is full or the table is exhausted, so a first page
-reads `limit + 1` rows when nothing else is filtered out.
-
-The cursor is the last row's (created_at, id), the same order the backends sort by, so a run
-created while a person pages shows up on the first page, never twice.
+One query a page: `Checkpointer.list_runs` with the cursor as `before`, asking for one run more
+than the page shows to know whether another page follows. Newest first by (created_at, id),
+the order of I2's index, so a run created while a person pages shows up on the first page,
+never twice, and no page counts or skips rows.
 """
 
 from __future__ import annotations
@@ -32,20 +28,6 @@ class RunQuery:
     created_after: float | None = None
     created_before: float | None = None
 
-    def keeps(self, t: Tether, run: RunRecord) -> bool:
-        return (
-            (self.version is None or run.version == self.version)
-            and (self.created_after is None or run.created_at >= self.created_after)
-            and (self.created_before is None or run.created_at < self.created_before)
-            and (
-                not self.stranded
-                or (
-                    run.status not in TERMINAL
-                    and t.registry.for_run(run.workflow, run.version) is None
-                )
-            )
-        )
-
 
 def encode_cursor(run: RunRecord) -> str:
     return base64.urlsafe_b64encode(f"{run.created_at!r}|{run.id}".encode()).decode()
@@ -65,20 +47,38 @@ def page(
     t: Tether, query: RunQuery, limit: int, cursor: str | None = None
 ) -> tuple[list[RunRecord], str | None]:
     """Up to `limit` runs after the cursor, newest first, and the cursor of the next page."""
-    after = decode_cursor(cursor) if cursor else None
-    statuses = query.statuses
-    if query.stranded:
-        statuses = [s for s in (statuses or list(RunStatus)) if s not in TERMINAL]
-    window = limit + 1
-    while True:
-        rows = t.checkpointer.list_runs(
-            RunFilter(statuses=statuses, workflow=query.workflow, limit=window)
+    rows = t.checkpointer.list_runs(
+        RunFilter(
+            statuses=query.statuses,
+            workflow=query.workflow,
+            version=query.version,
+            created_after=query.created_after,
+            created_before=query.created_before,
+            before=decode_cursor(cursor) if cursor else None,
+            stranded=query.stranded,
+            limit=limit + 1,
         )
-        kept = [
-            r for r in rows if (after is None or (r.created_at, r.id) < after) and query.keeps(t, r)
-        ]
-        if len(kept) > limit or len(rows) < window:
-            break
-        window *= 4
-    shown = kept[:limit]
-    return shown, encode_cursor(shown[-1]) if len(kept) > limit else None
+    )
+    shown = rows[:limit]
+    return shown, encode_cursor(shown[-1]) if len(rows) > limit else None
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Whether a run is stranded, and the versions workers recorded that could resume it
+    (none of them live, if it is): what a person needs to bring it back."""
+
+    stranded: bool
+    versions: list[str]
+
+
+def standing(t: Tether, runs: list[RunRecord]) -> dict[str, Standing]:
+    """From the workers' heartbeat rows in I2, in one query; not from this process's registry."""
+    found = t.checkpointer.resumers([r.id for r in runs])
+    return {
+        r.id: Standing(
+            stranded=r.status not in TERMINAL and not any(x.live for x in found[r.id]),
+            versions=[x.version for x in found[r.id]],
+        )
+        for r in runs
+    }

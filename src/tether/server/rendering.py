@@ -16,7 +16,8 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
-from tether.server.auth import SESSION_COOKIE, may
+from tether.foundation.policy.api import ACTIONS
+from tether.server.auth import SESSION_COOKIE
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
@@ -56,7 +57,10 @@ def render(request: Request, name: str, status: int = 200, **context: Any) -> Re
     session = request.cookies.get(SESSION_COOKIE)
     who = getattr(request.state, "identity", None)
     context.setdefault("who", who)
-    context["can_operate"] = who is not None and may(who, "operate")
+    # what the page offers follows the API rules: a button the rules would refuse is not shown
+    may = {a: who is not None and state.auth.permits(who, a)[0] for a in ACTIONS}
+    context["may"] = may
+    context["can_operate"] = any(allowed for a, allowed in may.items() if a != "read")
     context["csrf"] = state.auth.csrf_token(session) if session else ""
     return templates.TemplateResponse(request, name, context, status_code=status)
 
@@ -72,6 +76,7 @@ def error_page(request: Request, status: int, error: str, message: str) -> Respo
             "who": None,
             "csrf": "",
             "can_operate": False,
+            "may": {},
         },
         status_code=status,
     )

@@ -176,11 +176,42 @@ class Claim(BaseModel):
 
 
 class RunFilter(BaseModel):
+    """Which runs `list_runs` returns, newest first. `before` is a cursor, the (created_at, id)
+    of the last run of the previous page: a page is one index range scan, never an offset or a
+    count. `stranded` keeps unfinished runs that no live worker hosts (see `record_worker`)."""
+
     statuses: list[RunStatus] = Field(default_factory=list)
     workflow: str | None = None
+    version: str | None = None
     parent_id: str | None = None
     finished_before: float | None = None
+    created_after: float | None = None
+    created_before: float | None = None
+    before: tuple[float, str] | None = None
+    stranded: bool = False
     limit: int = 100
+
+
+class Hosted(BaseModel):
+    """A workflow version a worker runs, and the version globs its `resumes=` covers: what a
+    worker records with its heartbeats, so whether a run is stranded is read from the
+    database, not from whichever process asks."""
+
+    model_config = ConfigDict(frozen=True)
+
+    workflow: str
+    version: str
+    resumes: tuple[str, ...] = ()
+
+
+class Resumer(BaseModel):
+    """A version some worker recorded as able to run a run; `live` while a worker hosting it
+    still heartbeats."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: str
+    live: bool
 
 
 class Schedule(BaseModel):
@@ -247,6 +278,17 @@ class Checkpointer(Protocol):
 
     def journal(self, run_id: str) -> list[JournalEntry]:
         """Every journal entry of the run in write order."""
+        ...
+
+    def record_worker(self, owner: str, hosts: Sequence[Hosted], ttl_seconds: float) -> None:
+        """`owner` is alive for `ttl_seconds` more (by the database's clock) and hosts `hosts`.
+        Workers call it with their heartbeats; rows of workers gone longer than the event
+        retention are dropped."""
+        ...
+
+    def resumers(self, run_ids: Sequence[str]) -> dict[str, list[Resumer]]:
+        """For each run id given, the hosted versions any worker recorded that cover the run's
+        version (exact, or through `resumes`), highest first; a run with none maps to []."""
         ...
 
     def claim(

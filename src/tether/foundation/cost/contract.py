@@ -11,7 +11,7 @@ Money is `Decimal` US dollars end to end; no float ever holds a price.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 
@@ -76,6 +76,16 @@ class CostTotal(BaseModel):
     unpriced_calls: int = 0
 
 
+class DailyCost(BaseModel):
+    """The calls of one workflow id (`name@version`) recorded on one UTC day."""
+
+    model_config = ConfigDict(frozen=True)
+
+    workflow: str
+    day: date
+    cost: CostTotal
+
+
 @runtime_checkable
 class CostStore(Protocol):
     """Where cost records live; every method is one short transaction."""
@@ -100,6 +110,12 @@ class CostStore(Protocol):
 
     def workflow_total(self, workflow: str) -> CostTotal:
         """Every recorded call of every run of this workflow id."""
+        ...
+
+    def daily_totals(self, since: date) -> list[DailyCost]:
+        """A total per workflow id and UTC day for the calls recorded on `since` or later,
+        newest day first, then by workflow; from this store's rows alone (I2 may live in
+        another database)."""
         ...
 
     def close(self) -> None: ...

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from tether.foundation.cost.contract import CostRecord, CostTotal
+from tether.foundation.cost.contract import CostRecord, CostTotal, DailyCost
 
 
 def total(rows: Iterable[CostRecord]) -> CostTotal:
@@ -53,6 +53,21 @@ class MemoryCostStore:
     def workflow_total(self, workflow: str) -> CostTotal:
         with self._lock:
             return total(r for r in self._rows.values() if r.workflow == workflow)
+
+    def daily_totals(self, since: date) -> list[DailyCost]:
+        groups: dict[tuple[date, str], list[CostRecord]] = {}
+        with self._lock:
+            for r in self._rows.values():
+                assert r.recorded_at is not None  # stamped by `record`
+                day = r.recorded_at.astimezone(UTC).date()
+                if day >= since:
+                    groups.setdefault((day, r.workflow), []).append(r)
+        return [
+            DailyCost(workflow=workflow, day=day, cost=total(rows))
+            for (day, workflow), rows in sorted(
+                groups.items(), key=lambda g: (-g[0][0].toordinal(), g[0][1])
+            )
+        ]
 
     def close(self) -> None:
         """Nothing to release."""

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tether.foundation.identity.contract import Identity
 
-CallKind = Literal["tool", "model"]
+CallKind = Literal["tool", "model", "api"]  # api: a person's action over HTTP (I9 only)
 Outcome = Literal["allow", "deny", "warn", "pause"]
 
 

@@ -2,6 +2,7 @@
 
     [policy]
     rules = "policy.yaml"     # relative to tether.toml; no file: every call allowed, and audited
+    api_rules = "api.yaml"    # who may do what through the HTTP API (policy/api.py)
     default = "deny"          # overrides the rules file's default (production: deny)
     backend = "postgres"      # audit log (group `tether.audit`); default: the URL's scheme
 
@@ -27,6 +28,7 @@ class PolicyConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rules: Path | None = None
+    api_rules: Path | None = None
     default: Literal["allow", "deny"] | None = None
     backend: str | None = None
 

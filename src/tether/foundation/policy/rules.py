@@ -21,6 +21,10 @@
         approvers: ["role:finance"]
         tool: refund
         arguments: {amount: "^[0-9]{4,}"}
+      - name: viewers-read
+        effect: allow
+        action: read               # glob on an HTTP API action (api calls only: policy/api.py)
+        roles: [viewer]
 
 Every condition a rule states must hold for it to match; a rule that states none matches all.
 `authenticated: false` matches runs started without an identity.
@@ -64,6 +68,7 @@ class Rule(BaseModel):
     reason: str = ""
     tool: str | None = None
     task_class: str | None = None
+    action: str | None = None
     workflow: str | None = None
     subject: str | None = None
     roles: tuple[str, ...] = ()
@@ -96,6 +101,10 @@ class Rule(BaseModel):
             and (
                 self.task_class is None
                 or (call.kind == "model" and fnmatchcase(call.target, self.task_class))
+            )
+            and (
+                self.action is None
+                or (call.kind == "api" and fnmatchcase(call.target, self.action))
             )
             and (self.workflow is None or _workflow_matches(self.workflow, call.workflow))
             and (

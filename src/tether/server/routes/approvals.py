@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from tether.foundation.hitl.contract import ApprovalRequest, Decision, RequestState, Verdict
-from tether.server.access import Reader, TetherDep
+from tether.server.access import MayApprove, Reader, TetherDep
 from tether.server.errors import RESPONSES
 from tether.server.models import Decide
 
@@ -40,7 +40,7 @@ def get_approval(request_id: str, t: TetherDep, _: Reader) -> ApprovalRequest:
     response_model=Decision,
     summary="Approve (with args: approve edited arguments) as the caller",
 )
-def approve(request_id: str, body: Decide, t: TetherDep, who: Reader) -> Decision:
+def approve(request_id: str, body: Decide, t: TetherDep, who: MayApprove) -> Decision:
     verdict = Verdict.APPROVED if body.args is None else Verdict.EDITED
     return t.decide(request_id, verdict, identity=who, reason=body.reason, args=body.args)
 
@@ -48,5 +48,5 @@ def approve(request_id: str, body: Decide, t: TetherDep, who: Reader) -> Decisio
 @router.post(
     "/approvals/{request_id}/reject", response_model=Decision, summary="Reject as the caller"
 )
-def reject(request_id: str, body: Decide, t: TetherDep, who: Reader) -> Decision:
+def reject(request_id: str, body: Decide, t: TetherDep, who: MayApprove) -> Decision:
     return t.decide(request_id, Verdict.REJECTED, identity=who, reason=body.reason)

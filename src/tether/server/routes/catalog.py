@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
 
 from tether.client import Tether
 from tether.errors import InvalidInput
 from tether.foundation.checkpoint.contract import Schedule
-from tether.server.access import Operator, Reader, TetherDep
+from tether.foundation.cost.contract import DailyCost
+from tether.server.access import MaySchedule, Reader, TetherDep
 from tether.server.errors import RESPONSES, ApiError
 from tether.server.models import AddSchedule, WorkflowCost, WorkflowVersions
 from tether.server.paging import RunQuery, page
 
 router = APIRouter(prefix="/api", tags=["catalog"], responses=RESPONSES)
+MAX_DAYS = 366
 
 
 @router.get("/schedules", response_model=list[Schedule], summary="Every schedule, by name")
@@ -26,14 +31,14 @@ def list_schedules(t: TetherDep, _: Reader) -> list[Schedule]:
     status_code=status.HTTP_201_CREATED,
     summary="Add (or replace) a schedule",
 )
-def add_schedule(body: AddSchedule, t: TetherDep, _: Operator) -> Schedule:
+def add_schedule(body: AddSchedule, t: TetherDep, _: MaySchedule) -> Schedule:
     return t.add_schedule(body.name, body.cron, body.workflow, body.input, body.catchup)
 
 
 @router.delete(
     "/schedules/{name}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove a schedule"
 )
-def remove_schedule(name: str, t: TetherDep, _: Operator) -> None:
+def remove_schedule(name: str, t: TetherDep, _: MaySchedule) -> None:
     try:
         t.remove_schedule(name)
     except InvalidInput:
@@ -74,6 +79,24 @@ def list_workflows(t: TetherDep, _: Reader) -> list[WorkflowVersions]:
 def costs(t: TetherDep, _: Reader) -> list[WorkflowCost]:
     totals = t.workflow_costs(t.registry.ids())
     return [WorkflowCost(workflow=wid, cost=total) for wid, total in totals.items()]
+
+
+@router.get(
+    "/costs/daily",
+    response_model=list[DailyCost],
+    summary="Model cost per name@version per UTC day, newest day first",
+)
+def daily_costs(
+    t: TetherDep, _: Reader, days: Annotated[int, Query(ge=1, le=MAX_DAYS)] = 30
+) -> list[DailyCost]:
+    return daily(t, days)
+
+
+def daily(t: Tether, days: int) -> list[DailyCost]:
+    """The last `days` UTC days, today included, from I11's own rows (each carries its
+    workflow id, so no join reaches into I2, which may be another database)."""
+    since = datetime.now(UTC).date() - timedelta(days=days - 1)
+    return t.foundations.cost.store.daily_totals(since)
 
 
 def _semver(version: str) -> tuple[int, ...]:

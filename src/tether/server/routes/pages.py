@@ -14,15 +14,26 @@ from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
 from tether.errors import InvalidInput
 from tether.foundation.checkpoint.contract import RunStatus
-from tether.server.access import Operator, Reader, TetherDep, state_of
+from tether.server.access import (
+    MayCancel,
+    MayRaiseBudget,
+    MayResolve,
+    MayRetry,
+    MaySchedule,
+    MayStart,
+    Reader,
+    TetherDep,
+    state_of,
+)
 from tether.server.auth import SESSION_COOKIE, SESSION_SECONDS
-from tether.server.paging import MAX_PAGE, RunQuery, page
+from tether.server.paging import MAX_PAGE, RunQuery, page, standing
 from tether.server.rendering import render
-from tether.server.routes.catalog import workflow_versions
+from tether.server.routes.catalog import daily, workflow_versions
 from tether.server.timeline import full_value, rows
 
 router = APIRouter(include_in_schema=False)
 PARKED = [RunStatus.NEEDS_ATTENTION, RunStatus.PAUSED]
+DAILY_DAYS = 14  # the workflows page's cost-by-day table; the API takes any `days`
 
 
 def _see(path: str) -> Response:
@@ -96,7 +107,7 @@ def runs_page(
         "query": query,
         "statuses": list(RunStatus),
         "workflows": sorted({wid.partition("@")[0] for wid in t.registry.ids()}),
-        "resumable": {r.id: t.registry.for_run(r.workflow, r.version) is not None for r in runs},
+        "standing": standing(t, runs),
         # the filters alone, for the live fragment's URL and the next page's link
         "params": urlencode(
             [
@@ -112,7 +123,7 @@ def runs_page(
 @router.post("/runs")
 def start_page(
     t: TetherDep,
-    who: Operator,
+    who: MayStart,
     workflow: Annotated[str, Form()],
     input: Annotated[str, Form()] = "{}",
     key: Annotated[str, Form()] = "",
@@ -135,7 +146,7 @@ def run_page(run_id: str, request: Request, t: TetherDep, _: Reader) -> Response
         steps=rows(t, view),
         input=t.codec.resolve(view.run.input),
         output=t.codec.resolve(view.run.output) if view.run.output else None,
-        resumable=t.registry.for_run(view.run.workflow, view.run.version) is not None,
+        standing=standing(t, [view.run])[view.run.id],
     )
 
 
@@ -147,13 +158,13 @@ def step_value(run_id: str, step_id: str, part: str, t: TetherDep, _: Reader) ->
 
 
 @router.post("/runs/{run_id}/cancel")
-def cancel_page(run_id: str, t: TetherDep, _: Operator) -> Response:
+def cancel_page(run_id: str, t: TetherDep, _: MayCancel) -> Response:
     t.cancel(run_id)
     return _see(f"/runs/{run_id}")
 
 
 @router.post("/runs/{run_id}/retry")
-def retry_page(run_id: str, t: TetherDep, _: Operator) -> Response:
+def retry_page(run_id: str, t: TetherDep, _: MayRetry) -> Response:
     t.retry(run_id)
     return _see(f"/runs/{run_id}")
 
@@ -162,7 +173,7 @@ def retry_page(run_id: str, t: TetherDep, _: Operator) -> Response:
 def resolve_page(
     run_id: str,
     t: TetherDep,
-    _: Operator,
+    _: MayResolve,
     step_id: Annotated[str, Form()],
     decision: Annotated[str, Form()],
     result: Annotated[str, Form()] = "",
@@ -181,7 +192,7 @@ def resolve_page(
 
 @router.post("/runs/{run_id}/budget")
 def budget_page(
-    run_id: str, t: TetherDep, _: Operator, usd: Annotated[float, Form(gt=0)]
+    run_id: str, t: TetherDep, _: MayRaiseBudget, usd: Annotated[float, Form(gt=0)]
 ) -> Response:
     t.raise_budget(run_id, usd)
     return _see(f"/runs/{run_id}")
@@ -201,7 +212,7 @@ def schedules_page(request: Request, t: TetherDep, _: Reader) -> Response:
 @router.post("/schedules")
 def add_schedule_page(
     t: TetherDep,
-    _: Operator,
+    _: MaySchedule,
     name: Annotated[str, Form()],
     cron: Annotated[str, Form()],
     workflow: Annotated[str, Form()],
@@ -216,7 +227,7 @@ def add_schedule_page(
 
 
 @router.post("/schedules/{name}/remove")
-def remove_schedule_page(name: str, t: TetherDep, _: Operator) -> Response:
+def remove_schedule_page(name: str, t: TetherDep, _: MaySchedule) -> Response:
     t.remove_schedule(name)
     return _see("/schedules")
 
@@ -225,4 +236,6 @@ def remove_schedule_page(name: str, t: TetherDep, _: Operator) -> Response:
 def workflows_page(request: Request, t: TetherDep, _: Reader) -> Response:
     found = workflow_versions(t)
     totals = t.workflow_costs(t.registry.ids())
-    return render(request, "workflows.html", workflows=found, totals=totals)
+    return render(
+        request, "workflows.html", workflows=found, totals=totals, daily=daily(t, DAILY_DAYS)
+    )

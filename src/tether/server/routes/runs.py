@@ -12,10 +12,19 @@ from fastapi import APIRouter, Query, status
 
 from tether.client import RunView
 from tether.foundation.checkpoint.contract import EventReceipt, RunRecord, RunStatus
-from tether.server.access import Operator, Reader, TetherDep
+from tether.server.access import (
+    MayCancel,
+    MayRaiseBudget,
+    MayResolve,
+    MayRetry,
+    MaySendEvent,
+    MayStart,
+    Reader,
+    TetherDep,
+)
 from tether.server.errors import RESPONSES
 from tether.server.models import RaiseBudget, Resolve, RunPage, SendEvent, Started, StartRun
-from tether.server.paging import MAX_PAGE, RunQuery, page
+from tether.server.paging import MAX_PAGE, RunQuery, page, standing
 
 router = APIRouter(prefix="/api", tags=["runs"], responses=RESPONSES)
 
@@ -42,7 +51,14 @@ def list_runs(
         created_before=created_before,
     )
     runs, next_cursor = page(t, query, limit, cursor)
-    return RunPage(runs=runs, costs=t.costs([r.id for r in runs]), next_cursor=next_cursor)
+    found = standing(t, runs)
+    return RunPage(
+        runs=runs,
+        costs=t.costs([r.id for r in runs]),
+        stranded=[run_id for run_id, s in found.items() if s.stranded],
+        resumers={run_id: s.versions for run_id, s in found.items()},
+        next_cursor=next_cursor,
+    )
 
 
 @router.post(
@@ -51,7 +67,7 @@ def list_runs(
     status_code=status.HTTP_201_CREATED,
     summary="Start a run (the same idempotency key returns the same run)",
 )
-def start_run(body: StartRun, t: TetherDep, who: Operator) -> Started:
+def start_run(body: StartRun, t: TetherDep, who: MayStart) -> Started:
     return Started(run_id=t.start(body.workflow, body.input, key=body.key, identity=who))
 
 
@@ -61,12 +77,12 @@ def get_run(run_id: str, t: TetherDep, _: Reader) -> RunView:
 
 
 @router.post("/runs/{run_id}/cancel", response_model=RunRecord, summary="Cancel a run")
-def cancel_run(run_id: str, t: TetherDep, _: Operator) -> RunRecord:
+def cancel_run(run_id: str, t: TetherDep, _: MayCancel) -> RunRecord:
     return t.cancel(run_id)
 
 
 @router.post("/runs/{run_id}/retry", response_model=RunRecord, summary="Retry a failed run")
-def retry_run(run_id: str, t: TetherDep, _: Operator) -> RunRecord:
+def retry_run(run_id: str, t: TetherDep, _: MayRetry) -> RunRecord:
     return t.retry(run_id)
 
 
@@ -75,7 +91,7 @@ def retry_run(run_id: str, t: TetherDep, _: Operator) -> RunRecord:
     response_model=RunRecord,
     summary="Decide on a run parked by an interrupted unsafe tool call",
 )
-def resolve_run(run_id: str, body: Resolve, t: TetherDep, _: Operator) -> RunRecord:
+def resolve_run(run_id: str, body: Resolve, t: TetherDep, _: MayResolve) -> RunRecord:
     return t.resolve(
         run_id,
         body.step_id,
@@ -86,10 +102,10 @@ def resolve_run(run_id: str, body: Resolve, t: TetherDep, _: Operator) -> RunRec
 
 
 @router.post("/runs/{run_id}/budget", response_model=RunRecord, summary="Raise a run's cost cap")
-def raise_budget(run_id: str, body: RaiseBudget, t: TetherDep, _: Operator) -> RunRecord:
+def raise_budget(run_id: str, body: RaiseBudget, t: TetherDep, _: MayRaiseBudget) -> RunRecord:
     return t.raise_budget(run_id, body.usd)
 
 
 @router.post("/events", response_model=EventReceipt, summary="Send an event")
-def send_event(body: SendEvent, t: TetherDep, _: Operator) -> EventReceipt:
+def send_event(body: SendEvent, t: TetherDep, _: MaySendEvent) -> EventReceipt:
     return t.send_event(body.name, body.data, run=body.run)

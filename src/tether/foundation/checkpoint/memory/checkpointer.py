@@ -39,10 +39,17 @@ from tether.foundation.checkpoint.memory.schedules import MemorySchedules
 from tether.foundation.checkpoint.memory.state import MemoryRun
 from tether.foundation.checkpoint.memory.streams import MemoryStreams
 from tether.foundation.checkpoint.memory.threads import MemoryThreads
+from tether.foundation.checkpoint.memory.workers import MemoryWorkers
 
 
 class MemoryCheckpointer(
-    MemoryControl, MemoryHousekeeping, MemorySchedules, MemoryStreams, MemoryForks, MemoryThreads
+    MemoryControl,
+    MemoryHousekeeping,
+    MemorySchedules,
+    MemoryStreams,
+    MemoryForks,
+    MemoryThreads,
+    MemoryWorkers,
 ):
     """I2 in memory; `event_retention` as in the SQL backends."""
 
@@ -89,17 +96,31 @@ class MemoryCheckpointer(
             return self._get(run_id).record
 
     def list_runs(self, filter: RunFilter) -> list[RunRecord]:
+        now = time.time()
         with self._lock:
-            runs = [r.record for r in self._runs.values()]
+            runs = [
+                r.record
+                for r in self._runs.values()
+                if not filter.stranded or self._stranded(r.record, now)
+            ]
         if filter.statuses:
             runs = [r for r in runs if r.status in filter.statuses]
         if filter.workflow:
             runs = [r for r in runs if r.workflow == filter.workflow]
+        if filter.version:
+            runs = [r for r in runs if r.version == filter.version]
         if filter.parent_id:
             runs = [r for r in runs if r.parent_id == filter.parent_id]
         if filter.finished_before is not None:
             cutoff = filter.finished_before
             runs = [r for r in runs if r.status in TERMINAL and r.updated_at < cutoff]
+        if filter.created_after is not None:
+            runs = [r for r in runs if r.created_at >= filter.created_after]
+        if filter.created_before is not None:
+            runs = [r for r in runs if r.created_at < filter.created_before]
+        if filter.before is not None:
+            before = filter.before
+            runs = [r for r in runs if (r.created_at, r.id) < before]
         runs.sort(key=lambda r: (r.created_at, r.id), reverse=True)
         return runs[: filter.limit]
 

@@ -63,13 +63,43 @@ class Dialect:
     """The statements of the shared control flow in one database's SQL. `now` is an SQL
     expression of the database's clock; `for_update` the suffix that locks the rows a read
     returns; `for_key_share` the one the append holds the run's row with, so the lease it
-    checked cannot change under it before the commit."""
+    checked cannot change under it before the commit. `glob` is the operator that matches a
+    version against a stored pattern (SQLite's GLOB, PostgreSQL's LIKE) and `pattern` turns a
+    version glob (`1.2.*`) into that operator's pattern."""
 
-    def __init__(self, *, placeholder: str, now: str, for_update: str, for_key_share: str) -> None:
+    def __init__(
+        self,
+        *,
+        placeholder: str,
+        now: str,
+        for_update: str,
+        for_key_share: str,
+        glob: str,
+        pattern: Callable[[str], str],
+    ) -> None:
         def q(text: str) -> str:
             return text.replace("?", placeholder)
 
         self.placeholder = placeholder
+        self.pattern = pattern
+        self.upsert_host = q(
+            "INSERT INTO worker_hosts (owner, workflow, version, pattern, expires_at) "
+            f"VALUES (?, ?, ?, ?, {now} + ?) ON CONFLICT (owner, workflow, version, pattern) "
+            "DO UPDATE SET expires_at = EXCLUDED.expires_at"
+        )
+        self.prune_hosts = q(f"DELETE FROM worker_hosts WHERE expires_at < {now} - ?")
+        covers = f"w.workflow = runs.workflow AND runs.version {glob} w.pattern"
+        # Not one live worker's recorded version covers it: what DESIGN calls stranded.
+        self.stranded = (
+            f"{_UNFINISHED} AND NOT EXISTS (SELECT 1 FROM worker_hosts w "
+            f"WHERE {covers} AND w.expires_at > {now})"
+        )
+        self.resumers = (
+            "SELECT runs.id AS run_id, w.version AS version, "
+            f"MAX(CASE WHEN w.expires_at > {now} THEN 1 ELSE 0 END) AS live "
+            f"FROM runs JOIN worker_hosts w ON {covers} WHERE runs.id IN ({{ids}}) "
+            "GROUP BY runs.id, w.version"
+        )
         values = ", ".join(["?"] * 12)
         insert = f"INSERT INTO journal ({COLS}) VALUES ({values})"
         self.insert_entry = q(insert)

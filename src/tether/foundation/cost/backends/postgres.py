@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -16,7 +17,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from tether.errors import DatabaseUnavailable
-from tether.foundation.cost.contract import CostRecord, CostTotal
+from tether.foundation.cost.contract import CostRecord, CostTotal, DailyCost
 from tether.settings import redact_dsn
 
 _SCHEMA = """
@@ -38,6 +39,7 @@ CREATE TABLE IF NOT EXISTS cost_calls (
     UNIQUE (run_id, step_id)
 );
 CREATE INDEX IF NOT EXISTS cost_calls_workflow ON cost_calls (workflow);
+CREATE INDEX IF NOT EXISTS cost_calls_recorded ON cost_calls (recorded_at);
 """
 _FIELDS = (
     "run_id", "step_id", "workflow", "backend", "provider", "model", "input_tokens",
@@ -129,6 +131,19 @@ class PostgresCostStore:
             row = cur.fetchone()
         assert row is not None  # an aggregate always returns one row
         return _total(row)
+
+    def daily_totals(self, since: date) -> list[DailyCost]:
+        with self._cursor() as cur:
+            cur.execute(
+                "SELECT (recorded_at AT TIME ZONE 'UTC')::date AS day, workflow, "
+                f"{_TOTAL} FROM cost_calls WHERE recorded_at >= (%s::date AT TIME ZONE 'UTC') "
+                "GROUP BY day, workflow ORDER BY day DESC, workflow",
+                (since,),
+            )
+            rows = cur.fetchall()
+        return [
+            DailyCost(workflow=r.pop("workflow"), day=r.pop("day"), cost=_total(r)) for r in rows
+        ]
 
     def close(self) -> None:
         self._conn.close()

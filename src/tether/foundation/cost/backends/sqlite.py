@@ -10,11 +10,11 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from tether.foundation.cost.contract import CostRecord, CostTotal
+from tether.foundation.cost.contract import CostRecord, CostTotal, DailyCost
 from tether.foundation.sqlite import open_sqlite, sqlite_file
 
 PICO = Decimal("1e12")
@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS cost_calls (
     UNIQUE (run_id, step_id)
 );
 CREATE INDEX IF NOT EXISTS cost_calls_workflow ON cost_calls (workflow);
+CREATE INDEX IF NOT EXISTS cost_calls_recorded ON cost_calls (recorded_at);
 """
 _COLUMNS = (
     "run_id, step_id, workflow, backend, provider, model, input_tokens, output_tokens, "
@@ -128,6 +129,19 @@ class SqliteCostStore:
                 f"SELECT {_TOTAL} FROM cost_calls WHERE workflow = ?", (workflow,)
             ).fetchone()
         return _total(tuple(row))
+
+    def daily_totals(self, since: date) -> list[DailyCost]:
+        # recorded_at is UTC ISO text, so its first ten characters are the UTC day
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT substr(recorded_at, 1, 10) AS day, workflow, {_TOTAL} FROM cost_calls "
+                "WHERE recorded_at >= ? GROUP BY day, workflow ORDER BY day DESC, workflow",
+                (since.isoformat(),),
+            ).fetchall()
+        return [
+            DailyCost(workflow=r[1], day=date.fromisoformat(r[0]), cost=_total(tuple(r)[2:]))
+            for r in rows
+        ]
 
     def close(self) -> None:
         self._conn.close()

@@ -25,6 +25,7 @@ from tether.foundation.checkpoint.sql.forks import ForkStatements, SqlForks
 from tether.foundation.checkpoint.sql.rows import COLS, to_entry, to_run
 from tether.foundation.checkpoint.sql.streams import SqlStreams, StreamStatements
 from tether.foundation.checkpoint.sql.threads import SqlThreads, ThreadStatements
+from tether.foundation.checkpoint.sql.workers import SqlWorkers
 
 _RUNNABLE = (
     f"(status = 'pending' OR (status IN ('sleeping', 'waiting') AND wake_at <= {_NOW}) "
@@ -44,13 +45,19 @@ class PostgresCheckpointer(
     SqlForks[Database],
     SqlStreams[Database],
     SqlThreads[Database],
+    SqlWorkers[Database],
 ):
     """I2 on PostgreSQL. `url` is `postgresql://user[:password]@host[:port]/db`; `schema`
     (created if missing) keeps deployments or tests sharing one database apart. A lost
     connection is retried with backoff for `reconnect_seconds` before a call fails."""
 
     _sql = Dialect(
-        placeholder="%s", now=_NOW, for_update=" FOR UPDATE", for_key_share=" FOR KEY SHARE"
+        placeholder="%s",
+        now=_NOW,
+        for_update=" FOR UPDATE",
+        for_key_share=" FOR KEY SHARE",
+        glob="LIKE",
+        pattern=_like,
     )
     _threads_sql = ThreadStatements("%s", one_writer=False)
     _streams = StreamStatements(placeholder="%s", now=_NOW)

@@ -127,8 +127,26 @@ CREATE TABLE IF NOT EXISTS thread_writes (
     PRIMARY KEY (thread_id, ns, checkpoint_id, task_id, idx)
 );
 """
+# The runs list pages by (created_at, id), filtered by status or workflow (the index on
+# created_at alone left PostgreSQL sorting ties); and the workers' hosted versions, which
+# decide what is stranded.
+_V5 = """
+DROP INDEX IF EXISTS runs_by_created;
+CREATE INDEX runs_by_created ON runs (created_at, id);
+CREATE INDEX IF NOT EXISTS runs_by_status_created ON runs (status, created_at, id);
+CREATE INDEX IF NOT EXISTS runs_by_workflow_created ON runs (workflow, created_at, id);
+CREATE TABLE IF NOT EXISTS worker_hosts (
+    owner TEXT NOT NULL,
+    workflow TEXT NOT NULL,
+    version TEXT NOT NULL,
+    pattern TEXT NOT NULL,
+    expires_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (owner, workflow, version, pattern)
+);
+CREATE INDEX IF NOT EXISTS worker_hosts_by_workflow ON worker_hosts (workflow, expires_at);
+"""
 # Forward migrations: index i takes the schema from version i to i + 1. Append, never edit.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
 SCHEMA_VERSION = len(MIGRATIONS)
 COMPONENT = "checkpoint"
 

@@ -29,6 +29,7 @@ from tether.foundation.checkpoint.sql.forks import ForkStatements, SqlForks
 from tether.foundation.checkpoint.sql.rows import COLS, to_entry, to_run
 from tether.foundation.checkpoint.sql.streams import SqlStreams, StreamStatements
 from tether.foundation.checkpoint.sql.threads import SqlThreads, ThreadStatements
+from tether.foundation.checkpoint.sql.workers import SqlWorkers
 
 _RUNNABLE = (
     "(status = 'pending' OR (status IN ('sleeping', 'waiting') AND wake_at <= ?) "
@@ -42,10 +43,18 @@ class SqliteCheckpointer(
     SqlForks[SqliteDatabase],
     SqlStreams[SqliteDatabase],
     SqlThreads[SqliteDatabase],
+    SqlWorkers[SqliteDatabase],
 ):
     """I2 on one SQLite file. `url` is `sqlite:///path/to/file.db`."""
 
-    _sql = Dialect(placeholder="?", now="tether_now()", for_update="", for_key_share="")
+    _sql = Dialect(
+        placeholder="?",
+        now="tether_now()",
+        for_update="",
+        for_key_share="",
+        glob="GLOB",
+        pattern=str,
+    )
     _threads_sql = ThreadStatements("?", one_writer=True)
     _streams = StreamStatements(placeholder="?", now="tether_now()")
     _forks = ForkStatements(placeholder="?", now="tether_now()")

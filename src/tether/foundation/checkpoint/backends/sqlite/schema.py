@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tether.errors import SchemaVersionError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -120,6 +120,22 @@ CREATE TABLE IF NOT EXISTS thread_writes (
     task_path TEXT NOT NULL,
     PRIMARY KEY (thread_id, ns, checkpoint_id, task_id, idx)
 );
+""",
+    # The runs list pages by (created_at, id), filtered by status or workflow; and the
+    # workers' hosted versions, which decide what is stranded.
+    4: """
+CREATE INDEX IF NOT EXISTS runs_by_created ON runs (created_at, id);
+CREATE INDEX IF NOT EXISTS runs_by_status_created ON runs (status, created_at, id);
+CREATE INDEX IF NOT EXISTS runs_by_workflow_created ON runs (workflow, created_at, id);
+CREATE TABLE IF NOT EXISTS worker_hosts (
+    owner TEXT NOT NULL,
+    workflow TEXT NOT NULL,
+    version TEXT NOT NULL,
+    pattern TEXT NOT NULL,
+    expires_at REAL NOT NULL,
+    PRIMARY KEY (owner, workflow, version, pattern)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS worker_hosts_by_workflow ON worker_hosts (workflow, expires_at);
 """,
 }
 
