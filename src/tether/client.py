@@ -182,14 +182,18 @@ class Tether:
         workflow: str | None = None,
         limit: int = 100,
         stranded: bool = False,
+        created_after: float | None = None,
     ) -> list[RunRecord]:
-        """Runs, newest first. `stranded`: non-terminal runs no registered version can run."""
-        if stranded:
-            live = [s for s in RunStatus if s not in TERMINAL]
-            runs = self.engine.list_runs(RunFilter(statuses=live, workflow=workflow, limit=100_000))
-            return [r for r in runs if self.registry.for_run(r.workflow, r.version) is None][:limit]
+        """Runs, newest first. `stranded`: unfinished runs no live worker can run, from the
+        versions workers record with their heartbeats (not from this process's registry)."""
         return self.engine.list_runs(
-            RunFilter(statuses=statuses or [], workflow=workflow, limit=limit)
+            RunFilter(
+                statuses=statuses or [],
+                workflow=workflow,
+                limit=limit,
+                stranded=stranded,
+                created_after=created_after,
+            )
         )
 
     def inspect(self, run_id: str) -> RunView:

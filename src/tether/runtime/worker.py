@@ -106,10 +106,11 @@ class Heartbeats:
         if self._services.foundations is not None:
             self._services.foundations.lease_renewed(run_id, until)
 
-    def _record_worker(self) -> None:
+    def _record_worker(self, ttl_seconds: float | None = None) -> None:
         s = self._services
         try:
-            s.checkpointer.record_worker(s.owner, self._hosts, s.lease_seconds)
+            ttl = s.lease_seconds if ttl_seconds is None else ttl_seconds
+            s.checkpointer.record_worker(s.owner, self._hosts, ttl)
             self._failing = False
         except DatabaseUnavailable as e:
             if not self._failing:
@@ -142,6 +143,9 @@ class Heartbeats:
                 with self._lock:
                     if self._held.get(run_id) == token:  # not dropped meanwhile
                         self._renewed(run_id, since)
+        # Stopped cleanly: hosting nothing from now on, so its versions' parked runs show as
+        # stranded at once rather than a lease later (a killed worker's row just expires).
+        self._record_worker(ttl_seconds=0)
 
     def close(self) -> None:
         self._stop.set()

@@ -94,13 +94,13 @@ def gather(t: Tether, evals: EvalStore, since: float, until: float | None = None
 
 
 def _runs_created_since(t: Tether, since: float) -> list[RunRecord]:
-    """Every run created in the window. The list is newest first with no time filter, so ask
-    for more until the oldest row read is older than the window or the table is exhausted."""
-    limit = 1_000
+    """Every run created in the window: pages of the runs list, newest first, until a short
+    page says the window is exhausted."""
+    limit = 10_000
     while True:
-        runs = t.list(limit=limit)
-        if len(runs) < limit or runs[-1].created_at < since:
-            return [r for r in runs if r.created_at >= since]
+        runs = t.list(limit=limit, created_after=since)
+        if len(runs) < limit:
+            return runs
         limit *= 4
 
 
