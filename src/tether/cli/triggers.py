@@ -3,31 +3,19 @@
 from __future__ import annotations
 
 import json
-import re
-import time
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from tether.client import Tether
-from tether.errors import ConfigurationError, InvalidInput
-from tether.foundation.evals.store import open_eval_store
+from tether.errors import ConfigurationError
 from tether.settings import Settings
-from tether.triggers import State, evaluate, gather
+from tether.triggers import State, measure, parse_window
 
 out = Console(soft_wrap=True, highlight=False)
 err = Console(stderr=True, soft_wrap=True)
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _STYLE = {State.FIRED: "bold yellow", State.NOT_FIRED: "green", State.NOT_MEASURABLE: "dim"}
-
-
-def parse_window(text: str) -> float:
-    """`30d`, `12h`, `90m`, `2w`, `45s`: seconds."""
-    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text)
-    if found is None or float(found[1]) <= 0:
-        raise InvalidInput("--since", f"{text!r} is not a window such as 30d, 12h or 90m")
-    return float(found[1]) * _UNITS[found[2]]
 
 
 def triggers(
@@ -44,11 +32,7 @@ def triggers(
         raise ConfigurationError(f"invalid tether settings: {e}") from None
     with Tether(settings) as t:
         err.print(f"[dim]database: {t.database}[/]", highlight=False)
-        evals = open_eval_store(settings)
-        try:
-            found = evaluate(gather(t, evals, time.time() - window), settings)
-        finally:
-            evals.close()
+        found = measure(t, window)
     if as_json:
         out.print(json.dumps([f.model_dump(mode="json") for f in found], indent=2))
         return

@@ -1,4 +1,5 @@
-"""`/api/schedules`, `/api/workflows` and `/api/costs`: what runs, when, and what it cost."""
+"""`/api/schedules`, `/api/workflows`, `/api/costs` and `/api/triggers`: what runs, when, what it
+cost, and which of the seeds' decisions its rows say to revisit."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tether.server.access import MaySchedule, Reader, TetherDep
 from tether.server.errors import RESPONSES, ApiError
 from tether.server.models import AddSchedule, WorkflowCost, WorkflowVersions
 from tether.server.paging import RunQuery, page
+from tether.triggers import Trigger, measure, parse_window
 
 router = APIRouter(prefix="/api", tags=["catalog"], responses=RESPONSES)
 MAX_DAYS = 366
@@ -97,6 +99,15 @@ def daily(t: Tether, days: int) -> list[DailyCost]:
     workflow id, so no join reaches into I2, which may be another database)."""
     since = datetime.now(UTC).date() - timedelta(days=days - 1)
     return t.foundations.cost.store.daily_totals(since)
+
+
+@router.get(
+    "/triggers",
+    response_model=list[Trigger],
+    summary="The decision triggers D1-D10 measured over a window (as `tether triggers`)",
+)
+def decision_triggers(t: TetherDep, _: Reader, since: str = "30d") -> list[Trigger]:
+    return measure(t, parse_window(since, "since"))
 
 
 def _semver(version: str) -> tuple[int, ...]:

@@ -1,4 +1,4 @@
-"""The web UI: runs, run detail, parked runs, schedules, workflows and costs, and the forms
+"""The web UI: runs, run detail, parked runs, schedules, workflows and costs, triggers, and the forms
 that steer runs. Each form posts to a page route that calls the same `Tether` method as the
 API and answers 303 to the page to look at next, so every action works without JavaScript.
 """
@@ -30,6 +30,7 @@ from tether.server.paging import MAX_PAGE, RunQuery, page, standing
 from tether.server.rendering import render
 from tether.server.routes.catalog import daily, workflow_versions
 from tether.server.timeline import full_value, rows
+from tether.triggers import measure, parse_window
 
 router = APIRouter(include_in_schema=False)
 PARKED = [RunStatus.NEEDS_ATTENTION, RunStatus.PAUSED]
@@ -238,4 +239,11 @@ def workflows_page(request: Request, t: TetherDep, _: Reader) -> Response:
     totals = t.workflow_costs(t.registry.ids())
     return render(
         request, "workflows.html", workflows=found, totals=totals, daily=daily(t, DAILY_DAYS)
+    )
+
+
+@router.get("/triggers")
+def triggers_page(request: Request, t: TetherDep, _: Reader, since: str = "30d") -> Response:
+    return render(
+        request, "triggers.html", triggers=measure(t, parse_window(since, "since")), since=since
     )
