@@ -1,6 +1,7 @@
-"""The web UI: runs, run detail, parked runs, schedules, workflows and costs, triggers, and the forms
-that steer runs. Each form posts to a page route that calls the same `Tether` method as the
-API and answers 303 to the page to look at next, so every action works without JavaScript.
+"""The web UI: runs, run detail, parked runs, schedules, workflows and costs, the decision
+triggers, and the forms that steer runs. Each form posts to a page route that calls the same
+`Tether` method as the API and answers 303 to the page to look at next, so every action works
+without JavaScript.
 """
 
 from __future__ import annotations
