@@ -13,7 +13,7 @@ import json
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -36,11 +36,12 @@ from tether.foundation.checkpoint.contract import (
     Wait,
     WaitKind,
 )
-from tether.foundation.trace.contract import Span, TraceSink, span_id_for, trace_id_for
+from tether.foundation.trace.contract import Span, SpanEvent, TraceSink, span_id_for
 from tether.foundation.trace.memory import NullTraceSink
 from tether.runtime.redacting import RedactingCheckpointer, clean_attributes
 from tether.runtime.registry import WorkflowDef
 from tether.runtime.retry import DEFAULT_RETRY, RetryPolicy
+from tether.runtime.span_tree import called_at, gather_span_id, parent_span, run_trace, under
 from tether.runtime.values import Codec
 
 if TYPE_CHECKING:
@@ -109,14 +110,20 @@ class Execution:
         self.attempts: dict[str, int] = {}
         for entry in claim.journal:
             self.learn(entry)
-        self._delivered = _delivered_while_parked(claim.journal)
+        # spans held until this execution's next commit (see `hold`): first, those of waits
+        # completed since the last execution that committed anything
+        self._held: list[JournalEntry | Span] = _delivered_since_last_commit(claim.journal)
+        # entries a gather span already covers, or whose spans an earlier execution emitted:
+        # a gather replayed over only these (a later pass, a later claim) emits nothing
+        self._covered = {e.step_id for e in claim.journal} - {
+            e.step_id for e in self._held if isinstance(e, JournalEntry)
+        }
         self.pending: list[JournalEntry] = []
         self.waits: list[Wait] = []
         self.seq: dict[str, int] = {}
-        self.trace_id = trace_id_for(self.run.id)
-        self.run_span = span_id_for(self.run.id, "run")
+        self.trace_id, self.run_span, self._run_parent = run_trace(self.run)
         self._batch: list[JournalEntry] = []
-        self._spans: list[tuple[JournalEntry, dict[str, Any]]] = []
+        self._spans: list[tuple[JournalEntry, dict[str, Any], Sequence[SpanEvent]]] = []
         self._flush: asyncio.Future[None] | None = None
 
     @property
@@ -148,14 +155,8 @@ class Execution:
         return entry
 
     def replayed_wait(self, step_id: str, name: str, kind: EntryKind) -> JournalEntry | None:
-        """As `replayed`, for a sleep, event or child result. Those entries are written by the
-        checkpointer while the run is parked, so their span is emitted here, by the first
-        execution that reads them; later replays stay silent like any other."""
-        entry = self.replayed(step_id, name, kind)
-        if entry is not None and step_id in self._delivered:
-            self._delivered.discard(step_id)
-            self.span(entry)
-        return entry
+        """As `replayed`, for a sleep, event or child result (their spans are `hold`'s)."""
+        return self.replayed(step_id, name, kind)
 
     def entry(
         self,
@@ -205,6 +206,8 @@ class Execution:
         except LeaseLost as e:
             raise (CancelRequested() if e.cancel_requested else Abandon()) from None
         self.pending = []
+        if self._held:
+            self.committed()
         for entry in entries:
             self.learn(entry)
 
@@ -214,6 +217,8 @@ class Execution:
             offset = self.cp.append_stream(self.run.id, self.token, entry.name, value, entry)
         except LeaseLost as e:
             raise (CancelRequested() if e.cancel_requested else Abandon()) from None
+        if self._held:
+            self.committed()
         self.learn(replace(entry, value=str(offset)))
         return offset
 
@@ -297,37 +302,66 @@ class Execution:
 
     # -- spans ----------------------------------------------------------------------------
 
-    def span(self, entry: JournalEntry, **attributes: Any) -> None:
+    def span(
+        self, entry: JournalEntry, events: Sequence[SpanEvent] = (), /, **attributes: Any
+    ) -> None:
         """Queue the span of a committed entry. Building a span costs some microseconds,
         which in a tight loop of spans are a third of what they cost between two fsyncs."""
         if self._untraced:
             return
-        self._spans.append((entry, attributes))
+        self._spans.append((entry, attributes, events))
         if (
             len(self._spans) >= SPAN_BATCH
             or entry.finished_at - self._spans[0][0].finished_at >= SPAN_DELAY
         ):
             self.emit_spans()
 
+    def hold(self, item: JournalEntry | Span) -> None:
+        """Keep a span back until this execution next commits an entry of its own.
+
+        A wait's completion (a timer, an event, a child's result) is journaled by the
+        checkpointer, not by an execution, so nothing in the journal says whether an earlier
+        execution already emitted its span: only that some execution committed after it
+        (`_delivered_since_last_commit`). Its span is therefore emitted with this execution's
+        next commit, which is what tells every later claim it is done; an execution that parks
+        again without committing emits nothing, and the next claim finds the same completion
+        still unspanned. A gather whose only news is such a completion is held the same way."""
+        if not self._untraced:
+            self._held.append(item)
+
+    def committed(self) -> None:
+        """This execution committed an entry: spans held until now are safe to emit."""
+        held, self._held = self._held, []
+        for item in held:
+            if isinstance(item, Span):
+                self.sink.emit(item)
+            else:
+                self.span(item)
+
     def emit_spans(self) -> None:
         spans, self._spans = self._spans, []
-        for entry, attributes in spans:
-            self._emit_span(entry, attributes)
+        for entry, attributes, events in spans:
+            self._emit_span(entry, attributes, events)
 
-    def _emit_span(self, entry: JournalEntry, attributes: dict[str, Any]) -> None:
+    def _emit_span(
+        self, entry: JournalEntry, attributes: dict[str, Any], events: Sequence[SpanEvent]
+    ) -> None:
         # the entry's input and result (JSON, or a blob reference) are what a trace UI shows
         # as the call's input and output
         if entry.input is not None:
             attributes["tether.step.input"] = entry.input
         if entry.value is not None:
             attributes["tether.step.output"] = entry.value
+        started = entry.started_at
+        if entry.kind in _PARKED_KINDS:  # journaled at delivery: the span starts at the park
+            started = called_at(self.done, entry.step_id, self.run.created_at)
         self.sink.emit(
             Span(
                 trace_id=self.trace_id,
                 span_id=span_id_for(self.run.id, entry.step_id, str(entry.attempt)),
-                parent_span_id=self.run_span,
+                parent_span_id=parent_span(self.run.id, entry.step_id, self.run_span),
                 name=f"{entry.kind} {entry.name}",
-                start_ns=int(entry.started_at * 1e9),
+                start_ns=int(started * 1e9),
                 end_ns=int(entry.finished_at * 1e9),
                 status="ok" if entry.status == EntryStatus.OK else "error",
                 attributes=clean_attributes(
@@ -339,11 +373,48 @@ class Execution:
                         **attributes,
                     }
                 ),
+                events=[
+                    SpanEvent(e.name, e.time_ns, clean_attributes(e.attributes)) for e in events
+                ],
+            )
+        )
+
+    def gather_span(self, gather_id: str, branches: int, failed: bool) -> None:
+        """The span of a gather that settled in this execution, from its call to its last
+        branch's end. Emitted only when this execution journaled or received something under
+        it: a gather replayed whole from the journal had its span from an earlier execution.
+        A gather settled by a wait's completion is held as that completion is (`hold`)."""
+        if self._untraced:
+            return
+        entries = under(self.done, gather_id)
+        news = [e for e in entries if e.step_id not in self._covered]
+        if not news:
+            return
+        self._covered.update(e.step_id for e in news)
+        # news that is only a wait's completion is not known to be seen until a commit
+        out = self.hold if any(e.kind in _WAIT_KINDS for e in news) else self.sink.emit
+        self.emit_spans()  # its children's spans first, so a sink sees the tree in order
+        out(
+            Span(
+                trace_id=self.trace_id,
+                span_id=gather_span_id(self.run.id, gather_id),
+                parent_span_id=parent_span(self.run.id, gather_id, self.run_span),
+                name="gather",
+                start_ns=int(called_at(self.done, gather_id, self.run.created_at) * 1e9),
+                end_ns=int(max(e.finished_at for e in entries) * 1e9),
+                status="error" if failed else "ok",
+                attributes={
+                    "tether.run.id": self.run.id,
+                    "tether.workflow": self.wf.id,
+                    "tether.step.id": gather_id,
+                    "tether.gather.branches": branches,
+                },
             )
         )
 
     def run_span_emit(self, status: RunStatus, error: str | None = None) -> None:
         now = time.time()
+        self.committed()  # the run's end is committed: nothing of it will be claimed again
         self.emit_spans()
         attrs: dict[str, Any] = {
             "tether.run.id": self.run.id,
@@ -356,9 +427,7 @@ class Execution:
             Span(
                 trace_id=self.trace_id,
                 span_id=self.run_span,
-                parent_span_id=span_id_for(self.run.parent_id, "run")
-                if self.run.parent_id
-                else None,
+                parent_span_id=self._run_parent,
                 name=f"run {self.wf.name}",
                 kind="server",
                 start_ns=int(self.run.created_at * 1e9),
@@ -370,13 +439,15 @@ class Execution:
 
 
 _WAIT_KINDS = (EntryKind.SLEEP, EntryKind.EVENT, EntryKind.INVOKE)
+_PARKED_KINDS = (EntryKind.SLEEP, EntryKind.EVENT)
 
 
-def _delivered_while_parked(journal: list[JournalEntry]) -> set[str]:
-    """Wait completions newer than anything an execution wrote: delivered since it parked."""
+def _delivered_since_last_commit(journal: list[JournalEntry]) -> list[JournalEntry | Span]:
+    """Wait completions newer than anything an execution wrote: no execution has committed
+    since they were journaled, so none emitted their spans (see `Execution.hold`)."""
     written = [e.finished_at for e in journal if e.kind not in _WAIT_KINDS]
     horizon = max(written, default=0.0)
-    return {e.step_id for e in journal if e.kind in _WAIT_KINDS and e.finished_at > horizon}
+    return [e for e in journal if e.kind in _WAIT_KINDS and e.finished_at > horizon]
 
 
 def _same_error(data: dict[str, Any], entry: JournalEntry) -> TetherError:

@@ -130,7 +130,7 @@ class OtlpTraceSink:
         return _EXPORTER_LOG.last or "the exporter gave no reason"
 
     def readable(self, span: Span) -> ReadableSpan:
-        from opentelemetry.sdk.trace import ReadableSpan
+        from opentelemetry.sdk.trace import Event, ReadableSpan
         from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
         trace_id = int(span.trace_id, 16)
@@ -156,6 +156,10 @@ class OtlpTraceSink:
             status=status,
             start_time=span.start_ns,
             end_time=span.end_ns,
+            events=[
+                Event(redact(e.name), otel_attributes(e.attributes, self._limit), e.time_ns)
+                for e in span.events
+            ],
             instrumentation_scope=self._scope,
         )
 

@@ -1,0 +1,66 @@
+"""Workflows the trace tests run: one that calls every primitive, and one whose tool calls
+the guards judge (one allowed, one denied by policy)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from tether import Context, tool, workflow
+from tether.errors import PolicyDenied
+
+
+class Every(BaseModel):
+    nap: float = 0.05
+
+
+class Done(BaseModel):
+    total: int
+
+
+def plus(a: int, b: int) -> int:
+    return a + b
+
+
+@workflow(name="trace_child", version="1.0.0")
+async def trace_child(ctx: Context, inp: Every) -> Done:
+    value = await ctx.step("inside", plus, 1, 1)
+    await ctx.sleep("child nap", inp.nap)
+    return Done(total=value)
+
+
+@workflow(name="every_primitive", version="1.0.0")
+async def every_primitive(ctx: Context, inp: Every) -> Done:
+    """A step, a gather of two branches (a step and a sleep each), a child run, an event wait
+    and a last step: each parks the run at least once, so it is replayed again and again."""
+
+    async def branch(i: int) -> int:
+        value = await ctx.step(f"branch {i}", plus, i, 10)
+        await ctx.sleep(f"branch nap {i}", inp.nap)
+        return value
+
+    first = await ctx.step("first", plus, 0, 1)
+    branches = await ctx.gather(branch(0), branch(1))
+    child = await ctx.invoke(trace_child, inp)
+    answer = await ctx.wait_for_event("answer", "trace_answer", match={"to": ctx.run_id})
+    last = await ctx.step("last", plus, first + sum(branches) + child.total, (answer or {})["n"])
+    return Done(total=last)
+
+
+@tool(replay="pure")
+def trace_add(a: int, b: int) -> int:
+    return a + b
+
+
+@tool(replay="pure")
+def trace_delete(what: str) -> str:
+    return what
+
+
+@workflow(name="guarded", version="1.0.0")
+async def guarded(ctx: Context, inp: Every) -> Done:
+    total = await ctx.tool(trace_add, a=1, b=2)
+    try:
+        await ctx.tool(trace_delete, what="everything")
+    except PolicyDenied:
+        total += 100
+    return Done(total=total)
