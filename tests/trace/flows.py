@@ -1,7 +1,9 @@
-"""Workflows the trace tests run: one that calls every primitive, and one whose tool calls
-the guards judge (one allowed, one denied by policy)."""
+"""Workflows the trace tests run: one that calls every primitive, one whose tool calls the
+guards judge (one allowed, one denied by policy), and one to kill a worker in."""
 
 from __future__ import annotations
+
+import time
 
 from pydantic import BaseModel
 
@@ -63,4 +65,28 @@ async def guarded(ctx: Context, inp: Every) -> Done:
         await ctx.tool(trace_delete, what="everything")
     except PolicyDenied:
         total += 100
+    return Done(total=total)
+
+
+class Interrupted(BaseModel):
+    marker: str  # each start of the long step appends a line here
+    seconds: float = 1.5
+
+
+def long_step(marker: str, seconds: float) -> int:
+    with open(marker, "a") as f:
+        f.write("started\n")
+    time.sleep(seconds)
+    return 1
+
+
+@workflow(name="nap_then_long", version="1.0.0")
+async def nap_then_long(ctx: Context, inp: Interrupted) -> Done:
+    """Three steps, a nap (the park sends their spans), then a long step to be killed in."""
+    total = 0
+    for i in range(3):
+        total += await ctx.step(f"step {i}", plus, i, 0)
+    await ctx.sleep("nap", 0.2)
+    total += await ctx.step("long", long_step, inp.marker, inp.seconds)
+    total += await ctx.step("after", plus, 1, 0)
     return Done(total=total)
