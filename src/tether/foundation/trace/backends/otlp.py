@@ -144,7 +144,8 @@ class OtlpTraceSink:
             (redact(e.name), e.time_ns, otel_attributes(e.attributes, self._limit))
             for e in span.events
         ]
-        return otlp_encoding.span(span, redact(span.name), attributes, events)
+        name = redact(span.name) if REDACTOR.active else span.name
+        return otlp_encoding.span(span, name, attributes, events)
 
     def readable(self, span: Span) -> ReadableSpan:
         from opentelemetry.sdk.trace import Event, ReadableSpan
@@ -191,7 +192,15 @@ def otel_attributes(attributes: Mapping[str, Any], limit: int = VALUE_LIMIT) -> 
     """Values OTLP can carry (str, bool, int, float, lists of them); anything else as JSON,
     None left out, every string through the redactor and cut to `limit` characters."""
     out: Attributes = {}
+    plain = not REDACTOR.active
     for key, value in attributes.items():
+        kind = type(value)
+        if kind is str and plain and len(value) <= limit:  # most values: nothing to do
+            out[key] = value
+            continue
+        if kind is int or kind is bool or kind is float:
+            out[key] = value
+            continue
         if value is None:
             continue
         if not isinstance(value, str | bool | int | float) and not (
