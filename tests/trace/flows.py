@@ -90,3 +90,30 @@ async def nap_then_long(ctx: Context, inp: Interrupted) -> Done:
     total += await ctx.step("long", long_step, inp.marker, inp.seconds)
     total += await ctx.step("after", plus, 1, 0)
     return Done(total=total)
+
+
+def pause(i: int, seconds: float) -> int:
+    time.sleep(seconds)
+    return i
+
+
+@workflow(name="gather_then_long", version="1.0.0")
+async def gather_then_long(ctx: Context, inp: Interrupted) -> Done:
+    """Four branches of unequal length, then a long step to be killed in."""
+
+    async def branch(i: int) -> int:
+        return await ctx.step(f"branch {i}", pause, i, 0.3 * i)
+
+    found = await ctx.gather(*(branch(i) for i in range(4)))
+    total = sum(found) + await ctx.step("long", long_step, inp.marker, inp.seconds)
+    return Done(total=total)
+
+
+@workflow(name="direct_gather", version="1.0.0")
+async def direct_gather(ctx: Context, inp: Every) -> Done:
+    """Primitives passed to gather as they are: their ids are taken before the gather's."""
+    first = await ctx.step("first", plus, 0, 1)
+    a, _, b = await ctx.gather(
+        ctx.step("a", plus, 1, 1), ctx.sleep("nap", inp.nap), ctx.step("b", plus, 2, 2)
+    )
+    return Done(total=await ctx.step("last", plus, first + a, b))

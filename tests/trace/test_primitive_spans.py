@@ -68,6 +68,27 @@ def test_every_primitive_has_one_span_however_often_the_run_is_replayed(
     assert invoke.start_ns <= child.start_ns and 0 <= child.end_ns - invoke.end_ns < 100_000_000
 
 
+def test_primitives_passed_to_gather_directly_hang_under_its_span_once(
+    make_tether: Callable[..., Tether],
+) -> None:
+    t = make_tether("sqlite", workflows=FLOWS)
+    run_id = t.start("direct_gather", {"nap": 0.05})
+    run = t.run(run_id)
+    assert run.status is RunStatus.COMPLETED and t.output(run) == {"total": 7}
+    assert t.status(run_id).claims >= 2  # parked at the nap, the gather replayed
+    spans = t.sink.spans  # type: ignore[attr-defined]
+    assert Counter(s.name for s in spans) == Counter(
+        ["run direct_gather", "step first", "gather", "step a", "sleep nap", "step b",
+         "step last"]
+    )  # fmt: skip
+    s = by_name(spans)
+    for name in ("step a", "sleep nap", "step b"):
+        assert s[name].parent_span_id == s["gather"].span_id, name
+    assert s["gather"].parent_span_id == s["run direct_gather"].span_id
+    assert s["gather"].start_ns <= s["step a"].start_ns
+    assert s["gather"].end_ns == s["sleep nap"].end_ns  # the nap settled it
+
+
 def test_policy_and_budget_decisions_are_events_on_the_call_they_judged(
     make_tether: Callable[..., Tether], tmp_path: Path
 ) -> None:

@@ -187,6 +187,36 @@ def test_kill_minus_9_after_a_park_sent_the_spans_gives_exactly_one_per_finished
     assert len(finished) == 6
 
 
+@pytest.mark.slow
+def test_kill_minus_9_after_a_gather_and_resume_sends_its_span_and_its_branches_once(
+    make_tether: Callable[..., Tether], tmp_path: Path, receiver: OtlpReceiver
+) -> None:
+    """The worker that resumes replays the whole gather from the journal: neither the gather
+    nor any branch gets a second span at the wire."""
+    t = make_tether("sqlite", workflows=["tests.runtime.flows", "tests.trace.flows"])
+    env = {
+        "TETHER_TRACE": "otlp",
+        "TETHER_OTLP_ENDPOINT": receiver.url,
+        "OTEL_BSP_SCHEDULE_DELAY": "20",
+        "TETHER_WORKFLOWS": '["tests.runtime.flows", "tests.trace.flows"]',
+    }
+    marker = tmp_path / "long-started"
+    run_id = t.start("gather_then_long", {"marker": str(marker), "seconds": 2.0})
+    gathered = lambda: any(s.name == "gather" for s in receiver.spans)  # noqa: E731
+    kill_worker_when(tmp_path / ".tether", lambda: marker.exists() and gathered(), env)
+    run_worker_until(
+        tmp_path / ".tether", lambda: t.status(run_id).status is RunStatus.COMPLETED, env
+    )
+    assert marker.read_text() == "started\n" * 2  # killed in the long step, which ran again
+    spans = receiver.spans
+    assert {s.trace_id for s in spans} == {trace_id_for(run_id)}
+    names = Counter(s.name for s in spans)
+    assert names == Counter(["run gather_then_long", "gather", "step long"]
+                            + [f"step branch {i}" for i in range(4)])  # fmt: skip
+    gather = next(s for s in spans if s.name == "gather")
+    assert {s.parent_span_id for s in spans if "branch" in s.name} == {gather.span_id}
+
+
 def test_a_down_collector_neither_fails_nor_blocks_a_run(
     make_tether: Callable[..., Tether],
     caplog: pytest.LogCaptureFixture,

@@ -38,10 +38,11 @@ from tether.foundation.checkpoint.contract import (
 )
 from tether.foundation.trace.contract import Span, SpanEvent, TraceSink, span_id_for
 from tether.foundation.trace.memory import NullTraceSink
+from tether.runtime.branches import BRANCH
 from tether.runtime.redacting import RedactingCheckpointer, clean_attributes
 from tether.runtime.registry import WorkflowDef
 from tether.runtime.retry import DEFAULT_RETRY, RetryPolicy
-from tether.runtime.span_tree import called_at, gather_span_id, parent_span, run_trace, under
+from tether.runtime.span_tree import called_at, gather_span_id, parent_span, run_trace
 from tether.runtime.values import Codec
 
 if TYPE_CHECKING:
@@ -113,17 +114,16 @@ class Execution:
         # spans held until this execution's next commit (see `hold`): first, those of waits
         # completed since the last execution that committed anything
         self._held: list[JournalEntry | Span] = _delivered_since_last_commit(claim.journal)
-        # entries a gather span already covers, or whose spans an earlier execution emitted:
-        # a gather replayed over only these (a later pass, a later claim) emits nothing
-        self._covered = {e.step_id for e in claim.journal} - {
-            e.step_id for e in self._held if isinstance(e, JournalEntry)
-        }
+        self._held_ids = {e.step_id for e in self._held if isinstance(e, JournalEntry)}
+        self._held_paths: dict[str, str] = {}  # held entry -> the branch it was replayed in
+        self._gathers: dict[str, _GatherNews] = {}  # what this execution saw under each gather
+        self._gather_starts: dict[str, float] = {}  # the earliest start seen in its branches
         self.pending: list[JournalEntry] = []
         self.waits: list[Wait] = []
         self.seq: dict[str, int] = {}
         self.trace_id, self.run_span, self._run_parent = run_trace(self.run)
         self._batch: list[JournalEntry] = []
-        self._spans: list[tuple[JournalEntry, dict[str, Any], Sequence[SpanEvent]]] = []
+        self._spans: list[tuple[JournalEntry, dict[str, Any], Sequence[SpanEvent], str]] = []
         self._flush: asyncio.Future[None] | None = None
 
     @property
@@ -150,13 +150,23 @@ class Execution:
     def replayed(self, step_id: str, name: str, kind: EntryKind) -> JournalEntry | None:
         """The journaled entry at this id, after checking it is the same primitive."""
         entry = self.done.get(step_id)
-        if entry is not None and (entry.name != name or entry.kind != kind):
-            raise NonDeterminismError(step_id, f"{entry.kind} {entry.name}", f"{kind} {name}")
+        if entry is not None:
+            if entry.name != name or entry.kind != kind:
+                raise NonDeterminismError(step_id, f"{entry.kind} {entry.name}", f"{kind} {name}")
+            path = BRANCH.get()
+            if path and kind not in _PARKED_KINDS and not self._untraced:
+                self._gathers_started(path, entry.started_at)
         return entry
 
     def replayed_wait(self, step_id: str, name: str, kind: EntryKind) -> JournalEntry | None:
-        """As `replayed`, for a sleep, event or child result (their spans are `hold`'s)."""
-        return self.replayed(step_id, name, kind)
+        """As `replayed`, for a sleep, event or child result. Their spans are `hold`'s; one
+        still held is news for the gathers of the branch that reads it."""
+        entry = self.replayed(step_id, name, kind)
+        if entry is not None and step_id in self._held_ids and step_id not in self._held_paths:
+            path = self._held_paths[step_id] = BRANCH.get()
+            if path:
+                self._news(path, entry, held=True)
+        return entry
 
     def entry(
         self,
@@ -309,7 +319,19 @@ class Execution:
         which in a tight loop of spans are a third of what they cost between two fsyncs."""
         if self._untraced:
             return
-        self._spans.append((entry, attributes, events))
+        path = BRANCH.get()
+        if path:
+            self._news(path, entry, held=False)
+        self._queue(entry, attributes, events, path)
+
+    def _queue(
+        self,
+        entry: JournalEntry,
+        attributes: dict[str, Any],
+        events: Sequence[SpanEvent],
+        path: str,
+    ) -> None:
+        self._spans.append((entry, attributes, events, path))
         if (
             len(self._spans) >= SPAN_BATCH
             or entry.finished_at - self._spans[0][0].finished_at >= SPAN_DELAY
@@ -328,23 +350,50 @@ class Execution:
         still unspanned. A gather whose only news is such a completion is held the same way."""
         if not self._untraced:
             self._held.append(item)
+            if isinstance(item, JournalEntry):
+                self._held_ids.add(item.step_id)
 
     def committed(self) -> None:
         """This execution committed an entry: spans held until now are safe to emit."""
-        held, self._held = self._held, []
+        held, self._held, self._held_ids = self._held, [], set()
         for item in held:
             if isinstance(item, Span):
                 self.sink.emit(item)
             else:
-                self.span(item)
+                self._queue(item, {}, (), self._held_paths.get(item.step_id, ""))
+
+    def _news(self, path: str, entry: JournalEntry, held: bool) -> None:
+        """`entry` is news to every gather enclosing branch `path`. Tracked by the branch
+        that ran it, not by its step id, since a primitive passed to gather directly
+        (`ctx.gather(ctx.step(...), ...)`) took its id before the gather took its own."""
+        for gather in _gathers_of(path):
+            news = self._gathers.get(gather)
+            if news is None:
+                news = self._gathers[gather] = _GatherNews()
+            news.end = max(news.end, entry.finished_at)
+            if held:
+                news.held.add(entry.step_id)
+        if entry.kind not in _PARKED_KINDS:
+            self._gathers_started(path, entry.started_at)
+
+    def _gathers_started(self, path: str, started: float) -> None:
+        """A primitive in branch `path` started at `started`: its gathers began no later.
+        Replayed ones count too, since a gather's span may be emitted by a later execution."""
+        for gather in _gathers_of(path):
+            if started < self._gather_starts.get(gather, math.inf):
+                self._gather_starts[gather] = started
 
     def emit_spans(self) -> None:
         spans, self._spans = self._spans, []
-        for entry, attributes, events in spans:
-            self._emit_span(entry, attributes, events)
+        for entry, attributes, events, path in spans:
+            self._emit_span(entry, attributes, events, path)
 
     def _emit_span(
-        self, entry: JournalEntry, attributes: dict[str, Any], events: Sequence[SpanEvent]
+        self,
+        entry: JournalEntry,
+        attributes: dict[str, Any],
+        events: Sequence[SpanEvent],
+        path: str,
     ) -> None:
         # the entry's input and result (JSON, or a blob reference) are what a trace UI shows
         # as the call's input and output
@@ -359,7 +408,7 @@ class Execution:
             Span(
                 trace_id=self.trace_id,
                 span_id=span_id_for(self.run.id, entry.step_id, str(entry.attempt)),
-                parent_span_id=parent_span(self.run.id, entry.step_id, self.run_span),
+                parent_span_id=parent_span(self.run.id, path or entry.step_id, self.run_span),
                 name=f"{entry.kind} {entry.name}",
                 start_ns=int(started * 1e9),
                 end_ns=int(entry.finished_at * 1e9),
@@ -381,27 +430,25 @@ class Execution:
 
     def gather_span(self, gather_id: str, branches: int, failed: bool) -> None:
         """The span of a gather that settled in this execution, from its call to its last
-        branch's end. Emitted only when this execution journaled or received something under
-        it: a gather replayed whole from the journal had its span from an earlier execution.
-        A gather settled by a wait's completion is held as that completion is (`hold`)."""
-        if self._untraced:
+        branch's end. Emitted only when this execution journaled or received something in
+        its branches: a gather replayed whole from the journal had its span from an earlier
+        execution. One settled by a wait's completion still held is held with it (`hold`)."""
+        news = self._gathers.pop(gather_id, None)
+        first = self._gather_starts.pop(gather_id, math.inf)
+        if self._untraced or news is None:
             return
-        entries = under(self.done, gather_id)
-        news = [e for e in entries if e.step_id not in self._covered]
-        if not news:
-            return
-        self._covered.update(e.step_id for e in news)
-        # news that is only a wait's completion is not known to be seen until a commit
-        out = self.hold if any(e.kind in _WAIT_KINDS for e in news) else self.sink.emit
+        out = self.hold if news.held & self._held_ids else self.sink.emit
         self.emit_spans()  # its children's spans first, so a sink sees the tree in order
+        called = called_at(self.done, gather_id, self.run.created_at)
+        started = min(called, first)
         out(
             Span(
                 trace_id=self.trace_id,
                 span_id=gather_span_id(self.run.id, gather_id),
-                parent_span_id=parent_span(self.run.id, gather_id, self.run_span),
+                parent_span_id=parent_span(self.run.id, BRANCH.get() or gather_id, self.run_span),
                 name="gather",
-                start_ns=int(called_at(self.done, gather_id, self.run.created_at) * 1e9),
-                end_ns=int(max(e.finished_at for e in entries) * 1e9),
+                start_ns=int(started * 1e9),
+                end_ns=int(news.end * 1e9),
                 status="error" if failed else "ok",
                 attributes={
                     "tether.run.id": self.run.id,
@@ -440,6 +487,22 @@ class Execution:
 
 _WAIT_KINDS = (EntryKind.SLEEP, EntryKind.EVENT, EntryKind.INVOKE)
 _PARKED_KINDS = (EntryKind.SLEEP, EntryKind.EVENT)
+
+
+class _GatherNews:
+    """What one execution journaled or received in a gather's branches."""
+
+    __slots__ = ("end", "held")
+
+    def __init__(self) -> None:
+        self.end = 0.0
+        self.held: set[str] = set()  # wait completions among them, held until a commit
+
+
+def _gathers_of(path: str) -> list[str]:
+    """The gathers enclosing branch `path`: `3.0/5.1/` is in gathers 3 and 3.0/5."""
+    parts = path.rstrip("/").split("/")
+    return ["/".join(parts[:depth]).rpartition(".")[0] for depth in range(1, len(parts) + 1)]
 
 
 def _delivered_since_last_commit(journal: list[JournalEntry]) -> list[JournalEntry | Span]:

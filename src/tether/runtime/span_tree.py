@@ -6,8 +6,10 @@ any crash, derives the same ids, parents and times as the one that started it.
   span hangs under the parent's invoke span (Phoenix and Langfuse draw one tree per trace id;
   a child as a trace of its own would be a separate entry, joined only by a link neither
   renders).
-- Inside a gather, a primitive's span hangs under the gather's span, found from its step id
-  (`3.0/2` is the second primitive of branch 0 of gather `3`); elsewhere under the run span.
+- Inside a gather, a primitive's span hangs under the gather's span: the gather of the branch
+  it ran in (`3.0/` is branch 0 of gather `3`), which is in its step id (`3.0/2`) unless it
+  was passed to the gather as it was (`ctx.gather(ctx.step(...))` takes the step's id first);
+  elsewhere under the run span.
 - A wait (sleep, event) is journaled by the checkpointer when it is delivered; its span runs
   from when the workflow reached it, which is when the primitive before it in its branch
   finished (the run's creation for a first primitive), to the delivery.
@@ -42,11 +44,12 @@ def enclosing_gather(step_id: str) -> str | None:
 
 
 def parent_span(run_id: str, step_id: str, run_span: str) -> str:
+    """The span above the primitive at `step_id`, or run in branch path `step_id`."""
     gather = enclosing_gather(step_id)
     return run_span if gather is None else gather_span_id(run_id, gather)
 
 
-def under(done: Mapping[str, JournalEntry], gather_id: str) -> list[JournalEntry]:
+def _under(done: Mapping[str, JournalEntry], gather_id: str) -> list[JournalEntry]:
     """Every journaled primitive a gather's branches called, nested gathers' included."""
     prefix = f"{gather_id}."
     return [e for sid, e in done.items() if sid.startswith(prefix)]
@@ -67,5 +70,5 @@ def called_at(done: Mapping[str, JournalEntry], step_id: str, run_start: float) 
     entry = done.get(before)
     if entry is not None:
         return entry.finished_at
-    ends = [e.finished_at for e in under(done, before)]
+    ends = [e.finished_at for e in _under(done, before)]
     return max(ends) if ends else called_at(done, before, run_start)
