@@ -113,7 +113,9 @@ class Execution:
             self.learn(entry)
         # spans held until this execution's next commit (see `hold`): first, those of waits
         # completed since the last execution that committed anything
-        self._held: list[JournalEntry | Span] = _delivered_since_last_commit(claim.journal)
+        self._held: list[JournalEntry | Span] = (
+            [] if self._untraced else _delivered_since_last_commit(claim.journal)
+        )
         self._held_ids = {e.step_id for e in self._held if isinstance(e, JournalEntry)}
         self._held_paths: dict[str, str] = {}  # held entry -> the branch it was replayed in
         self._gathers: dict[str, _GatherNews] = {}  # what this execution saw under each gather
