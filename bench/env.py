@@ -25,6 +25,7 @@ class Env:
     durable: bool  # False: fsync off (tmpfs / synchronous=OFF / synchronous_commit=off)
     workdir: str
     temporal_address: str = ""
+    phoenix_url: str = ""  # a live Phoenix, for the tether-sqlite-phoenix row
 
     @property
     def dir(self) -> Path:

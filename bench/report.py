@@ -30,8 +30,12 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
                 e["secondary"] = {
                     k: statistics.median(s["secondary"][k] for s in e["samples"]) for k in keys
                 }
-        for e in systems.values():
+        for name, e in systems.items():
             ref = systems.get(e["compare_with"] or "", {})
+            if e["family"] == "tether" and e["compare_with"] != name and "median" in ref:
+                if "median" in e:
+                    _variant_ratio(e, ref)
+                continue
             if e["family"] == "tether" or "median" not in e or "median" not in ref:
                 continue
             ours = {s["rep"]: s["value"] for s in ref["samples"]}
@@ -42,6 +46,17 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
                 e["ratio_of_medians"] = ref["median"] / e["median"]
                 e["ratio_of"] = e["compare_with"]
     return results
+
+
+def _variant_ratio(e: dict[str, Any], base: dict[str, Any]) -> None:
+    """A tether variant (tether-sqlite-phoenix) over the tether system it varies, paired per
+    repetition like the peers: what the variant's option costs (above 1: it costs more)."""
+    theirs = {s["rep"]: s["value"] for s in base["samples"]}
+    pairs = [s["value"] / theirs[s["rep"]] for s in e["samples"] if theirs.get(s["rep"])]
+    if pairs:
+        e["variant_ratio"] = statistics.median(pairs)
+        e["ratio_pairs"] = len(pairs)
+        e["ratio_of"] = e["compare_with"]
 
 
 def _num(x: float) -> str:
@@ -94,6 +109,8 @@ def markdown(doc: dict[str, Any]) -> str:
             if "median" in e:
                 cells = [_num(e["median"]), _num(e["min"]), _num(e["max"])]
                 ratio = f"{e['ratio']:.2f}× (vs {e['ratio_of']})" if "ratio" in e else ""
+                if "variant_ratio" in e:
+                    ratio = f"{e['variant_ratio']:.2f}× of {e['ratio_of']}"
                 sec = [_num(e["secondary"][k]) if k in e["secondary"] else "" for k in sec_keys]
             else:
                 cells, ratio, sec = ["—", "—", "—"], "", ["" for _ in sec_keys]

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import postgres, report
+from bench import phoenix_server, postgres, report
 from bench.env import Env
 from bench.systems import SYSTEMS, System
 from bench.temporal_server import DevServer
@@ -61,7 +61,9 @@ def _tether_postgres() -> str | None:
     return None
 
 
-def availability(systems: list[System], pg_ok: bool, temporal: str | None) -> dict[str, str]:
+def availability(
+    systems: list[System], pg_ok: bool, temporal: str | None, phoenix: str | None = None
+) -> dict[str, str]:
     """Why each system cannot run here (absent from the dict: it can)."""
     needs = {
         "floor": (),
@@ -81,6 +83,8 @@ def availability(systems: list[System], pg_ok: bool, temporal: str | None) -> di
             reason = _tether_postgres()
         if reason is None and s.family == "temporal" and temporal is not None:
             reason = temporal
+        if reason is None and s.option == "phoenix":
+            reason = phoenix
         if reason is not None:
             why[s.name] = reason
     return why
@@ -93,6 +97,7 @@ def measure(
     root: Path,
     temporal_address: str,
     timeout: float,
+    phoenix_url: str = "",
 ) -> dict[str, Any]:
     """One child run: its sample, or {"error": ...}."""
     # fsync off means tmpfs as well: nothing waits for a disk, only the CPU is left to count.
@@ -107,6 +112,7 @@ def measure(
         durable=workload.durable,
         workdir=str(workdir),
         temporal_address=temporal_address,
+        phoenix_url=phoenix_url,
     )
     out = workdir / "sample.json"
     child_env = {**os.environ, "TETHER_CONFIG_FILE": os.devnull}
@@ -181,17 +187,24 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def _glued(s: System) -> bool:
+    """A floor, or a tether variant (tether-sqlite-phoenix): it runs next to the system it is
+    compared with."""
+    return s.family == "floor" or (s.is_tether and s.compare_with not in ("", s.name))
+
+
 def _order(runnable: list[System], rep: int) -> list[System]:
     """This repetition's running order: rotated every repetition, so no system always runs
-    first (cold caches) or last, with each floor glued to its tether system, the two taking
+    first (cold caches) or last, with each floor (and each tether variant) glued to its tether
+    system, the two taking
     turns to go first. The host's speed drifts by tens of percent over minutes; measured
     back to back, tether and its floor see the same host, so their ratio is what it costs."""
     units: list[list[System]] = []
     for s in runnable:
-        if s.family == "floor":
+        if _glued(s):
             continue
         unit = [s]
-        unit += [f for f in runnable if f.family == "floor" and f.compare_with == s.name]
+        unit += [f for f in runnable if _glued(f) and f.compare_with == s.name]
         units.append(unit if rep % 2 == 0 else unit[::-1])
     glued = {s.name for u in units for s in u}
     units += [[s] for s in runnable if s.name not in glued]  # a floor whose tether is not run
@@ -234,7 +247,18 @@ def main(argv: list[str] | None = None) -> int:
             server = DevServer(root)
         except Exception as e:
             temporal_reason = f"Temporal dev server did not start: {e}"
-    unavailable = availability(systems, info["postgres"] is not None, temporal_reason)
+    phoenix: phoenix_server.PhoenixServer | None = None
+    phoenix_reason: str | None = None
+    if any(s.option == "phoenix" for s in systems):
+        phoenix_reason = phoenix_server.missing()
+        if phoenix_reason is None:
+            try:
+                phoenix = phoenix_server.PhoenixServer(root)
+            except Exception as e:
+                phoenix_reason = f"Phoenix did not start: {e}"
+    unavailable = availability(
+        systems, info["postgres"] is not None, temporal_reason, phoenix_reason
+    )
     for name, reason in unavailable.items():
         print(f"  skip {name}: {reason}", flush=True)
 
@@ -264,7 +288,13 @@ def main(argv: list[str] | None = None) -> int:
             for rep in range(reps):
                 for s in _order(runnable, rep):
                     sample = measure(
-                        s, w, params, root, server.address if server else "", args.timeout
+                        s,
+                        w,
+                        params,
+                        root,
+                        server.address if server else "",
+                        args.timeout,
+                        phoenix.url if phoenix else "",
                     )
                     e = entries[s.name]
                     problem = sample.get("error") or w.check(sample, params)
@@ -286,6 +316,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if server is not None:
             server.stop()
+        if phoenix is not None:
+            phoenix.stop()
         shutil.rmtree(root, ignore_errors=True)
 
     finished = time.time()

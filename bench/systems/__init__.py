@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bench.workloads import WORKLOADS
+
 
 @dataclass(frozen=True)
 class System:
@@ -41,6 +43,13 @@ _ON_TETHER_GAPS = {
 }
 
 
+_PHOENIX_GAPS = {
+    w: "the trace export's cost is measured per step, on seq and seq-nosync"
+    for w in WORKLOADS
+    if w not in ("seq", "seq-nosync")
+}
+
+
 _FLOOR_GAPS = {
     w: "no floor: this workload measures a runtime's behaviour (waking, replaying, parking), "
     "which a bare INSERT + COMMIT does not have"
@@ -67,6 +76,16 @@ SYSTEMS: dict[str, System] = {
     for s in (
         *_pair("floor", "bench.systems.floor", _FLOOR_GAPS),
         *_pair("tether", "bench.systems.tether_adapter"),
+        # tether-sqlite with its spans exported to a live Phoenix (OTLP) instead of JSONL
+        System(
+            name="tether-sqlite-phoenix",
+            family="tether",
+            backend="sqlite",
+            module="bench.systems.tether_adapter",
+            option="phoenix",
+            not_measured=dict(_PHOENIX_GAPS),
+            compare_with="tether-sqlite",
+        ),
         *_pair("dbos", "bench.systems.dbos_adapter"),
         *_pair("langgraph", "bench.systems.langgraph_adapter", _LANGGRAPH_GAPS),
         *(

@@ -53,3 +53,19 @@ def test_only_repetitions_where_both_systems_passed_their_check_are_paired() -> 
     e = summarise({"seq": {"systems": {"tether-sqlite": tether, "floor-sqlite": floor}}})
     assert e["seq"]["systems"]["floor-sqlite"]["ratio_pairs"] == 2
     assert round(e["seq"]["systems"]["floor-sqlite"]["ratio"], 6) == 1.2
+
+
+def test_a_tether_variant_runs_next_to_its_system_and_its_ratio_is_what_it_adds() -> None:
+    runnable = [SYSTEMS[n] for n in ("tether-sqlite", "tether-sqlite-phoenix", "dbos-sqlite")]
+    for rep in range(4):
+        names = [s.name for s in _order(runnable, rep)]
+        assert abs(names.index("tether-sqlite") - names.index("tether-sqlite-phoenix")) == 1
+    # jsonl costs 100 then 200 (the host slows down); phoenix 110 then 230 beside it
+    base = _entry("tether", [100.0, 200.0])
+    base["compare_with"] = "tether-sqlite"  # as the harness records a tether system
+    variant = _entry("tether", [110.0, 230.0])
+    variant["compare_with"] = "tether-sqlite"
+    e = summarise({"seq": {"systems": {"tether-sqlite": base, "tether-sqlite-phoenix": variant}}})
+    row = e["seq"]["systems"]["tether-sqlite-phoenix"]
+    assert round(row["variant_ratio"], 6) == 1.125  # the median of 1.1 and 1.15
+    assert "variant_ratio" not in e["seq"]["systems"]["tether-sqlite"]

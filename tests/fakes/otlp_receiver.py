@@ -40,6 +40,7 @@ class WireSpan:
     attributes: dict[str, Any]
     resource: dict[str, Any]
     scope: str
+    events: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
 
 
 @dataclass
@@ -117,6 +118,9 @@ def _decode(message: ExportTraceServiceRequest) -> Any:
                     attributes=_attributes(s.attributes),
                     resource=resource,
                     scope=ss.scope.name,
+                    events=[
+                        (e.name, e.time_unix_nano, _attributes(e.attributes)) for e in s.events
+                    ],
                 )
 
 

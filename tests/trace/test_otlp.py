@@ -18,7 +18,7 @@ from tether.errors import ConfigurationError
 from tether.foundation.secrets.redaction import REDACTOR
 from tether.foundation.trace.backends.otlp import OtlpTraceSink, http_exporter
 from tether.foundation.trace.config import open_trace_sink
-from tether.foundation.trace.contract import Span, span_id_for, trace_id_for
+from tether.foundation.trace.contract import Span, SpanEvent, span_id_for, trace_id_for
 
 
 @pytest.fixture
@@ -149,6 +149,26 @@ def test_secrets_are_struck_from_spans_before_they_leave(receiver: OtlpReceiver)
     sink.close()
     (span,) = receiver.spans
     assert span.attributes["note"] == "token ***" and span.attributes["args"] == ["***"]
+
+
+def test_guard_decisions_arrive_as_span_events_with_secrets_struck(
+    receiver: OtlpReceiver,
+) -> None:
+    REDACTOR.register("hunter2-event-secret")
+    span = _span(1)
+    reason = "key hunter2-event-secret is not for tools"
+    span.events = [
+        SpanEvent("policy deny", span.start_ns, {"tether.guard.rule": "no-keys",
+                                                 "tether.guard.reason": reason}),
+    ]  # fmt: skip
+    sink = OtlpTraceSink.from_settings(Settings(otlp_endpoint=receiver.url))
+    sink.emit(span)
+    sink.close()
+    (wire,) = receiver.spans
+    assert wire.events == [
+        ("policy deny", span.start_ns,
+         {"tether.guard.rule": "no-keys", "tether.guard.reason": "key *** is not for tools"}),
+    ]  # fmt: skip
 
 
 def test_long_values_are_cut_so_a_batch_stays_within_the_request_limit(

@@ -43,15 +43,23 @@ def test_the_research_agent_shows_in_phoenix_as_an_agent_loop(
     _, run_id = research(
         make_tether, trace="phoenix", phoenix_endpoint=phoenix.url, phoenix_project=project
     )
-    spans = phoenix.wait_for_spans(project, trace_id_for(run_id), 15)
+    spans = phoenix.wait_for_spans(project, trace_id_for(run_id), 16)
     kinds = Counter(s["span_kind"] for s in spans)
     assert kinds["AGENT"] == 1 and kinds["LLM"] >= 2 and kinds["TOOL"] >= 1, kinds
     (root,) = [s for s in spans if s["parent_id"] is None]
     assert root["name"] == "run research_report" and root["span_kind"] == "AGENT"
-    assert all(s["parent_id"] == root["context"]["span_id"] for s in spans if s is not root)
+    (gather,) = [s for s in spans if s["name"] == "gather"]
+    loop = {"model agent", "tool search_library"}  # each question's loop, in the gather
+    for s in spans:
+        if s is not root:
+            want = gather if s["name"] in loop else root
+            assert s["parent_id"] == want["context"]["span_id"], s["name"]
     llm = next(s for s in spans if s["span_kind"] == "LLM")
     assert llm["attributes"]["llm.token_count.prompt"] > 0
     assert llm["attributes"]["input.value"] and llm["attributes"]["output.value"]
+    # the guards' verdicts on the call, as events of its span
+    decided = {(e["name"], e["attributes"]["tether.guard.rule"]) for e in llm["events"]}
+    assert {("policy allow", "default"), ("budget allow", "cost_cap")} <= decided
 
 
 def test_a_dump_written_while_phoenix_was_down_loads_later_with_its_ids(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from tether.errors import (
@@ -43,6 +44,7 @@ from tether.foundation.guards.contract import (
 from tether.foundation.identity.contract import Identity
 from tether.foundation.models.contract import ModelRequest, RoutedResponse
 from tether.foundation.tools.contract import ReplayClass, ToolDef, ToolInvocation
+from tether.foundation.trace.contract import SpanEvent
 from tether.runtime.branches import in_branch
 from tether.runtime.execution import Execution, NeedsAttention
 from tether.runtime.retry import RetryPolicy
@@ -92,6 +94,24 @@ def _decisions(decisions: list[GuardDecision] | tuple[GuardDecision, ...]) -> li
     return [d.model_dump(mode="json") for d in decisions]
 
 
+def _events(decisions: Sequence[GuardDecision], at: float) -> list[SpanEvent]:
+    """Guard decisions as events of the span of the call they guarded: which guard and rule,
+    what it decided and why (the reason goes through the redactor with the span)."""
+    return [
+        SpanEvent(
+            f"{d.guard} {d.outcome}",
+            int(at * 1e9),
+            {
+                "tether.guard": d.guard,
+                "tether.guard.rule": d.rule,
+                "tether.guard.outcome": d.outcome,
+                "tether.guard.reason": d.reason,
+            },
+        )
+        for d in decisions
+    ]
+
+
 def _pause(ex: Execution, sid: str) -> BaseException:
     """Budget as control flow: park the run (status paused) until `tether budget raise` sends
     the budget event for its tree's root; then the call is judged again. Every run of a tree
@@ -129,6 +149,7 @@ async def _refused(
     refusal = decisions[-1] if decisions else None
     ex.span(
         entry,
+        _events(decisions, entry.started_at),
         **{
             "error.type": type(error).__name__,
             "tether.guard": refusal.guard if refusal else "",
@@ -213,13 +234,13 @@ async def call_tool(
                 sid, json.dumps({"type": "UnsafeReplayError", "message": str(e)})
             ) from e
         except (ToolArgumentError, ToolFailed) as e:
-            chain.after(call, CallOutcome(ok=False, error=str(e)))
+            after = chain.after(call, CallOutcome(ok=False, error=str(e)))
             final = (
                 isinstance(e, ToolArgumentError)
                 or tool.replay is ReplayClass.UNSAFE_ON_REPLAY
                 or not retry.should_retry(e, attempt)
             )
-            await _write(
+            failed = await _write(
                 ex,
                 sid,
                 EntryKind.TOOL,
@@ -231,12 +252,19 @@ async def call_tool(
                 e,
                 started,
             )
+            ex.span(
+                failed,
+                _events(decisions, failed.started_at) + _events(after, failed.finished_at),
+                **_tool_attributes(tool, replayed=False),
+                **{"error.type": type(e).__name__},
+            )
             if final:
                 raise
             await ex.backoff(sid, tool.name, attempt, retry)
             ex.check_stopping()
             continue
-        inputs["guards"] += _decisions(chain.after(call, CallOutcome(ok=True)))
+        after = chain.after(call, CallOutcome(ok=True))
+        inputs["guards"] += _decisions(after)
         if outcome.idempotency_key:
             inputs["idempotency_key"] = outcome.idempotency_key
         entry = await _write(
@@ -253,14 +281,19 @@ async def call_tool(
         )
         ex.span(
             entry,
-            **{
-                "gen_ai.operation.name": "execute_tool",
-                "gen_ai.tool.name": tool.name,
-                "tether.tool.replay": tool.replay.value,
-                "tether.tool.replayed": outcome.replayed,
-            },
+            _events(decisions, entry.started_at) + _events(after, entry.finished_at),
+            **_tool_attributes(tool, replayed=outcome.replayed),
         )
         return _decode(tool, outcome.json)
+
+
+def _tool_attributes(tool: ToolDef, replayed: bool) -> dict[str, Any]:
+    return {
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": tool.name,
+        "tether.tool.replay": tool.replay.value,
+        "tether.tool.replayed": replayed,
+    }
 
 
 async def call_model(ex: Execution, sid: str, request: ModelRequest) -> Any:
@@ -288,6 +321,7 @@ async def call_model(ex: Execution, sid: str, request: ModelRequest) -> Any:
     except GuardError as e:
         await _refused(ex, sid, EntryKind.MODEL, name, inputs, e, attempt)
         raise
+    judged = len(decisions)  # decided before dispatch; the rest per attempt and after
     hook = RouteGuard(chain, call)
     ex.commit_recorded()
     try:
@@ -295,8 +329,13 @@ async def call_model(ex: Execution, sid: str, request: ModelRequest) -> Any:
     except (ModelError, GuardError) as e:
         decisions += hook.finish(CallOutcome(ok=False, error=str(e)))
         inputs["guards"] = _decisions(decisions)
-        await _write(
+        failed = await _write(
             ex, sid, EntryKind.MODEL, name, attempt, EntryStatus.ERROR, None, inputs, e, started
+        )
+        ex.span(
+            failed,
+            _events(decisions[:judged], started) + _events(decisions[judged:], failed.finished_at),
+            **{"gen_ai.operation.name": "chat", "error.type": type(e).__name__},
         )
         raise
     price = foundations.cost.price(routed)
@@ -323,6 +362,7 @@ async def call_model(ex: Execution, sid: str, request: ModelRequest) -> Any:
     d = routed.decision
     ex.span(
         entry,
+        _events(decisions[:judged], started) + _events(decisions[judged:], entry.finished_at),
         **{
             "gen_ai.operation.name": "chat",
             "gen_ai.system": d.backend,

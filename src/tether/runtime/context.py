@@ -448,9 +448,11 @@ class Context:
             else:
                 failure = failure or outcome
         if failure is not None:
+            self._ex.gather_span(gid, len(tasks), failed=True)
             raise failure
         if suspended is not None:
             raise suspended
+        self._ex.gather_span(gid, len(tasks), failed=False)
         return list(outcomes)
 
     # -- values a workflow may branch on ---------------------------------------------------

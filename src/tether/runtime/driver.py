@@ -65,13 +65,16 @@ async def _drive(ex: Execution) -> RunStatus:
             try:
                 result = await ex.wf.fn(Context(ex), workflow_input)
             except Suspend:
+                wrote = bool(ex.pending)
                 resolved = cp.park(run.id, ex.token, ex.waits, ex.pending)
                 ex.pending = []
+                if wrote:
+                    ex.committed()
                 if not resolved:
                     return RunStatus.WAITING
                 for entry in resolved:
                     ex.learn(entry)
-                    ex.span(entry)
+                    ex.hold(entry)
                 continue
             try:
                 output = ex.codec.encode(result, ex.wf.output_adapter)

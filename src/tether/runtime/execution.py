@@ -13,7 +13,7 @@ import json
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -36,11 +36,13 @@ from tether.foundation.checkpoint.contract import (
     Wait,
     WaitKind,
 )
-from tether.foundation.trace.contract import Span, TraceSink, span_id_for, trace_id_for
+from tether.foundation.trace.contract import Span, SpanEvent, TraceSink, span_id_for
 from tether.foundation.trace.memory import NullTraceSink
+from tether.runtime.branches import BRANCH
 from tether.runtime.redacting import RedactingCheckpointer, clean_attributes
 from tether.runtime.registry import WorkflowDef
 from tether.runtime.retry import DEFAULT_RETRY, RetryPolicy
+from tether.runtime.span_tree import called_at, gather_span_id, parent_span, run_trace
 from tether.runtime.values import Codec
 
 if TYPE_CHECKING:
@@ -109,14 +111,21 @@ class Execution:
         self.attempts: dict[str, int] = {}
         for entry in claim.journal:
             self.learn(entry)
-        self._delivered = _delivered_while_parked(claim.journal)
+        # spans held until this execution's next commit (see `hold`): first, those of waits
+        # completed since the last execution that committed anything
+        self._held: list[JournalEntry | Span] = (
+            [] if self._untraced else _delivered_since_last_commit(claim.journal)
+        )
+        self._held_ids = {e.step_id for e in self._held if isinstance(e, JournalEntry)}
+        self._held_paths: dict[str, str] = {}  # held entry -> the branch it was replayed in
+        self._gathers: dict[str, _GatherNews] = {}  # what this execution saw under each gather
+        self._gather_starts: dict[str, float] = {}  # the earliest start seen in its branches
         self.pending: list[JournalEntry] = []
         self.waits: list[Wait] = []
         self.seq: dict[str, int] = {}
-        self.trace_id = trace_id_for(self.run.id)
-        self.run_span = span_id_for(self.run.id, "run")
+        self.trace_id, self.run_span, self._run_parent = run_trace(self.run)
         self._batch: list[JournalEntry] = []
-        self._spans: list[tuple[JournalEntry, dict[str, Any]]] = []
+        self._spans: list[tuple[JournalEntry, dict[str, Any], Sequence[SpanEvent], str]] = []
         self._flush: asyncio.Future[None] | None = None
 
     @property
@@ -143,18 +152,22 @@ class Execution:
     def replayed(self, step_id: str, name: str, kind: EntryKind) -> JournalEntry | None:
         """The journaled entry at this id, after checking it is the same primitive."""
         entry = self.done.get(step_id)
-        if entry is not None and (entry.name != name or entry.kind != kind):
-            raise NonDeterminismError(step_id, f"{entry.kind} {entry.name}", f"{kind} {name}")
+        if entry is not None:
+            if entry.name != name or entry.kind != kind:
+                raise NonDeterminismError(step_id, f"{entry.kind} {entry.name}", f"{kind} {name}")
+            path = BRANCH.get()
+            if path and kind not in _PARKED_KINDS and not self._untraced:
+                self._gathers_started(path, entry.started_at)
         return entry
 
     def replayed_wait(self, step_id: str, name: str, kind: EntryKind) -> JournalEntry | None:
-        """As `replayed`, for a sleep, event or child result. Those entries are written by the
-        checkpointer while the run is parked, so their span is emitted here, by the first
-        execution that reads them; later replays stay silent like any other."""
+        """As `replayed`, for a sleep, event or child result. Their spans are `hold`'s; one
+        still held is news for the gathers of the branch that reads it."""
         entry = self.replayed(step_id, name, kind)
-        if entry is not None and step_id in self._delivered:
-            self._delivered.discard(step_id)
-            self.span(entry)
+        if entry is not None and step_id in self._held_ids and step_id not in self._held_paths:
+            path = self._held_paths[step_id] = BRANCH.get()
+            if path:
+                self._news(path, entry, held=True)
         return entry
 
     def entry(
@@ -205,6 +218,8 @@ class Execution:
         except LeaseLost as e:
             raise (CancelRequested() if e.cancel_requested else Abandon()) from None
         self.pending = []
+        if self._held:
+            self.committed()
         for entry in entries:
             self.learn(entry)
 
@@ -214,6 +229,8 @@ class Execution:
             offset = self.cp.append_stream(self.run.id, self.token, entry.name, value, entry)
         except LeaseLost as e:
             raise (CancelRequested() if e.cancel_requested else Abandon()) from None
+        if self._held:
+            self.committed()
         self.learn(replace(entry, value=str(offset)))
         return offset
 
@@ -297,37 +314,105 @@ class Execution:
 
     # -- spans ----------------------------------------------------------------------------
 
-    def span(self, entry: JournalEntry, **attributes: Any) -> None:
+    def span(
+        self, entry: JournalEntry, events: Sequence[SpanEvent] = (), /, **attributes: Any
+    ) -> None:
         """Queue the span of a committed entry. Building a span costs some microseconds,
         which in a tight loop of spans are a third of what they cost between two fsyncs."""
         if self._untraced:
             return
-        self._spans.append((entry, attributes))
+        path = BRANCH.get()
+        if path:
+            self._news(path, entry, held=False)
+        self._queue(entry, attributes, events, path)
+
+    def _queue(
+        self,
+        entry: JournalEntry,
+        attributes: dict[str, Any],
+        events: Sequence[SpanEvent],
+        path: str,
+    ) -> None:
+        self._spans.append((entry, attributes, events, path))
         if (
             len(self._spans) >= SPAN_BATCH
             or entry.finished_at - self._spans[0][0].finished_at >= SPAN_DELAY
         ):
             self.emit_spans()
 
+    def hold(self, item: JournalEntry | Span) -> None:
+        """Keep a span back until this execution next commits an entry of its own.
+
+        A wait's completion (a timer, an event, a child's result) is journaled by the
+        checkpointer, not by an execution, so nothing in the journal says whether an earlier
+        execution already emitted its span: only that some execution committed after it
+        (`_delivered_since_last_commit`). Its span is therefore emitted with this execution's
+        next commit, which is what tells every later claim it is done; an execution that parks
+        again without committing emits nothing, and the next claim finds the same completion
+        still unspanned. A gather whose only news is such a completion is held the same way."""
+        if not self._untraced:
+            self._held.append(item)
+            if isinstance(item, JournalEntry):
+                self._held_ids.add(item.step_id)
+
+    def committed(self) -> None:
+        """This execution committed an entry: spans held until now are safe to emit."""
+        held, self._held, self._held_ids = self._held, [], set()
+        for item in held:
+            if isinstance(item, Span):
+                self.sink.emit(item)
+            else:
+                self._queue(item, {}, (), self._held_paths.get(item.step_id, ""))
+
+    def _news(self, path: str, entry: JournalEntry, held: bool) -> None:
+        """`entry` is news to every gather enclosing branch `path`. Tracked by the branch
+        that ran it, not by its step id, since a primitive passed to gather directly
+        (`ctx.gather(ctx.step(...), ...)`) took its id before the gather took its own."""
+        for gather in _gathers_of(path):
+            news = self._gathers.get(gather)
+            if news is None:
+                news = self._gathers[gather] = _GatherNews()
+            news.end = max(news.end, entry.finished_at)
+            if held:
+                news.held.add(entry.step_id)
+        if entry.kind not in _PARKED_KINDS:
+            self._gathers_started(path, entry.started_at)
+
+    def _gathers_started(self, path: str, started: float) -> None:
+        """A primitive in branch `path` started at `started`: its gathers began no later.
+        Replayed ones count too, since a gather's span may be emitted by a later execution."""
+        for gather in _gathers_of(path):
+            if started < self._gather_starts.get(gather, math.inf):
+                self._gather_starts[gather] = started
+
     def emit_spans(self) -> None:
         spans, self._spans = self._spans, []
-        for entry, attributes in spans:
-            self._emit_span(entry, attributes)
+        for entry, attributes, events, path in spans:
+            self._emit_span(entry, attributes, events, path)
 
-    def _emit_span(self, entry: JournalEntry, attributes: dict[str, Any]) -> None:
+    def _emit_span(
+        self,
+        entry: JournalEntry,
+        attributes: dict[str, Any],
+        events: Sequence[SpanEvent],
+        path: str,
+    ) -> None:
         # the entry's input and result (JSON, or a blob reference) are what a trace UI shows
         # as the call's input and output
         if entry.input is not None:
             attributes["tether.step.input"] = entry.input
         if entry.value is not None:
             attributes["tether.step.output"] = entry.value
+        started = entry.started_at
+        if entry.kind in _PARKED_KINDS:  # journaled at delivery: the span starts at the park
+            started = called_at(self.done, entry.step_id, self.run.created_at)
         self.sink.emit(
             Span(
                 trace_id=self.trace_id,
                 span_id=span_id_for(self.run.id, entry.step_id, str(entry.attempt)),
-                parent_span_id=self.run_span,
+                parent_span_id=parent_span(self.run.id, path or entry.step_id, self.run_span),
                 name=f"{entry.kind} {entry.name}",
-                start_ns=int(entry.started_at * 1e9),
+                start_ns=int(started * 1e9),
                 end_ns=int(entry.finished_at * 1e9),
                 status="ok" if entry.status == EntryStatus.OK else "error",
                 attributes=clean_attributes(
@@ -339,11 +424,46 @@ class Execution:
                         **attributes,
                     }
                 ),
+                events=[
+                    SpanEvent(e.name, e.time_ns, clean_attributes(e.attributes)) for e in events
+                ],
+            )
+        )
+
+    def gather_span(self, gather_id: str, branches: int, failed: bool) -> None:
+        """The span of a gather that settled in this execution, from its call to its last
+        branch's end. Emitted only when this execution journaled or received something in
+        its branches: a gather replayed whole from the journal had its span from an earlier
+        execution. One settled by a wait's completion still held is held with it (`hold`)."""
+        news = self._gathers.pop(gather_id, None)
+        first = self._gather_starts.pop(gather_id, math.inf)
+        if self._untraced or news is None:
+            return
+        out = self.hold if news.held & self._held_ids else self.sink.emit
+        self.emit_spans()  # its children's spans first, so a sink sees the tree in order
+        called = called_at(self.done, gather_id, self.run.created_at)
+        started = min(called, first)
+        out(
+            Span(
+                trace_id=self.trace_id,
+                span_id=gather_span_id(self.run.id, gather_id),
+                parent_span_id=parent_span(self.run.id, BRANCH.get() or gather_id, self.run_span),
+                name="gather",
+                start_ns=int(started * 1e9),
+                end_ns=int(news.end * 1e9),
+                status="error" if failed else "ok",
+                attributes={
+                    "tether.run.id": self.run.id,
+                    "tether.workflow": self.wf.id,
+                    "tether.step.id": gather_id,
+                    "tether.gather.branches": branches,
+                },
             )
         )
 
     def run_span_emit(self, status: RunStatus, error: str | None = None) -> None:
         now = time.time()
+        self.committed()  # the run's end is committed: nothing of it will be claimed again
         self.emit_spans()
         attrs: dict[str, Any] = {
             "tether.run.id": self.run.id,
@@ -356,9 +476,7 @@ class Execution:
             Span(
                 trace_id=self.trace_id,
                 span_id=self.run_span,
-                parent_span_id=span_id_for(self.run.parent_id, "run")
-                if self.run.parent_id
-                else None,
+                parent_span_id=self._run_parent,
                 name=f"run {self.wf.name}",
                 kind="server",
                 start_ns=int(self.run.created_at * 1e9),
@@ -370,13 +488,31 @@ class Execution:
 
 
 _WAIT_KINDS = (EntryKind.SLEEP, EntryKind.EVENT, EntryKind.INVOKE)
+_PARKED_KINDS = (EntryKind.SLEEP, EntryKind.EVENT)
 
 
-def _delivered_while_parked(journal: list[JournalEntry]) -> set[str]:
-    """Wait completions newer than anything an execution wrote: delivered since it parked."""
+class _GatherNews:
+    """What one execution journaled or received in a gather's branches."""
+
+    __slots__ = ("end", "held")
+
+    def __init__(self) -> None:
+        self.end = 0.0
+        self.held: set[str] = set()  # wait completions among them, held until a commit
+
+
+def _gathers_of(path: str) -> list[str]:
+    """The gathers enclosing branch `path`: `3.0/5.1/` is in gathers 3 and 3.0/5."""
+    parts = path.rstrip("/").split("/")
+    return ["/".join(parts[:depth]).rpartition(".")[0] for depth in range(1, len(parts) + 1)]
+
+
+def _delivered_since_last_commit(journal: list[JournalEntry]) -> list[JournalEntry | Span]:
+    """Wait completions newer than anything an execution wrote: no execution has committed
+    since they were journaled, so none emitted their spans (see `Execution.hold`)."""
     written = [e.finished_at for e in journal if e.kind not in _WAIT_KINDS]
     horizon = max(written, default=0.0)
-    return {e.step_id for e in journal if e.kind in _WAIT_KINDS and e.finished_at > horizon}
+    return [e for e in journal if e.kind in _WAIT_KINDS and e.finished_at > horizon]
 
 
 def _same_error(data: dict[str, Any], entry: JournalEntry) -> TetherError:

@@ -19,6 +19,16 @@ if TYPE_CHECKING:
 
 
 @dataclass(slots=True)
+class SpanEvent:
+    """Something decided at one moment of a span: a guard's verdict on the call the span
+    records (I9 policy allow/deny, an I10 budget or rate check), kept on the span it guarded."""
+
+    name: str
+    time_ns: int
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
 class Span:
     """A plain dataclass, not a pydantic model: the runtime builds one for every step from
     values it made itself, and validating those cost more than building and writing the span."""
@@ -32,6 +42,7 @@ class Span:
     kind: str = "internal"
     status: str = "ok"  # ok | error
     attributes: dict[str, Any] = field(default_factory=dict)
+    events: list[SpanEvent] = field(default_factory=list)
 
 
 _SPAN: TypeAdapter[Span] = TypeAdapter(Span)
