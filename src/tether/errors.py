@@ -28,6 +28,7 @@
     ├── FixtureMissing               an eval case has no recorded result for a tool call (I5)
     ├── NoGoldenCases                a workflow has no golden cases to evaluate (I5)
     ├── NoEvalResults                the gate has no results under either ref to compare (I5)
+    ├── RecordingError               a file given to `tether replay --from` is no recording (I5)
     ├── ModelError                   a model call failed after routing and fallbacks
     │   ├── ModelRetryableError      one backend attempt failed for now (429, 500, 529, network)
     │   └── ModelFatalError          one backend refused the request for good (bad request, auth)
@@ -283,6 +284,10 @@ class NoEvalResults(TetherError):
             "`tether eval run WORKFLOW --ref REF`"
         )
         self.refs = refs
+
+
+class RecordingError(TetherError):
+    """An export or a replay cannot use the recording file it was given."""
 
 
 class ModelError(TetherError):

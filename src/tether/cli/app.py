@@ -24,7 +24,7 @@ from rich.console import Console
 
 from tether.cli import views
 from tether.cli.approvals import approvals_app
-from tether.cli.evals import eval_app, replay
+from tether.cli.evals import eval_app, export, replay
 from tether.cli.fork import fork
 from tether.cli.serve import serve
 from tether.cli.tail import tail
@@ -294,6 +294,7 @@ def resolve(
 app.add_typer(eval_app, name="eval")
 app.add_typer(approvals_app, name="approvals")
 app.command("replay")(replay)
+app.command("export")(export)
 
 token_app = typer.Typer(help="Identity tokens (I8).", no_args_is_help=True)
 app.add_typer(token_app, name="token")

@@ -4,7 +4,8 @@ tether eval run WORKFLOW [--candidate FILE] [--ref REF]     score every golden c
 tether eval capture RUN [--tag T]                           a finished run -> a case file
 tether eval gate --baseline REF --candidate REF             exit 1 on a regression
 tether eval override --baseline REF --candidate REF --reason TEXT   (needs an I8 token)
-tether replay [--last 50] [--workflow W]                    recorded runs vs installed code
+tether replay [--last 50] [--workflow W] [--from FILE]      recorded runs vs installed code
+tether export FILE [--last N] [--workflow W]                runs -> a recording for replay
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from tether.evals.capture import capture
 from tether.evals.cases import load_cases, write_case
 from tether.evals.harness import revision, run_cases
 from tether.evals.judging import Judge, check_judge_family
-from tether.evals.replay import replay_runs
+from tether.evals.recording import Recording, export_runs
+from tether.evals.replay import LiveRuns, replay_runs
 from tether.foundation.evals.contract import CaseResult, EvalStore, Override
 from tether.foundation.evals.gate import D10_POINTS, DEFAULT_WINDOW, GateReport, run_gate
 from tether.foundation.evals.store import open_eval_store
@@ -216,13 +218,25 @@ def eval_override(
 def replay(
     last: Annotated[int, typer.Option(min=1, help="How many recent runs to replay")] = 50,
     workflow: Annotated[str | None, typer.Option("--workflow", "-w")] = None,
+    source: Annotated[
+        Path | None,
+        typer.Option(
+            "--from", help="A recording written by `tether export` (default: the database)"
+        ),
+    ] = None,
 ) -> None:
     """Re-execute the journals of the last finished or parked runs against the code installed
     now, in memory (no commit, no tool, no model); exit 1 if any would hit a
     NonDeterminismError or no registered version can resume it."""
-    with Tether(Settings()) as t:
-        err.print(f"[dim]database: {t.database}[/]", highlight=False)
-        replayed = replay_runs(t, last, workflow)
+    settings = Settings()
+    if source is not None:
+        err.print(f"[dim]recording: {source}[/]", highlight=False)
+        with Recording(source) as recording:
+            replayed = replay_runs(settings, recording, last, workflow)
+    else:
+        with Tether(settings) as t:
+            err.print(f"[dim]database: {t.database}[/]", highlight=False)
+            replayed = replay_runs(settings, LiveRuns(t), last, workflow)
     table = Table(title=f"replay of the last {len(replayed)} runs against the installed code")
     for column in ("run", "workflow", "status", "replay"):
         table.add_column(column)
@@ -236,3 +250,21 @@ def replay(
     )
     if broken:
         raise typer.Exit(1)
+
+
+def export(
+    file: Annotated[Path, typer.Argument(help="The recording to write (a new SQLite file)")],
+    last: Annotated[int, typer.Option(min=1, help="How many recent runs to export")] = 200,
+    workflow: Annotated[str | None, typer.Option("--workflow", "-w")] = None,
+) -> None:
+    """Write the last finished or parked runs (rows, journals, tool-call rows, values
+    resolved) to a portable recording that `tether replay --from FILE` reads anywhere."""
+    with Tether(Settings()) as t:
+        err.print(f"[dim]database: {t.database}[/]", highlight=False)
+        runs = LiveRuns(t).runs(last, workflow)
+        done = export_runs(t, runs, file)
+    out.print(
+        f"exported {done.runs} runs ({done.entries} journal entries, {done.tool_calls} tool "
+        f"calls) to {file}",
+        highlight=False,
+    )
