@@ -107,17 +107,12 @@ def eval_capture(
     with Tether(Settings()) as t:
         captured = capture(t, run_id, tag or [], case_id)
         path = write_case(captured.workflow, captured.case)
+    case = captured.case
     out.print(
-        f"case {captured.case.id}: {len(captured.case.fixtures)} tool results as fixtures; "
-        f"wrote {path}",
+        f"case {case.id}: {len(case.fixtures)} tool results as fixtures, {len(case.answers)} "
+        f"answers to waits; wrote {path}",
         highlight=False,
     )
-    if captured.waits:
-        err.print(
-            f"the run took events at {', '.join(captured.waits)}: add them to the case's "
-            "`events` (name and data) or its replay will wait for them",
-            highlight=False,
-        )
 
 
 def _gate_table(report: GateReport) -> Table:
