@@ -10,7 +10,6 @@ tether export FILE [--last N] [--workflow W]                runs -> a recording 
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,13 +28,15 @@ from tether.evals.harness import revision, run_cases
 from tether.evals.judging import Judge, check_judge_family
 from tether.evals.recording import Recording, export_runs
 from tether.evals.replay import LiveRuns, replay_runs
+from tether.foundation.blobs.contract import BlobStore
 from tether.foundation.evals.contract import CaseResult, EvalStore, Override
 from tether.foundation.evals.gate import D10_POINTS, DEFAULT_WINDOW, GateReport, run_gate
 from tether.foundation.evals.store import open_eval_store
 from tether.foundation.identity.config import open_identity
+from tether.foundation.loader import open_backend
 from tether.foundation.models.config import load_config
-from tether.foundation.models.router import ModelRouter
 from tether.foundation.secrets.config import open_secrets
+from tether.runtime.foundations import Foundations
 from tether.runtime.registry import REGISTRY
 from tether.settings import Settings, redact_dsn
 
@@ -72,17 +73,22 @@ def eval_run(
     cases = load_cases(wf)
     judged = eval_settings(settings, routing, settings.data_path)
     check_judge_family(load_config(judged).table)  # INV-3 before any case runs
-    router = ModelRouter.from_settings(judged)
+    # the judge's calls are guarded and priced in the settings' own stores, as the eval's
+    foundations = Foundations(settings, open_backend("blobs", settings.blobs, BlobStore, settings))
     store = _store(settings)
     try:
+        judge = Judge(foundations.models, foundations.guards, foundations.cost, store)
         runs = run_cases(settings, wf, cases, routing, concurrency=concurrency, timeout=timeout)
         label = ref or revision()
-        results = Judge(router, store).score_all(runs, uuid.uuid4().hex[:12], label, wf.name)
+        eval_run = uuid.uuid4().hex[:12]
+        results = judge.score_all(runs, eval_run, label, wf.name)
         store.record(results)
+        spent = foundations.cost.run_total(eval_run)
     finally:
         store.close()
-        asyncio.run(router.aclose())
+        foundations.close()
     out.print(_results_table(wf.id, label, results))
+    out.print(f"judge: {spent.calls} calls, ${spent.usd} (eval run {eval_run})", highlight=False)
 
 
 def _results_table(workflow: str, ref: str, results: list[CaseResult]) -> Table:
