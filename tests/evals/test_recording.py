@@ -18,10 +18,12 @@ import pytest
 from typer.testing import CliRunner, Result
 
 import tests.evals.flows as flows
-from tether import Tether
+from tether import Settings, Tether
 from tether.cli.app import app
 from tether.errors import RecordingError
 from tether.evals.recording import Recording
+from tether.evals.replay import replay_runs
+from tether.foundation.tools import local
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORDED = ROOT / "tests" / "evals" / "recorded" / "runs.db"
@@ -137,3 +139,24 @@ def test_the_replay_gate_ci_runs_passes_the_installed_code_and_catches_a_reorder
     assert f"replay: {faithful} of 50 runs replay faithfully" in replay.stdout
     if code:
         assert "NonDeterminismError" in replay.stdout and "ordered@1.0.0" in replay.stdout
+
+
+def test_replaying_the_recording_sends_no_email_and_starts_no_sandbox(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The recorded support tickets each emailed a customer; their replay answers every tool
+    call from the journal: no tool lane is built, and no outbox is written."""
+
+    def no_sandbox(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the replay gate started a tool lane")
+
+    monkeypatch.setattr(local.LocalLanes, "__init__", no_sandbox)
+    settings = Settings(data_dir=tmp_path / ".tether", trace="none",
+                        workflows=["workflows.support_triage"])  # fmt: skip
+    with Recording(RECORDED) as recording:
+        replayed = replay_runs(settings, recording, 50, "support_triage")
+        journals = [recording.journal(r.run.id) for r in replayed]
+    emailed = [j for j in journals if any(e.name == "email_customer" for e in j)]
+    assert len(replayed) == 20 and all(r.ok for r in replayed), [r.problem for r in replayed]
+    assert len(emailed) == 18  # the two parked on a person had not emailed yet
+    assert not list((tmp_path / ".tether").rglob("sent.log"))
