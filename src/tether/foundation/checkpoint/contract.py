@@ -390,6 +390,7 @@ class ThreadCheckpoint:
     type: str
     checkpoint: bytes
     metadata: str  # JSON text of a dict
+    refs: tuple[str, ...] = ()  # the thread blobs it refers to: a sweep keeps those
 
 
 @dataclass(slots=True)
@@ -402,6 +403,19 @@ class ThreadWrite:
     type: str
     value: bytes
     task_path: str = ""
+    refs: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class ThreadBlob:
+    """A value stored once by its content (a message, a channel value, a chunk of a list's
+    item hashes), whichever checkpoints and threads refer to it. `hash` is the framework's
+    address for it; `refs` are the blobs it refers to in turn (a chunk's items)."""
+
+    hash: str
+    type: str
+    value: bytes
+    refs: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -421,8 +435,11 @@ class ThreadCheckpoints(Protocol):
     """Thread checkpoints for a graph framework's saver (integrations/langgraph), in tables of
     their own beside the runs. Every I2 backend implements it."""
 
-    def put_thread_checkpoint(self, checkpoint: ThreadCheckpoint) -> None:
-        """Store it, replacing one with the same (thread, ns, checkpoint id)."""
+    def put_thread_checkpoint(
+        self, checkpoint: ThreadCheckpoint, blobs: Sequence[ThreadBlob] = ()
+    ) -> None:
+        """Store it, replacing one with the same (thread, ns, checkpoint id), and the blobs it
+        refers to that are not stored yet, in one transaction."""
         ...
 
     def put_thread_writes(
@@ -432,9 +449,14 @@ class ThreadCheckpoints(Protocol):
         checkpoint_id: str,
         writes: Sequence[ThreadWrite],
         replace: bool,
+        blobs: Sequence[ThreadBlob] = (),
     ) -> None:
-        """Store the writes; one already there at (task, idx) is replaced if `replace`, else
-        kept."""
+        """Store the writes (and their new blobs); one already there at (task, idx) is
+        replaced if `replace`, else kept."""
+        ...
+
+    def thread_blobs(self, hashes: Sequence[str]) -> dict[str, ThreadBlob]:
+        """The stored blobs among `hashes`, by hash."""
         ...
 
     def thread_checkpoint(
@@ -452,5 +474,6 @@ class ThreadCheckpoints(Protocol):
         ...
 
     def delete_thread(self, thread_id: str) -> None:
-        """Every checkpoint and write of the thread, in every namespace."""
+        """Every checkpoint and write of the thread, in every namespace. Its blobs stay:
+        another thread may refer to the same content."""
         ...

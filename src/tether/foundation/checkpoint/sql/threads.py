@@ -1,6 +1,8 @@
-"""Thread checkpoints (integrations/langgraph) once for both SQL databases: two tables of their
-own, `thread_checkpoints` and `thread_writes`, beside the runs and with no key into them. The
-statements are SQL both databases speak; only the placeholder differs."""
+"""Thread checkpoints (integrations/langgraph) once for both SQL databases: three tables of
+their own, `thread_checkpoints`, `thread_writes` and `thread_blobs` (values stored once by
+content), beside the runs and with no key into them. The statements are SQL both databases
+speak; only the placeholder differs. A checkpoint's or write's `refs` is the space-separated
+list of the blobs it refers to."""
 
 from __future__ import annotations
 
@@ -9,12 +11,18 @@ import threading
 from collections.abc import Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
-from tether.foundation.checkpoint.contract import ThreadCheckpoint, ThreadQuery, ThreadWrite
+from tether.foundation.checkpoint.contract import (
+    ThreadBlob,
+    ThreadCheckpoint,
+    ThreadQuery,
+    ThreadWrite,
+)
 from tether.foundation.checkpoint.sql.dialect import Connection, Database
 
 D = TypeVar("D", bound=Database)
-_CP = "thread_id, ns, checkpoint_id, parent_id, graph, type, checkpoint, metadata"
-_W = "thread_id, ns, checkpoint_id, task_id, idx, channel, type, value, task_path"
+_CP = "thread_id, ns, checkpoint_id, parent_id, graph, type, checkpoint, metadata, refs"
+_W = "thread_id, ns, checkpoint_id, task_id, idx, channel, type, value, task_path, refs"
+_IN = 500  # hashes asked for in one statement
 
 
 class ThreadStatements:
@@ -30,16 +38,20 @@ class ThreadStatements:
         # longer than their writes took. Queued on a lock in the process, they just take turns.
         self.one_writer = one_writer
         self.put_checkpoint = q(
-            f"INSERT INTO thread_checkpoints ({_CP}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            f"INSERT INTO thread_checkpoints ({_CP}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (thread_id, ns, checkpoint_id) DO UPDATE SET "
             "parent_id = EXCLUDED.parent_id, graph = EXCLUDED.graph, type = EXCLUDED.type, "
-            "checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata"
+            "checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata, refs = EXCLUDED.refs"
         )
-        insert = f"INSERT INTO thread_writes ({_W}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        insert = f"INSERT INTO thread_writes ({_W}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         self.put_write = q(
             f"{insert}ON CONFLICT (thread_id, ns, checkpoint_id, task_id, idx) DO UPDATE SET "
             "channel = EXCLUDED.channel, type = EXCLUDED.type, value = EXCLUDED.value, "
-            "task_path = EXCLUDED.task_path"
+            "task_path = EXCLUDED.task_path, refs = EXCLUDED.refs"
+        )
+        self.put_blob = q(
+            "INSERT INTO thread_blobs (hash, type, value, refs) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (hash) DO NOTHING"
         )
         self.keep_write = q(f"{insert}ON CONFLICT DO NOTHING")
         self.writes = q(
@@ -62,14 +74,29 @@ class SqlThreads(Generic[D]):
         lock: threading.Lock = self.__dict__.setdefault("_threads_lock", threading.Lock())
         return lock
 
-    def put_thread_checkpoint(self, checkpoint: ThreadCheckpoint) -> None:
-        c = checkpoint
-        with self._writing():
-            self._db.one(
-                self._threads_sql.put_checkpoint,
-                (c.thread_id, c.ns, c.checkpoint_id, c.parent_id, c.graph, c.type, c.checkpoint,
-                 c.metadata),
+    def _put_blobs(self, c: Connection, blobs: Sequence[ThreadBlob]) -> None:
+        if blobs:
+            c.cursor().executemany(
+                self._threads_sql.put_blob, [(b.hash, b.type, b.value, " ".join(b.refs))
+                                             for b in blobs],
             )  # fmt: skip
+
+    def put_thread_checkpoint(
+        self, checkpoint: ThreadCheckpoint, blobs: Sequence[ThreadBlob] = ()
+    ) -> None:
+        c = checkpoint
+        row = (c.thread_id, c.ns, c.checkpoint_id, c.parent_id, c.graph, c.type, c.checkpoint,
+               c.metadata, " ".join(c.refs))  # fmt: skip
+
+        def put(conn: Connection) -> None:
+            self._put_blobs(conn, blobs)
+            conn.execute(self._threads_sql.put_checkpoint, row)
+
+        with self._writing():
+            if blobs:
+                self._db.tx(put)
+            else:
+                self._db.one(self._threads_sql.put_checkpoint, row)
 
     def put_thread_writes(
         self,
@@ -78,15 +105,17 @@ class SqlThreads(Generic[D]):
         checkpoint_id: str,
         writes: Sequence[ThreadWrite],
         replace: bool,
+        blobs: Sequence[ThreadBlob] = (),
     ) -> None:
         query = self._threads_sql.put_write if replace else self._threads_sql.keep_write
         rows = [
             (thread_id, ns, checkpoint_id, w.task_id, w.idx, w.channel, w.type, w.value,
-             w.task_path)
+             w.task_path, " ".join(w.refs))
             for w in writes
         ]  # fmt: skip
 
         def put(c: Connection) -> None:
+            self._put_blobs(c, blobs)
             c.cursor().executemany(query, rows)
 
         if rows:
@@ -129,6 +158,7 @@ class SqlThreads(Generic[D]):
                 r["type"],
                 bytes(r["checkpoint"]),
                 r["metadata"],
+                tuple(r["refs"].split()),
             )
             for r in self._db.one(sql, args)
         ]
@@ -136,11 +166,25 @@ class SqlThreads(Generic[D]):
     def thread_writes(self, thread_id: str, ns: str, checkpoint_id: str) -> list[ThreadWrite]:
         rows = self._db.one(self._threads_sql.writes, (thread_id, ns, checkpoint_id))
         return [
-            ThreadWrite(
-                r["task_id"], r["idx"], r["channel"], r["type"], bytes(r["value"]), r["task_path"]
-            )
+            ThreadWrite(r["task_id"], r["idx"], r["channel"], r["type"], bytes(r["value"]),
+                        r["task_path"], tuple(r["refs"].split()))
             for r in rows
-        ]
+        ]  # fmt: skip
+
+    def thread_blobs(self, hashes: Sequence[str]) -> dict[str, ThreadBlob]:
+        p, wanted, found = self._threads_sql.placeholder, list(dict.fromkeys(hashes)), {}
+        for i in range(0, len(wanted), _IN):
+            part = wanted[i : i + _IN]
+            rows = self._db.one(
+                "SELECT hash, type, value, refs FROM thread_blobs "
+                f"WHERE hash IN ({', '.join([p] * len(part))})",
+                part,
+            )
+            for r in rows:
+                found[r["hash"]] = ThreadBlob(
+                    r["hash"], r["type"], bytes(r["value"]), tuple(r["refs"].split())
+                )
+        return found
 
     def delete_thread(self, thread_id: str) -> None:
         def delete(c: Connection) -> None:

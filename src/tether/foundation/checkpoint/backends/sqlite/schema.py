@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tether.errors import SchemaVersionError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -120,6 +120,17 @@ CREATE TABLE IF NOT EXISTS thread_writes (
     task_path TEXT NOT NULL,
     PRIMARY KEY (thread_id, ns, checkpoint_id, task_id, idx)
 );
+""",
+    # thread values stored once by content; checkpoints and writes list the blobs they use
+    4: """
+CREATE TABLE IF NOT EXISTS thread_blobs (
+    hash TEXT PRIMARY KEY,
+    type TEXT NOT NULL,
+    value BLOB NOT NULL,
+    refs TEXT NOT NULL
+) WITHOUT ROWID;
+ALTER TABLE thread_checkpoints ADD COLUMN refs TEXT NOT NULL DEFAULT '';
+ALTER TABLE thread_writes ADD COLUMN refs TEXT NOT NULL DEFAULT '';
 """,
 }
 
