@@ -407,14 +407,19 @@ def prune_runs(
     finished_before: Annotated[
         datetime, typer.Option("--finished-before", help="DATE or DATETIME (local time)")
     ],
+    keep_thread_checkpoints: Annotated[
+        int, typer.Option(min=1, help="Newest checkpoints kept of each LangGraph thread")
+    ] = 10,
 ) -> None:
-    """Delete runs that finished before DATE, their tool calls and unreferenced blobs."""
+    """Delete runs that finished before DATE, their tool calls and unreferenced blobs, and
+    LangGraph threads' older checkpoints with the messages only they held."""
     with _open() as t:
-        r = t.prune(finished_before.timestamp())
+        r = t.prune(finished_before.timestamp(), keep_thread_checkpoints)
         out.print(
             f"pruned {r.runs} runs ({r.journal_entries} journal entries, {r.tool_calls} "
             f"tool calls, {r.events} old events); {r.blobs} blobs, "
-            f"{r.bytes_freed / 1024:.1f} KiB freed",
+            f"{r.bytes_freed / 1024:.1f} KiB freed; {r.thread_checkpoints} thread checkpoints "
+            f"({r.thread_writes} writes), {r.thread_blobs} thread blobs",
             highlight=False,
         )
 

@@ -430,6 +430,12 @@ class ThreadQuery:
     limit: int | None = None
 
 
+class ThreadsPruned(BaseModel):
+    checkpoints: int
+    writes: int
+    blobs: int
+
+
 @runtime_checkable
 class ThreadCheckpoints(Protocol):
     """Thread checkpoints for a graph framework's saver (integrations/langgraph), in tables of
@@ -476,4 +482,10 @@ class ThreadCheckpoints(Protocol):
     def delete_thread(self, thread_id: str) -> None:
         """Every checkpoint and write of the thread, in every namespace. Its blobs stay:
         another thread may refer to the same content."""
+        ...
+
+    def prune_threads(self, keep: int) -> ThreadsPruned:
+        """Keep each thread's newest `keep` checkpoints in each namespace (and their writes),
+        delete the older ones, then the blobs no remaining checkpoint or write refers to, in
+        one transaction that a concurrent put waits for (it may rely on a blob stored before)."""
         ...

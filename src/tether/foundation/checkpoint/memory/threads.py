@@ -10,9 +10,11 @@ from tether.foundation.checkpoint.contract import (
     ThreadBlob,
     ThreadCheckpoint,
     ThreadQuery,
+    ThreadsPruned,
     ThreadWrite,
 )
 from tether.foundation.checkpoint.memory.state import MemoryState
+from tether.foundation.checkpoint.threads import reachable
 
 _Key = tuple[str, str, str]  # (thread, ns, checkpoint id)
 
@@ -95,3 +97,20 @@ class MemoryThreads(MemoryState):
                 del checkpoints[key]
             for key in [k for k in stored if k[0] == thread_id]:
                 del stored[key]
+
+    def prune_threads(self, keep: int) -> ThreadsPruned:
+        with self._lock:
+            by_ns: dict[tuple[str, str], list[_Key]] = {}
+            for key in self._checkpoints:
+                by_ns.setdefault(key[:2], []).append(key)
+            old = [k for keys in by_ns.values() for k in sorted(keys, reverse=True)[keep:]]
+            writes = sum(len(self._writes.pop(k, {})) for k in old)
+            for k in old:
+                del self._checkpoints[k]
+            held = [c.refs for c in self._checkpoints.values()]
+            held += [w.refs for of in self._writes.values() for w in of.values()]
+            blobs = self._blobs
+            dropped = set(blobs) - reachable(held, lambda h: blobs[h].refs if h in blobs else ())
+            for h in dropped:
+                del self._blobs[h]
+            return ThreadsPruned(checkpoints=len(old), writes=writes, blobs=len(dropped))

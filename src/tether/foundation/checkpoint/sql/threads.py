@@ -15,9 +15,11 @@ from tether.foundation.checkpoint.contract import (
     ThreadBlob,
     ThreadCheckpoint,
     ThreadQuery,
+    ThreadsPruned,
     ThreadWrite,
 )
 from tether.foundation.checkpoint.sql.dialect import Connection, Database
+from tether.foundation.checkpoint.threads import reachable
 
 D = TypeVar("D", bound=Database)
 _CP = "thread_id, ns, checkpoint_id, parent_id, graph, type, checkpoint, metadata, refs"
@@ -58,6 +60,21 @@ class ThreadStatements:
             f"SELECT {_W} FROM thread_writes WHERE thread_id = ? AND ns = ? "
             "AND checkpoint_id = ? ORDER BY task_id, idx"
         )
+        # PostgreSQL: a put that relies on a blob already stored waits while the sweep runs
+        # (SQLite's writer lock, taken at BEGIN, already serialises them)
+        self.lock_blobs = None if one_writer else "LOCK TABLE thread_blobs IN EXCLUSIVE MODE"
+        self.old_checkpoints = q(
+            "SELECT thread_id, ns, checkpoint_id FROM (SELECT thread_id, ns, checkpoint_id, "
+            "row_number() OVER (PARTITION BY thread_id, ns ORDER BY checkpoint_id DESC) AS n "
+            "FROM thread_checkpoints) AS ranked WHERE n > ?"
+        )
+        where = "WHERE thread_id = ? AND ns = ? AND checkpoint_id = ?"
+        self.delete_checkpoint = q(f"DELETE FROM thread_checkpoints {where}")
+        self.delete_checkpoint_writes = q(f"DELETE FROM thread_writes {where}")
+        self.delete_blob = q("DELETE FROM thread_blobs WHERE hash = ?")
+        self.checkpoint_refs = "SELECT refs FROM thread_checkpoints"
+        self.write_refs = "SELECT thread_id, ns, checkpoint_id, refs FROM thread_writes"
+        self.blob_refs = "SELECT hash, refs FROM thread_blobs"
         self.delete_checkpoints = q("DELETE FROM thread_checkpoints WHERE thread_id = ?")
         self.delete_writes = q("DELETE FROM thread_writes WHERE thread_id = ?")
 
@@ -193,3 +210,29 @@ class SqlThreads(Generic[D]):
 
         with self._writing():
             self._db.tx(delete)
+
+    def prune_threads(self, keep: int) -> ThreadsPruned:
+        sql = self._threads_sql
+
+        def prune(c: Connection) -> ThreadsPruned:
+            if sql.lock_blobs is not None:
+                c.execute(sql.lock_blobs, ())
+            rows = c.execute(sql.old_checkpoints, (keep,)).fetchall()
+            old = {(r["thread_id"], r["ns"], r["checkpoint_id"]) for r in rows}
+            writes = 0
+            held = []
+            for r in c.execute(sql.write_refs, ()).fetchall():
+                if (r["thread_id"], r["ns"], r["checkpoint_id"]) in old:
+                    writes += 1
+                else:
+                    held.append(r["refs"].split())
+            c.cursor().executemany(sql.delete_checkpoint_writes, list(old))
+            c.cursor().executemany(sql.delete_checkpoint, list(old))
+            held += [r["refs"].split() for r in c.execute(sql.checkpoint_refs, ()).fetchall()]
+            blobs = {r["hash"]: r["refs"].split() for r in c.execute(sql.blob_refs, ()).fetchall()}
+            dropped = set(blobs) - reachable(held, lambda h: blobs.get(h, ()))
+            c.cursor().executemany(sql.delete_blob, [(h,) for h in dropped])
+            return ThreadsPruned(checkpoints=len(old), writes=writes, blobs=len(dropped))
+
+        with self._writing():
+            return self._db.tx(prune)
