@@ -132,7 +132,17 @@ class TetherSaver(BaseCheckpointSaver[str]):
         conf = config["configurable"]
         thread_id, ns = str(conf["thread_id"]), conf.get("checkpoint_ns", "")
         blobs: dict[str, ThreadBlob] = {}
-        refs = {ch: self.values.pack(v, blobs) for ch, v in checkpoint["channel_values"].items()}
+        versions = checkpoint["channel_versions"]
+        refs = {}
+        for ch, value in checkpoint["channel_values"].items():
+            # a channel whose version this put does not change holds the value it was stored
+            # with (LangGraph's own PostgresSaver keys its blobs so): no need to pack it again
+            version = versions.get(ch)
+            seen = (thread_id, ns, ch, str(version))
+            unchanged = version is not None and ch not in new_versions
+            refs[ch] = (unchanged and self.values.known(seen)) or self.values.pack(value, blobs)
+            if version is not None:
+                self.values.remember(seen, refs[ch])
         type_, blob = self.serde.dumps_typed({**checkpoint, "channel_values": refs})
         blob = compress(blob)
         self.store.put_thread_checkpoint(

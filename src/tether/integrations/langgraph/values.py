@@ -19,8 +19,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import threading
 import zlib
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 from langgraph.checkpoint.serde.base import SerializerProtocol
@@ -43,6 +45,7 @@ _DICT = "~dict"  # a dict with str keys: its data the keys (JSON), its refs the 
 _LIST = "~list"  # a list: its refs are its items, or chunks of them, in order
 _CHUNK = "~chunk"  # a piece of a list: its refs are the item hashes, in order
 _SHAPES = (_DICT, _LIST, _CHUNK)
+_REMEMBERED = 4096  # channel versions whose hash a saver remembers
 
 
 def _address(type_: str, data: bytes) -> str:
@@ -71,6 +74,20 @@ class Values:
 
     def __init__(self, serde: SerializerProtocol, store: ThreadCheckpoints) -> None:
         self.serde, self.store = serde, store
+        self._known: OrderedDict[Hashable, str] = OrderedDict()  # what this process stored
+        self._lock = threading.Lock()
+
+    def known(self, key: Hashable) -> str | None:
+        """The hash remembered under `key` (a thread's channel at a version), if recent."""
+        with self._lock:
+            return self._known.get(key)
+
+    def remember(self, key: Hashable, h: str) -> None:
+        with self._lock:
+            self._known[key] = h
+            self._known.move_to_end(key)
+            if len(self._known) > _REMEMBERED:
+                self._known.popitem(last=False)
 
     def _put(
         self, blobs: dict[str, ThreadBlob], type_: str, data: bytes, refs: tuple[str, ...] = ()
