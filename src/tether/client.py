@@ -426,9 +426,10 @@ class Tether:
         if not self.checkpointer.delete_schedule(name):
             raise InvalidInput("schedule", f"no schedule named {name!r}")
 
-    def prune(self, finished_before: float) -> PruneReport:
+    def prune(self, finished_before: float, keep_thread_checkpoints: int = 10) -> PruneReport:
         """Remove runs that finished before the time, their tool-call rows and the blobs no
-        interface refers to any more; report what was freed."""
+        interface refers to any more, and each LangGraph thread's checkpoints but its newest
+        `keep_thread_checkpoints` per namespace; report what was freed."""
         tools = self.foundations.tools.store
         return prune(
             self.checkpointer,
@@ -436,6 +437,7 @@ class Tether:
             [self.checkpointer.blob_refs, tools.blob_refs],
             self.blobs,
             finished_before,
+            keep_thread_checkpoints,
         )
 
     def output(self, run: RunRecord) -> Any:

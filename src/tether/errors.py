@@ -29,6 +29,8 @@
     ├── FixtureMissing               an eval case has no recorded result for a tool call (I5)
     ├── NoGoldenCases                a workflow has no golden cases to evaluate (I5)
     ├── NoEvalResults                the gate has no results under either ref to compare (I5)
+    ├── RecordingError               a file given to `tether replay --from` is no recording (I5)
+    ├── EvalStopped                  a guard refused the eval judge's call: nothing recorded (I5)
     ├── ModelError                   a model call failed after routing and fallbacks
     │   ├── ModelRetryableError      one backend attempt failed for now (429, 500, 529, network)
     │   └── ModelFatalError          one backend refused the request for good (bad request, auth)
@@ -296,6 +298,23 @@ class NoEvalResults(TetherError):
             "`tether eval run WORKFLOW --ref REF`"
         )
         self.refs = refs
+
+
+class RecordingError(TetherError):
+    """An export or a replay cannot use the recording file it was given."""
+
+
+class EvalStopped(TetherError):
+    """A guard (I9 policy, I10 limits) refused a call of the eval's judge: the eval stops
+    and records none of its results."""
+
+    def __init__(self, step: str, refusal: Exception) -> None:
+        super().__init__(
+            f"eval stopped at {step}: the judge's call was refused ({type(refusal).__name__}: "
+            f"{refusal}); no result of this eval run was recorded. Raise the eval's budget "
+            "under [limits.workflows.eval] or the policy that refused it, and run it again"
+        )
+        self.step, self.refusal = step, refusal
 
 
 class ModelError(TetherError):

@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
+from tether import Settings
 from tether.cli.app import app
+from tether.evals.candidate import eval_settings
+from tether.evals.judging import Judge
+from tether.foundation.blobs.files import FileBlobStore
+from tether.foundation.evals.memory import MemoryEvalStore
+from tether.foundation.models.router import ModelRouter
+from tether.runtime.foundations import Foundations
 
 WEAK_AGENT = """
 [model_routes]
@@ -46,3 +53,15 @@ def candidate(tmp_path: Path) -> Callable[[str], str]:
         return str(path)
 
     return write
+
+
+def guarded_judge(
+    router: ModelRouter, data_dir: Path, **limits: object
+) -> tuple[Judge, Foundations]:
+    """A judge on `router` whose calls go through I9 and I10 and are priced by I11, every store
+    in memory; `limits` set the `[limits]` table (e.g. model_call_cap)."""
+    base = Settings(data_dir=data_dir, trace="none", limits=limits)
+    settings = eval_settings(base, {}, data_dir)
+    foundations = Foundations(settings, FileBlobStore(data_dir / "blobs"))
+    judge = Judge(router, foundations.guards, foundations.cost, MemoryEvalStore())
+    return judge, foundations

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.evals.conftest import guarded_judge
 from tether import Settings, Tether
 from tether.evals.capture import capture
 from tether.evals.cases import load_cases
 from tether.evals.harness import run_cases
-from tether.evals.judging import Judge
-from tether.foundation.evals.memory import MemoryEvalStore
 from tether.foundation.models.contract import ModelRequest, RoutedResponse
 from tether.foundation.models.router import BeforeAttempt, ModelRouter
 from tether.foundation.tools import local
@@ -65,7 +64,7 @@ def test_a_captured_run_replays_with_no_side_effect_and_no_sandbox(
     assert len(_outbox(settings)) == 1  # no second email
 
     router = CountingRouter.from_settings(settings)
-    judge = Judge(router, MemoryEvalStore())
+    judge, _ = guarded_judge(router, settings.data_path / "judge")
     [result] = judge.score_all([replayed], "e1", "main", "support_triage")
     assert result.passed and result.score == 1.0
     assert result.config.routes == {"cheap_classify": ["local/tfidf-logreg"]}
@@ -86,9 +85,8 @@ def test_a_tool_call_with_no_fixture_fails_the_case_naming_tool_and_arguments(
     [replayed] = run_cases(settings, captured.workflow, [bare], {})
     assert replayed.error is not None and "FixtureMissing" in replayed.error
     assert "'email_customer'" in replayed.error and '"ticket_id": "T-9"' in replayed.error
-    [result] = Judge(ModelRouter.from_settings(settings), MemoryEvalStore()).score_all(
-        [replayed], "e1", "main", "support_triage"
-    )
+    judge, _ = guarded_judge(ModelRouter.from_settings(settings), settings.data_path / "judge")
+    [result] = judge.score_all([replayed], "e1", "main", "support_triage")
     assert not result.passed and result.score == 0.0 and result.error == replayed.error
 
 

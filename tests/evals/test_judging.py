@@ -3,10 +3,13 @@ read out of prose or a code fence, and an answer with no score fails the case, n
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
+from tests.evals.conftest import guarded_judge
 from tether.evals.harness import CaseRun
 from tether.evals.judging import Judge
 from tether.foundation.evals.contract import EvalConfig, GoldenCase
-from tether.foundation.evals.memory import MemoryEvalStore
 from tether.foundation.models.backends.scripted import ScriptedBackend
 from tether.foundation.models.config import build_table
 from tether.foundation.models.router import ModelRouter
@@ -20,7 +23,8 @@ def _judge(*replies: str) -> tuple[Judge, ScriptedBackend]:
     judge = ScriptedBackend(list(replies))
     table = build_table({"judge": [{"backend": "hosted", "model": "grader", "family": "other"}]})
     router = ModelRouter(table, {"local": ScriptedBackend(), "hosted": judge})
-    return Judge(router, MemoryEvalStore()), judge
+    with tempfile.TemporaryDirectory() as tmp:
+        return guarded_judge(router, Path(tmp))[0], judge
 
 
 def _run(output: object) -> CaseRun:

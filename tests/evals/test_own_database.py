@@ -1,6 +1,7 @@
 """I5 keeps its tables in its own database when `TETHER_EVALS_DATABASE_URL` names one: an eval
-run and its gate write nothing to the shared database (the cases' runs stay in memory), and
-nothing else lands in I5's."""
+run and its gate keep no run in the shared database (the cases' runs stay in memory; the
+judge's calls are audited, counted and priced there, as any model call is), and nothing else
+lands in I5's."""
 
 from __future__ import annotations
 
@@ -26,4 +27,6 @@ def test_eval_results_live_only_in_the_evals_database(
     assert cli("run", "research_report", "--ref", "main").exit_code == 0
     assert cli("gate", "--baseline", "main", "--candidate", "main").exit_code == 0
     assert _tables(tmp_path / "evals.db") == {"eval_results", "eval_judgments", "eval_overrides"}
-    assert not (tmp_path / "shared.db").exists()  # the eval's runs stayed in memory
+    # the cases' runs stayed in memory; what the shared database got is the judge's calls,
+    # guarded and priced like any model call: I9's audit, I10's counters, I11's costs
+    assert _tables(tmp_path / "shared.db") == {"guard_audit", "limits_state", "cost_calls"}

@@ -17,7 +17,7 @@ from typer.testing import CliRunner, Result
 import tests.evals.flows as flows
 from tether import Tether
 from tether.cli.app import app
-from tether.evals.replay import replay_runs
+from tether.evals.replay import LiveRuns, replay_runs
 from tether.foundation.checkpoint.contract import Accept, NewRun
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,7 +34,7 @@ def recorded(make_tether: Callable[..., Tether]) -> Tether:
 
 def test_an_unchanged_workflow_replays_every_run_faithfully(recorded: Tether) -> None:
     before = {r.id: (r.updated_at, len(recorded.journal(r.id))) for r in recorded.list(limit=100)}
-    replayed = replay_runs(recorded, 50)
+    replayed = replay_runs(recorded.settings, LiveRuns(recorded), 50)
     assert len(replayed) == 50 and all(r.ok for r in replayed)
     after = {r.id: (r.updated_at, len(recorded.journal(r.id))) for r in recorded.list(limit=100)}
     assert after == before  # no commit to the recorded database
@@ -44,7 +44,7 @@ def test_a_changed_step_order_is_caught_naming_the_step(
     recorded: Tether, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(flows, "SWAPPED", True)
-    replayed = replay_runs(recorded, 50)
+    replayed = replay_runs(recorded.settings, LiveRuns(recorded), 50)
     assert len(replayed) == 50 and not any(r.ok for r in replayed)
     problem = replayed[0].problem or ""
     assert "NonDeterminismError" in problem and "'step double'" in problem
@@ -56,7 +56,9 @@ def test_a_run_no_registered_version_can_resume_is_reported(recorded: Tether) ->
     cp.create_run(NewRun(id="old-run", workflow="ordered", version="0.9.0", input='{"n": 1}'))
     [claim] = cp.claim("old worker", [Accept(workflow="ordered", version="0.9.0")], 1, 30.0)
     cp.complete("old-run", claim.token, "3")
-    [old] = [r for r in replay_runs(recorded, 100) if r.run.id == "old-run"]
+    [old] = [
+        r for r in replay_runs(recorded.settings, LiveRuns(recorded), 100) if r.run.id == "old-run"
+    ]
     assert old.problem == "no registered version can resume ordered@0.9.0"
 
 

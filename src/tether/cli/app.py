@@ -24,7 +24,7 @@ from rich.console import Console
 
 from tether.cli import views
 from tether.cli.approvals import approvals_app
-from tether.cli.evals import eval_app, replay
+from tether.cli.evals import eval_app, export, replay
 from tether.cli.fork import fork
 from tether.cli.serve import serve
 from tether.cli.tail import tail
@@ -297,6 +297,7 @@ def resolve(
 app.add_typer(eval_app, name="eval")
 app.add_typer(approvals_app, name="approvals")
 app.command("replay")(replay)
+app.command("export")(export)
 
 token_app = typer.Typer(help="Identity tokens (I8).", no_args_is_help=True)
 app.add_typer(token_app, name="token")
@@ -409,14 +410,19 @@ def prune_runs(
     finished_before: Annotated[
         datetime, typer.Option("--finished-before", help="DATE or DATETIME (local time)")
     ],
+    keep_thread_checkpoints: Annotated[
+        int, typer.Option(min=1, help="Newest checkpoints kept of each LangGraph thread")
+    ] = 10,
 ) -> None:
-    """Delete runs that finished before DATE, their tool calls and unreferenced blobs."""
+    """Delete runs that finished before DATE, their tool calls and unreferenced blobs, and
+    LangGraph threads' older checkpoints with the messages only they held."""
     with _open() as t:
-        r = t.prune(finished_before.timestamp())
+        r = t.prune(finished_before.timestamp(), keep_thread_checkpoints)
         out.print(
             f"pruned {r.runs} runs ({r.journal_entries} journal entries, {r.tool_calls} "
             f"tool calls, {r.events} old events); {r.blobs} blobs, "
-            f"{r.bytes_freed / 1024:.1f} KiB freed",
+            f"{r.bytes_freed / 1024:.1f} KiB freed; {r.thread_checkpoints} thread checkpoints "
+            f"({r.thread_writes} writes), {r.thread_blobs} thread blobs",
             highlight=False,
         )
 

@@ -4,12 +4,12 @@ tether eval run WORKFLOW [--candidate FILE] [--ref REF]     score every golden c
 tether eval capture RUN [--tag T]                           a finished run -> a case file
 tether eval gate --baseline REF --candidate REF             exit 1 on a regression
 tether eval override --baseline REF --candidate REF --reason TEXT   (needs an I8 token)
-tether replay [--last 50] [--workflow W]                    recorded runs vs installed code
+tether replay [--last 50] [--workflow W] [--from FILE]      recorded runs vs installed code
+tether export FILE [--last N] [--workflow W]                runs -> a recording for replay
 """
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,14 +26,17 @@ from tether.evals.capture import capture
 from tether.evals.cases import load_cases, write_case
 from tether.evals.harness import revision, run_cases
 from tether.evals.judging import Judge, check_judge_family
-from tether.evals.replay import replay_runs
+from tether.evals.recording import Recording, export_runs
+from tether.evals.replay import LiveRuns, replay_runs
+from tether.foundation.blobs.contract import BlobStore
 from tether.foundation.evals.contract import CaseResult, EvalStore, Override
 from tether.foundation.evals.gate import D10_POINTS, DEFAULT_WINDOW, GateReport, run_gate
 from tether.foundation.evals.store import open_eval_store
 from tether.foundation.identity.config import open_identity
+from tether.foundation.loader import open_backend
 from tether.foundation.models.config import load_config
-from tether.foundation.models.router import ModelRouter
 from tether.foundation.secrets.config import open_secrets
+from tether.runtime.foundations import Foundations
 from tether.runtime.registry import REGISTRY
 from tether.settings import Settings, redact_dsn
 
@@ -70,17 +73,22 @@ def eval_run(
     cases = load_cases(wf)
     judged = eval_settings(settings, routing, settings.data_path)
     check_judge_family(load_config(judged).table)  # INV-3 before any case runs
-    router = ModelRouter.from_settings(judged)
+    # the judge's calls are guarded and priced in the settings' own stores, as the eval's
+    foundations = Foundations(settings, open_backend("blobs", settings.blobs, BlobStore, settings))
     store = _store(settings)
     try:
+        judge = Judge(foundations.models, foundations.guards, foundations.cost, store)
         runs = run_cases(settings, wf, cases, routing, concurrency=concurrency, timeout=timeout)
         label = ref or revision()
-        results = Judge(router, store).score_all(runs, uuid.uuid4().hex[:12], label, wf.name)
+        eval_run = uuid.uuid4().hex[:12]
+        results = judge.score_all(runs, eval_run, label, wf.name)
         store.record(results)
+        spent = foundations.cost.run_total(eval_run)
     finally:
         store.close()
-        asyncio.run(router.aclose())
+        foundations.close()
     out.print(_results_table(wf.id, label, results))
+    out.print(f"judge: {spent.calls} calls, ${spent.usd} (eval run {eval_run})", highlight=False)
 
 
 def _results_table(workflow: str, ref: str, results: list[CaseResult]) -> Table:
@@ -105,17 +113,12 @@ def eval_capture(
     with Tether(Settings()) as t:
         captured = capture(t, run_id, tag or [], case_id)
         path = write_case(captured.workflow, captured.case)
+    case = captured.case
     out.print(
-        f"case {captured.case.id}: {len(captured.case.fixtures)} tool results as fixtures; "
-        f"wrote {path}",
+        f"case {case.id}: {len(case.fixtures)} tool results as fixtures, {len(case.answers)} "
+        f"answers to waits; wrote {path}",
         highlight=False,
     )
-    if captured.waits:
-        err.print(
-            f"the run took events at {', '.join(captured.waits)}: add them to the case's "
-            "`events` (name and data) or its replay will wait for them",
-            highlight=False,
-        )
 
 
 def _gate_table(report: GateReport) -> Table:
@@ -216,13 +219,25 @@ def eval_override(
 def replay(
     last: Annotated[int, typer.Option(min=1, help="How many recent runs to replay")] = 50,
     workflow: Annotated[str | None, typer.Option("--workflow", "-w")] = None,
+    source: Annotated[
+        Path | None,
+        typer.Option(
+            "--from", help="A recording written by `tether export` (default: the database)"
+        ),
+    ] = None,
 ) -> None:
     """Re-execute the journals of the last finished or parked runs against the code installed
     now, in memory (no commit, no tool, no model); exit 1 if any would hit a
     NonDeterminismError or no registered version can resume it."""
-    with Tether(Settings()) as t:
-        err.print(f"[dim]database: {t.database}[/]", highlight=False)
-        replayed = replay_runs(t, last, workflow)
+    settings = Settings()
+    if source is not None:
+        err.print(f"[dim]recording: {source}[/]", highlight=False)
+        with Recording(source) as recording:
+            replayed = replay_runs(settings, recording, last, workflow)
+    else:
+        with Tether(settings) as t:
+            err.print(f"[dim]database: {t.database}[/]", highlight=False)
+            replayed = replay_runs(settings, LiveRuns(t), last, workflow)
     table = Table(title=f"replay of the last {len(replayed)} runs against the installed code")
     for column in ("run", "workflow", "status", "replay"):
         table.add_column(column)
@@ -236,3 +251,21 @@ def replay(
     )
     if broken:
         raise typer.Exit(1)
+
+
+def export(
+    file: Annotated[Path, typer.Argument(help="The recording to write (a new SQLite file)")],
+    last: Annotated[int, typer.Option(min=1, help="How many recent runs to export")] = 200,
+    workflow: Annotated[str | None, typer.Option("--workflow", "-w")] = None,
+) -> None:
+    """Write the last finished or parked runs (rows, journals, tool-call rows, values
+    resolved) to a portable recording that `tether replay --from FILE` reads anywhere."""
+    with Tether(Settings()) as t:
+        err.print(f"[dim]database: {t.database}[/]", highlight=False)
+        runs = LiveRuns(t).runs(last, workflow)
+        done = export_runs(t, runs, file)
+    out.print(
+        f"exported {done.runs} runs ({done.entries} journal entries, {done.tool_calls} tool "
+        f"calls) to {file}",
+        highlight=False,
+    )

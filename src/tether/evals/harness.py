@@ -1,7 +1,8 @@
 """Running golden cases through a workflow, in process, under a candidate's routes.
 
 Each case gets its own `Tether` over memory stores in a throwaway directory: its tool calls go
-through the ToolRunner to `FixtureLanes` (no sandbox, no side effect), its model calls through
+through the ToolRunner to `FixtureLanes` (no sandbox, no side effect), its waits get the
+answers its recording holds (`AnsweringCheckpointer`), its model calls through
 I12 with the candidate's routes, recorded on the way (which route answered each task class and
 a hash of the messages it was sent: the prompt as the model saw it). Cases run concurrently in
 threads, at most `concurrency` at once; one that fails, or does not finish in `timeout`
@@ -22,6 +23,7 @@ from typing import Any
 
 from tether.client import Tether
 from tether.errors import TetherError
+from tether.evals.answers import AnsweringCheckpointer
 from tether.evals.candidate import eval_settings
 from tether.evals.fixtures import FixtureLanes
 from tether.foundation.blobs.files import FileBlobStore
@@ -142,7 +144,11 @@ def run_case(
     lanes, log = FixtureLanes(case.fixtures), _PromptLog()
     with tempfile.TemporaryDirectory(prefix="tether-eval-") as tmp:
         s = eval_settings(settings, candidate, Path(tmp))
-        with Tether(s, foundations=_EvalFoundations(s, lanes, log)) as t:
+        foundations = _EvalFoundations(s, lanes, log)
+        answering = AnsweringCheckpointer.from_settings(
+            s, answers=case.answers, hitl=foundations.hitl
+        )
+        with Tether(s, checkpointer=answering, foundations=foundations) as t:
             try:
                 run_id = t.start(wf, case.input)
             except TetherError as e:  # the case's input does not fit the workflow

@@ -5,7 +5,11 @@ output against the case's rubric (or, for a captured case, against its reference
 case's score is their mean; it passes when every exact field holds and the judge scores at
 least the pass mark. A case that errored, or a judge whose answer cannot be read, scores 0.
 
-The judge is asked through I12 like any model call. INV-3 is checked before anything runs: the
+The judge is asked as any model call is: I9's policy and I10's limits judge it first (and
+every routed attempt), and I11 prices it, attributed to the eval run (run id: the eval run's
+id; workflow: `eval@<judged workflow>`, whose budget is `[limits.workflows.eval]`). A refusal
+stops the eval with `EvalStopped` before any of its results is recorded: an eval graded in
+part would skew the gate. INV-3 is checked before anything runs: the
 judge's families must not meet the families of any other task class the routes name (the `*`
 fallback included, which covers every task class a workflow may call without its own route),
 so no workflow can be graded by its own family. Judgments are cached by a digest of (case,
@@ -20,11 +24,14 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from tether.errors import CrossFamilyJudgeError, ModelError
+from tether.errors import CrossFamilyJudgeError, EvalStopped, GuardError, ModelError
 from tether.evals.harness import CaseRun
+from tether.foundation.cost.attributor import CostAttributor
 from tether.foundation.evals.contract import CaseResult, EvalStore, GoldenCase, Judgment, digest
+from tether.foundation.guards.chain import GuardChain, RouteGuard
+from tether.foundation.guards.contract import CallOutcome, GuardedCall
 from tether.foundation.models.config import JUDGE_TASK, RoutingTable
-from tether.foundation.models.contract import Message, ModelRequest, Sensitivity
+from tether.foundation.models.contract import Message, ModelRequest, RoutedResponse, Sensitivity
 from tether.foundation.models.router import ModelRouter
 
 PASS_MARK = 0.5
@@ -75,16 +82,45 @@ def text_of(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-class Judge:
-    """Scores case runs with the router's `judge` routes, caching in the eval store."""
+EVAL_WORKFLOW = "eval"  # the judge's calls are the eval's: workflow `eval@<judged workflow>`
 
-    def __init__(self, router: ModelRouter, store: EvalStore) -> None:
+
+class Judge:
+    """Scores case runs with the router's `judge` routes, through the guards and priced,
+    caching in the eval store."""
+
+    def __init__(
+        self, router: ModelRouter, guards: GuardChain, cost: CostAttributor, store: EvalStore
+    ) -> None:
         check_judge_family(router.table)
-        self._router, self._store = router, store
+        self._router, self._guards, self._cost, self._store = router, guards, cost, store
         first = router.plan(JUDGE_TASK, Sensitivity.INTERNAL)[0]
         self.model = str(first)
 
-    async def _judge(self, case: GoldenCase, output: Any, rubric: str) -> Judgment:
+    async def _complete(self, request: ModelRequest, call: GuardedCall) -> RoutedResponse:
+        """One guarded, priced judge call, as `ctx.model` makes one (runtime/calls.py)."""
+        try:
+            self._guards.before(call)
+        except GuardError as e:
+            raise EvalStopped(call.step_id, e) from e
+        hook = RouteGuard(self._guards, call)
+        try:
+            routed = await self._router.complete(request, before_attempt=hook)
+        except (ModelError, GuardError) as e:
+            hook.finish(CallOutcome(ok=False, error=str(e)))
+            if isinstance(e, GuardError):
+                raise EvalStopped(call.step_id, e) from e
+            raise
+        usage = routed.response.usage
+        price = self._cost.price(routed)
+        tokens = usage.input_tokens + usage.output_tokens
+        hook.finish(CallOutcome(ok=True, tokens=tokens, cost_usd=float(price.usd)))
+        self._cost.record(call.run_id, call.workflow, call.step_id, routed)
+        return routed
+
+    async def _judge(
+        self, case: GoldenCase, output: Any, rubric: str, eval_run: str, workflow: str
+    ) -> Judgment:
         key = digest(
             {"case": case.model_dump(mode="json"), "output": output, "rubric": rubric,
              "judge": self.model}
@@ -100,7 +136,11 @@ class Judge:
         request = ModelRequest(
             task_class=JUDGE_TASK, messages=[Message.system(_SYSTEM), Message.user(prompt)]
         )
-        routed = await self._router.complete(request)
+        call = GuardedCall(
+            run_id=eval_run, workflow=f"{EVAL_WORKFLOW}@{workflow}", step_id=f"judge:{case.id}",
+            kind="model", target=JUDGE_TASK, arguments={"case": case.id, "rubric": rubric},
+        )  # fmt: skip
+        routed = await self._complete(request, call)
         try:
             found = _OBJECT.search(routed.response.text)
             verdict = json.loads(found.group(0) if found else routed.response.text)
@@ -149,7 +189,7 @@ class Judge:
         judged_ok = True
         if rubric:
             try:
-                judgment = await self._judge(case, run.output, rubric)
+                judgment = await self._judge(case, run.output, rubric, eval_run, workflow)
             except ModelError as e:
                 return result(0.0, False, metrics, "the judge failed", str(e))
             metrics["judge"] = judgment.score

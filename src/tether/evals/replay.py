@@ -8,6 +8,9 @@ tool or model call past the journal's end stops the replay there (`_Frontier`), 
 backend is built, and a wait parks as it did. A run passes when the replay reaches the end of
 its journal without a mismatch and, for a completed run, returns the output recorded; a run no
 registered version can resume is reported as such.
+
+The runs come from a live checkpointer (`LiveRuns`: before a deploy, the production database)
+or from a recording exported with `tether export` (`Recording`: in CI, a committed fixture).
 """
 
 from __future__ import annotations
@@ -17,11 +20,13 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tether.client import Tether
 from tether.evals.candidate import eval_settings
-from tether.foundation.checkpoint.contract import NewRun, RunRecord, RunStatus
+from tether.foundation.blobs.contract import BlobStore
+from tether.foundation.checkpoint.contract import JournalEntry, NewRun, RunRecord, RunStatus
+from tether.foundation.loader import open_backend
 from tether.foundation.models.contract import ModelRequest, RoutedResponse
 from tether.foundation.models.router import BeforeAttempt, ModelRouter
 from tether.foundation.tools.contract import (
@@ -33,6 +38,7 @@ from tether.foundation.tools.contract import (
 from tether.foundation.tools.memory import MemoryToolResults
 from tether.foundation.tools.runner import ToolRunner
 from tether.runtime.foundations import Foundations
+from tether.settings import Settings
 
 # Cancelled runs are left out: their journal stops anywhere, and a plain step past it would run.
 REPLAYED: list[RunStatus] = [
@@ -88,6 +94,33 @@ class _ReplayFoundations(Foundations):
         return router
 
 
+class Recorded(Protocol):
+    """Where recorded runs are read from. `data_dir` holds the blobs their values refer to;
+    None when every value is inline."""
+
+    data_dir: Path | None
+
+    def runs(self, last: int, workflow: str | None = None) -> list[RunRecord]:
+        """The last `last` finished or parked runs (children included), newest first."""
+        ...
+
+    def journal(self, run_id: str) -> list[JournalEntry]: ...
+
+
+class LiveRuns:
+    """The runs of a live checkpointer, read and never written."""
+
+    def __init__(self, source: Tether) -> None:
+        self._source = source
+        self.data_dir: Path | None = source.settings.data_path
+
+    def runs(self, last: int, workflow: str | None = None) -> list[RunRecord]:
+        return self._source.list(statuses=REPLAYED, workflow=workflow, limit=last)
+
+    def journal(self, run_id: str) -> list[JournalEntry]:
+        return self._source.journal(run_id)
+
+
 @dataclass(frozen=True)
 class Replayed:
     run: RunRecord
@@ -113,17 +146,19 @@ def _problem(original: RunRecord, replayed: RunRecord) -> str | None:
     return None
 
 
-def replay_run(source: Tether, run: RunRecord) -> Replayed:
-    """Re-execute one recorded run in memory against the registered code."""
-    if source.registry.for_run(run.workflow, run.version) is None:
-        return Replayed(run, f"no registered version can resume {run.workflow_id}")
-    journal = source.checkpointer.journal(run.id)
+def _blobs(settings: Settings) -> BlobStore:
+    store: BlobStore = open_backend("blobs", settings.blobs, BlobStore, settings)
+    return store
+
+
+def replay_run(settings: Settings, recorded: Recorded, run: RunRecord) -> Replayed:
+    """Re-execute one recorded run in memory against the code `settings` register."""
+    journal = recorded.journal(run.id)
     with tempfile.TemporaryDirectory(prefix="tether-replay-") as tmp:
-        # blobs stay the source's (read by hash); everything else lives in memory
-        settings = eval_settings(source.settings, {}, Path(tmp))
-        settings = settings.model_copy(update={"data_dir": source.settings.data_path})
-        foundations = _ReplayFoundations(settings, source.blobs)
-        with Tether(settings, foundations=foundations) as t:
+        replay = eval_settings(settings, {}, recorded.data_dir or Path(tmp))
+        with Tether(replay, foundations=_ReplayFoundations(replay, _blobs(replay))) as t:
+            if t.registry.for_run(run.workflow, run.version) is None:
+                return Replayed(run, f"no registered version can resume {run.workflow_id}")
             cp = t.checkpointer
             cp.create_run(NewRun(id=run.id, workflow=run.workflow, version=run.version,
                                  input=run.input, meta=run.meta))  # fmt: skip
@@ -135,7 +170,8 @@ def replay_run(source: Tether, run: RunRecord) -> Replayed:
     return Replayed(run, _problem(run, replayed))
 
 
-def replay_runs(source: Tether, last: int, workflow: str | None = None) -> list[Replayed]:
-    """The last `last` finished or parked runs (children included), newest first."""
-    runs = source.list(statuses=REPLAYED, workflow=workflow, limit=last)
-    return [replay_run(source, r) for r in runs]
+def replay_runs(
+    settings: Settings, recorded: Recorded, last: int, workflow: str | None = None
+) -> list[Replayed]:
+    """The last `last` recorded runs, newest first, each replayed."""
+    return [replay_run(settings, recorded, r) for r in recorded.runs(last, workflow)]

@@ -1,4 +1,6 @@
-"""`tether prune`: drop old finished runs, then sweep the blobs nothing refers to any more.
+"""`tether prune`: drop old finished runs, then sweep the blobs nothing refers to any more;
+and of each LangGraph thread keep only the newest checkpoints, sweeping the thread blobs
+(messages, channel values) that no checkpoint or write left refers to.
 
 A blob is referred to by hash from any interface's rows (I2's runs and journal, I1's
 tool_call_results), never by foreign key, so the sweep asks each interface for the hashes it
@@ -15,7 +17,7 @@ from collections.abc import Callable, Iterable
 from pydantic import BaseModel
 
 from tether.foundation.blobs.contract import BlobStore
-from tether.foundation.checkpoint.contract import Checkpointer
+from tether.foundation.checkpoint.contract import Checkpointer, ThreadCheckpoints
 
 
 class PruneReport(BaseModel):
@@ -25,6 +27,9 @@ class PruneReport(BaseModel):
     tool_calls: int
     blobs: int
     bytes_freed: int
+    thread_checkpoints: int = 0
+    thread_writes: int = 0
+    thread_blobs: int = 0
 
 
 def sweep_blobs(
@@ -49,9 +54,13 @@ def prune(
     refs: Iterable[Callable[[], set[str]]],
     blobs: BlobStore,
     finished_before: float,
+    keep_thread_checkpoints: int,
 ) -> PruneReport:
     started = time.time()
     pruned = cp.prune(finished_before)
+    threads = None
+    if isinstance(cp, ThreadCheckpoints):
+        threads = cp.prune_threads(keep_thread_checkpoints)
     tool_calls = forget_tool_calls(pruned.run_ids) if pruned.run_ids else 0
     count, freed = sweep_blobs(blobs, refs, started)
     return PruneReport(
@@ -61,4 +70,7 @@ def prune(
         tool_calls=tool_calls,
         blobs=count,
         bytes_freed=freed,
+        thread_checkpoints=threads.checkpoints if threads else 0,
+        thread_writes=threads.writes if threads else 0,
+        thread_blobs=threads.blobs if threads else 0,
     )

@@ -432,6 +432,7 @@ class ThreadCheckpoint:
     type: str
     checkpoint: bytes
     metadata: str  # JSON text of a dict
+    refs: tuple[str, ...] = ()  # the thread blobs it refers to: a sweep keeps those
 
 
 @dataclass(slots=True)
@@ -444,6 +445,19 @@ class ThreadWrite:
     type: str
     value: bytes
     task_path: str = ""
+    refs: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class ThreadBlob:
+    """A value stored once by its content (a message, a channel value, a chunk of a list's
+    item hashes), whichever checkpoints and threads refer to it. `hash` is the framework's
+    address for it; `refs` are the blobs it refers to in turn (a chunk's items)."""
+
+    hash: str
+    type: str
+    value: bytes
+    refs: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -458,13 +472,22 @@ class ThreadQuery:
     limit: int | None = None
 
 
+class ThreadsPruned(BaseModel):
+    checkpoints: int
+    writes: int
+    blobs: int
+
+
 @runtime_checkable
 class ThreadCheckpoints(Protocol):
     """Thread checkpoints for a graph framework's saver (integrations/langgraph), in tables of
     their own beside the runs. Every I2 backend implements it."""
 
-    def put_thread_checkpoint(self, checkpoint: ThreadCheckpoint) -> None:
-        """Store it, replacing one with the same (thread, ns, checkpoint id)."""
+    def put_thread_checkpoint(
+        self, checkpoint: ThreadCheckpoint, blobs: Sequence[ThreadBlob] = ()
+    ) -> None:
+        """Store it, replacing one with the same (thread, ns, checkpoint id), and the blobs it
+        refers to that are not stored yet, in one transaction."""
         ...
 
     def put_thread_writes(
@@ -474,9 +497,14 @@ class ThreadCheckpoints(Protocol):
         checkpoint_id: str,
         writes: Sequence[ThreadWrite],
         replace: bool,
+        blobs: Sequence[ThreadBlob] = (),
     ) -> None:
-        """Store the writes; one already there at (task, idx) is replaced if `replace`, else
-        kept."""
+        """Store the writes (and their new blobs); one already there at (task, idx) is
+        replaced if `replace`, else kept."""
+        ...
+
+    def thread_blobs(self, hashes: Sequence[str]) -> dict[str, ThreadBlob]:
+        """The stored blobs among `hashes`, by hash."""
         ...
 
     def thread_checkpoint(
@@ -494,5 +522,12 @@ class ThreadCheckpoints(Protocol):
         ...
 
     def delete_thread(self, thread_id: str) -> None:
-        """Every checkpoint and write of the thread, in every namespace."""
+        """Every checkpoint and write of the thread, in every namespace. Its blobs stay:
+        another thread may refer to the same content."""
+        ...
+
+    def prune_threads(self, keep: int) -> ThreadsPruned:
+        """Keep each thread's newest `keep` checkpoints in each namespace (and their writes),
+        delete the older ones, then the blobs no remaining checkpoint or write refers to, in
+        one transaction that a concurrent put waits for (it may rely on a blob stored before)."""
         ...

@@ -62,6 +62,17 @@ class CaseEvent(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
+class CaseAnswer(BaseModel):
+    """What a wait of the recorded run received (an event's data, or a person's decision on
+    an approval), served to the replay's wait of the same name: the n-th wait of a name gets
+    the n-th answer of that name, whatever event it waits for, so no one sends it by hand."""
+
+    model_config = ConfigDict(frozen=True)
+
+    wait: str
+    data: Any
+
+
 class GoldenCase(BaseModel):
     """A workflow input and its expectations. `expect` maps output fields (dotted paths, list
     indexes as numbers) to the exact value wanted; `rubric` is what the judge grades against."""
@@ -76,6 +87,7 @@ class GoldenCase(BaseModel):
     tags: tuple[str, ...] = ()
     fixtures: tuple[Fixture, ...] = ()
     events: tuple[CaseEvent, ...] = ()
+    answers: tuple[CaseAnswer, ...] = ()
 
     @property
     def cohorts(self) -> tuple[str, ...]:

@@ -5,6 +5,9 @@ memory, SQLite and PostgreSQL store the rows in their own tables. What it stores
 what LangGraph's `SqliteSaver` does (the same serialiser, metadata as JSON, special writes
 replacing and plain writes kept on a second `put_writes`), so a graph behaves the same on both.
 
+Channel values and pending writes are stored once by content (values.py): a long conversation's
+checkpoints refer to its messages instead of copying the list into each.
+
 LangGraph's saver API carries no graph version, so the saver is told one: every checkpoint is
 written under `name@version`, and a thread whose newest root checkpoint was written by another
 version is refused (`GraphVersionMismatch`) unless `resumes` covers that version, the same rule
@@ -37,11 +40,13 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from tether.client import Tether
 from tether.errors import ConfigurationError, GraphVersionMismatch
 from tether.foundation.checkpoint.contract import (
+    ThreadBlob,
     ThreadCheckpoint,
     ThreadCheckpoints,
     ThreadQuery,
     ThreadWrite,
 )
+from tether.integrations.langgraph.values import REF, ZREFS, Values, compress, decompress
 
 
 def _graph_id(graph: str) -> tuple[str, str]:
@@ -75,6 +80,7 @@ class TetherSaver(BaseCheckpointSaver[str]):
         self.store: ThreadCheckpoints = store
         self.name, self.version = _graph_id(graph)
         self.graph, self.resumes = graph, tuple(resumes)
+        self.values = Values(self.serde, store)
 
     # -- reading ------------------------------------------------------------------------
 
@@ -125,7 +131,20 @@ class TetherSaver(BaseCheckpointSaver[str]):
     ) -> RunnableConfig:
         conf = config["configurable"]
         thread_id, ns = str(conf["thread_id"]), conf.get("checkpoint_ns", "")
-        type_, blob = self.serde.dumps_typed(checkpoint)
+        blobs: dict[str, ThreadBlob] = {}
+        versions = checkpoint["channel_versions"]
+        refs = {}
+        for ch, value in checkpoint["channel_values"].items():
+            # a channel whose version this put does not change holds the value it was stored
+            # with (LangGraph's own PostgresSaver keys its blobs so): no need to pack it again
+            version = versions.get(ch)
+            seen = (thread_id, ns, ch, str(version))
+            unchanged = version is not None and ch not in new_versions
+            refs[ch] = (unchanged and self.values.known(seen)) or self.values.pack(value, blobs)
+            if version is not None:
+                self.values.remember(seen, refs[ch])
+        type_, blob = self.serde.dumps_typed({**checkpoint, "channel_values": refs})
+        blob = compress(blob)
         self.store.put_thread_checkpoint(
             ThreadCheckpoint(
                 thread_id=thread_id,
@@ -133,10 +152,12 @@ class TetherSaver(BaseCheckpointSaver[str]):
                 checkpoint_id=checkpoint["id"],
                 parent_id=conf.get("checkpoint_id"),
                 graph=self.graph,
-                type=type_,
+                type=ZREFS + type_,
                 checkpoint=blob,
                 metadata=json.dumps(get_checkpoint_metadata(config, metadata), ensure_ascii=False),
-            )
+                refs=tuple(refs.values()),
+            ),
+            list(blobs.values()),
         )
         return {
             "configurable": {
@@ -154,20 +175,20 @@ class TetherSaver(BaseCheckpointSaver[str]):
         task_path: str = "",
     ) -> None:
         conf = config["configurable"]
-        rows = []
+        rows, blobs = [], dict[str, ThreadBlob]()
         for idx, (channel, value) in enumerate(writes):
-            type_, blob = self.serde.dumps_typed(value)
+            ref = self.values.pack(value, blobs)
             rows.append(
-                ThreadWrite(
-                    task_id, WRITES_IDX_MAP.get(channel, idx), channel, type_, blob, task_path
-                )
-            )
+                ThreadWrite(task_id, WRITES_IDX_MAP.get(channel, idx), channel, REF, b"",
+                            task_path, (ref,))
+            )  # fmt: skip
         self.store.put_thread_writes(
             str(conf["thread_id"]),
             str(conf.get("checkpoint_ns", "")),
             str(conf["checkpoint_id"]),
             rows,
             replace=all(w[0] in WRITES_IDX_MAP for w in writes),
+            blobs=list(blobs.values()),
         )
 
     def delete_thread(self, thread_id: str) -> None:
@@ -247,10 +268,26 @@ class TetherSaver(BaseCheckpointSaver[str]):
             self.store.thread_writes(row.thread_id, row.ns, row.checkpoint_id),
             key=lambda w: writes_sort_key(w.task_path, w.task_id, w.idx),  # the order tasks apply
         )
+        checkpoint, stored = self._loaded(row.type, row.checkpoint)
+        loaded = [(w.refs[0], True) if w.type == REF else self._loaded(w.type, w.value)
+                  for w in writes]  # fmt: skip
+        channels = list(checkpoint["channel_values"]) if stored else []
+        refs = [checkpoint["channel_values"][ch] for ch in channels]
+        values = iter(self.values.unpack(refs + [v for v, by_ref in loaded if by_ref]))
+        if stored:
+            checkpoint["channel_values"] = {ch: next(values) for ch in channels}
         return CheckpointTuple(
             config(row.checkpoint_id),
-            self.serde.loads_typed((row.type, row.checkpoint)),
+            cast(Checkpoint, checkpoint),
             cast(CheckpointMetadata, json.loads(row.metadata)),
             config(row.parent_id) if row.parent_id else None,
-            [(w.task_id, w.channel, self.serde.loads_typed((w.type, w.value))) for w in writes],
-        )
+            [(w.task_id, w.channel, next(values) if by_ref else v)
+             for w, (v, by_ref) in zip(writes, loaded, strict=True)],
+        )  # fmt: skip
+
+    def _loaded(self, type_: str, data: bytes) -> tuple[Any, bool]:
+        """A stored checkpoint (its channel values by hash), and whether it refers to its
+        values: rows written before values were stored by content hold them themselves."""
+        if type_.startswith(ZREFS):
+            return self.serde.loads_typed((type_.removeprefix(ZREFS), decompress(data))), True
+        return self.serde.loads_typed((type_, data)), False

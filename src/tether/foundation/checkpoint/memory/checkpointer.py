@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import Any, Self
 
 from tether.foundation.checkpoint.contract import (
     TERMINAL,
@@ -54,7 +54,7 @@ class MemoryCheckpointer(
     """I2 in memory; `event_retention` as in the SQL backends."""
 
     @classmethod
-    def from_settings(cls, settings: Any, **options: Any) -> MemoryCheckpointer:
+    def from_settings(cls, settings: Any, **options: Any) -> Self:
         return cls(event_retention=settings.event_retention_seconds, **options)
 
     def close(self) -> None:

@@ -1,4 +1,4 @@
-"""Thread checkpoints (integrations/langgraph) in the in-memory I2 double: two dicts under the
+"""Thread checkpoints (integrations/langgraph) in the in-memory I2 double: three dicts under the
 state's lock, kept apart from the runs as the SQL backends keep them in their own tables."""
 
 from __future__ import annotations
@@ -6,8 +6,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace as copied
 
-from tether.foundation.checkpoint.contract import ThreadCheckpoint, ThreadQuery, ThreadWrite
+from tether.foundation.checkpoint.contract import (
+    ThreadBlob,
+    ThreadCheckpoint,
+    ThreadQuery,
+    ThreadsPruned,
+    ThreadWrite,
+)
 from tether.foundation.checkpoint.memory.state import MemoryState
+from tether.foundation.checkpoint.threads import reachable
 
 _Key = tuple[str, str, str]  # (thread, ns, checkpoint id)
 
@@ -19,9 +26,17 @@ class MemoryThreads(MemoryState):
         super().__init__(event_retention)
         self._checkpoints: dict[_Key, ThreadCheckpoint] = {}
         self._writes: dict[_Key, dict[tuple[str, int], ThreadWrite]] = {}
+        self._blobs: dict[str, ThreadBlob] = {}
 
-    def put_thread_checkpoint(self, checkpoint: ThreadCheckpoint) -> None:
+    def _put_blobs(self, blobs: Sequence[ThreadBlob]) -> None:
+        for b in blobs:
+            self._blobs.setdefault(b.hash, copied(b))
+
+    def put_thread_checkpoint(
+        self, checkpoint: ThreadCheckpoint, blobs: Sequence[ThreadBlob] = ()
+    ) -> None:
         with self._lock:
+            self._put_blobs(blobs)
             checkpoints = self._checkpoints
             key = (checkpoint.thread_id, checkpoint.ns, checkpoint.checkpoint_id)
             checkpoints[key] = copied(checkpoint)
@@ -33,8 +48,10 @@ class MemoryThreads(MemoryState):
         checkpoint_id: str,
         writes: Sequence[ThreadWrite],
         replace: bool,
+        blobs: Sequence[ThreadBlob] = (),
     ) -> None:
         with self._lock:
+            self._put_blobs(blobs)
             stored = self._writes
             of = stored.setdefault((thread_id, ns, checkpoint_id), {})
             for w in writes:
@@ -69,6 +86,10 @@ class MemoryThreads(MemoryState):
             of = stored.get((thread_id, ns, checkpoint_id), {})
             return [copied(of[k]) for k in sorted(of)]
 
+    def thread_blobs(self, hashes: Sequence[str]) -> dict[str, ThreadBlob]:
+        with self._lock:
+            return {h: copied(self._blobs[h]) for h in hashes if h in self._blobs}
+
     def delete_thread(self, thread_id: str) -> None:
         with self._lock:
             checkpoints, stored = self._checkpoints, self._writes
@@ -76,3 +97,20 @@ class MemoryThreads(MemoryState):
                 del checkpoints[key]
             for key in [k for k in stored if k[0] == thread_id]:
                 del stored[key]
+
+    def prune_threads(self, keep: int) -> ThreadsPruned:
+        with self._lock:
+            by_ns: dict[tuple[str, str], list[_Key]] = {}
+            for key in self._checkpoints:
+                by_ns.setdefault(key[:2], []).append(key)
+            old = [k for keys in by_ns.values() for k in sorted(keys, reverse=True)[keep:]]
+            writes = sum(len(self._writes.pop(k, {})) for k in old)
+            for k in old:
+                del self._checkpoints[k]
+            held = [c.refs for c in self._checkpoints.values()]
+            held += [w.refs for of in self._writes.values() for w in of.values()]
+            blobs = self._blobs
+            dropped = set(blobs) - reachable(held, lambda h: blobs[h].refs if h in blobs else ())
+            for h in dropped:
+                del self._blobs[h]
+            return ThreadsPruned(checkpoints=len(old), writes=writes, blobs=len(dropped))

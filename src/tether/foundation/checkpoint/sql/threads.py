@@ -1,6 +1,8 @@
-"""Thread checkpoints (integrations/langgraph) once for both SQL databases: two tables of their
-own, `thread_checkpoints` and `thread_writes`, beside the runs and with no key into them. The
-statements are SQL both databases speak; only the placeholder differs."""
+"""Thread checkpoints (integrations/langgraph) once for both SQL databases: three tables of
+their own, `thread_checkpoints`, `thread_writes` and `thread_blobs` (values stored once by
+content), beside the runs and with no key into them. The statements are SQL both databases
+speak; only the placeholder differs. A checkpoint's or write's `refs` is the space-separated
+list of the blobs it refers to."""
 
 from __future__ import annotations
 
@@ -9,12 +11,20 @@ import threading
 from collections.abc import Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
-from tether.foundation.checkpoint.contract import ThreadCheckpoint, ThreadQuery, ThreadWrite
+from tether.foundation.checkpoint.contract import (
+    ThreadBlob,
+    ThreadCheckpoint,
+    ThreadQuery,
+    ThreadsPruned,
+    ThreadWrite,
+)
 from tether.foundation.checkpoint.sql.dialect import Connection, Database
+from tether.foundation.checkpoint.threads import reachable
 
 D = TypeVar("D", bound=Database)
-_CP = "thread_id, ns, checkpoint_id, parent_id, graph, type, checkpoint, metadata"
-_W = "thread_id, ns, checkpoint_id, task_id, idx, channel, type, value, task_path"
+_CP = "thread_id, ns, checkpoint_id, parent_id, graph, type, checkpoint, metadata, refs"
+_W = "thread_id, ns, checkpoint_id, task_id, idx, channel, type, value, task_path, refs"
+_IN = 500  # hashes asked for in one statement
 
 
 class ThreadStatements:
@@ -30,22 +40,41 @@ class ThreadStatements:
         # longer than their writes took. Queued on a lock in the process, they just take turns.
         self.one_writer = one_writer
         self.put_checkpoint = q(
-            f"INSERT INTO thread_checkpoints ({_CP}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            f"INSERT INTO thread_checkpoints ({_CP}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (thread_id, ns, checkpoint_id) DO UPDATE SET "
             "parent_id = EXCLUDED.parent_id, graph = EXCLUDED.graph, type = EXCLUDED.type, "
-            "checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata"
+            "checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata, refs = EXCLUDED.refs"
         )
-        insert = f"INSERT INTO thread_writes ({_W}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        insert = f"INSERT INTO thread_writes ({_W}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         self.put_write = q(
             f"{insert}ON CONFLICT (thread_id, ns, checkpoint_id, task_id, idx) DO UPDATE SET "
             "channel = EXCLUDED.channel, type = EXCLUDED.type, value = EXCLUDED.value, "
-            "task_path = EXCLUDED.task_path"
+            "task_path = EXCLUDED.task_path, refs = EXCLUDED.refs"
+        )
+        self.put_blob = q(
+            "INSERT INTO thread_blobs (hash, type, value, refs) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (hash) DO NOTHING"
         )
         self.keep_write = q(f"{insert}ON CONFLICT DO NOTHING")
         self.writes = q(
             f"SELECT {_W} FROM thread_writes WHERE thread_id = ? AND ns = ? "
             "AND checkpoint_id = ? ORDER BY task_id, idx"
         )
+        # PostgreSQL: a put that relies on a blob already stored waits while the sweep runs
+        # (SQLite's writer lock, taken at BEGIN, already serialises them)
+        self.lock_blobs = None if one_writer else "LOCK TABLE thread_blobs IN EXCLUSIVE MODE"
+        self.old_checkpoints = q(
+            "SELECT thread_id, ns, checkpoint_id FROM (SELECT thread_id, ns, checkpoint_id, "
+            "row_number() OVER (PARTITION BY thread_id, ns ORDER BY checkpoint_id DESC) AS n "
+            "FROM thread_checkpoints) AS ranked WHERE n > ?"
+        )
+        where = "WHERE thread_id = ? AND ns = ? AND checkpoint_id = ?"
+        self.delete_checkpoint = q(f"DELETE FROM thread_checkpoints {where}")
+        self.delete_checkpoint_writes = q(f"DELETE FROM thread_writes {where}")
+        self.delete_blob = q("DELETE FROM thread_blobs WHERE hash = ?")
+        self.checkpoint_refs = "SELECT refs FROM thread_checkpoints"
+        self.write_refs = "SELECT thread_id, ns, checkpoint_id, refs FROM thread_writes"
+        self.blob_refs = "SELECT hash, refs FROM thread_blobs"
         self.delete_checkpoints = q("DELETE FROM thread_checkpoints WHERE thread_id = ?")
         self.delete_writes = q("DELETE FROM thread_writes WHERE thread_id = ?")
 
@@ -62,14 +91,29 @@ class SqlThreads(Generic[D]):
         lock: threading.Lock = self.__dict__.setdefault("_threads_lock", threading.Lock())
         return lock
 
-    def put_thread_checkpoint(self, checkpoint: ThreadCheckpoint) -> None:
-        c = checkpoint
-        with self._writing():
-            self._db.one(
-                self._threads_sql.put_checkpoint,
-                (c.thread_id, c.ns, c.checkpoint_id, c.parent_id, c.graph, c.type, c.checkpoint,
-                 c.metadata),
+    def _put_blobs(self, c: Connection, blobs: Sequence[ThreadBlob]) -> None:
+        if blobs:
+            c.cursor().executemany(
+                self._threads_sql.put_blob, [(b.hash, b.type, b.value, " ".join(b.refs))
+                                             for b in blobs],
             )  # fmt: skip
+
+    def put_thread_checkpoint(
+        self, checkpoint: ThreadCheckpoint, blobs: Sequence[ThreadBlob] = ()
+    ) -> None:
+        c = checkpoint
+        row = (c.thread_id, c.ns, c.checkpoint_id, c.parent_id, c.graph, c.type, c.checkpoint,
+               c.metadata, " ".join(c.refs))  # fmt: skip
+
+        def put(conn: Connection) -> None:
+            self._put_blobs(conn, blobs)
+            conn.execute(self._threads_sql.put_checkpoint, row)
+
+        with self._writing():
+            if blobs:
+                self._db.tx(put)
+            else:
+                self._db.one(self._threads_sql.put_checkpoint, row)
 
     def put_thread_writes(
         self,
@@ -78,15 +122,17 @@ class SqlThreads(Generic[D]):
         checkpoint_id: str,
         writes: Sequence[ThreadWrite],
         replace: bool,
+        blobs: Sequence[ThreadBlob] = (),
     ) -> None:
         query = self._threads_sql.put_write if replace else self._threads_sql.keep_write
         rows = [
             (thread_id, ns, checkpoint_id, w.task_id, w.idx, w.channel, w.type, w.value,
-             w.task_path)
+             w.task_path, " ".join(w.refs))
             for w in writes
         ]  # fmt: skip
 
         def put(c: Connection) -> None:
+            self._put_blobs(c, blobs)
             c.cursor().executemany(query, rows)
 
         if rows:
@@ -129,6 +175,7 @@ class SqlThreads(Generic[D]):
                 r["type"],
                 bytes(r["checkpoint"]),
                 r["metadata"],
+                tuple(r["refs"].split()),
             )
             for r in self._db.one(sql, args)
         ]
@@ -136,11 +183,25 @@ class SqlThreads(Generic[D]):
     def thread_writes(self, thread_id: str, ns: str, checkpoint_id: str) -> list[ThreadWrite]:
         rows = self._db.one(self._threads_sql.writes, (thread_id, ns, checkpoint_id))
         return [
-            ThreadWrite(
-                r["task_id"], r["idx"], r["channel"], r["type"], bytes(r["value"]), r["task_path"]
-            )
+            ThreadWrite(r["task_id"], r["idx"], r["channel"], r["type"], bytes(r["value"]),
+                        r["task_path"], tuple(r["refs"].split()))
             for r in rows
-        ]
+        ]  # fmt: skip
+
+    def thread_blobs(self, hashes: Sequence[str]) -> dict[str, ThreadBlob]:
+        p, wanted, found = self._threads_sql.placeholder, list(dict.fromkeys(hashes)), {}
+        for i in range(0, len(wanted), _IN):
+            part = wanted[i : i + _IN]
+            rows = self._db.one(
+                "SELECT hash, type, value, refs FROM thread_blobs "
+                f"WHERE hash IN ({', '.join([p] * len(part))})",
+                part,
+            )
+            for r in rows:
+                found[r["hash"]] = ThreadBlob(
+                    r["hash"], r["type"], bytes(r["value"]), tuple(r["refs"].split())
+                )
+        return found
 
     def delete_thread(self, thread_id: str) -> None:
         def delete(c: Connection) -> None:
@@ -149,3 +210,29 @@ class SqlThreads(Generic[D]):
 
         with self._writing():
             self._db.tx(delete)
+
+    def prune_threads(self, keep: int) -> ThreadsPruned:
+        sql = self._threads_sql
+
+        def prune(c: Connection) -> ThreadsPruned:
+            if sql.lock_blobs is not None:
+                c.execute(sql.lock_blobs, ())
+            rows = c.execute(sql.old_checkpoints, (keep,)).fetchall()
+            old = {(r["thread_id"], r["ns"], r["checkpoint_id"]) for r in rows}
+            writes = 0
+            held = []
+            for r in c.execute(sql.write_refs, ()).fetchall():
+                if (r["thread_id"], r["ns"], r["checkpoint_id"]) in old:
+                    writes += 1
+                else:
+                    held.append(r["refs"].split())
+            c.cursor().executemany(sql.delete_checkpoint_writes, list(old))
+            c.cursor().executemany(sql.delete_checkpoint, list(old))
+            held += [r["refs"].split() for r in c.execute(sql.checkpoint_refs, ()).fetchall()]
+            blobs = {r["hash"]: r["refs"].split() for r in c.execute(sql.blob_refs, ()).fetchall()}
+            dropped = set(blobs) - reachable(held, lambda h: blobs.get(h, ()))
+            c.cursor().executemany(sql.delete_blob, [(h,) for h in dropped])
+            return ThreadsPruned(checkpoints=len(old), writes=writes, blobs=len(dropped))
+
+        with self._writing():
+            return self._db.tx(prune)

@@ -145,8 +145,20 @@ CREATE TABLE IF NOT EXISTS worker_hosts (
 );
 CREATE INDEX IF NOT EXISTS worker_hosts_by_workflow ON worker_hosts (workflow, expires_at);
 """
+# Thread values stored once by content (a message of a long conversation, however many
+# checkpoints hold it); checkpoints and writes list the blobs they refer to, for the sweep.
+_V6 = """
+CREATE TABLE IF NOT EXISTS thread_blobs (
+    hash TEXT PRIMARY KEY,
+    type TEXT NOT NULL,
+    value BYTEA NOT NULL,
+    refs TEXT NOT NULL
+);
+ALTER TABLE thread_checkpoints ADD COLUMN IF NOT EXISTS refs TEXT NOT NULL DEFAULT '';
+ALTER TABLE thread_writes ADD COLUMN IF NOT EXISTS refs TEXT NOT NULL DEFAULT '';
+"""
 # Forward migrations: index i takes the schema from version i to i + 1. Append, never edit.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
 SCHEMA_VERSION = len(MIGRATIONS)
 COMPONENT = "checkpoint"
 

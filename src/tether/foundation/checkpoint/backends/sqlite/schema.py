@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tether.errors import SchemaVersionError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -136,6 +136,17 @@ CREATE TABLE IF NOT EXISTS worker_hosts (
     PRIMARY KEY (owner, workflow, version, pattern)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS worker_hosts_by_workflow ON worker_hosts (workflow, expires_at);
+""",
+    # thread values stored once by content; checkpoints and writes list the blobs they use
+    5: """
+CREATE TABLE IF NOT EXISTS thread_blobs (
+    hash TEXT PRIMARY KEY,
+    type TEXT NOT NULL,
+    value BLOB NOT NULL,
+    refs TEXT NOT NULL
+) WITHOUT ROWID;
+ALTER TABLE thread_checkpoints ADD COLUMN refs TEXT NOT NULL DEFAULT '';
+ALTER TABLE thread_writes ADD COLUMN refs TEXT NOT NULL DEFAULT '';
 """,
 }
 
