@@ -27,25 +27,42 @@ def _settings(tmp_path: Path, workflow: str) -> Settings:
 def test_the_event_a_wait_received_is_captured_and_served_to_the_replayed_case(
     tmp_path: Path,
 ) -> None:
+    settings = _settings(tmp_path, "tests.runtime.flows")
+    event = {"ticket": "T-7", "by": "dana"}
+    with Tether(settings) as t:
+        run_id = t.start("approval", {"ticket": "T-7"})
+        assert _until_parked(t, run_id) == "waiting"
+        t.send_event("approved", event)
+        assert t.run(run_id).status.value == "completed"
+        case = capture(t, run_id).case
+    assert case.answers == (CaseAnswer(wait="approval", data=event),)
+    assert case.events == ()  # nothing to send by hand
+    [replayed] = run_cases(settings, t.registry.get("approval"), [case], {}, timeout=30)
+    assert replayed.error is None, replayed.error
+    assert replayed.output == case.reference == {"answer": event}
+
+    unanswered = case.model_copy(update={"answers": ()})
+    [stuck] = run_cases(settings, t.registry.get("approval"), [unanswered], {}, timeout=1)
+    assert stuck.error is not None and "still waiting after 1s" in stuck.error
+
+
+def test_a_support_leads_approval_to_page_is_captured_and_given_again(tmp_path: Path) -> None:
     settings = _settings(tmp_path, "workflows.support_triage")
-    ticket = {"ticket_id": "T-7", "text": "The whole site is down, every page returns 500 errors"}
-    approval = {"ticket_id": "T-7", "approve": True, "by": "dana"}
+    ticket = {"ticket_id": "T-8", "text": "The whole site is down, every page returns 500 errors"}
     with Tether(settings) as t:
         run_id = t.start("support_triage", ticket)
         assert _until_parked(t, run_id) == "waiting"
-        t.send_event("triage.approval", approval)
+        [request] = t.approvals(state="pending", run_id=run_id)
+        lead = Identity(subject="dana", roles=("support-leads",))
+        t.decide(request.id, "approved", identity=lead, reason="real outage")
         assert t.run(run_id).status.value == "completed"
         case = capture(t, run_id).case
-    assert case.answers == (CaseAnswer(wait="approve paging", data=approval),)
-    assert case.events == ()  # nothing to send by hand
+    [answer] = case.answers
+    assert answer.data["decision"]["by"] == "dana"
     [replayed] = run_cases(settings, t.registry.get("support_triage"), [case], {}, timeout=30)
     assert replayed.error is None, replayed.error
     assert replayed.output == case.reference
     assert replayed.output["paged"] is True and replayed.output["decided_by"] == "dana"
-
-    unanswered = case.model_copy(update={"answers": ()})
-    [stuck] = run_cases(settings, t.registry.get("support_triage"), [unanswered], {}, timeout=1)
-    assert stuck.error is not None and "still waiting after 1s" in stuck.error
 
 
 def test_an_editors_approval_is_captured_and_decided_again_on_the_replayed_request(

@@ -109,8 +109,8 @@ def test_the_committed_recording_holds_50_runs_of_both_agents_and_an_older_versi
         runs = recording.runs(60)
     assert len(runs) >= 50
     kinds = {(r.workflow_id, r.status.value) for r in runs}
-    assert ("support_triage@1.0.0", "completed") in kinds
-    assert ("support_triage@1.0.0", "waiting") in kinds  # parked on a person's approval
+    assert ("support_triage@1.1.0", "completed") in kinds
+    assert ("support_triage@1.1.0", "waiting") in kinds  # parked on a person's approval
     assert ("research_report@1.0.0", "completed") in kinds
     assert ("ordered@1.0.0", "completed") in kinds  # installed at replay: only ordered@1.1.0
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from tether import Settings, Tether
 from tether.evals.recording import export_runs
 from tether.evals.replay import LiveRuns
+from tether.foundation.identity.contract import Identity
 
 HERE = Path(__file__).parent
 RECORDING = HERE / "runs.db"
@@ -32,6 +33,9 @@ TICKETS = [
 ]
 
 
+LEAD = Identity(subject="dana", roles=("support-leads",))
+
+
 def _until_parked(t: Tether, run_id: str) -> str:
     """Run it here until it finishes or parks: a wait for a person detaches, as a worker does."""
     stop = threading.Event()
@@ -42,10 +46,9 @@ def record(t: Tether) -> None:
     for n in range(20):
         text = TICKETS[n % len(TICKETS)]
         run_id = t.start("support_triage", {"ticket_id": f"T-{n}", "text": text})
-        if (
-            _until_parked(t, run_id) == "waiting" and n % 2 == 0
-        ):  # an outage a person approved; odd ones wait on
-            t.send_event("triage.approval", {"ticket_id": f"T-{n}", "approve": True, "by": "dana"})
+        if _until_parked(t, run_id) == "waiting" and n % 2 == 0:  # odd outages wait on
+            [request] = t.approvals(state="pending", run_id=run_id)
+            t.decide(request.id, "approved", identity=LEAD, reason="a real outage")
             t.run(run_id)
         ordered = t.start("ordered@1.0.0", {"n": n})
         t.run(ordered)
