@@ -3,15 +3,20 @@ that really runs the tool; plus live tests that run only when the vendor's API k
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.fakes.sandboxes import FakeDaytona, FakeE2B
+from tests.fakes import daytona_server
+from tests.fakes.daytona_server import DaytonaServer
+from tests.fakes.sandboxes import FakeE2B
 from tests.tools import sample_tools as t
 from tether.errors import ConfigurationError, ToolFailed, UnsafeReplayError
 from tether.foundation.blobs.files import FileBlobStore
+from tether.foundation.tools.backends._remote import CHILD_PATH, child_source, command
 from tether.foundation.tools.backends.daytona import DaytonaLanes
 from tether.foundation.tools.backends.e2b import E2BLanes
 from tether.foundation.tools.contract import LaneBackend, PersistenceClass, ToolDef, ToolInvocation
@@ -67,37 +72,84 @@ def test_e2b_has_no_persistent_lanes_and_needs_a_key(
         E2BLanes.from_settings(Settings(data_dir=tmp_path))
 
 
+@pytest.fixture
+def daytona(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DaytonaServer]:
+    """A local server speaking Daytona's API; the SDK is pointed at it as a user would."""
+    server = DaytonaServer()
+    monkeypatch.setenv("DAYTONA_API_KEY", daytona_server.KEY)
+    monkeypatch.setenv("DAYTONA_API_URL", server.url)
+    yield server
+    server.close()
+
+
 async def test_daytona_session_sandbox_is_stopped_on_park_and_deleted_at_run_end(
-    tmp_path: Path,
+    tmp_path: Path, daytona: DaytonaServer
 ) -> None:
-    fake = FakeDaytona()
-    r = runner(DaytonaLanes(fake), tmp_path)
+    r = runner(DaytonaLanes.from_settings(Settings(data_dir=tmp_path)), tmp_path)
     first = (await r.call(call(t.session_count, note="a"))).value
     await r.run_parked("run-1")
-    box = fake.sandboxes["tether-run-run-1"]
-    assert box.state == "stopped" and box.network_block_all
+    box = daytona.named("tether-run-run-1")
+    assert box["state"] == "stopped"
     second = (await r.call(call(t.session_count, "2", note="b"))).value
     assert (first["on_disk"], second["on_disk"]) == (1, 2)
     await r.run_ended("run-1")
-    assert box.events == ["stop", "start", "delete"]
+    assert box["state"] == "destroyed"
+
+    assert {c["auth"] for c in daytona.calls} == {f"Bearer {daytona_server.KEY}"}
+    created = next(c["body"] for c in daytona.calls if c["path"] == "/sandbox")
+    assert created["name"] == "tether-run-run-1" and created["networkBlockAll"] is True
+    assert created["labels"]["tether_run"] == "run-1"
+    one_call = [
+        ("POST", "/toolbox/{id}/files/bulk-upload"),  # child.py
+        ("POST", "/toolbox/{id}/files/bulk-upload"),  # the request
+        ("POST", "/toolbox/{id}/process/execute"),
+    ]
+    assert daytona.requests() == [
+        ("GET", "/sandbox/tether-run-run-1"), ("POST", "/sandbox"), *one_call,
+        ("GET", "/sandbox/tether-run-run-1"), ("POST", "/sandbox/{id}/stop"),
+        ("GET", "/sandbox/{id}"),  # the SDK reads the state it stopped in
+        ("GET", "/sandbox/tether-run-run-1"), ("POST", "/sandbox/{id}/start"), *one_call,
+        ("GET", "/sandbox/tether-run-run-1"), ("DELETE", "/sandbox/{id}"),
+    ]  # fmt: skip
+    uploads = [c["body"] for c in daytona.calls if c["path"].endswith("/bulk-upload")]
+    assert list(uploads[0]) == [CHILD_PATH] and uploads[0][CHILD_PATH] == child_source()
+    (request_file,) = uploads[1]
+    assert json.loads(uploads[1][request_file])["args"] == {"note": "a"}
+    execute = next(c["body"] for c in daytona.calls if c["path"].endswith("/execute"))
+    assert execute == {"command": command(request_file), "timeout": t.session_count.timeout}
 
 
-async def test_daytona_workspace_sandbox_outlives_runs(tmp_path: Path) -> None:
-    fake = FakeDaytona()
-    r = runner(DaytonaLanes(fake), tmp_path)
+async def test_daytona_workspace_sandbox_outlives_runs(
+    tmp_path: Path, daytona: DaytonaServer
+) -> None:
+    r = runner(DaytonaLanes.from_settings(Settings(data_dir=tmp_path)), tmp_path)
     await r.call(call(t.workspace_append, run="run-1", note="first"))
     await r.run_ended("run-1")
     seen = (await r.call(call(t.workspace_append, run="run-2", note="second"))).value
     assert seen == ["first", "second"]
-    assert fake.sandboxes["tether-ws-shared-notes"].labels == {"tether_workspace": "shared-notes"}
+    box = daytona.named("tether-ws-shared-notes")
+    assert box["state"] == "started" and box["labels"]["tether_workspace"] == "shared-notes"
+    assert [p for m, p in daytona.requests() if m == "POST" and p == "/sandbox"] == ["/sandbox"]
+
+
+async def test_daytona_refusing_the_key_fails_the_call_before_it_ran(
+    tmp_path: Path, daytona: DaytonaServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DAYTONA_API_KEY", "wrong-key")
+    r = runner(DaytonaLanes.from_settings(Settings(data_dir=tmp_path)), tmp_path)
+    with pytest.raises(ToolFailed, match="SandboxUnavailable"):
+        await r.call(call(t.session_count, note="a"))
+    assert daytona.requests() == [("GET", "/sandbox/tether-run-run-1")]
+    assert daytona.calls[0]["auth"] == "Bearer wrong-key" and not daytona.sandboxes
 
 
 def test_daytona_has_no_ephemeral_lane_and_needs_a_key(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("DAYTONA_API_KEY", "key")
     with pytest.raises(ConfigurationError, match="persistent tools only"):
-        DaytonaLanes(FakeDaytona()).lane(PersistenceClass.EPHEMERAL)
-    monkeypatch.delenv("DAYTONA_API_KEY", raising=False)
+        DaytonaLanes.from_settings(Settings(data_dir=tmp_path)).lane(PersistenceClass.EPHEMERAL)
+    monkeypatch.delenv("DAYTONA_API_KEY")
     with pytest.raises(ConfigurationError, match="DAYTONA_API_KEY"):
         DaytonaLanes.from_settings(Settings(data_dir=tmp_path))
 
