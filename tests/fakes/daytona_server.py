@@ -175,7 +175,7 @@ def _handler(server: DaytonaServer) -> type[BaseHTTPRequestHandler]:
         do_GET = do_POST = do_DELETE = _serve
 
         def handle(self) -> None:
-            with suppress(ConnectionResetError):  # the SDK closed its client, connections too
+            with suppress(ConnectionError):  # a client gone: closed, or past its deadline
                 super().handle()
 
         def log_message(self, format: str, *args: Any) -> None:
