@@ -180,12 +180,12 @@ async def test_daytona_workspace_sandbox_outlives_runs(
     assert [p for m, p in daytona.requests() if m == "POST" and p == "/sandbox"] == ["/sandbox"]
 
 
-async def test_daytona_refusing_the_key_fails_the_call_before_it_ran(
+async def test_daytona_refusing_the_key_is_a_configuration_error(
     tmp_path: Path, daytona: DaytonaServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DAYTONA_API_KEY", "wrong-key")
     r = runner(DaytonaLanes.from_settings(Settings(data_dir=tmp_path)), tmp_path)
-    with pytest.raises(ToolFailed, match="SandboxUnavailable"):
+    with pytest.raises(ConfigurationError, match="Daytona refused the API key"):
         await r.call(call(t.session_count, note="a"))
     assert daytona.requests() == [("GET", "/sandbox/tether-run-run-1")]
     assert daytona.calls[0]["auth"] == "Bearer wrong-key" and not daytona.sandboxes

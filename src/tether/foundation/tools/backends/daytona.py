@@ -9,7 +9,9 @@ Each call uploads child.py and the request and runs one process; the sandbox's i
 the tool's package. Each call, park and end opens a client of its own and closes it after: the
 SDK's HTTP session belongs to the event loop it was opened on, and a worker's threads (and its
 shutdown) each run their own. The SDK is imported here only, lazily; its errors become tether's
-here. Daytona has no ephemeral lane: use `e2b` or a local backend for those.
+here: a refused key is a ConfigurationError, a failure before the command ran a plain one, a
+failure after it may have run the tool, so it counts as interrupted. Daytona has no ephemeral
+lane: use `e2b` or a local backend for those.
 """
 
 from __future__ import annotations
@@ -138,7 +140,12 @@ class _SandboxLane:
             return await self._run(client, invocation)
 
     async def _run(self, client: Any, invocation: ToolInvocation) -> LaneResult:
-        from daytona import DaytonaError, DaytonaTimeoutError
+        from daytona import (
+            DaytonaAuthenticationError,
+            DaytonaError,
+            DaytonaForbiddenError,
+            DaytonaTimeoutError,
+        )
 
         tool = invocation.tool
         name, labels = self._name(invocation)
@@ -147,6 +154,8 @@ class _SandboxLane:
             path = request_path()
             await box.fs.upload_file(child_source(), CHILD_PATH)
             await box.fs.upload_file(request(invocation), path)
+        except (DaytonaAuthenticationError, DaytonaForbiddenError) as e:
+            raise ConfigurationError(f"Daytona refused the API key: {e}") from e
         except DaytonaError as e:
             return LaneResult(failure=ToolFailure(type="SandboxUnavailable", message=str(e)))
         try:
