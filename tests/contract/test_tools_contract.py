@@ -1,7 +1,7 @@
 """I1 contract: the replay rules hold on every tool_call_results backend, and every lane backend
-(plain and bubblewrap on this host; opencomputer and tensorlake against a local server speaking
-each one's API) runs tools the same way with the same limits; both lists are the installed entry
-points (`tether.tool_results`, `tether.tools`).
+(plain and bubblewrap on this host; daytona, e2b, opencomputer and tensorlake against a local
+server speaking each one's API) runs tools the same way with the same limits, for each persistence
+class it runs; both lists are the installed entry points (`tether.tool_results`, `tether.tools`).
 
 The runner tests stand in for a crashed worker by writing the intent row the way a worker
 does just before dispatch, then calling again as a resumed worker would.
@@ -18,8 +18,12 @@ from typing import Any
 import pytest
 
 from tests.contract.backends import environment, installed
+from tests.fakes import daytona_server as daytona
+from tests.fakes import e2b_server as e2b
 from tests.fakes import opencomputer_server as opencomputer
 from tests.fakes import tensorlake_server as tensorlake
+from tests.fakes.daytona_server import DaytonaServer
+from tests.fakes.e2b_server import E2BServer
 from tests.fakes.opencomputer_server import OpenComputerServer
 from tests.fakes.tensorlake_server import TensorlakeServer
 from tests.tools import sample_tools as t
@@ -33,21 +37,32 @@ from tether.errors import (
 )
 from tether.foundation.blobs.files import FileBlobStore
 from tether.foundation.loader import open_backend
-from tether.foundation.tools.contract import LaneBackend, ToolDef, ToolInvocation
+from tether.foundation.tools.contract import (
+    LaneBackend,
+    PersistenceClass,
+    ToolDef,
+    ToolInvocation,
+)
 from tether.foundation.tools.local import LocalLanes
 from tether.foundation.tools.memory import MemoryToolResults
 from tether.foundation.tools.results import CallStatus, Resolution, ToolCallRecord, ToolCallStore
-from tether.foundation.tools.runner import ToolRunner, args_hash, idempotency_key
+from tether.foundation.tools.runner import ToolOutcome, ToolRunner, args_hash, idempotency_key
 
-# lanes that run in a vendor's cloud (their live tests sit beside the stand-in ones)
-VENDOR_LANES = {"e2b", "daytona"}
-# lanes run against a local server speaking the vendor's API: (server, key, variable prefix)
-SERVED_LANES: dict[str, tuple[Callable[[], Any], str, str]] = {
-    "opencomputer": (OpenComputerServer, opencomputer.KEY, "OPENCOMPUTER"),
-    "tensorlake": (TensorlakeServer, tensorlake.KEY, "TENSORLAKE"),
+# lanes run against a local server speaking the vendor's API: (server, key, variable prefix, the
+# variables after it naming the server's URL: E2B's sandboxes have one of their own)
+SERVED_LANES: dict[str, tuple[Callable[[], Any], str, str, tuple[str, ...]]] = {
+    "daytona": (DaytonaServer, daytona.KEY, "DAYTONA", ("API_URL",)),
+    "e2b": (E2BServer, e2b.KEY, "E2B", ("API_URL", "SANDBOX_URL")),
+    "opencomputer": (OpenComputerServer, opencomputer.KEY, "OPENCOMPUTER", ("API_URL",)),
+    "tensorlake": (TensorlakeServer, tensorlake.KEY, "TENSORLAKE", ("API_URL",)),
 }
 # lanes whose session is a directory only (a process per call), not also a live process
-DISK_SESSIONS = {"opencomputer", "tensorlake"}
+DISK_SESSIONS = {"daytona", "opencomputer", "tensorlake"}
+# the persistence classes of lane backends that do not run all three
+OFFERS = {
+    "daytona": {PersistenceClass.PERSISTENT_SESSION, PersistenceClass.PERSISTENT_WORKSPACE},
+    "e2b": {PersistenceClass.EPHEMERAL},
+}
 
 pytestmark = pytest.mark.anyio
 
@@ -67,18 +82,14 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ToolCallSt
 
 @pytest.fixture(params=installed("tools"))
 def lanes(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LaneBackend]:
-    if request.param in VENDOR_LANES:
-        pytest.skip(
-            f"{request.param} lanes run in the vendor's cloud and need an account; "
-            "tests/tools/test_vendor_lanes.py runs them against a stand-in"
-        )
     with environment(request.param, "tools", tmp_path) as (settings, options):
         if request.param in SERVED_LANES:  # the vendor's API, served here (tests/fakes)
-            serve, key, prefix = SERVED_LANES[request.param]
+            serve, key, prefix, urls = SERVED_LANES[request.param]
             server = serve()
             with pytest.MonkeyPatch.context() as env:
                 env.setenv(f"{prefix}_API_KEY", key)
-                env.setenv(f"{prefix}_API_URL", server.url)
+                for url in urls:
+                    env.setenv(f"{prefix}_{url}", server.url)
                 yield open_backend("tools", request.param, LaneBackend, settings, **options)
             server.close()
             return
@@ -91,9 +102,25 @@ def runner(store: ToolCallStore, tmp_path: Path) -> Iterator[ToolRunner]:
     yield made
 
 
+class OfferedRunner(ToolRunner):
+    """Skips, saying so, a test calling a tool whose persistence class its lanes do not run
+    (they refuse it with a ConfigurationError, tested beside each backend)."""
+
+    def __init__(self, name: str, lanes: LaneBackend, blobs: FileBlobStore) -> None:
+        super().__init__(MemoryToolResults(), lanes, blobs)
+        self._name = name
+
+    async def call(self, invocation: ToolInvocation) -> ToolOutcome:
+        persistence = invocation.tool.persistence
+        if persistence not in OFFERS.get(self._name, set(PersistenceClass)):
+            pytest.skip(f"{self._name} runs no {persistence.value} tools")
+        return await super().call(invocation)
+
+
 @pytest.fixture
-def lane_runner(lanes: LaneBackend, tmp_path: Path) -> ToolRunner:
-    return ToolRunner(MemoryToolResults(), lanes, FileBlobStore(tmp_path / "blobs"))
+def lane_runner(lanes: LaneBackend, tmp_path: Path, request: pytest.FixtureRequest) -> ToolRunner:
+    name = request.node.callspec.params["lanes"]
+    return OfferedRunner(name, lanes, FileBlobStore(tmp_path / "blobs"))
 
 
 def call(tool: ToolDef, step: str = "1", run: str = "run-1", **args: object) -> ToolInvocation:

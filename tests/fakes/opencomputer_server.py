@@ -4,7 +4,7 @@
 
 It records every call's method, path, key and body for the test to assert on, refuses a wrong
 key with 401 and a command in a hibernated sandbox with 409, and really runs what it is asked
-to, as tests/fakes/sandboxes.py does: each sandbox is a private directory standing for its
+to, as tests/fakes/sandbox_disk.py has it: each sandbox is a private directory standing for its
 disk, `/tmp/` mapped into it, so a tool's state survives a hibernation exactly when it is on
 disk.
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.fakes.sandboxes import _run, _write
+from tests.fakes.sandbox_disk import run, write
 
 KEY = "oc-test-key"
 
@@ -88,12 +88,12 @@ class OpenComputerServer:
             if box["status"] != "running":
                 return 409, {"error": f"sandbox {sid} is {box['status']}"}
             if (method, action) == ("PUT", "files"):
-                _write(box["root"], query["path"], raw)
+                write(box["root"], query["path"], raw)
                 return 200, {}
         if (method, action) == ("POST", "exec/run"):  # outside the lock: commands take time
             assert body["cmd"] == "sh" and body["args"][0] == "-c"
             try:
-                done = _run(box["root"], body["args"][1], body["timeout"])
+                done = run(box["root"], body["args"][1], body["timeout"])
             except subprocess.TimeoutExpired:
                 return 200, {"exitCode": 124, "stdout": "", "stderr": "timed out"}
             return 200, {"exitCode": done.returncode, "stdout": done.stdout,

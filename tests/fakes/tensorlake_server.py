@@ -6,7 +6,7 @@ server-sent event stream, each with `Authorization: Bearer <key>`.
 
 It records every call's method, path, key and body, refuses a wrong key with 401, a second
 sandbox under a live name with 409 and a command in a suspended sandbox with 409, and really
-runs what it is asked to, as tests/fakes/sandboxes.py does: each sandbox is a private directory
+runs what it is asked to, as tests/fakes/sandbox_disk.py has it: each sandbox is a private directory
 standing for its disk, `/tmp/` mapped into it.
 """
 
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.fakes.sandboxes import _run, _write
+from tests.fakes.sandbox_disk import run, write
 
 KEY = "tl-test-key"
 _SANDBOXES = "/v1/namespaces/default/sandboxes"
@@ -115,13 +115,13 @@ class TensorlakeServer:
             if box["status"] != "running":
                 return 409, {"message": f"sandbox {sid} is {box['status']}"}
             if (method, path) == ("PUT", "/api/v1/files"):
-                _write(box["root"], query["path"], raw)
+                write(box["root"], query["path"], raw)
                 return 200, {}
         if (method, path) == ("POST", "/api/v1/processes/run"):  # outside the lock: it takes time
             command = [body["command"], *body.get("args", [])]
             assert command[:2] == ["sh", "-c"], command
             try:
-                done = _run(box["root"], command[2], body.get("timeout"))
+                done = run(box["root"], command[2], body.get("timeout"))
             except subprocess.TimeoutExpired:
                 return 200, [{"pid": 7}, {"exit_code": None, "signal": 9, "reason": "timed_out"}]
             lines = [{"line": line, "stream": "stdout", "timestamp": 1_700_000_000_000}

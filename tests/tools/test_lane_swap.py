@@ -1,8 +1,7 @@
 """Swap test #1: the same persistent-session tool, in the same workflow, runs on daytona, then
 opencomputer, then tensorlake, by configuration only (`TETHER_TOOLS__LANES__PERSISTENT_SESSION`),
-keeping its session state across two calls and across a park on each. Daytona's client is the
-SDK-boundary stand-in of tests/fakes/sandboxes.py; OpenComputer and Tensorlake are their
-unpatched SDKs talking to local servers that speak their APIs."""
+keeping its session state across two calls and across a park on each: each vendor's unpatched
+SDK talking to a local server that speaks its API (tests/fakes)."""
 
 from __future__ import annotations
 
@@ -13,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from tests.fakes import opencomputer_server, tensorlake_server
+from tests.fakes import daytona_server, opencomputer_server, tensorlake_server
+from tests.fakes.daytona_server import DaytonaServer
 from tests.fakes.opencomputer_server import OpenComputerServer
-from tests.fakes.sandboxes import FakeDaytona
 from tests.fakes.tensorlake_server import TensorlakeServer
 from tether import RunStatus, Tether
 from tether.settings import Settings
@@ -51,14 +50,16 @@ def test_swap_1_a_session_tool_moves_from_daytona_to_opencomputer_and_tensorlake
     """And on to tensorlake: the third session backend, by the same one setting."""
     monkeypatch.setenv("TETHER_CONFIG_FILE", str(tmp_path / "none.toml"))
     (tmp_path / "none.toml").write_text("")
-    daytona = FakeDaytona()
-    monkeypatch.setattr("daytona.AsyncDaytona", lambda config: daytona)  # its client's boundary
-    monkeypatch.setenv("DAYTONA_API_KEY", "dt-key")
     monkeypatch.setenv("OPENCOMPUTER_API_KEY", opencomputer_server.KEY)
     monkeypatch.setenv("OPENCOMPUTER_API_URL", server.url)
-
-    monkeypatch.setenv("TETHER_TOOLS__LANES__PERSISTENT_SESSION", "daytona")
-    on_daytona = run_swap_flow(tmp_path / "one")
+    daytona = DaytonaServer()
+    try:
+        monkeypatch.setenv("DAYTONA_API_KEY", daytona_server.KEY)
+        monkeypatch.setenv("DAYTONA_API_URL", daytona.url)
+        monkeypatch.setenv("TETHER_TOOLS__LANES__PERSISTENT_SESSION", "daytona")
+        on_daytona = run_swap_flow(tmp_path / "one")
+    finally:
+        daytona.close()
     monkeypatch.setenv("TETHER_TOOLS__LANES__PERSISTENT_SESSION", "opencomputer")
     on_opencomputer = run_swap_flow(tmp_path / "two")
     tensorlake = TensorlakeServer()
@@ -74,7 +75,11 @@ def test_swap_1_a_session_tool_moves_from_daytona_to_opencomputer_and_tensorlake
     for seen in (on_daytona, on_opencomputer, on_tensorlake):  # the disk across calls and a park
         assert [s["on_disk"] for s in seen["seen"]] == [1, 2, 3]
     (box,) = daytona.sandboxes.values()
-    assert box.events == ["stop", "start", "delete"]
+    lifecycle = [p for m, p in daytona.requests() if p.startswith("/sandbox/{id}")]
+    assert box["name"].startswith("tether-run-") and box["state"] == "destroyed"
+    assert [p for p in lifecycle if p != "/sandbox/{id}"] == ["/sandbox/{id}/stop",
+                                                              "/sandbox/{id}/start"]  # fmt: skip
+    assert daytona.requests()[-1] == ("DELETE", "/sandbox/{id}")
     assert ("POST", "/api/sandboxes/{id}/hibernate") in server.requests()
     assert ("POST", "/api/sandboxes/{id}/wake") in server.requests()
     assert server.requests()[-1] == ("DELETE", "/api/sandboxes/{id}")

@@ -9,7 +9,6 @@ persistent lanes: persistent tools need `daytona` or a local backend.
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tether.errors import ConfigurationError
@@ -34,17 +33,8 @@ _SANDBOX_SLACK = 60
 
 
 class E2BLanes:
-    """`create` is the SDK boundary (`AsyncSandbox.create`); tests pass a stand-in."""
-
-    def __init__(
-        self, api_key: str, template: str | None = None,
-        create: Callable[..., Awaitable[Any]] | None = None,
-    ) -> None:  # fmt: skip
-        if create is None:
-            from e2b import AsyncSandbox
-
-            create = AsyncSandbox.create
-        self._api_key, self._template, self._create = api_key, template, create
+    def __init__(self, api_key: str, template: str | None = None) -> None:
+        self._api_key, self._template = api_key, template
         self._ephemeral = _EphemeralLane(self)
 
     @classmethod
@@ -82,6 +72,7 @@ class _EphemeralLane:
 
     async def run(self, invocation: ToolInvocation) -> LaneResult:
         from e2b import (
+            AsyncSandbox,
             AuthenticationException,
             CommandExitException,
             SandboxException,
@@ -90,7 +81,7 @@ class _EphemeralLane:
 
         tool, b = invocation.tool, self._backend
         try:
-            sandbox = await b._create(
+            sandbox = await AsyncSandbox.create(
                 template=b._template, api_key=b._api_key, allow_internet_access=tool.network,
                 timeout=int(tool.timeout) + _SANDBOX_SLACK,
                 metadata={"tether_run": invocation.run_id, "tether_step": invocation.step_id},
