@@ -38,7 +38,7 @@ from tether.foundation.checkpoint.contract import (
 )
 from tether.foundation.trace.contract import Span, TraceSink, span_id_for, trace_id_for
 from tether.foundation.trace.memory import NullTraceSink
-from tether.runtime.redacting import RedactingCheckpointer, clean_attributes
+from tether.runtime.redacting import Appender, RedactingCheckpointer, clean_attributes
 from tether.runtime.registry import WorkflowDef
 from tether.runtime.retry import DEFAULT_RETRY, RetryPolicy
 from tether.runtime.values import Codec
@@ -92,11 +92,12 @@ class Execution:
         foundations: Foundations | None = None,
         lease: Callable[[], float | None] | None = None,
         lease_seconds: float = math.inf,
+        commits: Appender | None = None,
     ) -> None:
         self.run = claim.run
         self.token = claim.token
         self.wf = wf
-        self.cp = RedactingCheckpointer(cp)
+        self.cp = RedactingCheckpointer(cp, commits)
         self.codec = codec
         self.sink = sink
         self.default_retry = default_retry

@@ -11,13 +11,16 @@ from collections.abc import Sequence
 from fnmatch import fnmatchcase
 from typing import Any
 
+from tether.errors import RunStateError
 from tether.foundation.checkpoint.contract import (
     TERMINAL,
     Accept,
+    Append,
     Claim,
     EntryKind,
     EntryStatus,
     JournalEntry,
+    LeaseLost,
     NewRun,
     RunFilter,
     RunRecord,
@@ -172,6 +175,17 @@ class MemoryCheckpointer(
         with self._lock:
             run = self._leased(run_id, token)
             self._insert(run, entries)
+
+    def append_many(self, appends: Sequence[Append]) -> list[Exception | None]:
+        results: list[Exception | None] = []
+        for a in appends:
+            try:
+                self.append(a.run_id, a.token, a.entries)
+            except (LeaseLost, RunStateError) as e:
+                results.append(e)
+            else:
+                results.append(None)
+        return results
 
     def park(
         self, run_id: str, token: str, waits: Sequence[Wait], entries: Sequence[JournalEntry] = ()

@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from tether.errors import RunNotFound, RunStateError
 from tether.foundation.checkpoint.contract import (
     TERMINAL,
+    Append,
     EventReceipt,
     JournalEntry,
     LeaseLost,
@@ -107,6 +108,39 @@ class SqlCheckpointer(Generic[D]):
             c.cursor().executemany(self._sql.insert_entry, [entry_row(e) for e in entries])
 
         self._db.tx(append)
+
+    def append_many(self, appends: Sequence[Append]) -> list[Exception | None]:
+        order = sorted(range(len(appends)), key=lambda i: appends[i].run_id)
+
+        def append_all(c: Connection) -> list[Exception | None]:
+            results: list[Exception | None] = [None] * len(appends)
+            for i in order:  # rows taken in run-id order: no deadlock with another batch
+                a = appends[i]
+                if len(a.entries) == 1:  # a fenced row inserts nothing and the batch goes on
+                    args = (*entry_row(a.entries[0]), a.run_id, a.token)
+                    if c.execute(self._sql.insert_if_leased, args).rowcount != 1:
+                        results[i] = self._lease_lost(a.run_id, c)
+                elif c.execute(self._sql.check_lease, (a.run_id, a.token)).fetchone() is None:
+                    results[i] = self._lease_lost(a.run_id, c)
+                else:
+                    c.cursor().executemany(
+                        self._sql.insert_entry, [entry_row(e) for e in a.entries]
+                    )
+            return results
+
+        try:
+            return self._db.tx(append_all)
+        except RunStateError:
+            # An entry already written (PostgreSQL has aborted the transaction for it, SQLite
+            # rolled it back): each append commits on its own, so only that one fails.
+            return [self._append_alone(a) for a in appends]
+
+    def _append_alone(self, a: Append) -> Exception | None:
+        try:
+            self.append(a.run_id, a.token, a.entries)
+        except (LeaseLost, RunStateError) as e:
+            return e
+        return None
 
     def park(
         self, run_id: str, token: str, waits: Sequence[Wait], entries: Sequence[JournalEntry] = ()
