@@ -25,6 +25,7 @@ class Env:
     durable: bool  # False: fsync off (tmpfs / synchronous=OFF / synchronous_commit=off)
     workdir: str
     temporal_address: str = ""
+    harness_pid: int = 0  # names this harness's PostgreSQL databases apart from another's
 
     @property
     def dir(self) -> Path:
@@ -39,7 +40,7 @@ class Env:
 
     def fresh_postgres(self) -> str:
         """A freshly recreated database for this family; its URL."""
-        return postgres.fresh_database(f"bench_{self.family}")
+        return postgres.fresh_database(f"bench_{self.family}_{self.harness_pid}")
 
     def dump(self) -> str:
         return json.dumps(asdict(self))

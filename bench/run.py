@@ -107,6 +107,7 @@ def measure(
         durable=workload.durable,
         workdir=str(workdir),
         temporal_address=temporal_address,
+        harness_pid=os.getpid(),
     )
     out = workdir / "sample.json"
     child_env = {**os.environ, "TETHER_CONFIG_FILE": os.devnull}
@@ -287,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
         if server is not None:
             server.stop()
         shutil.rmtree(root, ignore_errors=True)
+        if info["postgres"] is not None:
+            postgres.drop_databases(os.getpid())
 
     finished = time.time()
     doc = {

@@ -122,3 +122,6 @@ def batch(env: Env, p: dict[str, Any]) -> Sample:
     return Sample(
         pool.wall_s, pool.cpu_s, p["runs"], observed, pool.peak_rss_kb, extra={"pid": os.getpid()}
     )
+
+
+concurrency = batch  # one commit per step however many runs a process holds

@@ -114,12 +114,13 @@ def _worker_prepare(kw: dict[str, Any], index: int, count: int) -> Any:
     return _tether(kw)
 
 
-def _worker_work(t: Any) -> dict[str, int]:
-    t.worker(concurrency=1).run(until_idle=True)
+def _worker_work(concurrency: int, t: Any) -> dict[str, int]:
+    t.worker(concurrency=concurrency).run(until_idle=True)
     return {"executed": tether_wf.EXECUTED}
 
 
 def batch(env: Env, p: dict[str, Any]) -> Sample:
+    """Workers holding `concurrency` runs each, whose appends share commits."""
     from tether import RunStatus
 
     kw = _settings_kw(env)
@@ -129,7 +130,8 @@ def batch(env: Env, p: dict[str, Any]) -> Sample:
         for i in range(p["runs"]):
             t.start("bench_seq", {"n": p["steps"]}, key=f"batch-{i}")
 
-    pool = run_pool(functools.partial(_worker_prepare, kw), _worker_work, p["workers"], kick)
+    work = functools.partial(_worker_work, p["concurrency"])
+    pool = run_pool(functools.partial(_worker_prepare, kw), work, p["workers"], kick)
     done = t.list(statuses=[RunStatus.COMPLETED], limit=1_000_000)
     want = p["steps"] * (p["steps"] + 1) // 2
     observed = {
@@ -140,6 +142,9 @@ def batch(env: Env, p: dict[str, Any]) -> Sample:
     }
     t.close()
     return Sample(pool.wall_s, pool.cpu_s, p["runs"], observed, pool.peak_rss_kb)
+
+
+concurrency = batch
 
 
 # -- event latency ---------------------------------------------------------------------------
