@@ -260,12 +260,49 @@ API = Workload(
     secondary=lambda s, p: {"p50 ms": _percentile(s, 0.5), "max ms": max(_latencies_ms(s))},
 )
 
+
+def _agent_secondary(s: SampleDict, p: Params) -> dict[str, float]:
+    return {"turns/s": s["units"] / s["wall_s"], "CPU µs/turn": s["cpu_s"] / s["units"] * 1e6}
+
+
+AGENT = Workload(
+    name="agent",
+    title="agents of 10 turns (a scripted model call, then a pure tool call), default "
+    "durability, after one untimed agent",
+    entry="agent",
+    durable=True,
+    full={"runs": 10, "turns": 10},
+    quick={"runs": 2, "turns": 10},
+    metric="wall ms/turn",
+    value=lambda s, p: s["wall_s"] / s["units"] * 1e3,
+    expected=lambda p: {
+        "total": p["runs"] * _sum_of_add_one(p["turns"]),
+        "calls": 2 * p["runs"] * p["turns"],
+    },
+    secondary=_agent_secondary,
+)
+
+START = Workload(
+    name="start",
+    title="Tether.start returning → the run's first step executing in an idle running worker",
+    entry="start",
+    durable=True,
+    full={"starts": 100},
+    quick={"starts": 20},
+    metric="p50 ms",
+    value=lambda s, p: _percentile(s, 0.5),
+    expected=lambda p: {"started": p["starts"]},
+    secondary=lambda s, p: {"p95 ms": _percentile(s, 0.95), "max ms": max(_latencies_ms(s))},
+)
+
 _ALL = (SEQ, SEQ_NOSYNC, _batch(1), _batch(4), FANOUT, EVENT, RESUME, MEMORY)
 WORKLOADS: dict[str, Workload] = {
     w.name: w
     for w in (
         *_ALL,
         *(_concurrency(c) for c in (1, 4, 16, 64)),
+        AGENT,
+        START,
         _tool("local"),
         _tool("bubblewrap"),
         API,

@@ -44,7 +44,7 @@ _ON_TETHER_GAPS = {
 _FLOOR_GAPS = {
     w: "no floor: this workload measures a runtime's behaviour (waking, replaying, parking), "
     "which a bare INSERT + COMMIT does not have"
-    for w in ("event", "resume", "memory")
+    for w in ("event", "resume", "memory", "start")
 }
 
 

@@ -107,6 +107,7 @@ class _Graphs:
             return got
 
         self.seq, self.fanout, self.resume, self.event = seq, fanout, resume, event
+        self.agent = _agent_graph(self.saver)
 
     def invoke(self, graph: Any, value: Any, thread: str) -> Any:
         return graph.invoke(value, {"configurable": {"thread_id": thread}}, durability="sync")
@@ -130,6 +131,42 @@ class _Graphs:
                 return int(row["count"] if isinstance(row, dict) else row[0])
         sql = sql.replace("checkpoint_writes", "writes")
         return int(self.conn.execute(sql, (thread,) if thread else ()).fetchone()[0])
+
+
+def _agent_graph(saver: Any) -> Any:
+    """The agent loop as LangGraph's documentation draws it: a model node, then a `ToolNode`
+    running the call it asked for, back to the model until the turns are done. The model node
+    answers from a script (turn i asks for add(i, 1)); the graph ends after the tools node
+    of the last turn, so a run makes one model call and one tool call a turn."""
+    from langchain_core.messages import AIMessage, ToolMessage
+    from langchain_core.tools import tool
+    from langgraph.graph import END, START, MessagesState, StateGraph
+    from langgraph.prebuilt import ToolNode
+
+    @tool
+    def add(a: int, b: int) -> int:
+        """Add two integers."""
+        return a + b
+
+    def turns_done(state: dict[str, Any]) -> int:
+        return sum(1 for m in state["messages"] if isinstance(m, ToolMessage))
+
+    def model(state: dict[str, Any]) -> dict[str, Any]:
+        turn = turns_done(state)
+        call = {"name": "add", "args": {"a": turn, "b": 1}, "id": f"call-{turn}"}
+        return {"messages": [AIMessage(content=str(turn), tool_calls=[call])]}
+
+    def after_tools(state: dict[str, Any]) -> str:
+        wanted = int(str(state["messages"][0].content))
+        return END if turns_done(state) >= wanted else "model"
+
+    graph = StateGraph(MessagesState)
+    graph.add_node("model", model)
+    graph.add_node("tools", ToolNode([add]))
+    graph.add_edge(START, "model")
+    graph.add_edge("model", "tools")
+    graph.add_conditional_edges("tools", after_tools)
+    return graph.compile(checkpointer=saver)
 
 
 def _tether_saver(env: Env, url: str) -> Any:
@@ -160,6 +197,25 @@ def _one_run(env: Env, p: dict[str, Any], which: str) -> Sample:
 
 def seq(env: Env, p: dict[str, Any]) -> Sample:
     return _one_run(env, p, "seq")
+
+
+def agent(env: Env, p: dict[str, Any]) -> Sample:
+    """`runs` agents one after another, after one untimed, as tether's; each its own thread."""
+    from langchain_core.messages import AIMessage, ToolMessage
+
+    g = _Graphs(env, _url(env))
+    start = {"messages": [("user", str(p["turns"]))]}
+    g.invoke(g.agent, start, "agent-warm")
+    total = calls = 0
+    with Timer() as t:
+        for r in range(p["runs"]):
+            messages = g.invoke(g.agent, start, f"agent-{r}")["messages"]
+            total += sum(int(str(m.content)) for m in messages if isinstance(m, ToolMessage))
+            calls += sum(
+                1 for m in messages
+                if isinstance(m, ToolMessage) or (isinstance(m, AIMessage) and m.tool_calls)
+            )  # fmt: skip
+    return Sample(t.wall_s, t.cpu_s, p["runs"] * p["turns"], {"total": total, "calls": calls})
 
 
 def fanout(env: Env, p: dict[str, Any]) -> Sample:
