@@ -246,6 +246,32 @@ def test_a_shared_commit_fences_a_run_a_cancel_is_pending_on_and_says_so(
     assert [e.step_id for e in checkpointer.journal(live)] == ["1", "2"]
 
 
+def test_a_shared_commit_completes_a_run_and_refuses_a_completion_without_the_lease(
+    checkpointer: Checkpointer,
+) -> None:
+    done, going, fenced = start(checkpointer), start(checkpointer), start(checkpointer)
+    tokens = {r: claim(checkpointer, r).token for r in (done, going)}
+    stale = claim(checkpointer, fenced, lease=0.05).token
+    time.sleep(0.2)
+    claim(checkpointer, fenced, owner="w2")
+    results = checkpointer.append_many(
+        [
+            Append(done, tokens[done], [step(done, "1")], output='"out"'),
+            Append(going, tokens[going], [step(going, "1")]),
+            Append(fenced, stale, [step(fenced, "1")], output='"stale"'),
+        ]
+    )
+    assert results[0] is None and results[1] is None and isinstance(results[2], LeaseLost)
+    finished = checkpointer.get_run(done)
+    assert (finished.status, finished.output, finished.lease_owner) == (
+        RunStatus.COMPLETED, '"out"', None
+    )  # fmt: skip
+    assert [e.step_id for e in checkpointer.journal(done)] == ["1"]
+    assert checkpointer.get_run(going).status is RunStatus.RUNNING
+    assert checkpointer.get_run(fenced).status is RunStatus.RUNNING  # w2's now, untouched
+    assert checkpointer.journal(fenced) == []
+
+
 def test_a_failing_append_in_a_shared_commit_does_not_sink_the_others(
     checkpointer: Checkpointer,
 ) -> None:

@@ -37,6 +37,12 @@ class HeldFirstCommit(SqliteCheckpointer):
         self.release.wait(10)
         super().append(run_id, token, entries)
 
+    def complete(
+        self, run_id: str, token: str, output: str, entries: Sequence[JournalEntry] = ()
+    ) -> None:
+        self.release.wait(10)
+        super().complete(run_id, token, output, entries)
+
     def append_many(self, appends: Sequence[Append]) -> list[Exception | None]:
         self.shared.append(len(appends))
         return super().append_many(appends)
@@ -120,3 +126,29 @@ def test_a_worker_running_many_runs_at_once_completes_each_with_its_own_journal(
         run = durable.status(run_id)
         assert (run.status, durable.output(run)) == (RunStatus.COMPLETED, {"total": 45})
         assert [e.step_id for e in durable.journal(run_id)] == [str(i + 1) for i in range(10)]
+
+
+def test_a_completion_queued_behind_a_commit_in_flight_shares_the_next_one(tmp_path: Path) -> None:
+    cp = HeldFirstCommit(f"sqlite:///{tmp_path / 'runs.db'}")
+    commits = GroupCommit(cp)
+    first, finishing, stepping = _claimed(cp), _claimed(cp), _claimed(cp)
+    threads = [threading.Thread(target=commits.append, args=(*first, [_step(first[0])]))]
+    threads[0].start()
+    time.sleep(0.1)
+    threads += [
+        threading.Thread(
+            target=commits.complete, args=(*finishing, '"out"', [_step(finishing[0])])
+        ),
+        threading.Thread(target=commits.append, args=(*stepping, [_step(stepping[0])])),
+    ]
+    for t in threads[1:]:
+        t.start()
+    time.sleep(0.2)
+    cp.release.set()
+    for t in threads:
+        t.join(10)
+    assert cp.shared == [2]
+    run = cp.get_run(finishing[0])
+    assert (run.status, run.output) == (RunStatus.COMPLETED, '"out"')
+    assert [len(cp.journal(r)) for r in (first[0], finishing[0], stepping[0])] == [1, 1, 1]
+    cp.close()

@@ -1,13 +1,13 @@
 """Group commit across the runs a worker executes: one transaction, one fsync, for every append
-that arrived while the previous commit was in flight.
+(and completion) that arrived while the previous commit was in flight.
 
 Each run executes on its own thread and blocks in `append` until the commit holding its rows
 is done, so a run moves on only once its step is on disk, as with a commit of its own. The
 first thread to find no commit in flight leads: it takes every append queued so far and commits
 them (`Checkpointer.append_many`, each lease checked on its own rows); appends arriving
 meanwhile queue for the next leader. With one append queued the leader makes the plain
-`append`, so a lone run pays what it did before. A fenced or failing append gets its own
-error back, and the others are committed regardless.
+`append` (or `complete`), so a lone run pays what it did before. A fenced or failing append
+gets its own error back, and the others are committed regardless.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ class _Queued:
 
 
 class GroupCommit:
-    """Shared by the runs of one worker; `append` as `Checkpointer.append`, from any thread."""
+    """Shared by the runs of one worker; `append` and `complete` as the Checkpointer's, from
+    any thread."""
 
     def __init__(self, checkpointer: Checkpointer) -> None:
         self._cp = checkpointer
@@ -38,7 +39,15 @@ class GroupCommit:
         self._leading = False
 
     def append(self, run_id: str, token: str, entries: Sequence[JournalEntry]) -> None:
-        me = _Queued(Append(run_id, token, entries))
+        self._join(Append(run_id, token, entries))
+
+    def complete(
+        self, run_id: str, token: str, output: str, entries: Sequence[JournalEntry] = ()
+    ) -> None:
+        self._join(Append(run_id, token, entries, output))
+
+    def _join(self, append: Append) -> None:
+        me = _Queued(append)
         with self._cond:
             self._queue.append(me)
             while self._leading and not me.done:
@@ -61,7 +70,10 @@ class GroupCommit:
             if len(batch) == 1:
                 a = batch[0].append
                 try:
-                    self._cp.append(a.run_id, a.token, a.entries)
+                    if a.output is None:
+                        self._cp.append(a.run_id, a.token, a.entries)
+                    else:
+                        self._cp.complete(a.run_id, a.token, a.output, a.entries)
                 except (LeaseLost, RunStateError) as e:
                     batch[0].error = e
             else:

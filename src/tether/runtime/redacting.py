@@ -23,7 +23,13 @@ from tether.foundation.secrets.redaction import REDACTOR, redact
 
 
 class Appender(Protocol):
+    """What a worker's group commit takes over from the checkpointer."""
+
     def append(self, run_id: str, token: str, entries: Sequence[JournalEntry]) -> None: ...
+
+    def complete(
+        self, run_id: str, token: str, output: str, entries: Sequence[JournalEntry] = ()
+    ) -> None: ...
 
 
 def _clean(text: str | None) -> str | None:
@@ -48,12 +54,13 @@ def clean_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
 class RedactingCheckpointer:
     """The part of a Checkpointer an execution calls, with secrets struck out of the entries,
     output, error and evidence it writes; `create_run` (a child), `release` and `finish_cancel`
-    pass through as they are. `appends`, if given, takes the appends instead (a worker's
-    group commit)."""
+    pass through as they are. `appends`, if given, takes the appends and completions instead
+    (a worker's group commit)."""
 
     def __init__(self, inner: Checkpointer, appends: Appender | None = None) -> None:
         self._inner = inner
         self._append = inner.append if appends is None else appends.append
+        self._complete = inner.complete if appends is None else appends.complete
 
     def create_run(self, new: NewRun) -> tuple[RunRecord, bool]:
         return self._inner.create_run(new)
@@ -74,7 +81,7 @@ class RedactingCheckpointer:
     def complete(
         self, run_id: str, token: str, output: str, entries: Sequence[JournalEntry] = ()
     ) -> None:
-        self._inner.complete(run_id, token, redact(output), clean_entries(entries))
+        self._complete(run_id, token, redact(output), clean_entries(entries))
 
     def fail(
         self,

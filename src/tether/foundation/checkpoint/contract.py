@@ -84,11 +84,13 @@ class JournalEntry:
 
 @dataclass(slots=True, frozen=True)
 class Append:
-    """One run's part of a shared commit (`append_many`): its entries, under its lease."""
+    """One run's part of a shared commit (`append_many`): its entries, under its lease, and
+    with `output` set, its completion (as `complete` would make it) in the same commit."""
 
     run_id: str
     token: str
     entries: Sequence[JournalEntry]
+    output: str | None = None
 
 
 @dataclass(slots=True, frozen=True)

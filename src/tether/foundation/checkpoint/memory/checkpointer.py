@@ -180,7 +180,10 @@ class MemoryCheckpointer(
         results: list[Exception | None] = []
         for a in appends:
             try:
-                self.append(a.run_id, a.token, a.entries)
+                if a.output is not None:
+                    self.complete(a.run_id, a.token, a.output, a.entries)
+                else:
+                    self.append(a.run_id, a.token, a.entries)
             except (LeaseLost, RunStateError) as e:
                 results.append(e)
             else:

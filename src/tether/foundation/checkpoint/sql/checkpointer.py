@@ -116,7 +116,15 @@ class SqlCheckpointer(Generic[D]):
             results: list[Exception | None] = [None] * len(appends)
             for i in order:  # rows taken in run-id order: no deadlock with another batch
                 a = appends[i]
-                if len(a.entries) == 1:  # a fenced row inserts nothing and the batch goes on
+                if a.output is not None:
+                    try:
+                        self._finish_in(
+                            c, a.run_id, a.token, RunStatus.COMPLETED, a.output, None, None,
+                            a.entries,
+                        )  # fmt: skip
+                    except LeaseLost as e:
+                        results[i] = e
+                elif len(a.entries) == 1:  # a fenced row inserts nothing and the batch goes on
                     args = (*entry_row(a.entries[0]), a.run_id, a.token)
                     if c.execute(self._sql.insert_if_leased, args).rowcount != 1:
                         results[i] = self._lease_lost(a.run_id, c)
@@ -137,7 +145,10 @@ class SqlCheckpointer(Generic[D]):
 
     def _append_alone(self, a: Append) -> Exception | None:
         try:
-            self.append(a.run_id, a.token, a.entries)
+            if a.output is not None:
+                self.complete(a.run_id, a.token, a.output, a.entries)
+            else:
+                self.append(a.run_id, a.token, a.entries)
         except (LeaseLost, RunStateError) as e:
             return e
         return None
@@ -237,18 +248,30 @@ class SqlCheckpointer(Generic[D]):
         failed_step: str | None,
         entries: Sequence[JournalEntry],
     ) -> None:
-        def finish(c: Connection) -> None:
-            self._lock_parent(c, run_id)
-            _, now = self._check_lease(c, run_id, token)
-            if entries:
-                c.cursor().executemany(self._sql.insert_entry, [entry_row(e) for e in entries])
-            [row] = c.execute(
-                self._sql.finish, (status.value, output, error, failed_step, now, run_id)
-            ).fetchall()
-            c.execute(self._sql.drop_waits, (run_id,))
-            self._deliver_to_parent(c, to_run(row), now)
+        self._db.tx(
+            lambda c: self._finish_in(c, run_id, token, status, output, error, failed_step, entries)
+        )
 
-        self._db.tx(finish)
+    def _finish_in(
+        self,
+        c: Connection,
+        run_id: str,
+        token: str,
+        status: RunStatus,
+        output: str | None,
+        error: str | None,
+        failed_step: str | None,
+        entries: Sequence[JournalEntry],
+    ) -> None:
+        self._lock_parent(c, run_id)
+        _, now = self._check_lease(c, run_id, token)
+        if entries:
+            c.cursor().executemany(self._sql.insert_entry, [entry_row(e) for e in entries])
+        [row] = c.execute(
+            self._sql.finish, (status.value, output, error, failed_step, now, run_id)
+        ).fetchall()
+        c.execute(self._sql.drop_waits, (run_id,))
+        self._deliver_to_parent(c, to_run(row), now)
 
     def needs_attention(self, run_id: str, token: str, step_id: str, evidence: str) -> None:
         if not self._db.one(self._sql.needs_attention, (evidence, step_id, run_id, token)):
