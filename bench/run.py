@@ -300,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         "started": dt.datetime.fromtimestamp(started, dt.UTC).isoformat(),
         "duration_s": round(finished - started, 1),
         "workloads": report.summarise(results),
+        "configurations": {s.name: s.config for s in systems},
     }
     args.out.mkdir(parents=True, exist_ok=True)
     stem = f"{dt.date.today().isoformat()}-{info['host']}" + ("-quick" if args.quick else "")

@@ -5,6 +5,9 @@ guarantee the other systems give.
 
 The `tether` option (`langgraph-on-tether-*`) runs the same entrypoints on tether's saver,
 `TetherSaver`, whose checkpoints live in I2 (SQLite at the same durability, or PostgreSQL).
+The `async` option (`langgraph-async-*`) runs `seq` and `agent` with `ainvoke` on LangGraph's
+async savers (`AsyncSqliteSaver` on aiosqlite, `AsyncPostgresSaver`), so LangGraph is shown
+at whichever of its two savers is faster here.
 
 LangGraph has no workers: the caller's process executes the graph. So the multi-process
 workload gives each process its share of threads, an event is `Command(resume=...)` passed to
@@ -13,6 +16,7 @@ workload gives each process its share of threads, an event is `Command(resume=..
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import os
@@ -196,25 +200,109 @@ def _one_run(env: Env, p: dict[str, Any], which: str) -> Sample:
 
 
 def seq(env: Env, p: dict[str, Any]) -> Sample:
+    if env.option == "async":
+        return asyncio.run(_async_seq(env, p))
     return _one_run(env, p, "seq")
+
+
+def _async_saver(env: Env, url: str) -> Any:
+    if env.backend == "postgres":
+        from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
+        return AsyncPostgresSaver.from_conn_string(url)
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    return AsyncSqliteSaver.from_conn_string(url)
+
+
+def _returns(env: Env, url: str) -> int:
+    """Task results journaled, read after the async saver closed (`_Graphs.task_results`)."""
+    if env.backend == "postgres":
+        import psycopg
+
+        with psycopg.connect(url) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM checkpoint_writes WHERE channel = '__return__'"
+            ).fetchone()
+    else:
+        with contextlib.closing(sqlite3.connect(url)) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM writes WHERE channel = '__return__'"
+            ).fetchone()
+    return int(row[0]) if row else 0
+
+
+async def _async_seq(env: Env, p: dict[str, Any]) -> Sample:
+    from langgraph.func import entrypoint, task
+
+    url = _url(env)
+    async with _async_saver(env, url) as saver:
+        await saver.setup()
+
+        @task
+        async def add_one(i: int) -> int:
+            global EXECUTED
+            EXECUTED += 1
+            return i + 1
+
+        @entrypoint(checkpointer=saver)
+        async def seq(n: int) -> int:
+            total = 0
+            for i in range(n):
+                total += await add_one(i)
+            return total
+
+        config: Any = {"configurable": {"thread_id": "t-1"}}
+        with Timer() as t:
+            total = await seq.ainvoke(p["n"], config, durability="sync")
+    observed = {"total": total, "journaled": _returns(env, url), "executed": EXECUTED}
+    return Sample(t.wall_s, t.cpu_s, p["n"], observed)
+
+
+def _agent_facts(messages: list[Any]) -> tuple[int, int]:
+    """(the tool results' sum, model and tool calls made) of one agent's messages."""
+    from langchain_core.messages import AIMessage, ToolMessage
+
+    total = sum(int(str(m.content)) for m in messages if isinstance(m, ToolMessage))
+    calls = sum(
+        1 for m in messages
+        if isinstance(m, ToolMessage) or (isinstance(m, AIMessage) and m.tool_calls)
+    )  # fmt: skip
+    return total, calls
 
 
 def agent(env: Env, p: dict[str, Any]) -> Sample:
     """`runs` agents one after another, after one untimed, as tether's; each its own thread."""
-    from langchain_core.messages import AIMessage, ToolMessage
-
+    if env.option == "async":
+        return asyncio.run(_async_agent(env, p))
     g = _Graphs(env, _url(env))
     start = {"messages": [("user", str(p["turns"]))]}
     g.invoke(g.agent, start, "agent-warm")
     total = calls = 0
     with Timer() as t:
         for r in range(p["runs"]):
-            messages = g.invoke(g.agent, start, f"agent-{r}")["messages"]
-            total += sum(int(str(m.content)) for m in messages if isinstance(m, ToolMessage))
-            calls += sum(
-                1 for m in messages
-                if isinstance(m, ToolMessage) or (isinstance(m, AIMessage) and m.tool_calls)
-            )  # fmt: skip
+            got = _agent_facts(g.invoke(g.agent, start, f"agent-{r}")["messages"])
+            total, calls = total + got[0], calls + got[1]
+    return Sample(t.wall_s, t.cpu_s, p["runs"] * p["turns"], {"total": total, "calls": calls})
+
+
+async def _async_agent(env: Env, p: dict[str, Any]) -> Sample:
+    async with _async_saver(env, _url(env)) as saver:
+        await saver.setup()
+        graph = _agent_graph(saver)
+        start = {"messages": [("user", str(p["turns"]))]}
+
+        async def one(thread: str) -> tuple[int, int]:
+            config: Any = {"configurable": {"thread_id": thread}}
+            out = await graph.ainvoke(start, config, durability="sync")
+            return _agent_facts(out["messages"])
+
+        await one("agent-warm")
+        total = calls = 0
+        with Timer() as t:
+            for r in range(p["runs"]):
+                got = await one(f"agent-{r}")
+                total, calls = total + got[0], calls + got[1]
     return Sample(t.wall_s, t.cpu_s, p["runs"] * p["turns"], {"total": total, "calls": calls})
 
 
