@@ -292,6 +292,22 @@ def test_a_failing_append_in_a_shared_commit_does_not_sink_the_others(
     assert [e.step_id for e in checkpointer.journal(third)] == ["1", "2"]
 
 
+def test_a_shared_commit_met_again_after_its_answer_was_lost_counts_its_own_rows_as_written(
+    checkpointer: Checkpointer,
+) -> None:
+    """A connection lost during COMMIT: the shared commit ran again and found its rows."""
+    landed, other = start(checkpointer), start(checkpointer)
+    tokens = {r: claim(checkpointer, r).token for r in (landed, other)}
+    entry = step(landed, "1", "v")
+    checkpointer.append(landed, tokens[landed], [entry])  # the first try, whose answer was lost
+    results = checkpointer.append_many(
+        [Append(landed, tokens[landed], [entry]), Append(other, tokens[other], [step(other, "1")])]
+    )
+    assert results == [None, None]
+    assert [e.value for e in checkpointer.journal(landed)] == ['"v"']
+    assert [e.step_id for e in checkpointer.journal(other)] == ["1"]
+
+
 def test_a_heartbeat_keeps_the_lease_from_expiring(checkpointer: Checkpointer) -> None:
     run_id = start(checkpointer)
     token = claim(checkpointer, run_id, lease=0.1).token

@@ -286,7 +286,9 @@ class Checkpointer(Protocol):
         commit: one fsync for all). Each lease is checked on its own rows, taken in run-id
         order; the answer, in the order asked, is None for an append committed or what it
         alone met (LeaseLost, RunStateError), which never keeps the others from committing.
-        Only a failure of the database itself (DatabaseUnavailable) is raised."""
+        An append whose entries are all in the journal already, as they are, was committed
+        (a shared commit run again after its connection was lost meets its own rows). Only a
+        failure of the database itself (DatabaseUnavailable) is raised."""
         ...
 
     def append_stream(

@@ -164,9 +164,18 @@ class SqlCheckpointer(Generic[D]):
                 self.complete(a.run_id, a.token, a.output, a.entries)
             else:
                 self.append(a.run_id, a.token, a.entries)
-        except (LeaseLost, RunStateError) as e:
+        except LeaseLost as e:
             return e
+        except RunStateError as e:
+            return None if self._already_written(a) else e
         return None
+
+    def _already_written(self, a: Append) -> bool:
+        """Every entry of the append is in the journal as it is: the shared commit did go
+        through before its connection was lost, and the run of it again (`Database.tx`) met
+        its own rows, as a lone append's second try does (`rowcount` on PostgreSQL)."""
+        stored = {(e.step_id, e.attempt): e for e in self.journal(a.run_id)}
+        return all(stored.get((e.step_id, e.attempt)) == e for e in a.entries)
 
     def park(
         self, run_id: str, token: str, waits: Sequence[Wait], entries: Sequence[JournalEntry] = ()
