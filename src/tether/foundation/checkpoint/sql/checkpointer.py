@@ -117,7 +117,9 @@ class SqlCheckpointer(Generic[D]):
             results: list[Exception | None] = [None] * len(appends)
             # Plain steps first, sent together (on PostgreSQL in one pipeline: one round trip
             # for all): a fenced row inserts nothing and the batch goes on. Rows are taken in
-            # run-id order, so two batches cannot deadlock on them.
+            # run-id order, so two batches cannot deadlock on them; a completion locks its
+            # parent first, as `complete` does, and a deadlock that meets is one PostgreSQL
+            # breaks and `Database.tx` runs again.
             plain = [i for i in order if appends[i].output is None and len(appends[i].entries) == 1]
             with self._pipeline(c):
                 sent = [
