@@ -152,3 +152,18 @@ def test_a_completion_queued_behind_a_commit_in_flight_shares_the_next_one(tmp_p
     assert (run.status, run.output) == (RunStatus.COMPLETED, '"out"')
     assert [len(cp.journal(r)) for r in (first[0], finishing[0], stepping[0])] == [1, 1, 1]
     cp.close()
+
+
+def test_children_completing_in_shared_commits_wake_each_parent_once(durable: Tether) -> None:
+    """A child's completion in a shared commit delivers its result to its parent, as a commit
+    of its own does: every parent finishes with its child's output."""
+    parents = [durable.start("parent", {"seconds": 0.05}) for _ in range(12)]
+    deadline = time.time() + 60
+    while not all(durable.status(p).status is RunStatus.COMPLETED for p in parents):
+        assert time.time() < deadline, "parents did not finish"
+        durable.worker(concurrency=16).run(until_idle=True)
+        time.sleep(0.05)  # the children's naps
+    for run_id in parents:
+        run = durable.status(run_id)
+        assert durable.output(run) == {"total": 4}
+        assert [e.kind for e in durable.journal(run_id)] == ["invoke"]
