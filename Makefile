@@ -42,11 +42,13 @@ bench: $(STAMP) services
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 # The SIGKILL storm on SQLite and PostgreSQL, then on a private PostgreSQL restarted mid-storm,
-# then with workers frozen (SIGSTOP) past their lease and woken up again.
+# then with workers frozen (SIGSTOP) past their lease and woken up again, then with 16 runs a
+# worker so that kills land on commits several runs share (group commit).
 chaos: $(STAMP) services
 	$(BIN)/python -m tests.chaos.storm --runs 1000
 	$(BIN)/python -m tests.chaos.storm --runs 1000 --restart-postgres
 	$(BIN)/python -m tests.chaos.storm --runs 1000 --faults pause
+	$(BIN)/python -m tests.chaos.storm --runs 1000 --concurrency 16
 
 clean:
 	rm -rf $(VENV) .tether

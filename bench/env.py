@@ -26,6 +26,7 @@ class Env:
     workdir: str
     temporal_address: str = ""
     phoenix_url: str = ""  # a live Phoenix, for the tether-sqlite-phoenix row
+    harness_pid: int = 0  # names this harness's PostgreSQL databases apart from another's
 
     @property
     def dir(self) -> Path:
@@ -40,7 +41,7 @@ class Env:
 
     def fresh_postgres(self) -> str:
         """A freshly recreated database for this family; its URL."""
-        return postgres.fresh_database(f"bench_{self.family}")
+        return postgres.fresh_database(f"bench_{self.family}_{self.harness_pid}")
 
     def dump(self) -> str:
         return json.dumps(asdict(self))

@@ -1,8 +1,9 @@
 """The PostgreSQL server every PostgreSQL system shares, one fresh database per measurement.
 
-Each measurement drops and recreates its own database (`bench_<family>`), so no system reads
-another's tables or a previous repetition's rows. Only the harness's admin connection lives
-here; the systems connect with their own drivers.
+Each measurement drops and recreates its own database (`bench_<family>_<harness pid>`), so no
+system reads another's tables or a previous repetition's rows, and two harnesses sharing the
+server (several engineers on one machine) never drop each other's databases. Only the
+harness's admin connection lives here; the systems connect with their own drivers.
 """
 
 from __future__ import annotations
@@ -31,6 +32,19 @@ def fresh_database(database: str) -> str:
         conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{database}"')
     return url_for(database)
+
+
+def drop_databases(harness_pid: int) -> None:
+    """Drop the databases one harness's measurements made."""
+    import psycopg
+
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE %s",
+            (f"bench\\_%\\_{harness_pid}",),
+        ).fetchall()
+        for (name,) in rows:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def server_version() -> str | None:

@@ -95,6 +95,10 @@ def markdown(doc: dict[str, Any]) -> str:
         "next to its tether system, so the pair shares the host's drift",
         "",
     ]
+    if doc.get("configurations"):
+        lines += ["## How each system was configured", ""]
+        lines += [f"- **{name}**: {config}" for name, config in doc["configurations"].items()]
+        lines.append("")
     for name, w in doc["workloads"].items():
         lines += [f"## {name}: {w['title']}", "", f"params `{w['params']}`", ""]
         systems = w["systems"]

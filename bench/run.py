@@ -113,6 +113,7 @@ def measure(
         workdir=str(workdir),
         temporal_address=temporal_address,
         phoenix_url=phoenix_url,
+        harness_pid=os.getpid(),
     )
     out = workdir / "sample.json"
     child_env = {**os.environ, "TETHER_CONFIG_FILE": os.devnull}
@@ -319,6 +320,8 @@ def main(argv: list[str] | None = None) -> int:
         if phoenix is not None:
             phoenix.stop()
         shutil.rmtree(root, ignore_errors=True)
+        if info["postgres"] is not None:
+            postgres.drop_databases(os.getpid())
 
     finished = time.time()
     doc = {
@@ -329,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
         "started": dt.datetime.fromtimestamp(started, dt.UTC).isoformat(),
         "duration_s": round(finished - started, 1),
         "workloads": report.summarise(results),
+        "configurations": {s.name: s.config for s in systems},
     }
     args.out.mkdir(parents=True, exist_ok=True)
     stem = f"{dt.date.today().isoformat()}-{info['host']}" + ("-quick" if args.quick else "")

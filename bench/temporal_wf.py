@@ -44,7 +44,18 @@ async def stamp(i: int) -> int:
     return i
 
 
-ACTIVITIES = [add_one, marker, stamp]
+@activity.defn
+async def model(turn: int) -> str:
+    """The scripted model: turn i answers "i"."""
+    return str(turn)
+
+
+@activity.defn
+async def add(a: int, b: int) -> int:
+    return a + b
+
+
+ACTIVITIES = [add_one, marker, stamp, model, add]
 
 
 async def _call(fn: Any, arg: int, local: bool, timeout: timedelta = _T) -> Any:
@@ -60,6 +71,24 @@ class Seq:
         total = 0
         for i in range(n):
             total += await _call(add_one, i, local)
+        return total
+
+
+@workflow.defn
+class Agent:
+    @workflow.run
+    async def run(self, turns: int, local: bool) -> int:
+        total = 0
+        for i in range(turns):
+            reply = await _call(model, i, local)
+            if local:
+                total += await workflow.execute_local_activity(
+                    add, args=[int(reply), 1], start_to_close_timeout=_T
+                )
+            else:
+                total += await workflow.execute_activity(
+                    add, args=[int(reply), 1], start_to_close_timeout=_T
+                )
         return total
 
 
@@ -108,4 +137,4 @@ class Park:
         return 1
 
 
-WORKFLOWS = [Seq, Fanout, Resume, Event, Park]
+WORKFLOWS = [Seq, Agent, Fanout, Resume, Event, Park]

@@ -121,3 +121,24 @@ async def add_steps(ctx: Context, inp: Steps) -> int:
         total += await ctx.step("add", add.fn, i, 1)
         CALL_S.append(time.perf_counter() - started)
     return total
+
+
+class Turns(BaseModel):
+    turns: int
+
+
+@workflow(name="bench_agent", version="1.0.0")
+async def agent(ctx: Context, inp: Turns) -> int:
+    """Issue 21's agent turn: a model call (the `scripted` backend answers turn i with "i")
+    and a pure tool call on the default lane with its answer."""
+    total = 0
+    for i in range(inp.turns):
+        reply = await ctx.model("bench", [{"role": "user", "content": f"turn {i}"}])
+        total += await ctx.tool(add, a=int(reply.text), b=1)
+    return total
+
+
+@workflow(name="bench_started", version="1.0.0")
+async def started(ctx: Context, inp: Steps) -> int:
+    """Its first step stamps the moment it runs: start latency, seen from the step."""
+    return await ctx.step("stamp", stamp, inp.n)

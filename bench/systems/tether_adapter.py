@@ -120,6 +120,35 @@ def tool(env: Env, p: dict[str, Any]) -> Sample:
     return Sample(timer.wall_s, timer.cpu_s, p["n"], observed, extra=extra)
 
 
+def agent(env: Env, p: dict[str, Any]) -> Sample:
+    """`runs` agents of `turns` turns one after another, each run inline as `seq` is, after
+    one untimed agent (the tool lane's cold start is the `tool` workload's first call); the
+    model is the `scripted` backend, the tool runs on the default lane."""
+    turns, runs = p["turns"], p["runs"]
+    replies = [str(i) for _ in range(runs + 1) for i in range(turns)]
+    t = _tether(
+        _settings_kw(
+            env,
+            model_backends={"scripted": {"replies": replies}},
+            model_routes={"bench": [{"backend": "scripted", "model": "s-1", "family": "bench"}]},
+        )
+    )
+    warm = t.start("bench_agent", {"turns": turns})
+    t.run(warm)
+    total = calls = 0
+    with Timer() as timer:
+        for _ in range(runs):
+            run_id = t.start("bench_agent", {"turns": turns})
+            run = t.run(run_id)
+            total += t.output(run) if run.status.value == "completed" else 0
+    for r in t.list(limit=runs + 1):
+        if r.id == warm:
+            continue
+        calls += sum(1 for e in t.journal(r.id) if e.kind in ("model", "tool") and e.status == "ok")
+    t.close()
+    return Sample(timer.wall_s, timer.cpu_s, runs * turns, {"total": total, "calls": calls})
+
+
 # -- many runs, several worker processes ---------------------------------------------------
 
 
@@ -127,12 +156,13 @@ def _worker_prepare(kw: dict[str, Any], index: int, count: int) -> Any:
     return _tether(kw)
 
 
-def _worker_work(t: Any) -> dict[str, int]:
-    t.worker(concurrency=1).run(until_idle=True)
+def _worker_work(concurrency: int, t: Any) -> dict[str, int]:
+    t.worker(concurrency=concurrency).run(until_idle=True)
     return {"executed": tether_wf.EXECUTED}
 
 
 def batch(env: Env, p: dict[str, Any]) -> Sample:
+    """Workers holding `concurrency` runs each, whose appends share commits."""
     from tether import RunStatus
 
     kw = _settings_kw(env)
@@ -142,7 +172,8 @@ def batch(env: Env, p: dict[str, Any]) -> Sample:
         for i in range(p["runs"]):
             t.start("bench_seq", {"n": p["steps"]}, key=f"batch-{i}")
 
-    pool = run_pool(functools.partial(_worker_prepare, kw), _worker_work, p["workers"], kick)
+    work = functools.partial(_worker_work, p["concurrency"])
+    pool = run_pool(functools.partial(_worker_prepare, kw), work, p["workers"], kick)
     done = t.list(statuses=[RunStatus.COMPLETED], limit=1_000_000)
     want = p["steps"] * (p["steps"] + 1) // 2
     observed = {
@@ -153,6 +184,9 @@ def batch(env: Env, p: dict[str, Any]) -> Sample:
     }
     t.close()
     return Sample(pool.wall_s, pool.cpu_s, p["runs"], observed, pool.peak_rss_kb)
+
+
+concurrency = batch
 
 
 # -- event latency ---------------------------------------------------------------------------
@@ -204,6 +238,37 @@ def event(env: Env, p: dict[str, Any]) -> Sample:
         observed,
         extra={"latencies_s": latencies, "poll_interval_s": POLL_INTERVAL},
     )
+
+
+# -- start latency ---------------------------------------------------------------------------
+
+
+def start(env: Env, p: dict[str, Any]) -> Sample:
+    """From `Tether.start` returning to the run's first step executing in an idle worker that
+    is already running (it wakes on the database's change signal, not its poll interval)."""
+    import random
+    from pathlib import Path
+
+    from tether import RunStatus
+
+    kw = _settings_kw(env)
+    t = _tether(kw)
+    stamps = Stamps(env.dir / "stamps.txt")
+    latencies: list[float] = []
+    with Background(_serve, (kw, str(stamps.path))):
+        for i in range(p["starts"]):
+            time.sleep(random.uniform(0.05, 0.1))  # idle again, at no fixed phase of any poll
+            t.start("bench_started", {"n": i})
+            returned = time.time()
+            latencies.append(stamps.wait_for(i) - returned)
+        _until(
+            lambda: len(t.list(statuses=[RunStatus.COMPLETED], limit=p["starts"])) == p["starts"],
+            what="runs completed",
+        )
+    observed = {"started": len(stamps.read())}
+    Path(stamps.path).unlink()
+    t.close()
+    return Sample(sum(latencies), 0.0, len(latencies), observed, extra={"latencies_s": latencies})
 
 
 # -- resume after a kill ---------------------------------------------------------------------

@@ -49,3 +49,4 @@ def test_harness_writes_checked_results_for_tether_and_the_floor(tmp_path: Path)
     table = result.with_suffix(".md").read_text()
     assert "| tether-sqlite |" in table and "| floor-sqlite |" in table
     assert "tether/peer" in table and "cores" in table
+    assert "- **floor-sqlite**: one connection in autocommit" in table  # each one's configuration

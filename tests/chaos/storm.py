@@ -15,6 +15,9 @@ with the same invariants: workers and the driver reconnect, nothing is lost or s
 `--faults pause` freezes a worker instead (SIGSTOP, for 1.25-2 leases, then SIGCONT): a
 zombie that wakes after another worker took its runs over, with its steps and tool calls
 where the pause caught them. `--faults mixed` does either at random.
+
+`--concurrency N` is how many runs each worker holds at once (default 4); at 16 their steps'
+appends share commits (group commit), so a kill lands on commits holding several runs' rows.
 """
 
 from __future__ import annotations
@@ -51,9 +54,9 @@ def worker_env(data_dir: Path, extra: dict[str, str]) -> dict[str, str]:
     }
 
 
-def spawn(env: dict[str, str]) -> subprocess.Popen[bytes]:
+def spawn(env: dict[str, str], concurrency: int = 4) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "tether.cli", "worker", "-c", "4"],
+        [sys.executable, "-m", "tether.cli", "worker", "-c", str(concurrency)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -71,6 +74,7 @@ def storm(
     seed: int,
     restart: Callable[[], None] | None = None,
     faults: str = "kill",
+    concurrency: int = 4,
 ) -> dict[str, int]:
     """`restart`, if given, restarts the database once, when a quarter of the runs completed."""
     rng = random.Random(seed)
@@ -89,7 +93,7 @@ def storm(
     ids = {
         n: t.start("storm", {"n": n, "log": str(log), "outbox": str(outbox)}) for n in range(runs)
     }
-    procs = [spawn(env) for _ in range(workers)]
+    procs = [spawn(env, concurrency) for _ in range(workers)]
     kills = pauses = decided = restarts = 0
     stop = threading.Event()
 
@@ -116,7 +120,7 @@ def storm(
                 procs[victim].send_signal(signal.SIGKILL)
                 procs[victim].wait()
                 kills += 1
-                procs[victim] = spawn(env)
+                procs[victim] = spawn(env, concurrency)
             decided += decide(t, outbox)
             statuses = Counter(t.status(r).status for r in ids.values())
             if restart is not None and not restarts and statuses[RunStatus.COMPLETED] >= runs / 4:
@@ -218,6 +222,7 @@ def main() -> None:
         help="PostgreSQL only, on a private cluster restarted once mid-storm",
     )
     parser.add_argument("--faults", choices=["kill", "pause", "mixed"], default="kill")
+    parser.add_argument("--concurrency", type=int, default=4, help="runs each worker holds")
     args = parser.parse_args()
     if args.restart_postgres:
         sys.exit(restart_storm(args.runs, args.timeout, args.seed))
@@ -228,8 +233,18 @@ def main() -> None:
         if env is None:
             print(f"{backend}: skipped ({workers})")
             continue
-        report = storm(args.runs, int(workers), env, args.timeout, args.seed, faults=args.faults)
-        failed |= judge(f"{backend}, {args.faults}", workers, report)
+        report = storm(
+            args.runs,
+            int(workers),
+            env,
+            args.timeout,
+            args.seed,
+            faults=args.faults,
+            concurrency=args.concurrency,
+        )
+        failed |= judge(
+            f"{backend}, {args.faults}, {args.concurrency} runs a worker", workers, report
+        )
     sys.exit(1 if failed else 0)
 
 

@@ -25,6 +25,7 @@ from tether.errors import DatabaseUnavailable, RunNotFound, RunStateError, Schem
 from tether.foundation.checkpoint.backends.sqlite import SqliteCheckpointer
 from tether.foundation.checkpoint.contract import (
     Accept,
+    Append,
     Checkpointer,
     Claim,
     EntryKind,
@@ -264,6 +265,105 @@ def test_a_worker_whose_lease_expired_and_was_taken_over_cannot_write(
     assert (run.status, run.claims, [e.step_id for e in checkpointer.journal(run_id)]) == (
         RunStatus.COMPLETED, 2, ["1"]
     )  # fmt: skip
+
+
+def test_a_shared_commit_writes_every_leased_append_and_fences_only_the_stale_one(
+    checkpointer: Checkpointer,
+) -> None:
+    live, fenced, several = start(checkpointer), start(checkpointer), start(checkpointer)
+    tokens = {r: claim(checkpointer, r).token for r in (live, several)}
+    stale = claim(checkpointer, fenced, lease=0.05, owner="w1").token
+    time.sleep(0.2)
+    claim(checkpointer, fenced, owner="w2")  # taken over: w1's append must write nothing
+    results = checkpointer.append_many(
+        [
+            Append(several, tokens[several], [step(several, "1"), step(several, "2")]),
+            Append(fenced, stale, [step(fenced, "1")]),
+            Append(live, tokens[live], [step(live, "1")]),
+        ]
+    )
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], LeaseLost) and results[1].run_id == fenced
+    assert [e.step_id for e in checkpointer.journal(several)] == ["1", "2"]
+    assert checkpointer.journal(fenced) == []
+    assert [e.step_id for e in checkpointer.journal(live)] == ["1"]
+
+
+def test_a_shared_commit_fences_a_run_a_cancel_is_pending_on_and_says_so(
+    checkpointer: Checkpointer,
+) -> None:
+    live, cancelled = start(checkpointer), start(checkpointer)
+    tokens = {r: claim(checkpointer, r).token for r in (live, cancelled)}
+    checkpointer.cancel(cancelled)
+    results = checkpointer.append_many(
+        [Append(r, tokens[r], [step(r, "1"), step(r, "2")]) for r in (cancelled, live)]
+    )
+    assert isinstance(results[0], LeaseLost) and results[0].cancel_requested
+    assert results[1] is None
+    assert checkpointer.journal(cancelled) == []
+    assert [e.step_id for e in checkpointer.journal(live)] == ["1", "2"]
+
+
+def test_a_shared_commit_completes_a_run_and_refuses_a_completion_without_the_lease(
+    checkpointer: Checkpointer,
+) -> None:
+    done, going, fenced = start(checkpointer), start(checkpointer), start(checkpointer)
+    tokens = {r: claim(checkpointer, r).token for r in (done, going)}
+    stale = claim(checkpointer, fenced, lease=0.05).token
+    time.sleep(0.2)
+    claim(checkpointer, fenced, owner="w2")
+    results = checkpointer.append_many(
+        [
+            Append(done, tokens[done], [step(done, "1")], output='"out"'),
+            Append(going, tokens[going], [step(going, "1")]),
+            Append(fenced, stale, [step(fenced, "1")], output='"stale"'),
+        ]
+    )
+    assert results[0] is None and results[1] is None and isinstance(results[2], LeaseLost)
+    finished = checkpointer.get_run(done)
+    assert (finished.status, finished.output, finished.lease_owner) == (
+        RunStatus.COMPLETED, '"out"', None
+    )  # fmt: skip
+    assert [e.step_id for e in checkpointer.journal(done)] == ["1"]
+    assert checkpointer.get_run(going).status is RunStatus.RUNNING
+    assert checkpointer.get_run(fenced).status is RunStatus.RUNNING  # w2's now, untouched
+    assert checkpointer.journal(fenced) == []
+
+
+def test_a_failing_append_in_a_shared_commit_does_not_sink_the_others(
+    checkpointer: Checkpointer,
+) -> None:
+    first, second, third = start(checkpointer), start(checkpointer), start(checkpointer)
+    tokens = {r: claim(checkpointer, r).token for r in (first, second, third)}
+    checkpointer.append(second, tokens[second], [step(second, "1", "kept")])
+    results = checkpointer.append_many(
+        [
+            Append(first, tokens[first], [step(first, "1")]),
+            Append(second, tokens[second], [step(second, "1", "again")]),  # written twice
+            Append(third, tokens[third], [step(third, "1"), step(third, "2")]),
+        ]
+    )
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], RunStateError)
+    assert [e.value for e in checkpointer.journal(second)] == ['"kept"']
+    assert [e.step_id for e in checkpointer.journal(first)] == ["1"]
+    assert [e.step_id for e in checkpointer.journal(third)] == ["1", "2"]
+
+
+def test_a_shared_commit_met_again_after_its_answer_was_lost_counts_its_own_rows_as_written(
+    checkpointer: Checkpointer,
+) -> None:
+    """A connection lost during COMMIT: the shared commit ran again and found its rows."""
+    landed, other = start(checkpointer), start(checkpointer)
+    tokens = {r: claim(checkpointer, r).token for r in (landed, other)}
+    entry = step(landed, "1", "v")
+    checkpointer.append(landed, tokens[landed], [entry])  # the first try, whose answer was lost
+    results = checkpointer.append_many(
+        [Append(landed, tokens[landed], [entry]), Append(other, tokens[other], [step(other, "1")])]
+    )
+    assert results == [None, None]
+    assert [e.value for e in checkpointer.journal(landed)] == ['"v"']
+    assert [e.step_id for e in checkpointer.journal(other)] == ["1"]
 
 
 def test_a_heartbeat_keeps_the_lease_from_expiring(checkpointer: Checkpointer) -> None:

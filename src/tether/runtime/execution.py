@@ -39,7 +39,7 @@ from tether.foundation.checkpoint.contract import (
 from tether.foundation.trace.contract import Span, SpanEvent, TraceSink, span_id_for
 from tether.foundation.trace.memory import NullTraceSink
 from tether.runtime.branches import BRANCH
-from tether.runtime.redacting import RedactingCheckpointer, clean_attributes
+from tether.runtime.redacting import Appender, RedactingCheckpointer, clean_attributes
 from tether.runtime.registry import WorkflowDef
 from tether.runtime.retry import DEFAULT_RETRY, RetryPolicy
 from tether.runtime.span_tree import called_at, gather_span_id, parent_span, run_trace
@@ -94,11 +94,12 @@ class Execution:
         foundations: Foundations | None = None,
         lease: Callable[[], float | None] | None = None,
         lease_seconds: float = math.inf,
+        commits: Appender | None = None,
     ) -> None:
         self.run = claim.run
         self.token = claim.token
         self.wf = wf
-        self.cp = RedactingCheckpointer(cp)
+        self.cp = RedactingCheckpointer(cp, commits)
         self.codec = codec
         self.sink = sink
         self.default_retry = default_retry

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 from tether.foundation.checkpoint.contract import (
     Checkpointer,
@@ -20,6 +20,16 @@ from tether.foundation.checkpoint.contract import (
     Wait,
 )
 from tether.foundation.secrets.redaction import REDACTOR, redact
+
+
+class Appender(Protocol):
+    """What a worker's group commit takes over from the checkpointer."""
+
+    def append(self, run_id: str, token: str, entries: Sequence[JournalEntry]) -> None: ...
+
+    def complete(
+        self, run_id: str, token: str, output: str, entries: Sequence[JournalEntry] = ()
+    ) -> None: ...
 
 
 def _clean(text: str | None) -> str | None:
@@ -44,16 +54,19 @@ def clean_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
 class RedactingCheckpointer:
     """The part of a Checkpointer an execution calls, with secrets struck out of the entries,
     output, error and evidence it writes; `create_run` (a child), `release` and `finish_cancel`
-    pass through as they are."""
+    pass through as they are. `appends`, if given, takes the appends and completions instead
+    (a worker's group commit)."""
 
-    def __init__(self, inner: Checkpointer) -> None:
+    def __init__(self, inner: Checkpointer, appends: Appender | None = None) -> None:
         self._inner = inner
+        self._append = inner.append if appends is None else appends.append
+        self._complete = inner.complete if appends is None else appends.complete
 
     def create_run(self, new: NewRun) -> tuple[RunRecord, bool]:
         return self._inner.create_run(new)
 
     def append(self, run_id: str, token: str, entries: Sequence[JournalEntry]) -> None:
-        self._inner.append(run_id, token, clean_entries(entries))
+        self._append(run_id, token, clean_entries(entries))
 
     def append_stream(
         self, run_id: str, token: str, key: str, value: str, entry: JournalEntry
@@ -68,7 +81,7 @@ class RedactingCheckpointer:
     def complete(
         self, run_id: str, token: str, output: str, entries: Sequence[JournalEntry] = ()
     ) -> None:
-        self._inner.complete(run_id, token, redact(output), clean_entries(entries))
+        self._complete(run_id, token, redact(output), clean_entries(entries))
 
     def fail(
         self,

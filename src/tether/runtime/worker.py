@@ -23,6 +23,7 @@ from functools import partial
 from tether.errors import DatabaseUnavailable
 from tether.foundation.checkpoint.contract import Checkpointer, Claim, Hosted, RunStatus, Wait
 from tether.foundation.trace.contract import TraceSink
+from tether.runtime.commits import GroupCommit
 from tether.runtime.driver import execute
 from tether.runtime.execution import Execution
 from tether.runtime.foundations import Foundations
@@ -162,9 +163,10 @@ def execute_claim(
     stopping: threading.Event,
     heartbeats: Heartbeats,
     claimed_at: float | None = None,
+    commits: GroupCommit | None = None,
 ) -> RunStatus:
     """Execute one claimed run on the calling thread's own event loop; `claimed_at` is
-    time.monotonic() before the claim."""
+    time.monotonic() before the claim; `commits`, the worker's group commit its appends join."""
     loop: asyncio.AbstractEventLoop | None = getattr(_loops, "loop", None)
     if loop is None or loop.is_closed():
         loop = _loops.loop = asyncio.new_event_loop()
@@ -186,6 +188,7 @@ def execute_claim(
             foundations=services.foundations,
             lease=partial(heartbeats.until, run.id),
             lease_seconds=services.lease_seconds,
+            commits=commits,
         )
         status = loop.run_until_complete(execute(ex))
         if services.on_park is not None and status in _PARKED:
@@ -220,6 +223,7 @@ class Worker:
         accepts = s.registry.accepts()
         wake = threading.Event()
         heartbeats = Heartbeats(s)
+        commits = GroupCommit(s.checkpointer)
         active: set[Future[RunStatus]] = set()
         backoff, failures = s.poll_interval, 0
         notifier = threading.Thread(
@@ -250,7 +254,7 @@ class Worker:
                             log.warning("claiming again after %d failed tries", failures)
                         failures, backoff = 0, s.poll_interval
                     for claim in claims:
-                        fut = pool.submit(self._execute, claim, heartbeats, claimed_at)
+                        fut = pool.submit(self._execute, claim, heartbeats, claimed_at, commits)
                         fut.add_done_callback(lambda _f: wake.set())
                         active.add(fut)
                     if claims:
@@ -293,9 +297,13 @@ class Worker:
                 self.stopping.wait(s.poll_interval)
             wake.set()
 
-    def _execute(self, claim: Claim, heartbeats: Heartbeats, claimed_at: float) -> RunStatus:
+    def _execute(
+        self, claim: Claim, heartbeats: Heartbeats, claimed_at: float, commits: GroupCommit
+    ) -> RunStatus:
         try:
-            status = execute_claim(self.services, claim, self.stopping, heartbeats, claimed_at)
+            status = execute_claim(
+                self.services, claim, self.stopping, heartbeats, claimed_at, commits
+            )
         except DatabaseUnavailable as e:  # say it in a line: the database's, not the worker's
             log.warning("run %s left to its lease: %s", claim.run.id, e)
             return RunStatus.PENDING

@@ -83,6 +83,17 @@ class JournalEntry:
 
 
 @dataclass(slots=True, frozen=True)
+class Append:
+    """One run's part of a shared commit (`append_many`): its entries, under its lease, and
+    with `output` set, its completion (as `complete` would make it) in the same commit."""
+
+    run_id: str
+    token: str
+    entries: Sequence[JournalEntry]
+    output: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
 class StreamItem:
     """One value of a run's named stream. `offset` counts from 0 per (run, key) with no gaps;
     `attempt` is the claim of the run that wrote it (a reader can tell a restarted attempt's
@@ -310,6 +321,16 @@ class Checkpointer(Protocol):
 
     def append(self, run_id: str, token: str, entries: Sequence[JournalEntry]) -> None:
         """Commit entries (one INSERT + COMMIT for one entry), or raise LeaseLost."""
+        ...
+
+    def append_many(self, appends: Sequence[Append]) -> list[Exception | None]:
+        """Commit several runs' appends, in one transaction where they all succeed (group
+        commit: one fsync for all). Each lease is checked on its own rows, taken in run-id
+        order; the answer, in the order asked, is None for an append committed or what it
+        alone met (LeaseLost, RunStateError), which never keeps the others from committing.
+        An append whose entries are all in the journal already, as they are, was committed
+        (a shared commit run again after its connection was lost meets its own rows). Only a
+        failure of the database itself (DatabaseUnavailable) is raised."""
         ...
 
     def append_stream(

@@ -11,13 +11,16 @@ from collections.abc import Sequence
 from fnmatch import fnmatchcase
 from typing import Any, Self
 
+from tether.errors import RunStateError
 from tether.foundation.checkpoint.contract import (
     TERMINAL,
     Accept,
+    Append,
     Claim,
     EntryKind,
     EntryStatus,
     JournalEntry,
+    LeaseLost,
     NewRun,
     RunFilter,
     RunRecord,
@@ -193,6 +196,24 @@ class MemoryCheckpointer(
         with self._lock:
             run = self._leased(run_id, token)
             self._insert(run, entries)
+
+    def append_many(self, appends: Sequence[Append]) -> list[Exception | None]:
+        results: list[Exception | None] = []
+        for a in appends:
+            try:
+                if a.output is not None:
+                    self.complete(a.run_id, a.token, a.output, a.entries)
+                else:
+                    self.append(a.run_id, a.token, a.entries)
+            except LeaseLost as e:
+                results.append(e)
+            except RunStateError as e:  # its own rows already there count as written
+                stored = {(j.step_id, j.attempt): j for j in self.journal(a.run_id)}
+                same = all(stored.get((j.step_id, j.attempt)) == j for j in a.entries)
+                results.append(None if same else e)
+            else:
+                results.append(None)
+        return results
 
     def park(
         self, run_id: str, token: str, waits: Sequence[Wait], entries: Sequence[JournalEntry] = ()

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, ClassVar, Generic, TypeVar
 
 from tether.errors import RunNotFound, RunStateError
 from tether.foundation.checkpoint.contract import (
     TERMINAL,
+    Append,
     EventReceipt,
     JournalEntry,
     LeaseLost,
@@ -132,6 +134,75 @@ class SqlCheckpointer(Generic[D]):
 
         self._db.tx(append)
 
+    def append_many(self, appends: Sequence[Append]) -> list[Exception | None]:
+        order = sorted(range(len(appends)), key=lambda i: appends[i].run_id)
+
+        def append_all(c: Connection) -> list[Exception | None]:
+            results: list[Exception | None] = [None] * len(appends)
+            # Plain steps first, sent together (on PostgreSQL in one pipeline: one round trip
+            # for all): a fenced row inserts nothing and the batch goes on. Rows are taken in
+            # run-id order, so two batches cannot deadlock on them; a completion locks its
+            # parent first, as `complete` does, and a deadlock that meets is one PostgreSQL
+            # breaks and `Database.tx` runs again.
+            plain = [i for i in order if appends[i].output is None and len(appends[i].entries) == 1]
+            with self._pipeline(c):
+                sent = [
+                    (i, c.execute(self._sql.insert_if_leased, self._leased_row(appends[i])))
+                    for i in plain
+                ]
+            for i, cursor in sent:
+                if cursor.rowcount != 1:
+                    results[i] = self._lease_lost(appends[i].run_id, c)
+            for i in order:
+                a = appends[i]
+                if a.output is not None:
+                    try:
+                        self._finish_in(
+                            c, a.run_id, a.token, RunStatus.COMPLETED, a.output, None, None,
+                            a.entries,
+                        )  # fmt: skip
+                    except LeaseLost as e:
+                        results[i] = e
+                elif len(a.entries) == 1:
+                    continue  # sent above
+                elif c.execute(self._sql.check_lease, (a.run_id, a.token)).fetchone() is None:
+                    results[i] = self._lease_lost(a.run_id, c)
+                else:
+                    c.cursor().executemany(
+                        self._sql.insert_entry, [entry_row(e) for e in a.entries]
+                    )
+            return results
+
+        try:
+            return self._db.tx(append_all)
+        except RunStateError:
+            # An entry already written (PostgreSQL has aborted the transaction for it, SQLite
+            # rolled it back): each append commits on its own, so only that one fails.
+            return [self._append_alone(a) for a in appends]
+
+    @staticmethod
+    def _leased_row(a: Append) -> tuple[Any, ...]:
+        return (*entry_row(a.entries[0]), a.run_id, a.token)
+
+    def _append_alone(self, a: Append) -> Exception | None:
+        try:
+            if a.output is not None:
+                self.complete(a.run_id, a.token, a.output, a.entries)
+            else:
+                self.append(a.run_id, a.token, a.entries)
+        except LeaseLost as e:
+            return e
+        except RunStateError as e:
+            return None if self._already_written(a) else e
+        return None
+
+    def _already_written(self, a: Append) -> bool:
+        """Every entry of the append is in the journal as it is: the shared commit did go
+        through before its connection was lost, and the run of it again (`Database.tx`) met
+        its own rows, as a lone append's second try does (`rowcount` on PostgreSQL)."""
+        stored = {(e.step_id, e.attempt): e for e in self.journal(a.run_id)}
+        return all(stored.get((e.step_id, e.attempt)) == e for e in a.entries)
+
     def park(
         self, run_id: str, token: str, waits: Sequence[Wait], entries: Sequence[JournalEntry] = ()
     ) -> list[JournalEntry]:
@@ -227,18 +298,30 @@ class SqlCheckpointer(Generic[D]):
         failed_step: str | None,
         entries: Sequence[JournalEntry],
     ) -> None:
-        def finish(c: Connection) -> None:
-            self._lock_parent(c, run_id)
-            _, now = self._check_lease(c, run_id, token)
-            if entries:
-                c.cursor().executemany(self._sql.insert_entry, [entry_row(e) for e in entries])
-            [row] = c.execute(
-                self._sql.finish, (status.value, output, error, failed_step, now, run_id)
-            ).fetchall()
-            c.execute(self._sql.drop_waits, (run_id,))
-            self._deliver_to_parent(c, to_run(row), now)
+        self._db.tx(
+            lambda c: self._finish_in(c, run_id, token, status, output, error, failed_step, entries)
+        )
 
-        self._db.tx(finish)
+    def _finish_in(
+        self,
+        c: Connection,
+        run_id: str,
+        token: str,
+        status: RunStatus,
+        output: str | None,
+        error: str | None,
+        failed_step: str | None,
+        entries: Sequence[JournalEntry],
+    ) -> None:
+        self._lock_parent(c, run_id)
+        _, now = self._check_lease(c, run_id, token)
+        if entries:
+            c.cursor().executemany(self._sql.insert_entry, [entry_row(e) for e in entries])
+        [row] = c.execute(
+            self._sql.finish, (status.value, output, error, failed_step, now, run_id)
+        ).fetchall()
+        c.execute(self._sql.drop_waits, (run_id,))
+        self._deliver_to_parent(c, to_run(row), now)
 
     def needs_attention(self, run_id: str, token: str, step_id: str, evidence: str) -> None:
         if not self._db.one(self._sql.needs_attention, (evidence, step_id, run_id, token)):
@@ -400,3 +483,9 @@ class SqlCheckpointer(Generic[D]):
 
     def _notify(self, c: Connection) -> None:
         """Wake idle workers when the transaction commits."""
+
+    def _pipeline(self, c: Connection) -> AbstractContextManager[object]:
+        """Statements sent inside it need not wait for each other's answers (PostgreSQL's
+        pipeline mode); leaving it, every answer is in. SQLite runs in this process: nothing
+        to save."""
+        return nullcontext()

@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import Any, cast
 
 from tether.foundation.checkpoint.backends.postgres.database import NOW as _NOW
 from tether.foundation.checkpoint.backends.postgres.database import Conn, Database
@@ -198,3 +199,6 @@ class PostgresCheckpointer(
 
     def _notify(self, c: Connection) -> None:
         c.execute("SELECT pg_notify(%s, '')", (self._db.channel,))
+
+    def _pipeline(self, c: Connection) -> AbstractContextManager[object]:
+        return cast(Conn, c).pipeline()
