@@ -14,6 +14,7 @@ PUBLIC = {
     "ModelResponse",
     "NonRetryableError",
     "PersistenceClass",
+    "Queue",
     "ReplayClass",
     "RetryPolicy",
     "RunRecord",

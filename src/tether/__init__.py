@@ -9,6 +9,7 @@ raises itself, is also here.
 from tether.client import RunView, Tether
 from tether.errors import NonRetryableError
 from tether.foundation.checkpoint.contract import RunRecord, RunStatus
+from tether.foundation.checkpoint.queues import Queue
 from tether.foundation.models.contract import Message, ModelResponse, Sensitivity, ToolCall
 from tether.foundation.tools.contract import PersistenceClass, ReplayClass
 from tether.foundation.tools.decorator import tool
@@ -23,6 +24,7 @@ __all__ = [
     "ModelResponse",
     "NonRetryableError",
     "PersistenceClass",
+    "Queue",
     "ReplayClass",
     "RetryPolicy",
     "RunRecord",

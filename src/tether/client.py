@@ -32,6 +32,7 @@ from tether.foundation.checkpoint.contract import (
     Wait,
 )
 from tether.foundation.checkpoint.events import BUDGET_EVENT
+from tether.foundation.checkpoint.queues import Queue, QueueState
 from tether.foundation.cost.contract import CostRecord, CostTotal
 from tether.foundation.engine.contract import EngineWorker, WorkflowEngine
 from tether.foundation.hitl.contract import (
@@ -53,6 +54,7 @@ from tether.runtime.forks import ForkPlan, check_forkable, forked_entries, plan_
 from tether.runtime.foundations import Foundations
 from tether.runtime.ids import new_run_id
 from tether.runtime.pruning import PruneReport, prune
+from tether.runtime.queues import place
 from tether.runtime.registry import REGISTRY, WorkflowDef
 from tether.runtime.schedules import new_schedule
 from tether.runtime.values import Codec
@@ -141,11 +143,17 @@ class Tether:
         key: str | None = None,
         identity: Identity | None = None,
         token: str | None = None,
+        *,
+        queue: Queue | str | None = None,
+        concurrency_key: str | None = None,
+        priority: int = 0,
     ) -> str:
         """Validate the input and write one pending run; returns its id. With a key already
         used, returns that run's id and starts nothing. Who starts it (an `identity`, or a
         `token` that I8 verifies first: IdentityError if it is bad, expired or for another
-        audience) is recorded with the run; I9's rules see it on every call."""
+        audience) is recorded with the run; I9's rules see it on every call. The run goes in
+        `queue` (else its workflow's), keyed by `concurrency_key` (else the workflow's key of
+        the input); a higher `priority` is claimed before older runs of its queue."""
         if token is not None:
             identity = self.foundations.identity.verify(token)
         wf = workflow if isinstance(workflow, WorkflowDef) else self.registry.get(workflow)
@@ -157,6 +165,7 @@ class Tether:
         except ValidationError as e:
             errors = [dict(err) for err in e.errors(include_url=False)]
             raise InvalidInput(f"input for {wf.id}", errors) from None
+        placed = place(self.registry, wf, value, queue, concurrency_key, priority)
         run = self.engine.start(
             NewRun(
                 id=new_run_id(),
@@ -165,6 +174,9 @@ class Tether:
                 input=self.codec.encode(value, wf.input_adapter),
                 key=key,
                 meta={"identity": identity.model_dump(mode="json")} if identity else {},
+                queue=placed.queue,
+                queue_key=placed.key,
+                priority=placed.priority,
             )
         )
         return run.id
@@ -243,6 +255,13 @@ class Tether:
     def cancel(self, run_id: str) -> RunRecord:
         return self.engine.cancel(run_id)
 
+    def queues(self) -> builtins.list[tuple[Queue, QueueState]]:
+        """Each queue declared in this process, with its runs holding a lease, its runs
+        pending, and the oldest pending one's wait (`tether queues`)."""
+        declared = self.registry.queues()
+        states = self.checkpointer.queue_states([q.name for q in declared])
+        return list(zip(declared, states, strict=True))
+
     def plan_fork(self, run_id: str, step_id: str, cancel_original: bool = False) -> ForkPlan:
         """What `fork` would keep and call again; RunStateError if it would be refused."""
         run = self.checkpointer.get_run(run_id)
@@ -274,6 +293,9 @@ class Tether:
                 version=version or old.version,
                 input=old.input,
                 meta={**old.meta, "forked_from": {"run": run_id, "step": step_id}},
+                queue=old.queue,
+                queue_key=old.queue_key,
+                priority=old.priority,
             ),
             forked_entries(plan, new_id),
         )

@@ -26,6 +26,7 @@ from tether.cli import views
 from tether.cli.approvals import approvals_app
 from tether.cli.evals import eval_app, replay
 from tether.cli.fork import fork
+from tether.cli.queues import queues
 from tether.cli.serve import serve
 from tether.cli.tail import tail
 from tether.client import Tether
@@ -429,6 +430,7 @@ def workflows() -> None:
 app.command()(serve)
 app.command()(tail)
 app.command()(fork)
+app.command()(queues)
 
 
 def _logging() -> None:

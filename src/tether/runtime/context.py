@@ -44,6 +44,7 @@ from tether.runtime.branches import BRANCH, start_branch
 from tether.runtime.calls import call_model, call_tool, root_of
 from tether.runtime.execution import Execution, Release, Suspend
 from tether.runtime.ids import new_run_id
+from tether.runtime.queues import place
 from tether.runtime.registry import REGISTRY, WorkflowDef
 from tether.runtime.retry import RetryPolicy
 from tether.runtime.values import UnserialisableValue, return_adapter
@@ -421,7 +422,9 @@ class Context:
                 ex.raise_entry_error(entry)
             return ex.codec.decode(entry.value or "null", wf.output_adapter)
         ex.check_stopping()
-        child_input = ex.codec.encode(wf.input_adapter.validate_python(input), wf.input_adapter)
+        child_value = wf.input_adapter.validate_python(input)
+        child_input = ex.codec.encode(child_value, wf.input_adapter)
+        placed = place(REGISTRY, wf, child_value)
         ex.commit_recorded()
         child_id = new_run_id()
         root, root_workflow = root_of(ex)
@@ -439,6 +442,8 @@ class Context:
                 parent_id=ex.run.id,
                 parent_step=sid,
                 meta=meta,
+                queue=placed.queue,
+                queue_key=placed.key,
             )
         )
         raise ex.suspend(Wait(step_id=sid, name=name, kind=WaitKind.CHILD, child_id=child.id))

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tether.foundation.checkpoint.queues import Queue, QueueState
+
 if TYPE_CHECKING:
     from tether.settings import Settings
 
@@ -114,6 +116,9 @@ class NewRun(BaseModel):
     parent_id: str | None = None
     parent_step: str | None = None
     meta: dict[str, Any] = Field(default_factory=dict)
+    queue: str | None = None
+    queue_key: str | None = None  # the concurrency key within the queue
+    priority: int = 0  # within its queue, higher is claimed first
 
 
 class RunRecord(BaseModel):
@@ -136,6 +141,9 @@ class RunRecord(BaseModel):
     cancel_requested: bool = False
     claims: int = 0
     meta: dict[str, Any] = Field(default_factory=dict)
+    queue: str | None = None
+    queue_key: str | None = None
+    priority: int = 0
 
     @property
     def workflow_id(self) -> str:
@@ -256,10 +264,17 @@ class Checkpointer(Protocol):
         limit: int,
         lease_seconds: float,
         run_id: str | None = None,
+        queues: Sequence[Queue] = (),
     ) -> list[Claim]:
         """Take up to `limit` runnable runs (pending, due, or with an expired lease) under a
         fresh lease token each, with their journals read once. Runs with a pending cancel whose
-        lease expired are marked cancelled instead of being handed out."""
+        lease expired are marked cancelled instead of being handed out. A run in a queue is
+        taken only if its queue is among `queues` and its limits admit it (`Occupancy.admit`,
+        counted in the same transaction, atomically across claimers), by priority then age."""
+        ...
+
+    def queue_states(self, names: Sequence[str]) -> list[QueueState]:
+        """Running and pending runs of each named queue, and the oldest pending one's wait."""
         ...
 
     def heartbeat(self, run_id: str, token: str, lease_seconds: float) -> bool:

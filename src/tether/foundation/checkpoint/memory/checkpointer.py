@@ -39,6 +39,7 @@ from tether.foundation.checkpoint.memory.schedules import MemorySchedules
 from tether.foundation.checkpoint.memory.state import MemoryRun
 from tether.foundation.checkpoint.memory.streams import MemoryStreams
 from tether.foundation.checkpoint.memory.threads import MemoryThreads
+from tether.foundation.checkpoint.queues import Occupancy, Queue, QueueState
 
 
 class MemoryCheckpointer(
@@ -76,6 +77,9 @@ class MemoryCheckpointer(
                 created_at=now,
                 updated_at=now,
                 meta=new.meta,
+                queue=new.queue,
+                queue_key=new.queue_key,
+                priority=new.priority,
             )
             horizon = self._last_event
             self._runs[new.id] = MemoryRun(record=record, horizon=horizon)
@@ -117,11 +121,16 @@ class MemoryCheckpointer(
         limit: int,
         lease_seconds: float,
         run_id: str | None = None,
+        queues: Sequence[Queue] = (),
     ) -> list[Claim]:
         now = time.time()
         claims: list[Claim] = []
+        known = {q.name: q for q in queues}
+        held: dict[str, Occupancy] = {}
         with self._lock:
-            candidates = sorted(self._runs.values(), key=lambda r: r.record.created_at)
+            candidates = sorted(
+                self._runs.values(), key=lambda r: (-r.record.priority, r.record.created_at)
+            )
             for run in candidates:
                 if len(claims) >= limit:
                     break
@@ -133,10 +142,24 @@ class MemoryCheckpointer(
                     for a in accepts
                 ):
                     continue
+                queue = known.get(rec.queue) if rec.queue is not None else None
+                if rec.queue is not None and queue is None:
+                    continue  # a queue this worker does not know the limits of
                 if rec.cancel_requested:
                     self._mark_cancelled(run, now)
                     continue
+                if queue is not None:
+                    if queue.name not in held:
+                        held[queue.name] = self._occupancy(queue, now)
+                    if not held[queue.name].admit(
+                        queue,
+                        rec.queue_key,
+                        holds_slot=rec.status is RunStatus.RUNNING,
+                        first_start=run.started_at is None,
+                    ):
+                        continue
                 run.token = uuid.uuid4().hex
+                run.started_at = run.started_at or now
                 self._update(
                     run,
                     now,
@@ -149,6 +172,28 @@ class MemoryCheckpointer(
                     Claim(run=run.record, token=run.token, journal=list(run.journal.values()))
                 )
         return claims
+
+    def _occupancy(self, queue: Queue, now: float) -> Occupancy:
+        held = Occupancy()
+        for run in self._runs.values():
+            if run.record.queue != queue.name:
+                continue
+            if run.record.status is RunStatus.RUNNING:
+                held.running[run.record.queue_key] += 1
+            if run.started_at is not None and run.started_at > now - queue.per:
+                held.started += 1
+        return held
+
+    def queue_states(self, names: Sequence[str]) -> list[QueueState]:
+        with self._lock:
+            runs = [r.record for r in self._runs.values() if r.record.queue in names]
+        states = []
+        for name in names:
+            mine = [r for r in runs if r.queue == name]
+            pending = [r.updated_at for r in mine if r.status is RunStatus.PENDING]
+            running = sum(r.status is RunStatus.RUNNING for r in mine)
+            states.append(QueueState(name, running, len(pending), min(pending, default=None)))
+        return states
 
     @staticmethod
     def _runnable(rec: RunRecord, now: float) -> bool:

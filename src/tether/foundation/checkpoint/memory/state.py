@@ -26,7 +26,8 @@ from tether.foundation.checkpoint.events import child_entry
 @dataclass
 class MemoryRun:
     """A run's record, and what only the double keeps beside it (the SQL backends keep these
-    in columns and tables): the lease token, the event horizon, the journal and the waits."""
+    in columns and tables): the lease token, the event horizon, the journal, the waits, the
+    streams and the time of the first claim."""
 
     record: RunRecord
     token: str | None = None
@@ -34,6 +35,7 @@ class MemoryRun:
     journal: dict[tuple[str, int], JournalEntry] = field(default_factory=dict)
     waits: dict[str, Wait] = field(default_factory=dict)
     streams: dict[str, list[StreamItem]] = field(default_factory=dict)
+    started_at: float | None = None  # its first claim: what a queue's rate limit counts
 
 
 @dataclass(frozen=True)

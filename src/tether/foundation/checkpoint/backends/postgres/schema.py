@@ -127,8 +127,17 @@ CREATE TABLE IF NOT EXISTS thread_writes (
     PRIMARY KEY (thread_id, ns, checkpoint_id, task_id, idx)
 );
 """
+# Queues: a run's queue, concurrency key and priority; started_at (its first claim) counts
+# the starts a queue's rate limit allows.
+_V5 = """
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS queue TEXT;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS queue_key TEXT;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS priority INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS started_at DOUBLE PRECISION;
+CREATE INDEX IF NOT EXISTS runs_by_queue ON runs (queue, status) WHERE queue IS NOT NULL;
+"""
 # Forward migrations: index i takes the schema from version i to i + 1. Append, never edit.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
 SCHEMA_VERSION = len(MIGRATIONS)
 COMPONENT = "checkpoint"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tether.errors import SchemaVersionError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -120,6 +120,13 @@ CREATE TABLE IF NOT EXISTS thread_writes (
     task_path TEXT NOT NULL,
     PRIMARY KEY (thread_id, ns, checkpoint_id, task_id, idx)
 );
+""",
+    4: """
+ALTER TABLE runs ADD COLUMN queue TEXT;
+ALTER TABLE runs ADD COLUMN queue_key TEXT;
+ALTER TABLE runs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN started_at REAL;
+CREATE INDEX IF NOT EXISTS runs_by_queue ON runs (queue, status) WHERE queue IS NOT NULL;
 """,
 }
 
