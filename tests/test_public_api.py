@@ -10,6 +10,7 @@ import tether.errors
 
 PUBLIC = {
     "Context",
+    "Debounce",
     "Message",
     "ModelResponse",
     "NonRetryableError",
@@ -23,6 +24,7 @@ PUBLIC = {
     "Sensitivity",
     "Settings",
     "Tether",
+    "Throttle",
     "ToolCall",
     "WorkflowDef",
     "tool",

@@ -10,6 +10,7 @@ from tether.client import RunView, Tether
 from tether.errors import NonRetryableError
 from tether.foundation.checkpoint.contract import RunRecord, RunStatus
 from tether.foundation.checkpoint.queues import Queue
+from tether.foundation.checkpoint.starts import Debounce, Throttle
 from tether.foundation.models.contract import Message, ModelResponse, Sensitivity, ToolCall
 from tether.foundation.tools.contract import PersistenceClass, ReplayClass
 from tether.foundation.tools.decorator import tool
@@ -20,6 +21,7 @@ from tether.settings import Settings
 
 __all__ = [
     "Context",
+    "Debounce",
     "Message",
     "ModelResponse",
     "NonRetryableError",
@@ -33,6 +35,7 @@ __all__ = [
     "Sensitivity",
     "Settings",
     "Tether",
+    "Throttle",
     "ToolCall",
     "WorkflowDef",
     "tool",

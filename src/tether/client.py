@@ -33,6 +33,7 @@ from tether.foundation.checkpoint.contract import (
 )
 from tether.foundation.checkpoint.events import BUDGET_EVENT
 from tether.foundation.checkpoint.queues import Queue, QueueState
+from tether.foundation.checkpoint.starts import Debounce, Throttle
 from tether.foundation.cost.contract import CostRecord, CostTotal
 from tether.foundation.engine.contract import EngineWorker, WorkflowEngine
 from tether.foundation.hitl.contract import (
@@ -147,13 +148,20 @@ class Tether:
         queue: Queue | str | None = None,
         concurrency_key: str | None = None,
         priority: int = 0,
+        debounce: Debounce | None = None,
+        throttle: Throttle | None = None,
     ) -> str:
         """Validate the input and write one pending run; returns its id. With a key already
         used, returns that run's id and starts nothing. Who starts it (an `identity`, or a
         `token` that I8 verifies first: IdentityError if it is bad, expired or for another
         audience) is recorded with the run; I9's rules see it on every call. The run goes in
         `queue` (else its workflow's), keyed by `concurrency_key` (else the workflow's key of
-        the input); a higher `priority` is claimed before older runs of its queue."""
+        the input); a higher `priority` is claimed before older runs of its queue.
+
+        With `debounce`, a burst of starts with one key (per workflow) makes one run: the id
+        returned is that pending run's, which waits until `period` after the last start and
+        runs with its input. With `throttle`, at most `starts` runs (of the workflow, or of its
+        key) start in any `per` seconds; a start past that is pending until its turn."""
         if token is not None:
             identity = self.foundations.identity.verify(token)
         wf = workflow if isinstance(workflow, WorkflowDef) else self.registry.get(workflow)
@@ -177,6 +185,8 @@ class Tether:
                 queue=placed.queue,
                 queue_key=placed.key,
                 priority=placed.priority,
+                debounce=debounce and replace(debounce, key=f"{wf.name}:{debounce.key}"),
+                throttle=throttle and replace(throttle, key=f"{wf.name}:{throttle.key}"),
             )
         )
         return run.id

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 from tether.foundation.checkpoint.queues import Queue, QueueState
+from tether.foundation.checkpoint.starts import Debounce, Throttle
 
 if TYPE_CHECKING:
     from tether.settings import Settings
@@ -119,6 +120,8 @@ class NewRun(BaseModel):
     queue: str | None = None
     queue_key: str | None = None  # the concurrency key within the queue
     priority: int = 0  # within its queue, higher is claimed first
+    debounce: Debounce | None = None  # fold into the pending run of its key, started later
+    throttle: Throttle | None = None  # start no sooner than its key's rate allows
 
 
 class RunRecord(BaseModel):
@@ -144,6 +147,7 @@ class RunRecord(BaseModel):
     queue: str | None = None
     queue_key: str | None = None
     priority: int = 0
+    start_at: float | None = None  # a debounced or throttled run is not claimed before it
 
     @property
     def workflow_id(self) -> str:
@@ -237,7 +241,10 @@ class Checkpointer(Protocol):
         ...
 
     def create_run(self, new: NewRun) -> tuple[RunRecord, bool]:
-        """Insert a pending run; with a key already used, return that run and False."""
+        """Insert a pending run; with a key already used, return that run and False. With a
+        `debounce`, a pending run of its key not yet claimed takes the new input and a later
+        `start_at` instead (returned with False); with a `throttle`, `start_at` is the first
+        time its key's rate allows (`starts.py`)."""
         ...
 
     def fork_run(self, new: NewRun, entries: Sequence[JournalEntry]) -> RunRecord:

@@ -40,6 +40,7 @@ from tether.foundation.checkpoint.memory.state import MemoryRun
 from tether.foundation.checkpoint.memory.streams import MemoryStreams
 from tether.foundation.checkpoint.memory.threads import MemoryThreads
 from tether.foundation.checkpoint.queues import Occupancy, Queue, QueueState
+from tether.foundation.checkpoint.starts import throttled_start
 
 
 class MemoryCheckpointer(
@@ -65,6 +66,10 @@ class MemoryCheckpointer(
             if new.key is not None and new.key in self._keys:
                 return self._runs[self._keys[new.key]].record, False
             now = time.time()
+            start_at = self._start_at(new, now)
+            if isinstance(start_at, MemoryRun):  # the pending run of its debounce key
+                start_at.record = start_at.record.model_copy(update={"input": new.input})
+                return start_at.record, False
             record = RunRecord(
                 id=new.id,
                 workflow=new.workflow,
@@ -80,13 +85,44 @@ class MemoryCheckpointer(
                 queue=new.queue,
                 queue_key=new.queue_key,
                 priority=new.priority,
+                start_at=start_at,
             )
             horizon = self._last_event
-            self._runs[new.id] = MemoryRun(record=record, horizon=horizon)
+            self._runs[new.id] = MemoryRun(
+                record=record,
+                horizon=horizon,
+                debounce_key=new.debounce.key if new.debounce else None,
+                throttle_key=new.throttle.key if new.throttle else None,
+            )
             if new.key is not None:
                 self._keys[new.key] = new.id
             self._work.notify_all()
             return record, True
+
+    def _start_at(self, new: NewRun, now: float) -> float | MemoryRun | None:
+        """When a debounced or throttled run may start; or, for a debounced start, the pending
+        run of its key, pushed back."""
+        start_at: float | None = None
+        if new.debounce is not None:
+            start_at = now + new.debounce.period
+            for run in self._runs.values():
+                rec = run.record
+                pending = rec.status is RunStatus.PENDING and rec.claims == 0
+                if run.debounce_key == new.debounce.key and pending:
+                    self._update(run, now, start_at=start_at)
+                    return run
+        if new.throttle is not None:
+            rule = new.throttle
+            latest = sorted(
+                (
+                    r.record.start_at or 0.0
+                    for r in self._runs.values()
+                    if r.throttle_key == rule.key
+                ),
+                reverse=True,
+            )
+            start_at = throttled_start(now, start_at or now, latest, rule)
+        return start_at
 
     def get_run(self, run_id: str) -> RunRecord:
         with self._lock:
@@ -198,7 +234,7 @@ class MemoryCheckpointer(
     @staticmethod
     def _runnable(rec: RunRecord, now: float) -> bool:
         if rec.status is RunStatus.PENDING:
-            return True
+            return rec.start_at is None or rec.start_at <= now
         if rec.status in (RunStatus.SLEEPING, RunStatus.WAITING):
             return rec.wake_at is not None and rec.wake_at <= now
         return rec.status is RunStatus.RUNNING and (rec.lease_expires_at or 0) < now

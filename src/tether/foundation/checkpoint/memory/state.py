@@ -27,7 +27,7 @@ from tether.foundation.checkpoint.events import child_entry
 class MemoryRun:
     """A run's record, and what only the double keeps beside it (the SQL backends keep these
     in columns and tables): the lease token, the event horizon, the journal, the waits, the
-    streams and the time of the first claim."""
+    streams, the time of the first claim and the keys its start was debounced or throttled by."""
 
     record: RunRecord
     token: str | None = None
@@ -36,6 +36,8 @@ class MemoryRun:
     waits: dict[str, Wait] = field(default_factory=dict)
     streams: dict[str, list[StreamItem]] = field(default_factory=dict)
     started_at: float | None = None  # its first claim: what a queue's rate limit counts
+    debounce_key: str | None = None
+    throttle_key: str | None = None
 
 
 @dataclass(frozen=True)

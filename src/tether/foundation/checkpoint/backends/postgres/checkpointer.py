@@ -25,11 +25,13 @@ from tether.foundation.checkpoint.sql.dialect import Connection, Dialect
 from tether.foundation.checkpoint.sql.forks import ForkStatements, SqlForks
 from tether.foundation.checkpoint.sql.queues import QueueStatements, SqlQueues
 from tether.foundation.checkpoint.sql.rows import COLS, to_entry, to_run
+from tether.foundation.checkpoint.sql.starts import SqlStarts, StartStatements
 from tether.foundation.checkpoint.sql.streams import SqlStreams, StreamStatements
 from tether.foundation.checkpoint.sql.threads import SqlThreads, ThreadStatements
 
 _RUNNABLE = (
-    f"(status = 'pending' OR (status IN ('sleeping', 'waiting') AND wake_at <= {_NOW}) "
+    f"((status = 'pending' AND (start_at IS NULL OR start_at <= {_NOW})) "
+    f"OR (status IN ('sleeping', 'waiting') AND wake_at <= {_NOW}) "
     f"OR (status = 'running' AND lease_expires_at < {_NOW}))"
 )
 
@@ -45,6 +47,7 @@ class PostgresCheckpointer(
     PostgresHousekeeping,
     SqlForks[Database],
     SqlQueues[Database],
+    SqlStarts[Database],
     SqlStreams[Database],
     SqlThreads[Database],
 ):
@@ -59,6 +62,7 @@ class PostgresCheckpointer(
     _streams = StreamStatements(placeholder="%s", now=_NOW)
     _forks = ForkStatements(placeholder="%s", now=_NOW)
     _queues = QueueStatements(placeholder="%s", skip_locked=" FOR UPDATE SKIP LOCKED")
+    _starts = StartStatements(placeholder="%s", now=_NOW, for_update=" FOR UPDATE")
 
     def __init__(
         self,
@@ -97,6 +101,8 @@ class PostgresCheckpointer(
         )
 
     def create_run(self, new: NewRun) -> tuple[RunRecord, bool]:
+        if new.debounce is not None or new.throttle is not None:
+            return self._create_later(new)
         rows = self._db.one(
             "WITH ins AS (INSERT INTO runs (id, workflow, version, status, input, key, parent_id, "
             "parent_step, created_at, updated_at, event_horizon, meta, queue, queue_key, "
@@ -208,6 +214,9 @@ class PostgresCheckpointer(
         c.execute(
             "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"tether:{self.schema}:queue:{name}",)
         )
+
+    def _lock_start_key(self, c: Connection, key: str) -> None:
+        c.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"tether:{self.schema}:{key}",))
 
     def _lock_event(self, c: Connection, name: str) -> None:
         """Serialises a send of `name` with parks that wait on it, so neither misses the other."""

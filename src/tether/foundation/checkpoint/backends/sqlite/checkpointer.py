@@ -29,11 +29,13 @@ from tether.foundation.checkpoint.sql.dialect import Dialect
 from tether.foundation.checkpoint.sql.forks import ForkStatements, SqlForks
 from tether.foundation.checkpoint.sql.queues import QueueStatements, SqlQueues
 from tether.foundation.checkpoint.sql.rows import COLS, to_entry, to_run
+from tether.foundation.checkpoint.sql.starts import SqlStarts, StartStatements
 from tether.foundation.checkpoint.sql.streams import SqlStreams, StreamStatements
 from tether.foundation.checkpoint.sql.threads import SqlThreads, ThreadStatements
 
 _RUNNABLE = (
-    "(status = 'pending' OR (status IN ('sleeping', 'waiting') AND wake_at <= ?) "
+    "((status = 'pending' AND (start_at IS NULL OR start_at <= ?)) "
+    "OR (status IN ('sleeping', 'waiting') AND wake_at <= ?) "
     "OR (status = 'running' AND lease_expires_at < ?))"
 )
 
@@ -43,6 +45,7 @@ class SqliteCheckpointer(
     SqliteHousekeeping,
     SqlForks[SqliteDatabase],
     SqlQueues[SqliteDatabase],
+    SqlStarts[SqliteDatabase],
     SqlStreams[SqliteDatabase],
     SqlThreads[SqliteDatabase],
 ):
@@ -53,6 +56,7 @@ class SqliteCheckpointer(
     _streams = StreamStatements(placeholder="?", now="tether_now()")
     _forks = ForkStatements(placeholder="?", now="tether_now()")
     _queues = QueueStatements(placeholder="?", skip_locked="")
+    _starts = StartStatements(placeholder="?", now="tether_now()", for_update="")
 
     def __init__(
         self,
@@ -81,6 +85,8 @@ class SqliteCheckpointer(
         )
 
     def create_run(self, new: NewRun) -> tuple[RunRecord, bool]:
+        if new.debounce is not None or new.throttle is not None:
+            return self._create_later(new)
         now = time.time()
         with self._db.transaction() as c:
             if new.key is not None:
@@ -111,7 +117,7 @@ class SqliteCheckpointer(
             return []
         now = time.time()
         match = " OR ".join("(workflow = ? AND version GLOB ?)" for _ in accepts)
-        args: list[Any] = [now, now]
+        args: list[Any] = [now, now, now]
         for a in accepts:
             args += [a.workflow, a.version]
         cond = f"{_RUNNABLE} AND ({match})"

@@ -126,7 +126,14 @@ ALTER TABLE runs ADD COLUMN queue TEXT;
 ALTER TABLE runs ADD COLUMN queue_key TEXT;
 ALTER TABLE runs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE runs ADD COLUMN started_at REAL;
+ALTER TABLE runs ADD COLUMN start_at REAL;
+ALTER TABLE runs ADD COLUMN debounce_key TEXT;
+ALTER TABLE runs ADD COLUMN throttle_key TEXT;
 CREATE INDEX IF NOT EXISTS runs_by_queue ON runs (queue, status) WHERE queue IS NOT NULL;
+CREATE INDEX IF NOT EXISTS runs_by_debounce ON runs (debounce_key, status)
+    WHERE debounce_key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS runs_by_throttle ON runs (throttle_key, start_at)
+    WHERE throttle_key IS NOT NULL;
 """,
 }
 

@@ -19,8 +19,8 @@ and waiting are Temporal's to know, so `tether runs` shows no wake time); schedu
 by local workers only; a retried or resolved run starts a new execution, whose steps, tool and
 model calls return from I2's journal but whose timers and waits before the failure are waited
 again; gather branches take ids in call order rather than by branch path; step arguments
-over the blob threshold enter history (results do not); no continue-as-new yet; a run in a
-queue is refused at start (queue limits live in the local engine's claim).
+over the blob threshold enter history (results do not); no continue-as-new yet; a start with a
+queue, a debounce or a throttle is refused (they live in the local engine's claim and start).
 """
 
 from __future__ import annotations
@@ -147,10 +147,10 @@ class TemporalEngine:
     # -- records ----------------------------------------------------------------------------
 
     def start(self, new: NewRun) -> RunRecord:
-        if new.queue is not None:
+        if new.queue is not None or new.debounce is not None or new.throttle is not None:
             raise ConfigurationError(
-                f"queue {new.queue!r}: queue limits are enforced by the local engine's claim; "
-                "the temporal engine does not apply them yet (use Temporal's task queues)"
+                "queues, debounce and throttle are enforced by the local engine's claim and "
+                "start; the temporal engine does not apply them yet (use Temporal's task queues)"
             )
         new = new.model_copy(update={"meta": {**new.meta, "engine": self.name}})
         run, created = self.checkpointer.create_run(new)
