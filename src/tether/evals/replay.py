@@ -22,7 +22,7 @@ from typing import Any
 from tether.client import Tether
 from tether.evals.candidate import eval_settings
 from tether.foundation.checkpoint.contract import NewRun, RunRecord, RunStatus
-from tether.foundation.models.contract import ModelRequest, RoutedResponse
+from tether.foundation.models.contract import ModelRequest, RoutedResponse, TokenSink
 from tether.foundation.models.router import BeforeAttempt, ModelRouter
 from tether.foundation.tools.contract import (
     Lane,
@@ -67,7 +67,11 @@ class _FrontierLanes:
 
 class _FrontierRouter(ModelRouter):
     async def complete(
-        self, request: ModelRequest, *, before_attempt: BeforeAttempt | None = None
+        self,
+        request: ModelRequest,
+        *,
+        before_attempt: BeforeAttempt | None = None,
+        tokens: TokenSink | None = None,
     ) -> RoutedResponse:
         raise _Frontier(f"model {request.task_class}")
 

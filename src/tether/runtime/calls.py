@@ -46,6 +46,7 @@ from tether.foundation.tools.contract import ReplayClass, ToolDef, ToolInvocatio
 from tether.runtime.branches import in_branch
 from tether.runtime.execution import Execution, NeedsAttention
 from tether.runtime.retry import RetryPolicy
+from tether.runtime.tokens import StreamedTokens
 
 
 def _identity(ex: Execution) -> Identity | None:
@@ -252,7 +253,9 @@ async def call_tool(
         return _decode(tool, outcome.json)
 
 
-async def call_model(ex: Execution, sid: str, request: ModelRequest) -> Any:
+async def call_model(
+    ex: Execution, sid: str, request: ModelRequest, stream: str | None = None
+) -> Any:
     name = request.task_class
     entry = ex.replayed(sid, name, EntryKind.MODEL)
     if entry is not None:
@@ -280,7 +283,8 @@ async def call_model(ex: Execution, sid: str, request: ModelRequest) -> Any:
     hook = RouteGuard(chain, call)
     ex.commit_recorded()
     try:
-        routed = await foundations.models.complete(request, before_attempt=hook)
+        tokens = StreamedTokens(ex, sid, stream) if stream is not None else None
+        routed = await foundations.models.complete(request, before_attempt=hook, tokens=tokens)
     except (ModelError, GuardError) as e:
         decisions += hook.finish(CallOutcome(ok=False, error=str(e)))
         inputs["guards"] = _decisions(decisions)

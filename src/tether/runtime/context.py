@@ -277,9 +277,14 @@ class Context:
         tools: Sequence[ToolDef | ToolSpec] = (),
         sensitivity: Sensitivity | str = Sensitivity.INTERNAL,
         max_tokens: int = 1024,
+        stream: str | None = None,
     ) -> Awaitable[ModelResponse]:
         """A durable LLM call through I12: routed by task class and sensitivity, guarded,
-        priced and traced. A resumed run gets the journaled response: tokens are paid once."""
+        priced and traced. A resumed run gets the journaled response: tokens are paid once.
+        With `stream`, the answer's text also goes to the run's stream of that key as it
+        arrives; an attempt cut short is followed there by a restart marker (`runtime/tokens`)."""
+        if stream is not None and (not isinstance(stream, str) or not stream):
+            raise TypeError(f"a stream key is a non-empty string, not {stream!r}")
         request = ModelRequest(
             task_class=task_class,
             messages=[m if isinstance(m, Message) else Message.model_validate(m) for m in messages],
@@ -290,7 +295,7 @@ class Context:
             sensitivity=Sensitivity(sensitivity),
             max_tokens=max_tokens,
         )
-        return call_model(self._ex, self._next_id(), request)
+        return call_model(self._ex, self._next_id(), request, stream)
 
     def secret(self, name: str) -> str:
         """A credential from I7, for a tool argument or a provider. Not journaled: it is read

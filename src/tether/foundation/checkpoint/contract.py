@@ -13,6 +13,7 @@ one (PostgreSQL `now()`), else from the host's (SQLite lives on the host).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -97,6 +98,15 @@ class StreamItem:
     value: str
     attempt: int
     written_at: float
+
+
+def restart_marker(begun_at: int) -> str:
+    """The stream value that follows the tokens of an interrupted model call: a reader drops
+    the values from offset `begun_at` up to it. Tokens are JSON strings, so no token is one."""
+    return json.dumps({"$restart": begun_at})
+
+
+RESTART_PREFIX = '{"$restart": '
 
 
 @dataclass(slots=True, frozen=True)
@@ -298,6 +308,16 @@ class Checkpointer(Protocol):
         """Append `value` (JSON text) to the run's stream `key` at its next offset and journal
         `entry` (kind stream, its value set to that offset) in one commit, the lease checked in
         it; return the offset, or raise LeaseLost. Wakes readers in `wait_for_work`."""
+        ...
+
+    def append_tokens(
+        self, run_id: str, token: str, key: str, step_id: str, values: Sequence[str], first: bool
+    ) -> None:
+        """Append a model call's streamed tokens (JSON text each) to the run's stream `key`,
+        tagged with the call's step id and journaled by nothing: the call is journaled once, as
+        a whole. With `first` (an attempt's first write), if an earlier attempt of the step left
+        tokens after its last restart marker, a marker goes first (`restart_marker`, naming the
+        offset those tokens began at). Lease checked in the same commit, or LeaseLost."""
         ...
 
     def read_stream(self, run_id: str, key: str, offset: int = 0, limit: int = 1000) -> StreamPage:

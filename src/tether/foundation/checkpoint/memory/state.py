@@ -35,6 +35,7 @@ class MemoryRun:
     journal: dict[tuple[str, int], JournalEntry] = field(default_factory=dict)
     waits: dict[str, Wait] = field(default_factory=dict)
     streams: dict[str, list[StreamItem]] = field(default_factory=dict)
+    stream_steps: dict[str, dict[int, str]] = field(default_factory=dict)  # model tokens' steps
     started_at: float | None = None  # its first claim: what a queue's rate limit counts
     debounce_key: str | None = None
     throttle_key: str | None = None

@@ -129,7 +129,8 @@ CREATE TABLE IF NOT EXISTS thread_writes (
 """
 # Queues: a run's queue, concurrency key and priority; started_at (its first claim) counts
 # the starts a queue's rate limit allows. Debounce and throttle: start_at, the time a pending
-# run may be claimed from, and the keys its start was folded or spaced by.
+# run may be claimed from, and the keys its start was folded or spaced by. A model call's
+# streamed tokens carry its step id, so a restarted attempt knows to mark the restart.
 _V5 = """
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS queue TEXT;
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS queue_key TEXT;
@@ -143,6 +144,7 @@ CREATE INDEX IF NOT EXISTS runs_by_debounce ON runs (debounce_key, status)
     WHERE debounce_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS runs_by_throttle ON runs (throttle_key, start_at)
     WHERE throttle_key IS NOT NULL;
+ALTER TABLE streams ADD COLUMN IF NOT EXISTS step_id TEXT;
 """
 # Forward migrations: index i takes the schema from version i to i + 1. Append, never edit.
 MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)

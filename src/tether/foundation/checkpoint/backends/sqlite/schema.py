@@ -134,6 +134,7 @@ CREATE INDEX IF NOT EXISTS runs_by_debounce ON runs (debounce_key, status)
     WHERE debounce_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS runs_by_throttle ON runs (throttle_key, start_at)
     WHERE throttle_key IS NOT NULL;
+ALTER TABLE streams ADD COLUMN step_id TEXT;
 """,
 }
 
