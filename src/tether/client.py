@@ -21,6 +21,7 @@ from tether.foundation.blobs.contract import BlobStore
 from tether.foundation.checkpoint.contract import (
     TERMINAL,
     Checkpointer,
+    EntryKind,
     EventReceipt,
     JournalEntry,
     NewRun,
@@ -287,7 +288,8 @@ class Tether:
         cancel_original: bool = False,
     ) -> str:
         """A new run of the run's workflow (or `version` of it) that replays every journal
-        entry finished before `step_id` and runs on from there; returns its id. The old run is
+        entry finished before `step_id`, with I1's rows of the tool calls among them, and runs
+        on from there; returns its id. The old run is
         left as it is (cancelled first with `cancel_original`, which a live run needs)."""
         plan = self.plan_fork(run_id, step_id, cancel_original)
         old = plan.run
@@ -296,6 +298,9 @@ class Tether:
         if cancel_original and old.status not in TERMINAL:
             self.checkpointer.cancel(run_id)
         new_id = new_run_id()
+        # I1's rows first: when the fork becomes claimable its kept calls are already there
+        calls = [e.step_id for e in plan.kept if e.kind is EntryKind.TOOL]
+        self.foundations.tools.store.copy_calls(run_id, new_id, calls)
         self.checkpointer.fork_run(
             NewRun(
                 id=new_id,
