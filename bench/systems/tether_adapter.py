@@ -66,6 +66,28 @@ def fanout(env: Env, p: dict[str, Any]) -> Sample:
     return _one_run(env, p, "bench_fanout")
 
 
+def stream(env: Env, p: dict[str, Any]) -> Sample:
+    """n stream appends in one run, after n steps of the seq shape on the same database: the
+    sample is the appends' wall time; the steps' rides along for the ratio."""
+    t = _tether(_settings_kw(env))
+    step_run = t.run(t.start("bench_seq", {"n": p["n"]}))
+    with Timer() as steps_timer:
+        t.run(t.start("bench_seq", {"n": p["n"]}))
+    with Timer() as timer:
+        run_id = t.start("bench_stream", {"n": p["n"]})
+        run = t.run(run_id)
+    observed = {
+        "status": run.status.value,
+        "total": t.output(run),
+        "step_total": t.output(step_run),
+        "journaled": _step_entries(t, run_id, kind="stream"),
+        "streamed": len(list(t.stream(run_id, "progress", follow=False))),
+    }
+    t.close()
+    extra = {"step_wall_s": steps_timer.wall_s, "step_cpu_s": steps_timer.cpu_s}
+    return Sample(timer.wall_s, timer.cpu_s, p["n"], observed, extra=extra)
+
+
 def _time_lane(t: Any, into: list[float]) -> None:
     """Time the ephemeral lane's own part of each call (the process), apart from what the
     runtime records around it (intent and result rows, guard audits, the journal)."""
@@ -140,6 +162,35 @@ def batch(env: Env, p: dict[str, Any]) -> Sample:
     }
     t.close()
     return Sample(pool.wall_s, pool.cpu_s, p["runs"], observed, pool.peak_rss_kb)
+
+
+def queue(env: Env, p: dict[str, Any]) -> Sample:
+    """The batch twice on one database: runs in no queue, then runs in a limited queue (each
+    claim counts the queue's leases under its lock). The sample is the queued batch; the plain
+    one's wall time rides along for the ratio."""
+    from tether import RunStatus
+
+    kw = _settings_kw(env)
+    t = _tether(kw)
+    walls: dict[str, float] = {}
+    for workflow in ("bench_seq", "bench_seq_queued"):
+
+        def kick(workflow: str = workflow) -> None:
+            for i in range(p["runs"]):
+                t.start(workflow, {"n": p["steps"]}, key=f"{workflow}-{i}")
+
+        pool = run_pool(functools.partial(_worker_prepare, kw), _worker_work, p["workers"], kick)
+        walls[workflow] = pool.wall_s
+    done = t.list(statuses=[RunStatus.COMPLETED], workflow="bench_seq_queued", limit=1_000_000)
+    want = p["steps"] * (p["steps"] + 1) // 2
+    observed = {
+        "completed": len(done),
+        "correct": sum(1 for r in done if t.output(r) == want),
+        "queued": sum(1 for r in done if r.queue == "bench"),
+    }
+    t.close()
+    extra = {"plain_wall_s": walls["bench_seq"]}
+    return Sample(pool.wall_s, pool.cpu_s, p["runs"], observed, pool.peak_rss_kb, extra=extra)
 
 
 # -- event latency ---------------------------------------------------------------------------

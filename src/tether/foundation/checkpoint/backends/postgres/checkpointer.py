@@ -24,7 +24,7 @@ from tether.foundation.checkpoint.queues import Queue
 from tether.foundation.checkpoint.sql.dialect import Connection, Dialect
 from tether.foundation.checkpoint.sql.forks import ForkStatements, SqlForks
 from tether.foundation.checkpoint.sql.queues import QueueStatements, SqlQueues
-from tether.foundation.checkpoint.sql.rows import COLS, to_entry, to_run
+from tether.foundation.checkpoint.sql.rows import COLS, entry_row, to_entry, to_run
 from tether.foundation.checkpoint.sql.starts import SqlStarts, StartStatements
 from tether.foundation.checkpoint.sql.streams import SqlStreams, StreamStatements
 from tether.foundation.checkpoint.sql.threads import SqlThreads, ThreadStatements
@@ -33,6 +33,19 @@ _RUNNABLE = (
     f"((status = 'pending' AND (start_at IS NULL OR start_at <= {_NOW})) "
     f"OR (status IN ('sleeping', 'waiting') AND wake_at <= {_NOW}) "
     f"OR (status = 'running' AND lease_expires_at < {_NOW}))"
+)
+
+
+# The journal entry's value is the offset the value took (`CAST(s.seq AS TEXT)`).
+_APPEND_STREAM = (
+    "WITH r AS (SELECT claims FROM runs WHERE id = %s AND lease_token = %s "
+    "AND NOT cancel_requested FOR KEY SHARE), "
+    "o AS (SELECT COALESCE(MAX(seq), -1) + 1 AS seq FROM streams WHERE run_id = %s AND key = %s), "
+    "s AS (INSERT INTO streams (run_id, key, seq, value, attempt, written_at) "
+    f"SELECT %s, %s, o.seq, %s, r.claims, {_NOW} FROM r, o RETURNING seq), "
+    f"j AS (INSERT INTO journal ({COLS}) SELECT %s, %s, %s, %s, %s, %s, CAST(s.seq AS TEXT), "
+    "%s, %s, %s, %s, %s FROM s) "
+    "SELECT s.seq, pg_notify(%s, '') FROM s"
 )
 
 
@@ -186,6 +199,20 @@ class PostgresCheckpointer(
             ]
 
         return self._db.tx(claim)
+
+    def append_stream(
+        self, run_id: str, token: str, key: str, value: str, entry: JournalEntry
+    ) -> int:
+        """One statement, as a step's append is: the lease checked (the row held FOR KEY
+        SHARE), the value at the next offset, its journal entry and the readers' NOTIFY."""
+        row = entry_row(entry)  # its value (index 6) is the offset, which the statement knows
+        rows = self._db.returning(
+            _APPEND_STREAM,
+            (run_id, token, run_id, key, run_id, key, value, *row[:6], *row[7:], self._db.channel),
+        )
+        if not rows:
+            raise self._lease_lost(run_id)
+        return int(rows[0]["seq"])
 
     def release(self, run_id: str, token: str) -> None:
         self._db.one(
