@@ -19,7 +19,7 @@ import pytest
 
 from tests.runtime.queued_flows import REPORTS
 from tests.workers import start_worker, wait_for
-from tether import Queue, Tether
+from tether import Debounce, Queue, Tether
 from tether.errors import ConfigurationError, InvalidInput
 from tether.foundation.checkpoint.contract import RunStatus
 
@@ -183,3 +183,16 @@ def test_a_queue_limit_below_one_in_a_workflow_module_is_one_line(tmp_path: Path
     done = cli(tmp_path, "queues", workflows=["badqueue"])
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "per_key must be a whole number of at least 1, got 0" in done.stderr
+
+
+def test_inspect_shows_a_pending_runs_queue_and_when_it_may_start(
+    make_tether: Callable[..., Tether], tmp_path: Path
+) -> None:
+    t = make_tether("sqlite", workflows=WORKFLOWS)
+    run_id = t.start(
+        "report", {"customer": "acme"}, debounce=Debounce(key="acme", period=600), priority=2
+    )
+    done = cli(tmp_path, "inspect", run_id)
+    assert done.returncode == 0, done.stderr
+    assert "queue  reports, key acme, priority 2" in done.stdout
+    assert " starts " in done.stdout
