@@ -41,6 +41,7 @@ class ProviderServer:
         self._chunks = chunks  # an answer as the server-sent events of a streamed reply
         self.chunk_delay = 0.0  # seconds between two streamed events
         self.streamed = 0  # events sent so far, across requests
+        self.cut_next_stream_after: int | None = None  # drop the next stream after N events
         self.requests: list[Body] = []
         self._answer = answer
         self._script: list[Body | Failure] = []
@@ -102,8 +103,11 @@ def _handler(server: ProviderServer) -> type[BaseHTTPRequestHandler]:
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.end_headers()
+            cut, server.cut_next_stream_after = server.cut_next_stream_after, None
             try:
-                for event in events:
+                for i, event in enumerate(events):
+                    if i == cut:
+                        return  # the connection closes with no finish: a dropped stream
                     self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
                     self.wfile.flush()
                     server.streamed += 1

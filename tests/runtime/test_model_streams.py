@@ -83,3 +83,26 @@ def test_a_kill_mid_stream_leaves_a_marked_restart_and_one_journaled_call(
     assert kept(items) == (answer, 1)
     assert len(provider.requests) == 2 and all(r["stream"] for r in provider.requests)
     assert [e.kind for e in t.journal(run_id)] == [EntryKind.MODEL]
+
+
+def test_a_stream_dropped_mid_answer_is_marked_before_the_fallbacks_tokens(
+    make_tether: Callable[..., Tether], provider: OpenAIServer
+) -> None:
+    backends = {"openai": {"base_url": provider.base_url, "api_key_env": "TEST_OPENAI_KEY"}}
+    routes = {
+        "summarize": [
+            {"backend": "openai", "model": "gpt-4o", "family": "gpt"},
+            {"backend": "openai", "model": "gpt-4o-mini", "family": "gpt"},
+        ]
+    }
+    t = make_tether("sqlite", workflows=WORKFLOWS, model_backends=backends, model_routes=routes)
+    provider.cut_next_stream_after = 6  # the role and five words, then the connection drops
+    run_id = t.start("streamed_answer", {"text": QUESTION})
+    run = t.run(run_id)
+    assert run.status is RunStatus.COMPLETED
+    items = list(t.stream(run_id, "answer", follow=False))
+    values = [json.loads(i.value) for i in items]
+    assert values[5] == {"$restart": 0}  # after the five words the dropped attempt wrote
+    assert kept(items) == (t.output(run), 1) == (f"echo: {QUESTION}", 1)
+    [entry] = t.journal(run_id)
+    assert entry.kind is EntryKind.MODEL and '"gpt-4o-mini"' in (entry.value or "")

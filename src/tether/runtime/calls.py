@@ -282,10 +282,14 @@ async def call_model(
         raise
     hook = RouteGuard(chain, call)
     ex.commit_recorded()
+    tokens = StreamedTokens(ex, sid, stream) if stream is not None else None
     try:
-        tokens = StreamedTokens(ex, sid, stream) if stream is not None else None
         routed = await foundations.models.complete(request, before_attempt=hook, tokens=tokens)
+        if tokens is not None:
+            tokens.flush()
     except (ModelError, GuardError) as e:
+        if tokens is not None:
+            tokens.flush()  # a failed call's tokens stay, as an interrupted attempt's do
         decisions += hook.finish(CallOutcome(ok=False, error=str(e)))
         inputs["guards"] = _decisions(decisions)
         await _write(
