@@ -196,3 +196,22 @@ def test_inspect_shows_a_pending_runs_queue_and_when_it_may_start(
     assert done.returncode == 0, done.stderr
     assert "queue  reports, key acme, priority 2" in done.stdout
     assert " starts " in done.stdout
+
+
+def test_tether_run_takes_a_queue_priority_and_debounce(
+    make_tether: Callable[..., Tether], tmp_path: Path
+) -> None:
+    t = make_tether("sqlite", workflows=WORKFLOWS)
+    args = ("run", "report", "--input", '{"customer": "acme"}', "--json")
+    first = cli(tmp_path, *args, "--priority", "3", "--debounce", "acme=600")
+    second = cli(tmp_path, *args, "--priority", "3", "--debounce", "acme=600")
+    assert first.returncode == second.returncode == 0, first.stderr + second.stderr
+    run_id = json.loads(first.stdout)["id"]
+    assert json.loads(second.stdout)["id"] == run_id  # one run for the burst
+    run = t.status(run_id)
+    assert (run.queue, run.queue_key, run.priority) == ("reports", "acme", 3)
+    for bad, why in [("acme=0", "period must be a number of seconds above 0"),
+                     ("acme", "expected KEY=SECONDS")]:  # fmt: skip
+        done = cli(tmp_path, *args, "--debounce", bad)
+        assert done.returncode == 2 and why in done.stderr and "Traceback" not in done.stderr
+    assert len(t.list()) == 1
