@@ -54,6 +54,12 @@ class QueueStatements:
             f"LIMIT {p}{self.skip_locked}"
         )
 
+    def ready(self, cond: str, n: int) -> str:
+        """Which of n queues have a runnable run: a claim locks and counts only those."""
+        return (
+            f"SELECT DISTINCT queue FROM runs WHERE {cond} AND queue IN ({', '.join([self.p] * n)})"
+        )
+
     def states(self, n: int) -> str:
         return (
             "SELECT queue, "
@@ -97,7 +103,12 @@ class SqlQueues(SqlCheckpointer[D]):
         limits admit now, in queue name order (the order their locks are taken in). A run
         whose cancel was requested is marked cancelled instead."""
         picked: list[Any] = []
-        for queue in sorted(queues, key=lambda q: q.name):
+        if not queues:
+            return picked
+        names = [q.name for q in queues]
+        ready_sql = self._queues.ready(cond, len(names))
+        ready = {r["queue"] for r in c.execute(ready_sql, (*args, *names)).fetchall()}
+        for queue in sorted((q for q in queues if q.name in ready), key=lambda q: q.name):
             if len(picked) >= room:
                 break
             held = Occupancy()
