@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -215,3 +216,21 @@ def test_tether_run_takes_a_queue_priority_and_debounce(
         done = cli(tmp_path, *args, "--debounce", bad)
         assert done.returncode == 2 and why in done.stderr and "Traceback" not in done.stderr
     assert len(t.list()) == 1
+
+
+@pytest.mark.temporal
+def test_the_temporal_engine_refuses_a_start_in_a_queue_or_debounced(
+    make_tether: Callable[..., Tether], temporal_server: str
+) -> None:
+    t = make_tether(
+        "sqlite",
+        workflows=WORKFLOWS,
+        engine="temporal",
+        temporal_address=temporal_server,
+        temporal_queue_prefix=f"t{uuid.uuid4().hex[:12]}",
+    )
+    with pytest.raises(ConfigurationError, match="the temporal engine does not apply them"):
+        t.start("report", {"customer": "acme"})
+    with pytest.raises(ConfigurationError, match="the temporal engine does not apply them"):
+        t.start("steps", {"n": 1}, debounce=Debounce(key="k", period=5))
+    assert t.list() == []
