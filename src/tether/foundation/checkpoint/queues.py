@@ -11,6 +11,8 @@ takes it over, and that claim needs no new slot: it is the same run. So the coun
 exceeds the limit, even if a frozen worker's heartbeat comes back after its lease expired.
 
 `admit` is the one rule every store applies to its candidates, inside its own transaction.
+A claim on SQL takes what its queues admit first (queue by queue, in name order), then runs in
+no queue with the room left; a worker claims a queue's runs only if it declared that queue.
 """
 
 from __future__ import annotations
