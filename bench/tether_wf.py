@@ -14,7 +14,7 @@ import time
 from pydantic import BaseModel
 
 from bench.measure import Stamps
-from tether import Context, tool, workflow
+from tether import Context, Queue, tool, workflow
 
 EXECUTED = 0
 # Set in the process that builds a killed run: its marker step SIGKILLs the process.
@@ -45,6 +45,29 @@ class Steps(BaseModel):
 
 @workflow(name="bench_seq", version="1.0.0")
 async def seq(ctx: Context, inp: Steps) -> int:
+    total = 0
+    for i in range(inp.n):
+        total += await ctx.step("add_one", add_one, i)
+    return total
+
+
+@workflow(name="bench_stream", version="1.0.0")
+async def stream(ctx: Context, inp: Steps) -> int:
+    """The seq shape with a stream append in place of each step."""
+    total = 0
+    for i in range(inp.n):
+        await ctx.stream("progress", i)
+        total += i + 1
+    return total
+
+
+# Limits a claim must count (under the queue's lock on PostgreSQL) that 3 one-slot workers
+# never reach: what is measured is the queued claim's cost, not waiting for a slot.
+BENCH_QUEUE = Queue("bench", concurrency=3, per_key=3)
+
+
+@workflow(name="bench_seq_queued", version="1.0.0", queue=BENCH_QUEUE)
+async def seq_queued(ctx: Context, inp: Steps) -> int:
     total = 0
     for i in range(inp.n):
         total += await ctx.step("add_one", add_one, i)

@@ -295,6 +295,46 @@ START = Workload(
     secondary=lambda s, p: {"p95 ms": _percentile(s, 0.95), "max ms": max(_latencies_ms(s))},
 )
 
+STREAM = Workload(
+    name="stream",
+    title="1,000 sequential ctx.stream appends over 1,000 ctx.step (seq shape), default "
+    "durability (issue 22: within 1.2x)",
+    entry="stream",
+    durable=True,
+    full={"n": 1000},
+    quick={"n": 100},
+    metric="append wall / step wall (x)",
+    value=lambda s, p: s["wall_s"] / s["extra"]["step_wall_s"],
+    expected=lambda p: {
+        "total": _sum_of_add_one(p["n"]),
+        "step_total": _sum_of_add_one(p["n"]),
+        "journaled": p["n"],
+        "streamed": p["n"],
+    },
+    secondary=lambda s, p: {
+        "wall µs/append": _per_step_us(s, p),
+        "wall µs/step": s["extra"]["step_wall_s"] / s["units"] * 1e6,
+        "CPU µs/append": s["cpu_s"] / s["units"] * 1e6,
+    },
+)
+
+QUEUE = Workload(
+    name="queue-claim",
+    title="200 workflows × 10 steps, 3 worker processes, in a limited queue over in none "
+    "(issue 22: at most 1.2x)",
+    entry="queue",
+    durable=True,
+    full={"runs": 200, "steps": 10, "workers": 3},
+    quick={"runs": 20, "steps": 10, "workers": 3},
+    metric="queued wall / plain wall (x)",
+    value=lambda s, p: s["wall_s"] / s["extra"]["plain_wall_s"],
+    expected=lambda p: {"completed": p["runs"], "correct": p["runs"], "queued": p["runs"]},
+    secondary=lambda s, p: {
+        "queued ms/workflow": s["wall_s"] / s["units"] * 1e3,
+        "plain ms/workflow": s["extra"]["plain_wall_s"] / s["units"] * 1e3,
+    },
+)
+
 _ALL = (SEQ, SEQ_NOSYNC, _batch(1), _batch(4), FANOUT, EVENT, RESUME, MEMORY)
 WORKLOADS: dict[str, Workload] = {
     w.name: w
@@ -306,5 +346,7 @@ WORKLOADS: dict[str, Workload] = {
         _tool("local"),
         _tool("bubblewrap"),
         API,
+        STREAM,
+        QUEUE,
     )
 }

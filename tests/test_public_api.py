@@ -10,10 +10,12 @@ import tether.errors
 
 PUBLIC = {
     "Context",
+    "Debounce",
     "Message",
     "ModelResponse",
     "NonRetryableError",
     "PersistenceClass",
+    "Queue",
     "ReplayClass",
     "RetryPolicy",
     "RunRecord",
@@ -22,6 +24,7 @@ PUBLIC = {
     "Sensitivity",
     "Settings",
     "Tether",
+    "Throttle",
     "ToolCall",
     "WorkflowDef",
     "tool",

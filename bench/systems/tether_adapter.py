@@ -79,6 +79,34 @@ def fanout(env: Env, p: dict[str, Any]) -> Sample:
     return _one_run(env, p, "bench_fanout")
 
 
+def stream(env: Env, p: dict[str, Any]) -> Sample:
+    """n stream appends in one run, between two runs of n steps of the seq shape on the same
+    database (so neither goes first on warm caches): the sample is the appends' wall time;
+    the steps' mean rides along for the ratio."""
+    t = _tether(_settings_kw(env))
+    step_run = t.run(t.start("bench_seq", {"n": p["n"]}))  # warms the process and database
+    step_walls: list[float] = []
+    with Timer() as steps_timer:
+        t.run(t.start("bench_seq", {"n": p["n"]}))
+    step_walls.append(steps_timer.wall_s)
+    with Timer() as timer:
+        run_id = t.start("bench_stream", {"n": p["n"]})
+        run = t.run(run_id)
+    with Timer() as steps_timer:
+        t.run(t.start("bench_seq", {"n": p["n"]}))
+    step_walls.append(steps_timer.wall_s)
+    observed = {
+        "status": run.status.value,
+        "total": t.output(run),
+        "step_total": t.output(step_run),
+        "journaled": _step_entries(t, run_id, kind="stream"),
+        "streamed": len(list(t.stream(run_id, "progress", follow=False))),
+    }
+    t.close()
+    extra = {"step_wall_s": sum(step_walls) / len(step_walls), "step_walls_s": step_walls}
+    return Sample(timer.wall_s, timer.cpu_s, p["n"], observed, extra=extra)
+
+
 def _time_lane(t: Any, into: list[float]) -> None:
     """Time the ephemeral lane's own part of each call (the process), apart from what the
     runtime records around it (intent and result rows, guard audits, the journal)."""
@@ -187,6 +215,38 @@ def batch(env: Env, p: dict[str, Any]) -> Sample:
 
 
 concurrency = batch
+
+
+def queue(env: Env, p: dict[str, Any]) -> Sample:
+    """The batch three times on one database: runs in no queue, runs in a limited queue (each
+    claim counts the queue's leases under its lock), runs in no queue again, so the queued
+    batch neither goes first nor last. The sample is the queued batch; the plain batches' mean
+    wall time rides along for the ratio."""
+    from tether import RunStatus
+
+    kw = _settings_kw(env)
+    t = _tether(kw)
+    walls: list[tuple[str, Any]] = []
+    for n, workflow in enumerate(("bench_seq", "bench_seq_queued", "bench_seq")):
+
+        def kick(workflow: str = workflow, n: int = n) -> None:
+            for i in range(p["runs"]):
+                t.start(workflow, {"n": p["steps"]}, key=f"{n}-{i}")
+
+        pool = run_pool(functools.partial(_worker_prepare, kw), _worker_work, p["workers"], kick)
+        walls.append((workflow, pool))
+    queued = walls[1][1]
+    plain = [pool.wall_s for workflow, pool in walls if workflow == "bench_seq"]
+    done = t.list(statuses=[RunStatus.COMPLETED], workflow="bench_seq_queued", limit=1_000_000)
+    want = p["steps"] * (p["steps"] + 1) // 2
+    observed = {
+        "completed": len(done),
+        "correct": sum(1 for r in done if t.output(r) == want),
+        "queued": sum(1 for r in done if r.queue == "bench"),
+    }
+    t.close()
+    extra = {"plain_wall_s": sum(plain) / len(plain), "plain_walls_s": plain}
+    return Sample(queued.wall_s, queued.cpu_s, p["runs"], observed, queued.peak_rss_kb, extra=extra)
 
 
 # -- event latency ---------------------------------------------------------------------------

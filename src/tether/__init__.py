@@ -9,6 +9,8 @@ raises itself, is also here.
 from tether.client import RunView, Tether
 from tether.errors import NonRetryableError
 from tether.foundation.checkpoint.contract import RunRecord, RunStatus
+from tether.foundation.checkpoint.queues import Queue
+from tether.foundation.checkpoint.starts import Debounce, Throttle
 from tether.foundation.models.contract import Message, ModelResponse, Sensitivity, ToolCall
 from tether.foundation.tools.contract import PersistenceClass, ReplayClass
 from tether.foundation.tools.decorator import tool
@@ -19,10 +21,12 @@ from tether.settings import Settings
 
 __all__ = [
     "Context",
+    "Debounce",
     "Message",
     "ModelResponse",
     "NonRetryableError",
     "PersistenceClass",
+    "Queue",
     "ReplayClass",
     "RetryPolicy",
     "RunRecord",
@@ -31,6 +35,7 @@ __all__ = [
     "Sensitivity",
     "Settings",
     "Tether",
+    "Throttle",
     "ToolCall",
     "WorkflowDef",
     "tool",

@@ -21,6 +21,7 @@ from tether.foundation.blobs.contract import BlobStore
 from tether.foundation.checkpoint.contract import (
     TERMINAL,
     Checkpointer,
+    EntryKind,
     EventReceipt,
     JournalEntry,
     NewRun,
@@ -32,6 +33,8 @@ from tether.foundation.checkpoint.contract import (
     Wait,
 )
 from tether.foundation.checkpoint.events import BUDGET_EVENT
+from tether.foundation.checkpoint.queues import Queue, QueueState
+from tether.foundation.checkpoint.starts import Debounce, Throttle
 from tether.foundation.cost.contract import CostRecord, CostTotal
 from tether.foundation.engine.contract import EngineWorker, WorkflowEngine
 from tether.foundation.hitl.contract import (
@@ -53,6 +56,7 @@ from tether.runtime.forks import ForkPlan, check_forkable, forked_entries, plan_
 from tether.runtime.foundations import Foundations
 from tether.runtime.ids import new_run_id
 from tether.runtime.pruning import PruneReport, prune
+from tether.runtime.queues import place
 from tether.runtime.registry import REGISTRY, WorkflowDef
 from tether.runtime.schedules import new_schedule
 from tether.runtime.values import Codec
@@ -141,11 +145,24 @@ class Tether:
         key: str | None = None,
         identity: Identity | None = None,
         token: str | None = None,
+        *,
+        queue: Queue | str | None = None,
+        concurrency_key: str | None = None,
+        priority: int = 0,
+        debounce: Debounce | None = None,
+        throttle: Throttle | None = None,
     ) -> str:
         """Validate the input and write one pending run; returns its id. With a key already
         used, returns that run's id and starts nothing. Who starts it (an `identity`, or a
         `token` that I8 verifies first: IdentityError if it is bad, expired or for another
-        audience) is recorded with the run; I9's rules see it on every call."""
+        audience) is recorded with the run; I9's rules see it on every call. The run goes in
+        `queue` (else its workflow's), keyed by `concurrency_key` (else the workflow's key of
+        the input); a higher `priority` is claimed before older runs of its queue.
+
+        With `debounce`, a burst of starts with one key (per workflow) makes one run: the id
+        returned is that pending run's, which waits until `period` after the last start and
+        runs with its input. With `throttle`, at most `starts` runs (of the workflow, or of its
+        key) start in any `per` seconds; a start past that is pending until its turn."""
         if token is not None:
             identity = self.foundations.identity.verify(token)
         wf = workflow if isinstance(workflow, WorkflowDef) else self.registry.get(workflow)
@@ -157,6 +174,7 @@ class Tether:
         except ValidationError as e:
             errors = [dict(err) for err in e.errors(include_url=False)]
             raise InvalidInput(f"input for {wf.id}", errors) from None
+        placed = place(self.registry, wf, value, queue, concurrency_key, priority)
         run = self.engine.start(
             NewRun(
                 id=new_run_id(),
@@ -165,6 +183,11 @@ class Tether:
                 input=self.codec.encode(value, wf.input_adapter),
                 key=key,
                 meta={"identity": identity.model_dump(mode="json")} if identity else {},
+                queue=placed.queue,
+                queue_key=placed.key,
+                priority=placed.priority,
+                debounce=debounce and replace(debounce, key=f"{wf.name}:{debounce.key}"),
+                throttle=throttle and replace(throttle, key=f"{wf.name}:{throttle.key}"),
             )
         )
         return run.id
@@ -247,6 +270,13 @@ class Tether:
     def cancel(self, run_id: str) -> RunRecord:
         return self.engine.cancel(run_id)
 
+    def queues(self) -> builtins.list[tuple[Queue, QueueState]]:
+        """Each queue declared in this process, with its runs holding a lease, its runs
+        pending, and the oldest pending one's wait (`tether queues`)."""
+        declared = self.registry.queues()
+        states = self.checkpointer.queue_states([q.name for q in declared])
+        return list(zip(declared, states, strict=True))
+
     def plan_fork(self, run_id: str, step_id: str, cancel_original: bool = False) -> ForkPlan:
         """What `fork` would keep and call again; RunStateError if it would be refused."""
         run = self.checkpointer.get_run(run_id)
@@ -262,7 +292,8 @@ class Tether:
         cancel_original: bool = False,
     ) -> str:
         """A new run of the run's workflow (or `version` of it) that replays every journal
-        entry finished before `step_id` and runs on from there; returns its id. The old run is
+        entry finished before `step_id`, with I1's rows of the tool calls among them, and runs
+        on from there; returns its id. The old run is
         left as it is (cancelled first with `cancel_original`, which a live run needs)."""
         plan = self.plan_fork(run_id, step_id, cancel_original)
         old = plan.run
@@ -271,6 +302,9 @@ class Tether:
         if cancel_original and old.status not in TERMINAL:
             self.checkpointer.cancel(run_id)
         new_id = new_run_id()
+        # I1's rows first: when the fork becomes claimable its kept calls are already there
+        calls = [e.step_id for e in plan.kept if e.kind is EntryKind.TOOL]
+        self.foundations.tools.store.copy_calls(run_id, new_id, calls)
         self.checkpointer.fork_run(
             NewRun(
                 id=new_id,
@@ -278,6 +312,9 @@ class Tether:
                 version=version or old.version,
                 input=old.input,
                 meta={**old.meta, "forked_from": {"run": run_id, "step": step_id}},
+                queue=old.queue,
+                queue_key=old.queue_key,
+                priority=old.priority,
             ),
             forked_entries(plan, new_id),
         )

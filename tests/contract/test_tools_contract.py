@@ -433,3 +433,20 @@ async def test_tool_with_network_declared_can_connect(lane_runner: ToolRunner) -
         port = server.getsockname()[1]
         inv = call(t.can_connect_with_network, host="127.0.0.1", port=port)
         assert (await lane_runner.call(inv)).value is True
+
+
+def test_copy_calls_gives_a_fork_every_attempt_of_the_kept_steps(store: ToolCallStore) -> None:
+    def begun(step: str, run: str = "old") -> ToolCallRecord:
+        return crash_after_intent(store, call(t.add, step=step, run=run, a=1))
+
+    first = begun("1")
+    store.fail("old", "1", first.attempt, error_type="X", error="x", interrupted=True,
+               finished_at=time.time())  # fmt: skip
+    second = begun("1")
+    store.finish("old", "1", second.attempt, result="2", result_ref=None, finished_at=time.time())
+    begun("2")
+    assert store.copy_calls("old", "fork", ["1"]) == 2
+    copied = store.lookup("fork", "1")
+    assert copied == store.lookup("old", "1").model_copy(update={"run_id": "fork"})  # type: ignore[union-attr]
+    assert store.lookup("fork", "2") is None
+    assert store.copy_calls("old", "other", []) == 0

@@ -2,13 +2,15 @@
 
 Replies carry one choice with content or function tool calls (arguments as a JSON string, as
 OpenAI sends them), a finish reason and usage; errors carry OpenAI's error envelope, so the
-official SDK runs its real parsing and raising code. Point `base_url` at `base_url`.
+official SDK runs its real parsing and raising code. Point `base_url` at `base_url`. A request
+with `"stream": true` gets the same reply as server-sent chunks, paced by `chunk_delay`.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import re
 from typing import Any
 
 from tests.fakes.provider_server import Body, Failure, ProviderServer, words
@@ -66,9 +68,31 @@ def _answer(request: Body, scripted: Body | None) -> Body:
     }
 
 
+def _chunks(answer: Body) -> list[Body]:
+    """A reply as OpenAI streams it: the role, the content word by word (each with the space
+    before it), tool calls whole, the finish reason, then usage in a chunk of no choices."""
+    choice = answer["choices"][0]
+    message = choice["message"]
+    base = {"id": answer["id"], "object": "chat.completion.chunk", "created": answer["created"],
+            "model": answer["model"]}  # fmt: skip
+
+    def chunk(delta: Body, finish: str | None = None) -> Body:
+        return {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+    events = [chunk({"role": "assistant", "content": ""})]
+    events += [
+        chunk({"content": piece}) for piece in re.findall(r"\s*\S+", message["content"] or "")
+    ]
+    for i, call in enumerate(message.get("tool_calls") or []):
+        events.append(chunk({"tool_calls": [{"index": i, **call}]}))
+    events.append(chunk({}, choice["finish_reason"]))
+    events.append({**base, "choices": [], "usage": answer["usage"]})
+    return events
+
+
 class OpenAIServer(ProviderServer):
     def __init__(self) -> None:
-        super().__init__("/v1/chat/completions", _answer)
+        super().__init__("/v1/chat/completions", _answer, _chunks)
 
     @property
     def base_url(self) -> str:

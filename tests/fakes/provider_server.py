@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,8 +31,17 @@ class Failure:
 class ProviderServer:
     """Serves POST `path` on 127.0.0.1 at a free port until `close()`."""
 
-    def __init__(self, path: str, answer: Callable[[Body, Body | None], Body]) -> None:
+    def __init__(
+        self,
+        path: str,
+        answer: Callable[[Body, Body | None], Body],
+        chunks: Callable[[Body], list[Body]] | None = None,
+    ) -> None:
         self.path = path
+        self._chunks = chunks  # an answer as the server-sent events of a streamed reply
+        self.chunk_delay = 0.0  # seconds between two streamed events
+        self.streamed = 0  # events sent so far, across requests
+        self.cut_next_stream_after: int | None = None  # drop the next stream after N events
         self.requests: list[Body] = []
         self._answer = answer
         self._script: list[Body | Failure] = []
@@ -75,6 +85,9 @@ def _handler(server: ProviderServer) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             request = json.loads(self.rfile.read(length)) if length else {}
             status, payload, headers = server.handle(self.path, request)
+            if status == 200 and request.get("stream") and server._chunks is not None:
+                self._events(server._chunks(payload))
+                return
             data = json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -83,6 +96,26 @@ def _handler(server: ProviderServer) -> type[BaseHTTPRequestHandler]:
                 self.send_header(name, value)
             self.end_headers()
             self.wfile.write(data)
+
+        def _events(self, events: list[Body]) -> None:
+            """`data: {json}` per event and `data: [DONE]`, paced by `chunk_delay`; the
+            connection closes at the end (no length), as a streamed reply does."""
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            cut, server.cut_next_stream_after = server.cut_next_stream_after, None
+            try:
+                for i, event in enumerate(events):
+                    if i == cut:
+                        return  # the connection closes with no finish: a dropped stream
+                    self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+                    self.wfile.flush()
+                    server.streamed += 1
+                    time.sleep(server.chunk_delay)
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client went away mid-stream (a killed worker)
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # tests read outcomes, not access logs

@@ -133,3 +133,24 @@ def test_retry_after_prefers_milliseconds_and_ignores_http_dates() -> None:
     assert retry_after({"retry-after-ms": "250", "retry-after": "9"}) == 0.25
     assert retry_after({"retry-after": "3"}) == 3.0
     assert retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) is None
+
+
+async def test_openai_streams_text_as_it_comes_and_assembles_tool_calls(
+    openai_srv: OpenAIServer,
+) -> None:
+    backend = OpenAIBackend(base_url=openai_srv.base_url)
+    request = ModelRequest(task_class="agent", messages=[Message.user("Say it slowly")])
+    tokens: list[str] = []
+
+    async def on_token(text: str) -> None:
+        tokens.append(text)
+
+    openai_srv.queue(openai_server.text("one two three"))
+    said = await backend.stream(request, "gpt-4o", on_token)
+    assert tokens == ["one", " two", " three"] and said.text == "one two three"
+    assert said.usage.output_tokens > 0 and openai_srv.requests[-1]["stream"] is True
+    openai_srv.queue(openai_server.tool_call("weather", {"city": "Oslo"}))
+    called = await backend.stream(request, "gpt-4o", on_token)
+    assert [(c.name, c.arguments) for c in called.tool_calls] == [("weather", {"city": "Oslo"})]
+    assert called.stop_reason == "tool_calls" and tokens == ["one", " two", " three"]
+    await backend.aclose()

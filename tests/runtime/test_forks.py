@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -50,3 +52,26 @@ def test_a_forks_stream_holds_every_value_its_replay_wrote(tether: Tether) -> No
     new = tether.fork(old, "3")
     assert tether.run(new).status is RunStatus.COMPLETED
     assert [i.value for i in tether.stream(new, "progress")] == ['{"i":0}', '{"i":1}', '{"i":2}']
+
+
+def test_a_fork_copies_the_tool_call_rows_before_the_step_and_calls_the_rest_anew(
+    make_tether: Callable[..., Tether], tmp_path: Path
+) -> None:
+    t = make_tether("sqlite", workflows=["tests.runtime.flows", "tests.runtime.tool_flows"])
+    outbox = tmp_path / "outbox.txt"
+    old = t.start("add_then_mail", {"outbox": str(outbox)})
+    assert t.run(old).status is RunStatus.COMPLETED
+    tools = t.foundations.tools
+    added, mailed = tools.lookup(old, "1"), tools.lookup(old, "2")
+    assert added is not None and mailed is not None
+    plan = t.plan_fork(old, "2")
+    assert (plan.calls_again, plan.unsafe_again) == (["send_email"], ["send_email"])
+    new = t.fork(old, "2")
+    assert tools.lookup(new, "1") == added.model_copy(update={"run_id": new})  # the row, as sent
+    assert tools.lookup(new, "2") is None  # after the step: not kept
+    assert t.run(new).status is RunStatus.COMPLETED
+    again = tools.lookup(new, "2")
+    assert again is not None and again.started_at > mailed.started_at  # a new call, new key
+    assert tools.lookup(new, "1") == added.model_copy(update={"run_id": new})  # not called again
+    assert outbox.read_text().splitlines() == ["ops\ttotal 3", "ops\ttotal 3"]  # sent by each
+    assert tools.lookup(old, "2") == mailed  # the old run's rows untouched

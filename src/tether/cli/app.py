@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -26,12 +27,14 @@ from tether.cli import views
 from tether.cli.approvals import approvals_app
 from tether.cli.evals import eval_app, export, replay
 from tether.cli.fork import fork
+from tether.cli.queues import queues
 from tether.cli.serve import serve
 from tether.cli.tail import tail
 from tether.cli.triggers import triggers
 from tether.client import Tether
 from tether.errors import DatabaseUnavailable, InvalidInput, TetherError
 from tether.foundation.checkpoint.contract import RunStatus
+from tether.foundation.checkpoint.starts import Debounce
 from tether.foundation.loader import open_backend
 from tether.foundation.secrets.redaction import RedactingFilter
 from tether.foundation.trace.contract import TraceSink
@@ -118,6 +121,17 @@ def run(
         str | None,
         typer.Option(envvar="TETHER_TOKEN", help="Your I8 token: the run records who started it"),
     ] = None,
+    queue: Annotated[
+        str | None, typer.Option(help="A queue the workflows declare (else the workflow's)")
+    ] = None,
+    concurrency_key: Annotated[
+        str | None, typer.Option(help="The run's key within its queue's per-key limit")
+    ] = None,
+    priority: Annotated[int, typer.Option(help="Claimed before older runs of its queue")] = 0,
+    debounce: Annotated[
+        str | None,
+        typer.Option(help="KEY=SECONDS: one run for a burst of starts with KEY, after the last"),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Start a run. With --wait, execute it here (or follow the worker that has it)."""
@@ -125,7 +139,10 @@ def run(
         data = _parse_json(input, f"--input for {workflow}")
         if wait:  # a bad lane mapping stops here, before a run exists
             t.check_tools()
-        run_id = t.start(workflow, data, key=key, token=token)
+        run_id = t.start(
+            workflow, data, key=key, token=token, queue=queue, concurrency_key=concurrency_key,
+            priority=priority, debounce=_debounce(debounce),
+        )  # fmt: skip
         if not wait:
             if as_json:
                 out.print_json(json.dumps({"id": run_id}))
@@ -133,6 +150,19 @@ def run(
                 out.print(f"started {run_id}  (tether inspect {run_id})", highlight=False)
             return
         _wait(t, run_id, as_json)
+
+
+def _debounce(option: str | None) -> Debounce | None:
+    if option is None:
+        return None
+    key, sep, seconds = option.rpartition("=")
+    try:
+        period = float(seconds)
+    except ValueError:
+        period = math.nan
+    if not sep or math.isnan(period):
+        raise InvalidInput("--debounce", f"expected KEY=SECONDS, e.g. ticket-7=30, got {option!r}")
+    return Debounce(key=key, period=period)
 
 
 def _wait(t: Tether, run_id: str, as_json: bool) -> NoReturn:
@@ -439,6 +469,7 @@ app.command()(serve)
 app.command()(tail)
 app.command()(fork)
 app.command()(triggers)
+app.command()(queues)
 
 
 def _logging() -> None:

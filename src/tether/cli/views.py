@@ -117,11 +117,16 @@ def runs_table(runs: list[RunRecord], costs: dict[str, CostTotal]) -> Table:
 def print_inspect(t: Tether, view: RunView, console: Console) -> None:
     run = view.run
     console.print(f"[bold]{run.id}[/]  {run.workflow_id}  {_status(run.status)}", highlight=False)
+    waiting_to_start = run.status is RunStatus.PENDING and run.start_at
     console.print(
         f"created {when(run.created_at)}  updated {when(run.updated_at)}"
-        + (f"  wakes {when(run.wake_at)}" if run.wake_at else ""),
+        + (f"  wakes {when(run.wake_at)}" if run.wake_at else "")
+        + (f"  starts {when(run.start_at)}" if waiting_to_start else ""),
         highlight=False,
     )
+    if run.queue is not None:
+        key = f", key {run.queue_key}" if run.queue_key is not None else ""
+        console.print(f"queue  {run.queue}{key}, priority {run.priority}", highlight=False)
     console.print(f"input  {_short(t.codec.resolve(run.input), 200)}", highlight=False)
     if run.output is not None:
         console.print(f"output {_short(t.codec.resolve(run.output), 200)}", highlight=False)

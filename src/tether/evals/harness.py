@@ -29,7 +29,7 @@ from tether.evals.fixtures import FixtureLanes
 from tether.foundation.blobs.files import FileBlobStore
 from tether.foundation.checkpoint.contract import RunStatus
 from tether.foundation.evals.contract import EvalConfig, GoldenCase, digest
-from tether.foundation.models.contract import ModelRequest, RoutedResponse
+from tether.foundation.models.contract import ModelRequest, RoutedResponse, TokenSink
 from tether.foundation.models.router import BeforeAttempt, ModelRouter
 from tether.foundation.tools.memory import MemoryToolResults
 from tether.foundation.tools.runner import ToolRunner
@@ -77,9 +77,13 @@ class _RecordingRouter(ModelRouter):
     log: _PromptLog
 
     async def complete(
-        self, request: ModelRequest, *, before_attempt: BeforeAttempt | None = None
+        self,
+        request: ModelRequest,
+        *,
+        before_attempt: BeforeAttempt | None = None,
+        tokens: TokenSink | None = None,
     ) -> RoutedResponse:
-        routed = await super().complete(request, before_attempt=before_attempt)
+        routed = await super().complete(request, before_attempt=before_attempt, tokens=tokens)
         self.log.add(request, routed)
         return routed
 

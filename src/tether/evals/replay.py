@@ -27,7 +27,7 @@ from tether.evals.candidate import eval_settings
 from tether.foundation.blobs.contract import BlobStore
 from tether.foundation.checkpoint.contract import JournalEntry, NewRun, RunRecord, RunStatus
 from tether.foundation.loader import open_backend
-from tether.foundation.models.contract import ModelRequest, RoutedResponse
+from tether.foundation.models.contract import ModelRequest, RoutedResponse, TokenSink
 from tether.foundation.models.router import BeforeAttempt, ModelRouter
 from tether.foundation.tools.contract import (
     Lane,
@@ -73,7 +73,11 @@ class _FrontierLanes:
 
 class _FrontierRouter(ModelRouter):
     async def complete(
-        self, request: ModelRequest, *, before_attempt: BeforeAttempt | None = None
+        self,
+        request: ModelRequest,
+        *,
+        before_attempt: BeforeAttempt | None = None,
+        tokens: TokenSink | None = None,
     ) -> RoutedResponse:
         raise _Frontier(f"model {request.task_class}")
 

@@ -48,6 +48,7 @@ from tether.foundation.trace.contract import SpanEvent
 from tether.runtime.branches import in_branch
 from tether.runtime.execution import Execution, NeedsAttention
 from tether.runtime.retry import RetryPolicy
+from tether.runtime.tokens import StreamedTokens
 
 
 def _identity(ex: Execution) -> Identity | None:
@@ -296,7 +297,9 @@ def _tool_attributes(tool: ToolDef, replayed: bool) -> dict[str, Any]:
     }
 
 
-async def call_model(ex: Execution, sid: str, request: ModelRequest) -> Any:
+async def call_model(
+    ex: Execution, sid: str, request: ModelRequest, stream: str | None = None
+) -> Any:
     name = request.task_class
     entry = ex.replayed(sid, name, EntryKind.MODEL)
     if entry is not None:
@@ -324,9 +327,14 @@ async def call_model(ex: Execution, sid: str, request: ModelRequest) -> Any:
     judged = len(decisions)  # decided before dispatch; the rest per attempt and after
     hook = RouteGuard(chain, call)
     ex.commit_recorded()
+    tokens = StreamedTokens(ex, sid, stream) if stream is not None else None
     try:
-        routed = await foundations.models.complete(request, before_attempt=hook)
+        routed = await foundations.models.complete(request, before_attempt=hook, tokens=tokens)
+        if tokens is not None:
+            tokens.flush()
     except (ModelError, GuardError) as e:
+        if tokens is not None:
+            tokens.flush()  # a failed call's tokens stay, as an interrupted attempt's do
         decisions += hook.finish(CallOutcome(ok=False, error=str(e)))
         inputs["guards"] = _decisions(decisions)
         failed = await _write(

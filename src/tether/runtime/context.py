@@ -44,6 +44,7 @@ from tether.runtime.branches import BRANCH, start_branch
 from tether.runtime.calls import call_model, call_tool, root_of
 from tether.runtime.execution import Execution, Release, Suspend
 from tether.runtime.ids import new_run_id
+from tether.runtime.queues import place
 from tether.runtime.registry import REGISTRY, WorkflowDef
 from tether.runtime.retry import RetryPolicy
 from tether.runtime.values import UnserialisableValue, return_adapter
@@ -259,9 +260,14 @@ class Context:
         tools: Sequence[ToolDef | ToolSpec] = (),
         sensitivity: Sensitivity | str = Sensitivity.INTERNAL,
         max_tokens: int = 1024,
+        stream: str | None = None,
     ) -> Awaitable[ModelResponse]:
         """A durable LLM call through I12: routed by task class and sensitivity, guarded,
-        priced and traced. A resumed run gets the journaled response: tokens are paid once."""
+        priced and traced. A resumed run gets the journaled response: tokens are paid once.
+        With `stream`, the answer's text also goes to the run's stream of that key as it
+        arrives; an attempt cut short is followed there by a restart marker (`runtime/tokens`)."""
+        if stream is not None and (not isinstance(stream, str) or not stream):
+            raise TypeError(f"a stream key is a non-empty string, not {stream!r}")
         request = ModelRequest(
             task_class=task_class,
             messages=[m if isinstance(m, Message) else Message.model_validate(m) for m in messages],
@@ -272,7 +278,7 @@ class Context:
             sensitivity=Sensitivity(sensitivity),
             max_tokens=max_tokens,
         )
-        return call_model(self._ex, self._next_id(), request)
+        return call_model(self._ex, self._next_id(), request, stream)
 
     def secret(self, name: str) -> str:
         """A credential from I7, for a tool argument or a provider. Not journaled: it is read
@@ -404,7 +410,9 @@ class Context:
                 ex.raise_entry_error(entry)
             return ex.codec.decode(entry.value or "null", wf.output_adapter)
         ex.check_stopping()
-        child_input = ex.codec.encode(wf.input_adapter.validate_python(input), wf.input_adapter)
+        child_value = wf.input_adapter.validate_python(input)
+        child_input = ex.codec.encode(child_value, wf.input_adapter)
+        placed = place(REGISTRY, wf, child_value)
         ex.commit_recorded()
         child_id = new_run_id()
         root, root_workflow = root_of(ex)
@@ -422,6 +430,8 @@ class Context:
                 parent_id=ex.run.id,
                 parent_step=sid,
                 meta=meta,
+                queue=placed.queue,
+                queue_key=placed.key,
             )
         )
         raise ex.suspend(Wait(step_id=sid, name=name, kind=WaitKind.CHILD, child_id=child.id))

@@ -5,7 +5,8 @@ came from in `meta["forked_from"]`.
 
 What "before" means: an entry finished no later than the step's first attempt started. A wait
 completion, a child's result, a tool call's result all come along as the journal entries they
-are; replay answers from them, so a tool call before the step is not made again (stream values
+are, and I1's rows of those tool calls are copied to the new run (I1 is the calls' source of
+truth); replay answers from them, so a tool call before the step is not made again (stream values
 are written again, to the fork's own stream, from the replayed results). A tool call at
 or after the step is a new call under the new run's id (a new key): `ForkPlan.calls_again`
 names them, and the CLI asks before forking when one is `unsafe_on_replay`.

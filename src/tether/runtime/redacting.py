@@ -73,6 +73,12 @@ class RedactingCheckpointer:
     ) -> int:
         return self._inner.append_stream(run_id, token, key, redact(value), entry)
 
+    def append_tokens(
+        self, run_id: str, token: str, key: str, step_id: str, values: Sequence[str], first: bool
+    ) -> None:
+        clean = [redact(v) for v in values]
+        self._inner.append_tokens(run_id, token, key, step_id, clean, first)
+
     def park(
         self, run_id: str, token: str, waits: Sequence[Wait], entries: Sequence[JournalEntry] = ()
     ) -> list[JournalEntry]:

@@ -20,6 +20,7 @@ from pydantic import TypeAdapter
 
 from tether.errors import ConfigurationError, WorkflowImportError, WorkflowNotFound
 from tether.foundation.checkpoint.contract import Accept
+from tether.foundation.checkpoint.queues import Queue
 
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
 
@@ -34,10 +35,17 @@ class WorkflowDef:
     input_adapter: TypeAdapter[Any] = field(repr=False, compare=False)
     output_adapter: TypeAdapter[Any] = field(repr=False, compare=False)
     resumes: tuple[str, ...] = ()
+    queue: Queue | None = None
+    # the run's concurrency key within its queue, from its validated input
+    concurrency_key: Callable[[Any], str] | None = field(default=None, compare=False)
 
     @property
     def id(self) -> str:
         return f"{self.name}@{self.version}"
+
+    @property
+    def queue_name(self) -> str | None:
+        return self.queue.name if self.queue is not None else None
 
     def accepts(self) -> list[Accept]:
         return [Accept(workflow=self.name, version=v) for v in (self.version, *self.resumes)]
@@ -51,8 +59,11 @@ class Registry:
 
     def __init__(self) -> None:
         self._defs: dict[str, dict[str, WorkflowDef]] = {}
+        self._queues: dict[str, Queue] = {}
 
     def add(self, wf: WorkflowDef) -> None:
+        if wf.queue is not None:
+            self.add_queue(wf.queue)
         versions = self._defs.setdefault(wf.name, {})
         old = versions.get(wf.version)
         if old is not None and old.fn is not wf.fn and _qualname(old.fn) != _qualname(wf.fn):
@@ -78,6 +89,27 @@ class Registry:
             return versions[version]
         takers = [d for d in versions.values() if d.can_run(version)]
         return max(takers, key=lambda d: _semver_key(d.version)) if takers else None
+
+    def add_queue(self, queue: Queue) -> None:
+        """Every worker enforces the limits it imported: one name, one set of limits."""
+        old = self._queues.setdefault(queue.name, queue)
+        if old != queue:
+            raise ConfigurationError(
+                f"queue {queue.name!r} is declared twice with different limits ({old} and "
+                f"{queue}): declare it once and use that object everywhere"
+            )
+
+    def queue(self, name: str) -> Queue:
+        if name not in self._queues:
+            known = ", ".join(sorted(self._queues)) or "none"
+            raise ConfigurationError(
+                f"queue {name!r} is not declared in this process (declared: {known}); declare "
+                "it with Queue(...) on a @workflow in a module the settings' workflows list"
+            )
+        return self._queues[name]
+
+    def queues(self) -> list[Queue]:
+        return sorted(self._queues.values(), key=lambda q: q.name)
 
     def accepts(self) -> list[Accept]:
         return [
@@ -111,9 +143,19 @@ def _qualname(fn: Callable[..., Any]) -> str:
 
 
 def workflow(
-    *, name: str, version: str, resumes: Iterable[str] = ()
+    *,
+    name: str,
+    version: str,
+    resumes: Iterable[str] = (),
+    queue: Queue | None = None,
+    concurrency_key: Callable[[Any], str] | None = None,
 ) -> Callable[[Callable[..., Awaitable[Any]]], WorkflowDef]:
-    """Register `async def f(ctx, input: Model) -> Model` as `name@version`."""
+    """Register `async def f(ctx, input: Model) -> Model` as `name@version`. Its runs go in
+    `queue` (its limits apply across every worker), keyed by `concurrency_key(input)`."""
+    if concurrency_key is not None and queue is None:
+        raise ConfigurationError(
+            f"workflow {name!r}: concurrency_key is a key within a queue; give queue=Queue(...)"
+        )
     if not _SEMVER.match(version):
         raise ConfigurationError(f"workflow {name!r}: version {version!r} is not X.Y.Z")
     if "@" in name or not name:
@@ -137,6 +179,8 @@ def workflow(
             input_type=input_type,
             output_type=output_type,
             resumes=tuple(resumes),
+            queue=queue,
+            concurrency_key=concurrency_key,
             input_adapter=TypeAdapter(input_type),
             output_adapter=TypeAdapter(output_type),
         )

@@ -220,7 +220,7 @@ class Worker:
 
     def run(self, until_idle: bool = False) -> int:
         s = self.services
-        accepts = s.registry.accepts()
+        accepts, queues = s.registry.accepts(), s.registry.queues()
         wake = threading.Event()
         heartbeats = Heartbeats(s)
         commits = GroupCommit(s.checkpointer)
@@ -240,7 +240,9 @@ class Worker:
                     claimed_at = time.monotonic()
                     if free > 0:
                         try:
-                            claims = s.checkpointer.claim(s.owner, accepts, free, s.lease_seconds)
+                            claims = s.checkpointer.claim(
+                                s.owner, accepts, free, s.lease_seconds, queues=queues
+                            )
                         except DatabaseUnavailable as e:
                             # One line for the outage, not one a try; nothing but a stop cuts
                             # the backoff short (every idle poll would otherwise).

@@ -13,12 +13,16 @@ one (PostgreSQL `now()`), else from the host's (SQLite lives on the host).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from tether.foundation.checkpoint.queues import Queue, QueueState
+from tether.foundation.checkpoint.starts import Debounce, Throttle
 
 if TYPE_CHECKING:
     from tether.settings import Settings
@@ -107,6 +111,15 @@ class StreamItem:
     written_at: float
 
 
+def restart_marker(begun_at: int) -> str:
+    """The stream value that follows the tokens of an interrupted model call: a reader drops
+    the values from offset `begun_at` up to it. Tokens are JSON strings, so no token is one."""
+    return json.dumps({"$restart": begun_at})
+
+
+RESTART_PREFIX = '{"$restart": '
+
+
 @dataclass(slots=True, frozen=True)
 class StreamPage:
     """What `read_stream` found: the values from the offset asked for, in order, and whether
@@ -125,6 +138,11 @@ class NewRun(BaseModel):
     parent_id: str | None = None
     parent_step: str | None = None
     meta: dict[str, Any] = Field(default_factory=dict)
+    queue: str | None = None
+    queue_key: str | None = None  # the concurrency key within the queue
+    priority: int = 0  # within its queue, higher is claimed first
+    debounce: Debounce | None = None  # fold into the pending run of its key, started later
+    throttle: Throttle | None = None  # start no sooner than its key's rate allows
 
 
 class RunRecord(BaseModel):
@@ -147,6 +165,10 @@ class RunRecord(BaseModel):
     cancel_requested: bool = False
     claims: int = 0
     meta: dict[str, Any] = Field(default_factory=dict)
+    queue: str | None = None
+    queue_key: str | None = None
+    priority: int = 0
+    start_at: float | None = None  # a debounced or throttled run is not claimed before it
 
     @property
     def workflow_id(self) -> str:
@@ -271,7 +293,10 @@ class Checkpointer(Protocol):
         ...
 
     def create_run(self, new: NewRun) -> tuple[RunRecord, bool]:
-        """Insert a pending run; with a key already used, return that run and False."""
+        """Insert a pending run; with a key already used, return that run and False. With a
+        `debounce`, a pending run of its key not yet claimed takes the new input and a later
+        `start_at` instead (returned with False); with a `throttle`, `start_at` is the first
+        time its key's rate allows (`starts.py`)."""
         ...
 
     def fork_run(self, new: NewRun, entries: Sequence[JournalEntry]) -> RunRecord:
@@ -309,10 +334,17 @@ class Checkpointer(Protocol):
         limit: int,
         lease_seconds: float,
         run_id: str | None = None,
+        queues: Sequence[Queue] = (),
     ) -> list[Claim]:
         """Take up to `limit` runnable runs (pending, due, or with an expired lease) under a
         fresh lease token each, with their journals read once. Runs with a pending cancel whose
-        lease expired are marked cancelled instead of being handed out."""
+        lease expired are marked cancelled instead of being handed out. A run in a queue is
+        taken only if its queue is among `queues` and its limits admit it (`Occupancy.admit`,
+        counted in the same transaction, atomically across claimers), by priority then age."""
+        ...
+
+    def queue_states(self, names: Sequence[str]) -> list[QueueState]:
+        """Running and pending runs of each named queue, and the oldest pending one's wait."""
         ...
 
     def heartbeat(self, run_id: str, token: str, lease_seconds: float) -> bool:
@@ -339,6 +371,16 @@ class Checkpointer(Protocol):
         """Append `value` (JSON text) to the run's stream `key` at its next offset and journal
         `entry` (kind stream, its value set to that offset) in one commit, the lease checked in
         it; return the offset, or raise LeaseLost. Wakes readers in `wait_for_work`."""
+        ...
+
+    def append_tokens(
+        self, run_id: str, token: str, key: str, step_id: str, values: Sequence[str], first: bool
+    ) -> None:
+        """Append a model call's streamed tokens (JSON text each) to the run's stream `key`,
+        tagged with the call's step id and journaled by nothing: the call is journaled once, as
+        a whole. With `first` (an attempt's first write), if an earlier attempt of the step left
+        tokens after its last restart marker, a marker goes first (`restart_marker`, naming the
+        offset those tokens began at). Lease checked in the same commit, or LeaseLost."""
         ...
 
     def read_stream(self, run_id: str, key: str, offset: int = 0, limit: int = 1000) -> StreamPage:

@@ -11,6 +11,7 @@ A backend implements `ModelBackend.complete` and maps its vendor's failures to
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, runtime_checkable
 
@@ -223,4 +224,27 @@ class ModelBackend(Protocol):
 
     async def complete(self, request: ModelRequest, model: str) -> ModelResponse:
         """Answer the request with `model`, or raise ModelRetryableError / ModelFatalError."""
+        ...
+
+
+@runtime_checkable
+class TokenSink(Protocol):
+    """Where a streamed call's tokens go as they arrive (the runtime writes them to a run's
+    stream). `attempt` is called before every backend attempt, so a sink can mark a restart
+    before the first token of an attempt that follows one which already wrote tokens."""
+
+    def attempt(self) -> None: ...
+
+    async def token(self, text: str) -> None: ...
+
+
+@runtime_checkable
+class StreamingBackend(Protocol):
+    """A backend that can hand over its answer's text as it is generated. A backend without
+    it still serves a streamed call: its whole text is one token, after the answer."""
+
+    async def stream(
+        self, request: ModelRequest, model: str, on_token: Callable[[str], Awaitable[None]]
+    ) -> ModelResponse:
+        """Answer as `complete` does, awaiting `on_token` with each piece of text first."""
         ...

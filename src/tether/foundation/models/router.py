@@ -40,11 +40,14 @@ from tether.foundation.models.contract import (
     AttemptRecord,
     ModelBackend,
     ModelRequest,
+    ModelResponse,
     Route,
     RouteAttempt,
     RouteDecision,
     RoutedResponse,
     Sensitivity,
+    StreamingBackend,
+    TokenSink,
 )
 
 if TYPE_CHECKING:
@@ -151,9 +154,14 @@ class ModelRouter:
         return wait if wait <= self._max_retry_wait else None
 
     async def complete(
-        self, request: ModelRequest, *, before_attempt: BeforeAttempt | None = None
+        self,
+        request: ModelRequest,
+        *,
+        before_attempt: BeforeAttempt | None = None,
+        tokens: TokenSink | None = None,
     ) -> RoutedResponse:
-        """Answer the request on the first route that can; ModelError if none could."""
+        """Answer the request on the first route that can; ModelError if none could. With
+        `tokens`, the answer's text goes there as it arrives, attempt by attempt."""
         routes = self.plan(request.task_class, request.sensitivity)
         if not routes:
             raise ModelError(
@@ -181,7 +189,7 @@ class ModelRouter:
                         last_error, skipped = e, skipped + 1
                         break
                 try:
-                    response = await backend.complete(request, route.model)
+                    response = await _answer(backend, request, route.model, tokens)
                 except ModelRetryableError as e:
                     wait = self._wait(e, attempt)
                     if e.status == 429 and attempt < self._rate_limit_attempts and wait is not None:
@@ -218,3 +226,18 @@ class ModelRouter:
             close = getattr(backend, "aclose", None)
             if close is not None:
                 await close()
+
+
+async def _answer(
+    backend: ModelBackend, request: ModelRequest, model: str, tokens: TokenSink | None
+) -> ModelResponse:
+    """One backend attempt; streamed into `tokens` if given (whole, if the backend can't)."""
+    if tokens is None:
+        return await backend.complete(request, model)
+    tokens.attempt()
+    if isinstance(backend, StreamingBackend):
+        return await backend.stream(request, model, tokens.token)
+    response = await backend.complete(request, model)
+    if response.text:
+        await tokens.token(response.text)
+    return response

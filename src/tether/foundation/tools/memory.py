@@ -83,6 +83,19 @@ class MemoryToolResults:
             keys = [k for k in self._rows if k[0] in gone]
             return sum(len(self._rows.pop(k)) for k in keys)
 
+    def copy_calls(self, from_run: str, to_run: str, step_ids: Sequence[str]) -> int:
+        with self._lock:
+            copied = 0
+            for step_id in step_ids:
+                rows = [
+                    r.model_copy(update={"run_id": to_run})
+                    for r in self._rows.get((from_run, step_id), [])
+                ]
+                if rows:
+                    self._rows[(to_run, step_id)] = rows
+                    copied += len(rows)
+            return copied
+
     def blob_refs(self) -> set[str]:
         with self._lock:
             return {r.result_ref for rows in self._rows.values() for r in rows if r.result_ref}

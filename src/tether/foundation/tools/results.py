@@ -122,6 +122,12 @@ class ToolCallStore(Protocol):
         """Delete the rows of these (pruned) runs; returns how many."""
         ...
 
+    def copy_calls(self, from_run: str, to_run: str, step_ids: Sequence[str]) -> int:
+        """Copy every attempt's row of these steps of `from_run` to `to_run`, in one
+        transaction (a fork keeps the calls made before the step it starts from); returns how
+        many rows. The copies keep their keys and results: they record what was sent."""
+        ...
+
     def blob_refs(self) -> set[str]:
         """Every blob address a stored result refers to."""
         ...

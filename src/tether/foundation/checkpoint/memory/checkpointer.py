@@ -43,6 +43,8 @@ from tether.foundation.checkpoint.memory.state import MemoryRun
 from tether.foundation.checkpoint.memory.streams import MemoryStreams
 from tether.foundation.checkpoint.memory.threads import MemoryThreads
 from tether.foundation.checkpoint.memory.workers import MemoryWorkers
+from tether.foundation.checkpoint.queues import Occupancy, Queue, QueueState
+from tether.foundation.checkpoint.starts import throttled_start
 
 
 class MemoryCheckpointer(
@@ -74,6 +76,10 @@ class MemoryCheckpointer(
             if new.key is not None and new.key in self._keys:
                 return self._runs[self._keys[new.key]].record, False
             now = time.time()
+            start_at = self._start_at(new, now)
+            if isinstance(start_at, MemoryRun):  # the pending run of its debounce key
+                start_at.record = start_at.record.model_copy(update={"input": new.input})
+                return start_at.record, False
             record = RunRecord(
                 id=new.id,
                 workflow=new.workflow,
@@ -86,13 +92,47 @@ class MemoryCheckpointer(
                 created_at=now,
                 updated_at=now,
                 meta=new.meta,
+                queue=new.queue,
+                queue_key=new.queue_key,
+                priority=new.priority,
+                start_at=start_at,
             )
             horizon = self._last_event
-            self._runs[new.id] = MemoryRun(record=record, horizon=horizon)
+            self._runs[new.id] = MemoryRun(
+                record=record,
+                horizon=horizon,
+                debounce_key=new.debounce.key if new.debounce else None,
+                throttle_key=new.throttle.key if new.throttle else None,
+            )
             if new.key is not None:
                 self._keys[new.key] = new.id
             self._work.notify_all()
             return record, True
+
+    def _start_at(self, new: NewRun, now: float) -> float | MemoryRun | None:
+        """When a debounced or throttled run may start; or, for a debounced start, the pending
+        run of its key, pushed back."""
+        start_at: float | None = None
+        if new.debounce is not None:
+            start_at = now + new.debounce.period
+            for run in self._runs.values():
+                rec = run.record
+                pending = rec.status is RunStatus.PENDING and rec.claims == 0
+                if run.debounce_key == new.debounce.key and pending:
+                    self._update(run, now, start_at=start_at)
+                    return run
+        if new.throttle is not None:
+            rule = new.throttle
+            latest = sorted(
+                (
+                    r.record.start_at or 0.0
+                    for r in self._runs.values()
+                    if r.throttle_key == rule.key
+                ),
+                reverse=True,
+            )
+            start_at = throttled_start(now, start_at or now, latest, rule)
+        return start_at
 
     def get_run(self, run_id: str) -> RunRecord:
         with self._lock:
@@ -141,11 +181,16 @@ class MemoryCheckpointer(
         limit: int,
         lease_seconds: float,
         run_id: str | None = None,
+        queues: Sequence[Queue] = (),
     ) -> list[Claim]:
         now = time.time()
         claims: list[Claim] = []
+        known = {q.name: q for q in queues}
+        held: dict[str, Occupancy] = {}
         with self._lock:
-            candidates = sorted(self._runs.values(), key=lambda r: r.record.created_at)
+            candidates = sorted(
+                self._runs.values(), key=lambda r: (-r.record.priority, r.record.created_at)
+            )
             for run in candidates:
                 if len(claims) >= limit:
                     break
@@ -157,10 +202,24 @@ class MemoryCheckpointer(
                     for a in accepts
                 ):
                     continue
+                queue = known.get(rec.queue) if rec.queue is not None else None
+                if rec.queue is not None and queue is None:
+                    continue  # a queue this worker does not know the limits of
                 if rec.cancel_requested:
                     self._mark_cancelled(run, now)
                     continue
+                if queue is not None:
+                    if queue.name not in held:
+                        held[queue.name] = self._occupancy(queue, now)
+                    if not held[queue.name].admit(
+                        queue,
+                        rec.queue_key,
+                        holds_slot=rec.status is RunStatus.RUNNING,
+                        first_start=run.started_at is None,
+                    ):
+                        continue
                 run.token = uuid.uuid4().hex
+                run.started_at = run.started_at or now
                 self._update(
                     run,
                     now,
@@ -174,10 +233,32 @@ class MemoryCheckpointer(
                 )
         return claims
 
+    def _occupancy(self, queue: Queue, now: float) -> Occupancy:
+        held = Occupancy()
+        for run in self._runs.values():
+            if run.record.queue != queue.name:
+                continue
+            if run.record.status is RunStatus.RUNNING:
+                held.running[run.record.queue_key] += 1
+            if run.started_at is not None and run.started_at > now - queue.per:
+                held.started += 1
+        return held
+
+    def queue_states(self, names: Sequence[str]) -> list[QueueState]:
+        with self._lock:
+            runs = [r.record for r in self._runs.values() if r.record.queue in names]
+        states = []
+        for name in names:
+            mine = [r for r in runs if r.queue == name]
+            pending = [r.updated_at for r in mine if r.status is RunStatus.PENDING]
+            running = sum(r.status is RunStatus.RUNNING for r in mine)
+            states.append(QueueState(name, running, len(pending), min(pending, default=None)))
+        return states
+
     @staticmethod
     def _runnable(rec: RunRecord, now: float) -> bool:
         if rec.status is RunStatus.PENDING:
-            return True
+            return rec.start_at is None or rec.start_at <= now
         if rec.status in (RunStatus.SLEEPING, RunStatus.WAITING):
             return rec.wake_at is not None and rec.wake_at <= now
         return rec.status is RunStatus.RUNNING and (rec.lease_expires_at or 0) < now

@@ -26,6 +26,9 @@ class MemoryForks(MemoryState):
                 created_at=now,
                 updated_at=now,
                 meta=new.meta,
+                queue=new.queue,
+                queue_key=new.queue_key,
+                priority=new.priority,
             )
             run = MemoryRun(record=record, horizon=self._last_event)
             self._insert(run, entries)

@@ -26,7 +26,8 @@ from tether.foundation.checkpoint.events import child_entry
 @dataclass
 class MemoryRun:
     """A run's record, and what only the double keeps beside it (the SQL backends keep these
-    in columns and tables): the lease token, the event horizon, the journal and the waits."""
+    in columns and tables): the lease token, the event horizon, the journal, the waits, the
+    streams, the time of the first claim and the keys its start was debounced or throttled by."""
 
     record: RunRecord
     token: str | None = None
@@ -34,6 +35,10 @@ class MemoryRun:
     journal: dict[tuple[str, int], JournalEntry] = field(default_factory=dict)
     waits: dict[str, Wait] = field(default_factory=dict)
     streams: dict[str, list[StreamItem]] = field(default_factory=dict)
+    stream_steps: dict[str, dict[int, str]] = field(default_factory=dict)  # model tokens' steps
+    started_at: float | None = None  # its first claim: what a queue's rate limit counts
+    debounce_key: str | None = None
+    throttle_key: str | None = None
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 
-from tether.foundation.checkpoint.contract import TERMINAL, JournalEntry, StreamItem, StreamPage
+from tether.foundation.checkpoint.contract import (
+    RESTART_PREFIX,
+    TERMINAL,
+    JournalEntry,
+    StreamItem,
+    StreamPage,
+    restart_marker,
+)
 from tether.foundation.checkpoint.memory.state import MemoryState
 
 
@@ -32,6 +40,26 @@ class MemoryStreams(MemoryState):
             )
             self._work.notify_all()
             return offset
+
+    def append_tokens(
+        self, run_id: str, token: str, key: str, step_id: str, values: Sequence[str], first: bool
+    ) -> None:
+        with self._lock:
+            run = self._leased(run_id, token)
+            items = run.streams.setdefault(key, [])
+            tagged = run.stream_steps.setdefault(key, {})  # offset -> the step that wrote it
+            rows = list(values)
+            if first:
+                mine = [o for o, sid in tagged.items() if sid == step_id]
+                marks = [o for o in mine if items[o].value.startswith(RESTART_PREFIX)]
+                unmarked = [o for o in mine if o > max(marks, default=-1)]
+                if unmarked:
+                    rows.insert(0, restart_marker(min(unmarked)))
+            now = time.time()
+            for value in rows:
+                tagged[len(items)] = step_id
+                items.append(StreamItem(run_id, key, len(items), value, run.record.claims, now))
+            self._work.notify_all()
 
     def read_stream(self, run_id: str, key: str, offset: int = 0, limit: int = 1000) -> StreamPage:
         with self._lock:

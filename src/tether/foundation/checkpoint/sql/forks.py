@@ -22,9 +22,9 @@ class ForkStatements:
     def __init__(self, placeholder: str, now: str) -> None:
         self.insert_run = (
             "INSERT INTO runs (id, workflow, version, status, input, parent_id, parent_step, "
-            "created_at, updated_at, event_horizon, meta) "
+            "created_at, updated_at, event_horizon, meta, queue, queue_key, priority) "
             f"VALUES (?, ?, ?, 'pending', ?, ?, ?, {now}, {now}, "
-            "(SELECT COALESCE(MAX(id), 0) FROM events), ?) RETURNING *"
+            "(SELECT COALESCE(MAX(id), 0) FROM events), ?, ?, ?, ?) RETURNING *"
         ).replace("?", placeholder)
 
 
@@ -38,7 +38,7 @@ class SqlForks(SqlCheckpointer[D]):
             [row] = c.execute(
                 self._forks.insert_run,
                 (new.id, new.workflow, new.version, new.input, new.parent_id, new.parent_step,
-                 json.dumps(new.meta)),
+                 json.dumps(new.meta), new.queue, new.queue_key, new.priority),
             ).fetchall()  # fmt: skip
             if entries:
                 c.cursor().executemany(self._sql.insert_entry, [entry_row(e) for e in entries])

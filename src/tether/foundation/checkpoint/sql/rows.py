@@ -42,5 +42,6 @@ def to_run(r: Any) -> RunRecord:
         created_at=r["created_at"], updated_at=r["updated_at"], wake_at=r["wake_at"],
         lease_owner=r["lease_owner"], lease_expires_at=r["lease_expires_at"],
         cancel_requested=bool(r["cancel_requested"]), claims=r["claims"],
-        meta=json.loads(r["meta"]),
+        meta=json.loads(r["meta"]), queue=r["queue"], queue_key=r["queue_key"],
+        priority=r["priority"], start_at=r["start_at"],
     )  # fmt: skip

@@ -8,10 +8,18 @@ woken run does.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import TypeVar
 
-from tether.foundation.checkpoint.contract import TERMINAL, JournalEntry, StreamItem, StreamPage
+from tether.foundation.checkpoint.contract import (
+    RESTART_PREFIX,
+    TERMINAL,
+    JournalEntry,
+    StreamItem,
+    StreamPage,
+    restart_marker,
+)
 from tether.foundation.checkpoint.sql.checkpointer import SqlCheckpointer
 from tether.foundation.checkpoint.sql.dialect import Connection, Database
 from tether.foundation.checkpoint.sql.rows import entry_row
@@ -38,6 +46,15 @@ class StreamStatements:
             "WHERE run_id = ? AND key = ? AND seq >= ? ORDER BY seq LIMIT ?"
         )
         self.status = q("SELECT status FROM runs WHERE id = ?")
+        self.insert_token = q(
+            "INSERT INTO streams (run_id, key, seq, value, attempt, written_at, step_id) "
+            f"VALUES (?, ?, ?, ?, ?, {now}, ?)"
+        )
+        self.unmarked = q(
+            "SELECT MIN(seq) AS begun, MAX(seq) AS last FROM streams WHERE run_id = ? AND key = ? "
+            "AND step_id = ? AND seq > (SELECT COALESCE(MAX(seq), -1) FROM streams "
+            "WHERE run_id = ? AND key = ? AND step_id = ? AND value LIKE ?)"
+        )
 
 
 class SqlStreams(SqlCheckpointer[D]):
@@ -57,6 +74,28 @@ class SqlStreams(SqlCheckpointer[D]):
             return offset
 
         return self._db.tx(append)
+
+    def append_tokens(
+        self, run_id: str, token: str, key: str, step_id: str, values: Sequence[str], first: bool
+    ) -> None:
+        s = self._streams
+
+        def append(c: Connection) -> None:
+            run, _ = self._check_lease(c, run_id, token)
+            offset = int(c.execute(s.next_offset, (run_id, key)).fetchone()["next"])
+            rows = list(values)
+            if first:
+                args = (run_id, key, step_id, run_id, key, step_id, f"{RESTART_PREFIX}%")
+                left = c.execute(s.unmarked, args).fetchone()
+                if left is not None and left["begun"] is not None:
+                    rows.insert(0, restart_marker(int(left["begun"])))
+            c.cursor().executemany(
+                s.insert_token,
+                [(run_id, key, offset + i, v, run.claims, step_id) for i, v in enumerate(rows)],
+            )
+            self._notify(c)
+
+        self._db.tx(append)
 
     def read_stream(self, run_id: str, key: str, offset: int = 0, limit: int = 1000) -> StreamPage:
         # The status first: a run seen finished wrote its last value before this read.

@@ -123,11 +123,14 @@ class LocalEngine:
         """Execute whatever of the run and its descendants is runnable now: with no worker
         about, `run` must also drive the children its run invoked. Whether anything ran, and
         whether a descendant is paused at its budget."""
-        s, accepts = self.services, self.registry.accepts()
+        s, accepts, queues = self.services, self.registry.accepts(), self.registry.queues()
         pending, ran, paused = [run_id], False, False
         while pending:
             rid = pending.pop()
-            for claim in self.checkpointer.claim(s.owner, accepts, 1, s.lease_seconds, run_id=rid):
+            claims = self.checkpointer.claim(
+                s.owner, accepts, 1, s.lease_seconds, run_id=rid, queues=queues
+            )
+            for claim in claims:
                 execute_claim(s, claim, stop, heartbeats)
                 ran = True
             live = [st for st in RunStatus if st not in TERMINAL]

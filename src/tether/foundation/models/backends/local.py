@@ -14,7 +14,8 @@ Data never leaves the process, so restricted data may come here.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import re
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from tether.errors import ModelFatalError
@@ -63,6 +64,15 @@ class LocalBackend:
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> LocalBackend:
         return cls(**options)
+
+    async def stream(
+        self, request: ModelRequest, model: str, on_token: Callable[[str], Awaitable[None]]
+    ) -> ModelResponse:
+        """The answer word by word (with the whitespace before each), as a provider streams."""
+        response = await self.complete(request, model)
+        for piece in re.findall(r"\s*\S+", response.text):
+            await on_token(piece)
+        return response
 
     async def complete(self, request: ModelRequest, model: str) -> ModelResponse:
         respond = MODELS.get(model)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from tether.errors import ConfigurationError, ModelRetryableError
@@ -99,6 +100,29 @@ def from_response(raw: Any, provider: str | None) -> ModelResponse:
     )
 
 
+def _params(request: ModelRequest, model: str) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "model": model,
+        "max_tokens": request.max_tokens,
+        "messages": [to_message(m) for m in request.messages],
+    }
+    if request.tools:
+        params["tools"] = [
+            {
+                "type": "function",
+                "function": {
+                    "name": t.name,
+                    "description": t.description,
+                    "parameters": t.parameters,
+                },
+            }
+            for t in request.tools
+        ]
+    if request.temperature is not None:
+        params["temperature"] = request.temperature
+    return params
+
+
 class OpenAIBackend:
     """OpenAI or any OpenAI-compatible server; the key comes from `api_key_env`."""
 
@@ -135,28 +159,9 @@ class OpenAIBackend:
         return cls(**options)
 
     async def complete(self, request: ModelRequest, model: str) -> ModelResponse:
-        params: dict[str, Any] = {
-            "model": model,
-            "max_tokens": request.max_tokens,
-            "messages": [to_message(m) for m in request.messages],
-        }
-        if request.tools:
-            params["tools"] = [
-                {
-                    "type": "function",
-                    "function": {
-                        "name": t.name,
-                        "description": t.description,
-                        "parameters": t.parameters,
-                    },
-                }
-                for t in request.tools
-            ]
-        if request.temperature is not None:
-            params["temperature"] = request.temperature
         sdk = self._sdk
         try:
-            raw = await self._client.chat.completions.create(**params)
+            raw = await self._client.chat.completions.create(**_params(request, model))
         except sdk.APIStatusError as e:
             raise status_error(NAME, e.status_code, e.message, e.response.headers) from e
         except (sdk.APIConnectionError, sdk.APITimeoutError) as e:
@@ -164,6 +169,53 @@ class OpenAIBackend:
         if not raw.choices:
             raise ModelRetryableError(f"{NAME}: the server answered with no choices")
         return from_response(raw, self.provider)
+
+    async def stream(
+        self, request: ModelRequest, model: str, on_token: Callable[[str], Awaitable[None]]
+    ) -> ModelResponse:
+        """Server-sent chunks: text deltas go to `on_token` as they come; tool calls arrive
+        in pieces by index and are assembled; usage comes in the last chunk."""
+        sdk = self._sdk
+        params = {**_params(request, model), "stream": True}
+        params["stream_options"] = {"include_usage": True}
+        text: list[str] = []
+        calls: dict[int, dict[str, str]] = {}
+        finish, usage, answered_by = "", None, model
+        try:
+            chunks = await self._client.chat.completions.create(**params)
+            async for chunk in chunks:
+                answered_by, usage = chunk.model or answered_by, chunk.usage or usage
+                for choice in chunk.choices[:1]:
+                    if choice.delta.content:
+                        text.append(choice.delta.content)
+                        await on_token(choice.delta.content)
+                    for piece in choice.delta.tool_calls or []:
+                        call = calls.setdefault(piece.index, {"id": "", "name": "", "args": ""})
+                        call["id"] = piece.id or call["id"]
+                        if piece.function is not None:
+                            call["name"] += piece.function.name or ""
+                            call["args"] += piece.function.arguments or ""
+                    finish = choice.finish_reason or finish
+        except sdk.APIStatusError as e:
+            raise status_error(NAME, e.status_code, e.message, e.response.headers) from e
+        except (sdk.APIConnectionError, sdk.APITimeoutError) as e:
+            raise network_error(NAME, e) from e
+        if not finish:
+            raise ModelRetryableError(f"{NAME}: the stream ended before a finish reason")
+        return ModelResponse(
+            text="".join(text),
+            tool_calls=[
+                ToolCall(id=c["id"], name=c["name"], arguments=_arguments(c["name"], c["args"]))
+                for _, c in sorted(calls.items())
+            ],
+            stop_reason=_STOP.get(finish, StopReason.OTHER),
+            usage=Usage(
+                input_tokens=usage.prompt_tokens if usage else 0,
+                output_tokens=usage.completion_tokens if usage else 0,
+            ),
+            model=answered_by,
+            provider=self.provider,
+        )
 
     async def aclose(self) -> None:
         await self._client.close()

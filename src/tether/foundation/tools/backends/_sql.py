@@ -168,6 +168,19 @@ class SqlToolResults(ABC, Generic[C]):
                 ).rowcount
         return deleted
 
+    def copy_calls(self, from_run: str, to_run: str, step_ids: Sequence[str]) -> int:
+        if not step_ids:
+            return 0
+        p = self._sql.placeholder
+        copied = ", ".join(COLUMNS[1:])
+        query = (
+            f"INSERT INTO tool_call_results ({', '.join(COLUMNS)}) SELECT {p}, {copied} "
+            f"FROM tool_call_results WHERE run_id = {p} AND step_id IN "
+            f"({', '.join([p] * len(step_ids))})"
+        )
+        with self._lock, self._errors(), self._transaction():
+            return self._conn.execute(query, (to_run, from_run, *step_ids)).rowcount
+
     def blob_refs(self) -> set[str]:
         with self._lock, self._errors():
             rows = self._conn.execute(

@@ -21,16 +21,33 @@ from tether.foundation.checkpoint.backends.postgres.database import Conn, Databa
 from tether.foundation.checkpoint.backends.postgres.housekeeping import PostgresHousekeeping
 from tether.foundation.checkpoint.backends.postgres.schedules import PostgresSchedules
 from tether.foundation.checkpoint.contract import Accept, Claim, JournalEntry, NewRun, RunRecord
+from tether.foundation.checkpoint.queues import Queue
 from tether.foundation.checkpoint.sql.dialect import Connection, Dialect
 from tether.foundation.checkpoint.sql.forks import ForkStatements, SqlForks
-from tether.foundation.checkpoint.sql.rows import COLS, to_entry, to_run
+from tether.foundation.checkpoint.sql.queues import QueueStatements, SqlQueues
+from tether.foundation.checkpoint.sql.rows import COLS, entry_row, to_entry, to_run
+from tether.foundation.checkpoint.sql.starts import SqlStarts, StartStatements
 from tether.foundation.checkpoint.sql.streams import SqlStreams, StreamStatements
 from tether.foundation.checkpoint.sql.threads import SqlThreads, ThreadStatements
 from tether.foundation.checkpoint.sql.workers import SqlWorkers
 
 _RUNNABLE = (
-    f"(status = 'pending' OR (status IN ('sleeping', 'waiting') AND wake_at <= {_NOW}) "
+    f"((status = 'pending' AND (start_at IS NULL OR start_at <= {_NOW})) "
+    f"OR (status IN ('sleeping', 'waiting') AND wake_at <= {_NOW}) "
     f"OR (status = 'running' AND lease_expires_at < {_NOW}))"
+)
+
+
+# The journal entry's value is the offset the value took (`CAST(s.seq AS TEXT)`).
+_APPEND_STREAM = (
+    "WITH r AS (SELECT claims FROM runs WHERE id = %s AND lease_token = %s "
+    "AND NOT cancel_requested FOR KEY SHARE), "
+    "o AS (SELECT COALESCE(MAX(seq), -1) + 1 AS seq FROM streams WHERE run_id = %s AND key = %s), "
+    "s AS (INSERT INTO streams (run_id, key, seq, value, attempt, written_at) "
+    f"SELECT %s, %s, o.seq, %s, r.claims, {_NOW} FROM r, o RETURNING seq), "
+    f"j AS (INSERT INTO journal ({COLS}) SELECT %s, %s, %s, %s, %s, %s, CAST(s.seq AS TEXT), "
+    "%s, %s, %s, %s, %s FROM s) "
+    "SELECT s.seq, pg_notify(%s, '') FROM s"
 )
 
 
@@ -44,6 +61,8 @@ class PostgresCheckpointer(
     PostgresSchedules,
     PostgresHousekeeping,
     SqlForks[Database],
+    SqlQueues[Database],
+    SqlStarts[Database],
     SqlStreams[Database],
     SqlThreads[Database],
     SqlWorkers[Database],
@@ -63,6 +82,8 @@ class PostgresCheckpointer(
     _threads_sql = ThreadStatements("%s", one_writer=False)
     _streams = StreamStatements(placeholder="%s", now=_NOW)
     _forks = ForkStatements(placeholder="%s", now=_NOW)
+    _queues = QueueStatements(placeholder="%s", skip_locked=" FOR UPDATE SKIP LOCKED")
+    _starts = StartStatements(placeholder="%s", now=_NOW, for_update=" FOR UPDATE")
 
     def __init__(
         self,
@@ -101,15 +122,18 @@ class PostgresCheckpointer(
         )
 
     def create_run(self, new: NewRun) -> tuple[RunRecord, bool]:
+        if new.debounce is not None or new.throttle is not None:
+            return self._create_later(new)
         rows = self._db.one(
             "WITH ins AS (INSERT INTO runs (id, workflow, version, status, input, key, parent_id, "
-            "parent_step, created_at, updated_at, event_horizon, meta) "
-            f"VALUES (%s, %s, %s, 'pending', %s, %s, %s, %s, {_NOW}, {_NOW}, "
-            "(SELECT COALESCE(MAX(id), 0) FROM events), %s) "
+            "parent_step, created_at, updated_at, event_horizon, meta, queue, queue_key, "
+            f"priority) VALUES (%s, %s, %s, 'pending', %s, %s, %s, %s, {_NOW}, {_NOW}, "
+            "(SELECT COALESCE(MAX(id), 0) FROM events), %s, %s, %s, %s) "
             "ON CONFLICT (key) DO NOTHING RETURNING *) "
             "SELECT ins.*, pg_notify(%s, '') FROM ins",
             (new.id, new.workflow, new.version, new.input, new.key, new.parent_id,
-             new.parent_step, json.dumps(new.meta), self._db.channel),
+             new.parent_step, json.dumps(new.meta), new.queue, new.queue_key, new.priority,
+             self._db.channel),
         )  # fmt: skip
         if rows:
             return to_run(rows[0]), True
@@ -122,6 +146,7 @@ class PostgresCheckpointer(
         limit: int,
         lease_seconds: float,
         run_id: str | None = None,
+        queues: Sequence[Queue] = (),
     ) -> list[Claim]:
         if not accepts or limit <= 0:
             return []
@@ -134,6 +159,11 @@ class PostgresCheckpointer(
             where.append("id = %s")
             args.append(run_id)
         cond = " AND ".join(where)
+        lease = (
+            "status = 'running', lease_token = replace(gen_random_uuid()::text, '-', ''), "
+            f"lease_owner = %s, lease_expires_at = {_NOW} + %s, claims = r.claims + 1, "
+            f"updated_at = {_NOW}, started_at = COALESCE(r.started_at, {_NOW})"
+        )
 
         def claim(c: Conn) -> list[Claim]:
             # A run whose cancel was requested while it ran, and whose worker is gone.
@@ -144,15 +174,23 @@ class PostgresCheckpointer(
             ).fetchall()
             for row in doomed:
                 self._mark_cancelled(c, to_run(row), row["db_now"])
-            rows = c.execute(
-                f"WITH picked AS (SELECT id FROM runs WHERE NOT cancel_requested AND {cond} "
-                "ORDER BY created_at LIMIT %s FOR UPDATE SKIP LOCKED) "
-                "UPDATE runs r SET status = 'running', "
-                "lease_token = replace(gen_random_uuid()::text, '-', ''), lease_owner = %s, "
-                f"lease_expires_at = {_NOW} + %s, claims = r.claims + 1, updated_at = {_NOW} "
-                "FROM picked WHERE r.id = picked.id RETURNING r.*",
-                (*args, limit, owner, lease_seconds),
-            ).fetchall()
+            rows: list[Any] = []
+            if queues:
+                [clock] = c.execute(f"SELECT {_NOW} AS now").fetchall()
+                now = float(clock["now"])
+                picked = [r["id"] for r in self._pick_queued(c, queues, cond, args, now, limit)]
+                if picked:
+                    rows = c.execute(
+                        f"UPDATE runs r SET {lease} WHERE r.id = ANY(%s) RETURNING r.*",
+                        (owner, lease_seconds, picked),
+                    ).fetchall()
+            if len(rows) < limit:
+                rows += c.execute(
+                    f"WITH picked AS (SELECT id FROM runs WHERE NOT cancel_requested AND {cond} "
+                    "AND queue IS NULL ORDER BY created_at LIMIT %s FOR UPDATE SKIP LOCKED) "
+                    f"UPDATE runs r SET {lease} FROM picked WHERE r.id = picked.id RETURNING r.*",
+                    (*args, limit - len(rows), owner, lease_seconds),
+                ).fetchall()
             if not rows:
                 return []
             journals: dict[str, list[JournalEntry]] = {r["id"]: [] for r in rows}
@@ -162,13 +200,27 @@ class PostgresCheckpointer(
                 (list(journals),),
             ):
                 journals[e["run_id"]].append(to_entry(e))
-            rows.sort(key=lambda r: r["created_at"])
+            rows.sort(key=lambda r: (-r["priority"], r["created_at"]))
             return [
                 Claim(run=to_run(r), token=r["lease_token"], journal=journals[r["id"]])
                 for r in rows
             ]
 
         return self._db.tx(claim)
+
+    def append_stream(
+        self, run_id: str, token: str, key: str, value: str, entry: JournalEntry
+    ) -> int:
+        """One statement, as a step's append is: the lease checked (the row held FOR KEY
+        SHARE), the value at the next offset, its journal entry and the readers' NOTIFY."""
+        row = entry_row(entry)  # its value (index 6) is the offset, which the statement knows
+        rows = self._db.returning(
+            _APPEND_STREAM,
+            (run_id, token, run_id, key, run_id, key, value, *row[:6], *row[7:], self._db.channel),
+        )
+        if not rows:
+            raise self._lease_lost(run_id)
+        return int(rows[0]["seq"])
 
     def release(self, run_id: str, token: str) -> None:
         self._db.one(
@@ -190,6 +242,16 @@ class PostgresCheckpointer(
             "SELECT 1 FROM runs WHERE id = (SELECT parent_id FROM runs WHERE id = %s) FOR UPDATE",
             (run_id,),
         )
+
+    def _lock_queue(self, c: Connection, name: str) -> None:
+        """Held by every claim of a limited queue until it commits: the next one counts what
+        this one leased. Released with the transaction, so a crashed claimer holds nothing."""
+        c.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"tether:{self.schema}:queue:{name}",)
+        )
+
+    def _lock_start_key(self, c: Connection, key: str) -> None:
+        c.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"tether:{self.schema}:{key}",))
 
     def _lock_event(self, c: Connection, name: str) -> None:
         """Serialises a send of `name` with parks that wait on it, so neither misses the other."""

@@ -247,6 +247,27 @@ class Database:
         except RunStateError:
             return 1
 
+    def returning(self, query: str, args: Sequence[Any]) -> list[dict[str, Any]]:
+        """One autocommitted statement and its rows on the calling thread's own connection, as
+        `rowcount`: a stream append, whose one statement writes the value and its entry."""
+        try:
+            return self._returning(query, args)
+        except DatabaseUnavailable as e:
+            if not _connection_lost(e):
+                raise
+            return self._again(lambda: self._returning(query, args), e)
+
+    def _returning(self, query: str, args: Sequence[Any]) -> list[dict[str, Any]]:
+        with self.errors():
+            conn = self._thread_connection()
+            try:
+                return conn.execute(query, args).fetchall()
+            except (psycopg.OperationalError, psycopg.InterfaceError):
+                self._local.conn = None
+                with contextlib.suppress(psycopg.Error):
+                    conn.close()
+                raise
+
     def _rowcount(self, query: str, args: Sequence[Any]) -> int:
         with self.errors():
             conn = self._thread_connection()

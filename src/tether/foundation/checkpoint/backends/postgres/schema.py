@@ -157,8 +157,27 @@ CREATE TABLE IF NOT EXISTS thread_blobs (
 ALTER TABLE thread_checkpoints ADD COLUMN IF NOT EXISTS refs TEXT NOT NULL DEFAULT '';
 ALTER TABLE thread_writes ADD COLUMN IF NOT EXISTS refs TEXT NOT NULL DEFAULT '';
 """
+# Queues: a run's queue, concurrency key and priority; started_at (its first claim) counts
+# the starts a queue's rate limit allows. Debounce and throttle: start_at, the time a pending
+# run may be claimed from, and the keys its start was folded or spaced by. A model call's
+# streamed tokens carry its step id, so a restarted attempt knows to mark the restart.
+_V7 = """
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS queue TEXT;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS queue_key TEXT;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS priority INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS started_at DOUBLE PRECISION;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS start_at DOUBLE PRECISION;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS debounce_key TEXT;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS throttle_key TEXT;
+CREATE INDEX IF NOT EXISTS runs_by_queue ON runs (queue, status) WHERE queue IS NOT NULL;
+CREATE INDEX IF NOT EXISTS runs_by_debounce ON runs (debounce_key, status)
+    WHERE debounce_key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS runs_by_throttle ON runs (throttle_key, start_at)
+    WHERE throttle_key IS NOT NULL;
+ALTER TABLE streams ADD COLUMN IF NOT EXISTS step_id TEXT;
+"""
 # Forward migrations: index i takes the schema from version i to i + 1. Append, never edit.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
 SCHEMA_VERSION = len(MIGRATIONS)
 COMPONENT = "checkpoint"
 

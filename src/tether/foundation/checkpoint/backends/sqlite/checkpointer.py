@@ -24,15 +24,19 @@ from tether.foundation.checkpoint.backends.sqlite.housekeeping import SqliteHous
 from tether.foundation.checkpoint.backends.sqlite.schedules import SqliteSchedules
 from tether.foundation.checkpoint.backends.sqlite.schema import migrate
 from tether.foundation.checkpoint.contract import Accept, Claim, NewRun, RunRecord
+from tether.foundation.checkpoint.queues import Queue
 from tether.foundation.checkpoint.sql.dialect import Dialect
 from tether.foundation.checkpoint.sql.forks import ForkStatements, SqlForks
+from tether.foundation.checkpoint.sql.queues import QueueStatements, SqlQueues
 from tether.foundation.checkpoint.sql.rows import COLS, to_entry, to_run
+from tether.foundation.checkpoint.sql.starts import SqlStarts, StartStatements
 from tether.foundation.checkpoint.sql.streams import SqlStreams, StreamStatements
 from tether.foundation.checkpoint.sql.threads import SqlThreads, ThreadStatements
 from tether.foundation.checkpoint.sql.workers import SqlWorkers
 
 _RUNNABLE = (
-    "(status = 'pending' OR (status IN ('sleeping', 'waiting') AND wake_at <= ?) "
+    "((status = 'pending' AND (start_at IS NULL OR start_at <= ?)) "
+    "OR (status IN ('sleeping', 'waiting') AND wake_at <= ?) "
     "OR (status = 'running' AND lease_expires_at < ?))"
 )
 
@@ -41,6 +45,8 @@ class SqliteCheckpointer(
     SqliteSchedules,
     SqliteHousekeeping,
     SqlForks[SqliteDatabase],
+    SqlQueues[SqliteDatabase],
+    SqlStarts[SqliteDatabase],
     SqlStreams[SqliteDatabase],
     SqlThreads[SqliteDatabase],
     SqlWorkers[SqliteDatabase],
@@ -58,6 +64,8 @@ class SqliteCheckpointer(
     _threads_sql = ThreadStatements("?", one_writer=True)
     _streams = StreamStatements(placeholder="?", now="tether_now()")
     _forks = ForkStatements(placeholder="?", now="tether_now()")
+    _queues = QueueStatements(placeholder="?", skip_locked="")
+    _starts = StartStatements(placeholder="?", now="tether_now()", for_update="")
 
     def __init__(
         self,
@@ -86,6 +94,8 @@ class SqliteCheckpointer(
         )
 
     def create_run(self, new: NewRun) -> tuple[RunRecord, bool]:
+        if new.debounce is not None or new.throttle is not None:
+            return self._create_later(new)
         now = time.time()
         with self._db.transaction() as c:
             if new.key is not None:
@@ -94,11 +104,12 @@ class SqliteCheckpointer(
                     return to_run(row), False
             row = c.execute(
                 "INSERT INTO runs (id, workflow, version, status, input, key, parent_id, "
-                "parent_step, created_at, updated_at, event_horizon, meta) "
-                "VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, "
-                "(SELECT COALESCE(MAX(id), 0) FROM events), ?) RETURNING *",
+                "parent_step, created_at, updated_at, event_horizon, meta, queue, queue_key, "
+                "priority) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, "
+                "(SELECT COALESCE(MAX(id), 0) FROM events), ?, ?, ?, ?) RETURNING *",
                 (new.id, new.workflow, new.version, new.input, new.key, new.parent_id,
-                 new.parent_step, now, now, json.dumps(new.meta)),
+                 new.parent_step, now, now, json.dumps(new.meta), new.queue, new.queue_key,
+                 new.priority),
             ).fetchall()  # fmt: skip
             return to_run(row[0]), True
 
@@ -109,34 +120,40 @@ class SqliteCheckpointer(
         limit: int,
         lease_seconds: float,
         run_id: str | None = None,
+        queues: Sequence[Queue] = (),
     ) -> list[Claim]:
         if not accepts or limit <= 0:
             return []
         now = time.time()
         match = " OR ".join("(workflow = ? AND version GLOB ?)" for _ in accepts)
-        args: list[Any] = [now, now]
+        args: list[Any] = [now, now, now]
         for a in accepts:
             args += [a.workflow, a.version]
-        sql = f"SELECT * FROM runs WHERE {_RUNNABLE} AND ({match})"
+        cond = f"{_RUNNABLE} AND ({match})"
         if run_id is not None:
-            sql += " AND id = ?"
+            cond += " AND id = ?"
             args.append(run_id)
-        sql += " ORDER BY created_at LIMIT ?"
-        args.append(limit)
+        names = [q.name for q in queues]
+        known = f"(queue IS NULL OR queue IN ({', '.join('?' * len(names))}))" if names else ""
+        peek = f"SELECT 1 FROM runs WHERE {cond} AND {known or 'queue IS NULL'} LIMIT 1"
         claims: list[Claim] = []
-        if not self._db.one(sql, args):  # most wake-ups find nothing: don't take the write lock
+        if not self._db.one(peek, [*args, *names]):  # most wake-ups find nothing: no write lock
             return claims
+        unqueued = f"SELECT * FROM runs WHERE {cond} AND queue IS NULL ORDER BY created_at LIMIT ?"
         with self._db.transaction() as c:
-            for row in c.execute(sql, args).fetchall():
+            rows = self._pick_queued(c, queues, cond, args, now, limit)
+            if len(rows) < limit:
+                rows += c.execute(unqueued, [*args, limit - len(rows)]).fetchall()
+            for row in rows:
                 if row["cancel_requested"]:
                     self._mark_cancelled(c, to_run(row), now)
                     continue
                 token = uuid.uuid4().hex
                 [claimed] = c.execute(
                     "UPDATE runs SET status = 'running', lease_token = ?, lease_owner = ?, "
-                    "lease_expires_at = ?, claims = claims + 1, updated_at = ? WHERE id = ? "
-                    "RETURNING *",
-                    (token, owner, now + lease_seconds, now, row["id"]),
+                    "lease_expires_at = ?, claims = claims + 1, updated_at = ?, "
+                    "started_at = COALESCE(started_at, ?) WHERE id = ? RETURNING *",
+                    (token, owner, now + lease_seconds, now, now, row["id"]),
                 ).fetchall()
                 entries = [
                     to_entry(r)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tether.errors import SchemaVersionError
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -147,6 +147,24 @@ CREATE TABLE IF NOT EXISTS thread_blobs (
 ) WITHOUT ROWID;
 ALTER TABLE thread_checkpoints ADD COLUMN refs TEXT NOT NULL DEFAULT '';
 ALTER TABLE thread_writes ADD COLUMN refs TEXT NOT NULL DEFAULT '';
+""",
+    # Queues (queue, key, priority; started_at counts a rate limit's starts), debounce and
+    # throttle (start_at, the keys a start was folded or spaced by), and the step a model
+    # call's streamed tokens belong to.
+    6: """
+ALTER TABLE runs ADD COLUMN queue TEXT;
+ALTER TABLE runs ADD COLUMN queue_key TEXT;
+ALTER TABLE runs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN started_at REAL;
+ALTER TABLE runs ADD COLUMN start_at REAL;
+ALTER TABLE runs ADD COLUMN debounce_key TEXT;
+ALTER TABLE runs ADD COLUMN throttle_key TEXT;
+CREATE INDEX IF NOT EXISTS runs_by_queue ON runs (queue, status) WHERE queue IS NOT NULL;
+CREATE INDEX IF NOT EXISTS runs_by_debounce ON runs (debounce_key, status)
+    WHERE debounce_key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS runs_by_throttle ON runs (throttle_key, start_at)
+    WHERE throttle_key IS NOT NULL;
+ALTER TABLE streams ADD COLUMN step_id TEXT;
 """,
 }
 

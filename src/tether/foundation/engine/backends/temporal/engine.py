@@ -19,7 +19,8 @@ and waiting are Temporal's to know, so `tether runs` shows no wake time); schedu
 by local workers only; a retried or resolved run starts a new execution, whose steps, tool and
 model calls return from I2's journal but whose timers and waits before the failure are waited
 again; gather branches take ids in call order rather than by branch path; step arguments
-over the blob threshold enter history (results do not); no continue-as-new yet.
+over the blob threshold enter history (results do not); no continue-as-new yet; a start with a
+queue, a debounce or a throttle is refused (they live in the local engine's claim and start).
 """
 
 from __future__ import annotations
@@ -146,6 +147,11 @@ class TemporalEngine:
     # -- records ----------------------------------------------------------------------------
 
     def start(self, new: NewRun) -> RunRecord:
+        if new.queue is not None or new.debounce is not None or new.throttle is not None:
+            raise ConfigurationError(
+                "queues, debounce and throttle are enforced by the local engine's claim and "
+                "start; the temporal engine does not apply them yet (use Temporal's task queues)"
+            )
         new = new.model_copy(update={"meta": {**new.meta, "engine": self.name}})
         run, created = self.checkpointer.create_run(new)
         if created:
