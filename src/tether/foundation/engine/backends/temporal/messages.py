@@ -9,13 +9,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from tether.foundation.checkpoint.contract import Wait
+
 WORKFLOW_NAME = "tether"
-EVENT_SIGNAL = "tether.event"
-
-
-def task_queue(workflow: str, version: str) -> str:
-    """Runs are routed by `name@version`: a worker polls the queues of the versions it runs."""
-    return f"tether:{workflow}@{version}"
+WAKE_SIGNAL = "tether.wake"  # I2 woke the run (an event, a child's end): look at its waits
 
 
 class RunArgs(BaseModel):
@@ -23,7 +20,16 @@ class RunArgs(BaseModel):
     workflow: str
     version: str
     input: str  # tether's encoding (JSON text or a blob reference)
-    token: str  # the I2 lease the engine holds for the run's whole life
+
+
+class Claimed(BaseModel):
+    """The run's I2 lease taken for this execution (`token`), or, when the run was not
+    runnable (cancelled, or already finished), no token and the run's end as I2 has it."""
+
+    token: str | None = None
+    status: str = ""
+    output: str | None = None
+    error: str | None = None
 
 
 class Retry(BaseModel):
@@ -35,6 +41,7 @@ class Retry(BaseModel):
     max_interval: float = 30.0
     jitter: bool = True
     non_retryable: list[str] = Field(default_factory=list)
+    park_after: float | None = None
 
 
 class StepCall(BaseModel):
@@ -71,22 +78,50 @@ class ChildCall(BaseModel):
     input: str
 
 
-class ChildRun(BaseModel):
+class StreamCall(BaseModel):
+    """A value for one of the run's streams (`value` in tether's encoding)."""
+
     run_id: str
     token: str
+    step_id: str
+    key: str
+    value: str
+
+
+class StepDone(BaseModel):
+    """A step's result and the name it was journaled under: a replay from history compares
+    the name with the one the workflow's code calls now."""
+
+    name: str
+    value: str
+
+
+class WaitCall(BaseModel):
+    """Park the run in I2 on `wait` (taking the lease again first when `token` is None)."""
+
+    run_id: str
+    token: str | None
+    wait: Wait
+
+
+class Parked(BaseModel):
+    """A wait's outcome: its completion as I2 journaled it (`kind` is set), or the run stays
+    parked (`token` None) and the workflow waits for Temporal to wake it; `ended` when I2
+    finished the run meanwhile (a cancel)."""
+
+    token: str | None = None
+    kind: str | None = None
+    status: str = "ok"
+    value: str | None = None
+    error: str | None = None
+    ended: bool = False
 
 
 class Finish(BaseModel):
     run_id: str
-    token: str
+    token: str | None  # None: parked when it ended (a cancel I2 has already recorded)
     status: str  # completed | failed | cancelled | needs_attention
     output: str | None = None
     error: str | None = None
     failed_step: str | None = None
     evidence: str | None = None  # needs_attention: what a person needs to decide
-
-
-class Event(BaseModel):
-    name: str
-    data: dict[str, Any]
-    held: bool = False  # sent to every run, not to this one: matches only a non-empty match
