@@ -41,6 +41,7 @@ from tether.foundation.checkpoint.contract import (
     TERMINAL,
     Accept,
     Claim,
+    EntryStatus,
     JournalEntry,
     LeaseLost,
     NewRun,
@@ -49,9 +50,11 @@ from tether.foundation.engine.backends.temporal.messages import (
     CallRequest,
     ChildCall,
     Claimed,
+    Entry,
     Finish,
     Parked,
     Retry,
+    RunArgs,
     StepCall,
     StepDone,
     StreamCall,
@@ -221,14 +224,25 @@ class Activities:
             ex.sink.flush()
 
     @activity.defn(name="tether.claim")
-    async def claim(self, run_id: str) -> Claimed:
-        """The run's lease for this execution; a run that is not runnable (cancelled while
-        pending, or finished) executes nothing and ends with what I2 recorded."""
-        token = claim_for_engine(self.services, run_id)
-        if token is not None:
-            return Claimed(token=token)
-        run = self.services.checkpointer.get_run(run_id)
-        return Claimed(status=run.status.value, output=run.output, error=run.error)
+    async def claim(self, args: RunArgs) -> Claimed:
+        """The run's lease for this execution (kept from the last one when it continued as
+        new) with the run's finished journal entries, which the execution answers from
+        memory; a run that is not runnable (cancelled while pending, or finished) executes
+        nothing and ends with what I2 recorded."""
+        s = self.services
+        token = args.token or claim_for_engine(s, args.run_id)
+        if token is None:
+            run = s.checkpointer.get_run(args.run_id)
+            return Claimed(status=run.status.value, output=run.output, error=run.error)
+        done = [
+            Entry(
+                step_id=e.step_id, kind=e.kind.value, name=e.name, status=e.status.value,
+                value=e.value, error=e.error, ref=e.ref,
+            ).model_dump()
+            for e in s.checkpointer.journal(args.run_id)
+            if e.status is not EntryStatus.ATTEMPT
+        ]  # fmt: skip
+        return Claimed(token=token, journal=s.codec.encode(done))
 
     @activity.defn(name="tether.wait")
     async def wait(self, call: WaitCall) -> Parked:
@@ -258,7 +272,8 @@ class Activities:
             fn, args, kwargs, policy = LOCAL_CALLS[call.local]
         else:
             fn = resolve_function(call.fn)
-            args, kwargs = typed_arguments(fn, tuple(call.args), call.keywords)
+            given = json.loads(self.services.codec.resolve(call.arguments))
+            args, kwargs = typed_arguments(fn, tuple(given["args"]), given["kwargs"])
             policy = _policy(call.retry)
         ex = self._execution(call.run_id, call.token)
         ctx = Context(ex)
@@ -289,10 +304,14 @@ class Activities:
         async def work() -> str:
             if req.tool:
                 value = await call_tool(
-                    ex, req.step_id, TOOLS.get(req.tool), req.arguments, _policy(req.retry)
+                    ex,
+                    req.step_id,
+                    TOOLS.get(req.tool),
+                    json.loads(ex.codec.resolve(req.arguments)),
+                    _policy(req.retry),
                 )
                 return ex.codec.encode(value)
-            request = ModelRequest.model_validate_json(req.request)
+            request = ModelRequest.model_validate_json(ex.codec.resolve(req.request))
             response = await call_model(ex, req.step_id, request)
             return ex.codec.encode(response.model_dump(mode="json"))
 

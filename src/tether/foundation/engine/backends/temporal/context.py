@@ -26,6 +26,7 @@ import dataclasses
 import json
 import uuid as _uuid
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -36,7 +37,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflow
 from temporalio.workflow import ParentClosePolicy
 
 from tether.errors import ChildFailed, NonDeterminismError, StepFailed, ToolFailed
-from tether.foundation.checkpoint.contract import EntryStatus, Wait, WaitKind
+from tether.foundation.checkpoint.contract import EntryKind, EntryStatus, Wait, WaitKind
 from tether.foundation.engine.backends.temporal.activities import (
     LOCAL_CALLS,
     function_name,
@@ -46,6 +47,8 @@ from tether.foundation.engine.backends.temporal.messages import (
     WORKFLOW_NAME,
     CallRequest,
     ChildCall,
+    Claimed,
+    Entry,
     Parked,
     RunArgs,
     StepCall,
@@ -63,7 +66,7 @@ from tether.foundation.models.contract import (
 from tether.foundation.tools.contract import ToolDef
 from tether.runtime.branches import BRANCH, start_branch
 from tether.runtime.execution import NeedsAttention
-from tether.runtime.registry import REGISTRY, WorkflowDef
+from tether.runtime.registry import REGISTRY, Registry, WorkflowDef
 from tether.runtime.retry import DEFAULT_RETRY, RetryPolicy
 from tether.runtime.values import Codec, return_adapter
 
@@ -80,6 +83,13 @@ class RunEnded(Exception):
 
     def __init__(self, run_id: str) -> None:
         super().__init__(f"run {run_id} ended while parked")
+
+
+_WAIT_ENTRIES = {
+    WaitKind.TIMER: EntryKind.SLEEP,
+    WaitKind.EVENT: EntryKind.EVENT,
+    WaitKind.CHILD: EntryKind.INVOKE,
+}
 
 
 def _now() -> float:
@@ -116,21 +126,39 @@ def _seconds(duration: float | timedelta) -> float:
     return duration.total_seconds() if isinstance(duration, timedelta) else float(duration)
 
 
+@dataclass(frozen=True)
+class Binding:
+    """What the workflow on one task queue executes with: that worker's registry and codec."""
+
+    registry: Registry
+    codec: Codec
+    prefix: str
+    lease_seconds: float
+    history_events: int  # past this many, the execution continues as new
+
+    def queue(self, name: str, version: str) -> str:
+        return f"{self.prefix}:{name}@{version}"
+
+
+# Temporal builds the workflow class itself (it must be module level), so the worker that
+# polls a task queue leaves its binding here; queue names carry a per-deployment prefix.
+BINDINGS: dict[str, Binding] = {}
+
+
 class TemporalContext:
     """What a workflow function receives as `ctx` when Temporal executes it."""
 
     def __init__(
-        self,
-        args: RunArgs,
-        wf: WorkflowDef,
-        codec: Codec,
-        queue: Callable[[str, str], str],
-        lease_seconds: float,
-        token: str,
+        self, args: RunArgs, wf: WorkflowDef, codec: Codec, binding: Binding, claimed: Claimed
     ) -> None:
-        self._args, self._wf, self._codec, self._queue = args, wf, codec, queue
-        self._lease = lease_seconds
-        self._token: str | None = token  # the run's I2 lease; None while it is parked
+        self._args, self._wf, self._codec, self._queue = args, wf, codec, binding.queue
+        self._lease, self._bound = binding.lease_seconds, binding.history_events
+        self._token: str | None = claimed.token  # the run's I2 lease; None while it is parked
+        # what the run did before this execution (a retry, a resume, a continue-as-new):
+        # answered from memory, as the local engine replays its journal
+        journal = json.loads(codec.resolve(claimed.journal))
+        self._journal = {e["step_id"]: Entry.model_validate(e) for e in journal}
+        self._recorded = dict(args.recorded)
         self._seq: dict[str, int] = {}
         self.wakes = 0  # wake signals received: I2 woke the run (an event, a child's end)
         self._drift: NonDeterminismError | None = None
@@ -152,8 +180,34 @@ class TemporalContext:
         if self._drift is not None and not workflow.unsafe.is_replaying():
             raise self._drift
 
+    def _replayed(self, sid: str, name: str, kind: EntryKind) -> Entry | None:
+        """The run's finished entry at this id from before this execution, after checking it
+        is the same primitive."""
+        entry = self._journal.get(sid)
+        if entry is not None and (entry.name != name or entry.kind != kind.value):
+            if self._drift is None:
+                journaled = f"{entry.kind} {entry.name}"
+                self._drift = NonDeterminismError(sid, journaled, f"{kind.value} {name}")
+            self.check_replay()
+            return None
+        return entry
+
+    def _continue_if_long(self) -> None:
+        """Past the history bound, go on in a new execution of this run, carrying the lease
+        and the recorded values; it answers everything done so far from I2's journal, so its
+        history starts small. Only between primitives of the workflow's top level: a gather's
+        branches in flight would be cut."""
+        if BRANCH.get() or self._token is None:
+            return
+        if workflow.info().get_current_history_length() <= self._bound:
+            return
+        workflow.continue_as_new(
+            self._args.model_copy(update={"token": self._token, "recorded": self._recorded})
+        )
+
     def _lease_token(self) -> str:
         self.check_replay()
+        self._continue_if_long()
         if self._token is None:
             raise RuntimeError(f"run {self.run_id} is parked; it holds no lease to write with")
         return self._token
@@ -184,13 +238,18 @@ class TemporalContext:
         call = StepCall(run_id=self.run_id, token="", step_id=sid, name=name)
         try:
             call.fn = function_name(fn)
-            call.args, call.keywords, call.retry = list(args), kwargs, retry_data(policy)
+            call.arguments = self._codec.encode({"args": list(args), "kwargs": kwargs})
+            call.retry = retry_data(policy)
         except TypeError:
             call.local = f"{self.run_id}/{workflow.info().run_id}/{sid}"
             LOCAL_CALLS[call.local] = (fn, args, kwargs, policy)
         return self._step(call, fn)
 
     async def _step(self, call: StepCall, fn: Callable[..., Any]) -> Any:
+        entry = self._replayed(call.step_id, call.name, EntryKind.STEP)
+        if entry is not None and entry.status == EntryStatus.OK.value:
+            LOCAL_CALLS.pop(call.local, None)
+            return self._codec.decode(entry.value or "null", return_adapter(fn))
         try:
             while True:
                 call.token = self._lease_token()
@@ -244,6 +303,9 @@ class TemporalContext:
         return self._stream(self._next_id(), key, value)
 
     async def _stream(self, sid: str, key: str, value: Any) -> int:
+        entry = self._replayed(sid, key, EntryKind.STREAM)
+        if entry is not None:
+            return int(entry.value or 0)
         call = StreamCall(
             run_id=self.run_id,
             token=self._lease_token(),
@@ -271,13 +333,15 @@ class TemporalContext:
             token="",
             step_id=self._next_id(),
             tool=tool.name,
-            arguments=args,
+            arguments=self._codec.encode(args),
             retry=retry_data(_in_place_if_branch(retry or DEFAULT_RETRY)),
         )
         return self._tool(req, tool)
 
     async def _tool(self, req: CallRequest, tool: ToolDef) -> Any:
-        text = await self._call(req, tool.name)
+        entry = self._replayed(req.step_id, tool.name, EntryKind.TOOL)
+        done = entry is not None and entry.status == EntryStatus.OK.value
+        text = entry.value or "null" if entry and done else await self._call(req, tool.name)
         resolved = self._codec.resolve(text)
         return None if resolved == "null" else tool.decode_result(resolved)
 
@@ -327,11 +391,14 @@ class TemporalContext:
             run_id=self.run_id,
             token="",
             step_id=self._next_id(),
-            request=request.model_dump_json(),
+            request=self._codec.encode(request.model_dump(mode="json")),
         )
         return self._model(req, task_class)
 
     async def _model(self, req: CallRequest, task_class: str) -> ModelResponse:
+        entry = self._replayed(req.step_id, task_class, EntryKind.MODEL)
+        if entry is not None and entry.status == EntryStatus.OK.value and entry.value:
+            return ModelResponse.model_validate_json(self._codec.resolve(entry.value))
         text = await self._call(req, task_class)
         return ModelResponse.model_validate_json(self._codec.resolve(text))
 
@@ -342,9 +409,17 @@ class TemporalContext:
         the workflow (`woken`, given the wake count from before the park), the lease is taken
         again and I2 asked once more. Parking and completions are I2's, so a parked run's
         status, held events, matching and timeouts are the local engine's."""
+        kind = _WAIT_ENTRIES[wait.kind]
+        entry = self._replayed(wait.step_id, wait.name, kind)
+        if entry is not None:
+            return Parked(
+                token=self._token, kind=entry.kind, status=entry.status, value=entry.value,
+                error=entry.error,
+            )  # fmt: skip
         while True:
             if self._token is not None:
                 self.check_replay()
+                self._continue_if_long()
             seen = self.wakes
             call = WaitCall(run_id=self.run_id, token=self._token, wait=wait)
             out: Parked = await workflow.execute_activity(
@@ -417,7 +492,13 @@ class TemporalContext:
     async def _invoke(
         self, sid: str, name: str, wf: WorkflowDef, input: BaseModel | dict[str, Any]
     ) -> Any:
+        entry = self._replayed(sid, name, EntryKind.INVOKE)
+        if entry is not None and entry.status == EntryStatus.ERROR.value:
+            raise ChildFailed(entry.ref or "?", json.loads(entry.error or "{}").get("message", ""))
+        if entry is not None:
+            return self._codec.decode(entry.value or "null", wf.output_adapter)
         self.check_replay()
+        self._continue_if_long()
         encoded = self._codec.encode(wf.input_adapter.validate_python(input), wf.input_adapter)
         call = ChildCall(
             parent_id=self.run_id,
@@ -480,14 +561,23 @@ class TemporalContext:
 
     # -- values a workflow may branch on ---------------------------------------------------
 
+    def _recorded_value(self, make: Callable[[], Any]) -> Any:
+        """Temporal's deterministic value, kept by id so that an execution this run continues
+        as gets the same one."""
+        sid = self._next_id()
+        if sid not in self._recorded:
+            self._recorded[sid] = json.dumps(make())
+        return json.loads(self._recorded[sid])
+
     def now(self) -> datetime:
-        return workflow.now()
+        return datetime.fromisoformat(self._recorded_value(lambda: workflow.now().isoformat()))
 
     def uuid(self) -> _uuid.UUID:
-        return workflow.uuid4()
+        return _uuid.UUID(self._recorded_value(lambda: str(workflow.uuid4())))
 
     def random(self) -> float:
-        return workflow.random().random()
+        value: float = self._recorded_value(lambda: workflow.random().random())
+        return value
 
 
 async def _coroutine(awaitable: Awaitable[T]) -> T:

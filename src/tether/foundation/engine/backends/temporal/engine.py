@@ -16,10 +16,15 @@ older versions it covers that have live runs in the index: tether's versioning r
 Temporal's client is asyncio; this engine's methods are synchronous like the rest of the
 lifecycle, so it keeps one event loop on its own thread for the client and the workers.
 
+History stays small: step arguments and results, tool arguments and model requests over the
+blob threshold cross it as blob references (use the `s3` blob store when workers run on
+several hosts), and an execution whose history passes `temporal_history_events` continues as
+new, carrying its lease and its ctx.now/uuid/random values; the new execution answers what
+the run did from I2's journal without an activity.
+
 Not as on the local engine: inside a gather the branches share the run's one lease, so a
 sleep or a child there waits without parking the run (it shows running) and a
-`wait_for_event` there is refused; step arguments over the blob threshold enter history
-(results do not).
+`wait_for_event` there is refused.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from typing import Any, Self, TypeVar
 
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import ResetStickyTaskQueueRequest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -48,16 +55,13 @@ from tether.foundation.checkpoint.contract import (
     RunStatus,
 )
 from tether.foundation.engine.backends.temporal.activities import Activities
+from tether.foundation.engine.backends.temporal.context import BINDINGS, Binding
 from tether.foundation.engine.backends.temporal.messages import (
     WAKE_SIGNAL,
     WORKFLOW_NAME,
     RunArgs,
 )
-from tether.foundation.engine.backends.temporal.workflow import (
-    BINDINGS,
-    Binding,
-    TetherWorkflow,
-)
+from tether.foundation.engine.backends.temporal.workflow import TetherWorkflow
 from tether.runtime.schedules import fire_due
 from tether.runtime.worker import Services
 from tether.settings import Settings
@@ -69,8 +73,11 @@ _LIVE = [s for s in RunStatus if s not in TERMINAL]
 class TemporalEngine:
     name = "temporal"
 
-    def __init__(self, services: Services, address: str, namespace: str, prefix: str) -> None:
+    def __init__(
+        self, services: Services, address: str, namespace: str, prefix: str, history_events: int
+    ) -> None:
         self.services = services
+        self.history_events = history_events
         self.checkpointer = services.checkpointer
         self.registry = services.registry
         self.address, self.namespace, self.prefix = address, namespace, prefix
@@ -96,6 +103,7 @@ class TemporalEngine:
             settings.temporal_address,
             settings.temporal_namespace,
             settings.temporal_queue_prefix,
+            settings.temporal_history_events,
         )
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -163,17 +171,30 @@ class TemporalEngine:
         """Steps, tool and model calls, journaled in I2 by their activities."""
         return self.checkpointer.journal(run_id)
 
-    def cancel(self, run_id: str) -> RunRecord:
-        self.checkpointer.cancel(run_id)  # RunStateError if finished
-        # the run and its live descendants: each execution writes its own end in the index
+    def _tree(self, run_id: str) -> list[str]:
+        """The run and its live descendants."""
         tree, i = [run_id], 0
         while i < len(tree):
             live = RunFilter(parent_id=tree[i], statuses=_LIVE, limit=10_000)
             tree += [c.id for c in self.checkpointer.list_runs(live)]
             i += 1
-        for rid in tree:
+        return tree
+
+    def cancel(self, run_id: str) -> RunRecord:
+        self.checkpointer.cancel(run_id)  # RunStateError if finished
+        for rid in self._tree(run_id):  # each execution writes its own end in the index
             self._call(self._cancel(rid))
         return self.checkpointer.get_run(run_id)
+
+    async def _unstick(self, run_id: str) -> None:
+        """The run's next workflow task goes to any worker of its queue at once, not to the
+        worker this process just stopped (Temporal would wait out the sticky timeout)."""
+        client = await self.client()
+        request = ResetStickyTaskQueueRequest(
+            namespace=self.namespace, execution=WorkflowExecution(workflow_id=run_id)
+        )
+        with contextlib.suppress(RPCError):  # closed meanwhile
+            await client.workflow_service.reset_sticky_task_queue(request)
 
     async def _cancel(self, run_id: str) -> None:
         # already closed: its finish activity has written the index
@@ -243,6 +264,8 @@ class TemporalEngine:
                 if stop.is_set() and self._followers == 0 and self._background is not None:
                     self._background.end()
                     self._background = None
+                    for rid in self._tree(run_id):
+                        self._call(self._unstick(rid))
 
     def _follow(
         self, run_id: str, stop: threading.Event, on_wait: Callable[[RunRecord], None] | None
@@ -297,7 +320,8 @@ class TemporalWorker:
 
         async def build() -> None:
             client = await e.client()
-            binding = Binding(e.registry, e.services.codec, e.prefix, e.services.lease_seconds)
+            s = e.services
+            binding = Binding(s.registry, s.codec, e.prefix, s.lease_seconds, e.history_events)
             activities = Activities(e.services)
             self._polled = set(self.queues())
             for q in self._polled:

@@ -5,8 +5,6 @@ step result."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, Field
 
 from tether.foundation.checkpoint.contract import Wait
@@ -20,16 +18,33 @@ class RunArgs(BaseModel):
     workflow: str
     version: str
     input: str  # tether's encoding (JSON text or a blob reference)
+    # continued as new: the lease the run holds, and ctx.now/uuid/random values by step id
+    token: str | None = None
+    recorded: dict[str, str] = Field(default_factory=dict)
 
 
 class Claimed(BaseModel):
-    """The run's I2 lease taken for this execution (`token`), or, when the run was not
+    """The run's I2 lease taken for this execution (`token`) and its journal (tether's
+    encoding of a list of `Entry`, a blob reference when large); or, when the run was not
     runnable (cancelled, or already finished), no token and the run's end as I2 has it."""
 
     token: str | None = None
+    journal: str = "[]"
     status: str = ""
     output: str | None = None
     error: str | None = None
+
+
+class Entry(BaseModel):
+    """A journal entry an execution that resumes the run answers from without an activity."""
+
+    step_id: str
+    kind: str
+    name: str
+    status: str
+    value: str | None = None
+    error: str | None = None
+    ref: str | None = None
 
 
 class Retry(BaseModel):
@@ -51,20 +66,21 @@ class StepCall(BaseModel):
     name: str
     fn: str = ""  # "module:qualname", resolved by the worker; "" for a local activity's call
     local: str = ""  # the key of a local activity's call in LOCAL_CALLS
-    args: list[Any] = Field(default_factory=list)
-    keywords: dict[str, Any] = Field(default_factory=dict)
+    # tether's encoding of {"args": [...], "kwargs": {...}}: a blob reference when large
+    arguments: str = '{"args": [], "kwargs": {}}'
     retry: Retry | None = None
 
 
 class CallRequest(BaseModel):
     """A tool call (`tool` is its name, `arguments` its arguments) or a model call
-    (`request` is the ModelRequest as JSON)."""
+    (`request` is the ModelRequest); both in tether's encoding, a blob reference when large,
+    so a long conversation's messages never enter history."""
 
     run_id: str
     token: str
     step_id: str
     tool: str = ""
-    arguments: dict[str, Any] = Field(default_factory=dict)
+    arguments: str = "{}"
     retry: Retry | None = None
     request: str = ""
 

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
 
 from tether.errors import StepFailed
-from tether.foundation.engine.backends.temporal.context import RunEnded, TemporalContext
+from tether.foundation.engine.backends.temporal.context import BINDINGS, RunEnded, TemporalContext
 from tether.foundation.engine.backends.temporal.messages import (
     WAKE_SIGNAL,
     WORKFLOW_NAME,
@@ -29,28 +28,8 @@ from tether.foundation.engine.backends.temporal.messages import (
     RunArgs,
 )
 from tether.runtime.execution import NeedsAttention
-from tether.runtime.registry import Registry
-from tether.runtime.values import Codec
 
 FINISH_TIMEOUT = timedelta(minutes=5)
-
-
-@dataclass(frozen=True)
-class Binding:
-    """What the workflow on one task queue executes with: that worker's registry and codec."""
-
-    registry: Registry
-    codec: Codec
-    prefix: str
-    lease_seconds: float
-
-    def queue(self, name: str, version: str) -> str:
-        return f"{self.prefix}:{name}@{version}"
-
-
-# Temporal builds the workflow class itself (it must be module level), so the worker that
-# polls a task queue leaves its binding here; queue names carry a per-deployment prefix.
-BINDINGS: dict[str, Binding] = {}
 
 
 @workflow.defn(name=WORKFLOW_NAME, sandboxed=False)
@@ -70,12 +49,12 @@ class TetherWorkflow:
         if wf is None:
             raise RuntimeError(f"{args.workflow}@{args.version} is not registered here")
         claimed = await workflow.execute_activity(
-            "tether.claim", args.run_id, result_type=Claimed, start_to_close_timeout=FINISH_TIMEOUT
+            "tether.claim", args, result_type=Claimed, start_to_close_timeout=FINISH_TIMEOUT
         )
         if claimed.token is None:  # cancelled before it began, or finished already
             return {"output": claimed.output, "error": claimed.error}
         codec = b.codec
-        ctx = self.ctx = TemporalContext(args, wf, codec, b.queue, b.lease_seconds, claimed.token)
+        ctx = self.ctx = TemporalContext(args, wf, codec, b, claimed)
         end = Finish(run_id=args.run_id, token=None, status="completed")
         try:
             value = await wf.fn(ctx, codec.decode(args.input, wf.input_adapter))
