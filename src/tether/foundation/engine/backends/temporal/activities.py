@@ -172,9 +172,9 @@ async def _heartbeats(every: float) -> AsyncIterator[None]:
     """Temporal learns that the worker lives; when it dies, the activity is delivered again."""
 
     async def beat() -> None:
-        while True:
-            activity.heartbeat()
+        while True:  # the timeout runs from the start: a beat at once is a round trip for nothing
             await asyncio.sleep(every)
+            activity.heartbeat()
 
     task = asyncio.create_task(beat()) if activity.info().heartbeat_timeout else None
     try:
