@@ -188,14 +188,16 @@ class Activities:
     def __init__(self, services: Services) -> None:
         self.services = services
 
-    def _execution(self, run_id: str, token: str) -> Execution:
+    def _execution(self, run_id: str, token: str, fresh: bool = False) -> Execution:
+        """The run's execution below the engine; `fresh`: the journal is known to hold nothing
+        for the call, so it is not read (a long run's steps would read it whole each time)."""
         s = self.services
         cp = s.checkpointer
         run = cp.get_run(run_id)
         wf = s.registry.for_run(run.workflow, run.version)
         if wf is None:
             raise ApplicationError(f"{run.workflow_id} is not registered here", non_retryable=True)
-        claim = Claim(run=run, token=token, journal=cp.journal(run_id))
+        claim = Claim(run=run, token=token, journal=[] if fresh else cp.journal(run_id))
         return Execution(
             claim,
             wf,
@@ -234,15 +236,17 @@ class Activities:
         if token is None:
             run = s.checkpointer.get_run(args.run_id)
             return Claimed(status=run.status.value, output=run.output, error=run.error)
+        journal = s.checkpointer.journal(args.run_id)
         done = [
             Entry(
                 step_id=e.step_id, kind=e.kind.value, name=e.name, status=e.status.value,
                 value=e.value, error=e.error, ref=e.ref,
             ).model_dump()
-            for e in s.checkpointer.journal(args.run_id)
+            for e in journal
             if e.status is not EntryStatus.ATTEMPT
         ]  # fmt: skip
-        return Claimed(token=token, journal=s.codec.encode(done))
+        known = sorted({e.step_id for e in journal})
+        return Claimed(token=token, journal=s.codec.encode(done), known=known)
 
     @activity.defn(name="tether.wait")
     async def wait(self, call: WaitCall) -> Parked:
@@ -275,7 +279,10 @@ class Activities:
             given = json.loads(self.services.codec.resolve(call.arguments))
             args, kwargs = typed_arguments(fn, tuple(given["args"]), given["kwargs"])
             policy = _policy(call.retry)
-        ex = self._execution(call.run_id, call.token)
+        # a regular activity delivered again (its worker died) may find its step committed;
+        # a local one runs again after a failed workflow task with attempt 1, so it reads
+        fresh = call.fresh and not call.local and activity.info().attempt == 1
+        ex = self._execution(call.run_id, call.token, fresh)
         ctx = Context(ex)
 
         async def work() -> str:

@@ -158,6 +158,7 @@ class TemporalContext:
         # answered from memory, as the local engine replays its journal
         journal = json.loads(codec.resolve(claimed.journal))
         self._journal = {e["step_id"]: Entry.model_validate(e) for e in journal}
+        self._known = set(claimed.known)
         self._recorded = dict(args.recorded)
         self._seq: dict[str, int] = {}
         self.wakes = 0  # wake signals received: I2 woke the run (an event, a child's end)
@@ -250,6 +251,9 @@ class TemporalContext:
         if entry is not None and entry.status == EntryStatus.OK.value:
             LOCAL_CALLS.pop(call.local, None)
             return self._codec.decode(entry.value or "null", return_adapter(fn))
+        # nothing in I2 at this id: its activity need not read the journal (a backoff that
+        # parked leaves attempts there, so the step's next activity reads it)
+        call.fresh = call.step_id not in self._known
         try:
             while True:
                 call.token = self._lease_token()
@@ -266,6 +270,7 @@ class TemporalContext:
                     break
                 except (ActivityError, ApplicationError) as e:
                     await self._backoff(e, call.name, call.step_id)
+                    call.fresh = False
         finally:
             LOCAL_CALLS.pop(call.local, None)
         if done.name != call.name and self._drift is None:

@@ -30,6 +30,7 @@ class Claimed(BaseModel):
 
     token: str | None = None
     journal: str = "[]"
+    known: list[str] = Field(default_factory=list)  # every step id the journal has rows for
     status: str = ""
     output: str | None = None
     error: str | None = None
@@ -69,6 +70,7 @@ class StepCall(BaseModel):
     # tether's encoding of {"args": [...], "kwargs": {...}}: a blob reference when large
     arguments: str = '{"args": [], "kwargs": {}}'
     retry: Retry | None = None
+    fresh: bool = False  # no entry at this step id was in I2's journal when the run was claimed
 
 
 class CallRequest(BaseModel):
