@@ -36,7 +36,6 @@ from typing import Any, get_type_hints
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from tether.errors import StepFailed, ToolFailed
 from tether.foundation.checkpoint.contract import (
     TERMINAL,
     Accept,
@@ -46,6 +45,7 @@ from tether.foundation.checkpoint.contract import (
     LeaseLost,
     NewRun,
 )
+from tether.foundation.engine.backends.temporal.failures import to_failure
 from tether.foundation.engine.backends.temporal.messages import (
     CallRequest,
     ChildCall,
@@ -64,7 +64,7 @@ from tether.foundation.models.contract import ModelRequest
 from tether.foundation.tools.registry import tools as TOOLS
 from tether.runtime.calls import call_model, call_tool
 from tether.runtime.context import Context
-from tether.runtime.execution import Execution, NeedsAttention, Suspend
+from tether.runtime.execution import Execution
 from tether.runtime.ids import new_run_id
 from tether.runtime.retry import DEFAULT_RETRY, RetryPolicy
 from tether.runtime.values import adapter_for
@@ -146,27 +146,6 @@ def _policy(data: Retry | None) -> RetryPolicy:
     )
 
 
-def _failure(e: BaseException, ex: Execution) -> ApplicationError:
-    """tether's error as a non-retryable activity failure the workflow rebuilds; a backoff
-    that parks the run (its failed attempt journaled) as the wait the workflow parks on."""
-    if isinstance(e, Suspend):
-        (wait,) = ex.waits
-        data = wait.model_dump_json()
-        return ApplicationError("backoff", data, type="Backoff", non_retryable=True)
-    if isinstance(e, NeedsAttention):
-        return ApplicationError(
-            "needs attention", e.step_id, e.evidence, type="NeedsAttention", non_retryable=True
-        )
-    if isinstance(e, StepFailed):
-        return ApplicationError(
-            str(e), e.error_type, e.message, type="StepFailed", non_retryable=True
-        )
-    if isinstance(e, ToolFailed):
-        details = (e.tool, e.error_type, e.message)
-        return ApplicationError(str(e), *details, type="ToolFailed", non_retryable=True)
-    return ApplicationError(str(e), type=type(e).__name__, non_retryable=True)
-
-
 @contextlib.asynccontextmanager
 async def _heartbeats(every: float) -> AsyncIterator[None]:
     """Temporal learns that the worker lives; when it dies, the activity is delivered again."""
@@ -220,7 +199,7 @@ class Activities:
         except BaseException as e:
             if isinstance(e, asyncio.CancelledError):
                 raise
-            raise _failure(e, ex) from None
+            raise to_failure(e, ex) from None
         finally:
             ex.emit_spans()
             ex.sink.flush()

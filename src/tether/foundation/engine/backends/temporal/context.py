@@ -36,12 +36,17 @@ from temporalio.common import RetryPolicy as TemporalRetry
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 from temporalio.workflow import ParentClosePolicy
 
-from tether.errors import ChildFailed, NonDeterminismError, StepFailed, ToolFailed
+from tether.errors import ChildFailed, NonDeterminismError
 from tether.foundation.checkpoint.contract import EntryKind, EntryStatus, Wait, WaitKind
 from tether.foundation.engine.backends.temporal.activities import (
     LOCAL_CALLS,
     function_name,
     retry_data,
+)
+from tether.foundation.engine.backends.temporal.failures import (
+    RunEnded,
+    backoff_wait,
+    rebuilt,
 )
 from tether.foundation.engine.backends.temporal.messages import (
     WORKFLOW_NAME,
@@ -65,7 +70,6 @@ from tether.foundation.models.contract import (
 )
 from tether.foundation.tools.contract import ToolDef
 from tether.runtime.branches import BRANCH, start_branch
-from tether.runtime.execution import NeedsAttention
 from tether.runtime.registry import REGISTRY, Registry, WorkflowDef
 from tether.runtime.retry import DEFAULT_RETRY, RetryPolicy
 from tether.runtime.values import Codec, return_adapter
@@ -75,14 +79,6 @@ STEP_TIMEOUT = timedelta(minutes=30)
 # a wake that found nothing due (Temporal's clock a little ahead of I2's) looks again after this
 _AGAIN = 0.05
 _NEVER = 1e9  # park_after for a branch's steps (finite: it crosses history as JSON)
-
-
-class RunEnded(Exception):
-    """I2 finished the run while it was parked (a cancel): the execution stops, writing
-    nothing."""
-
-    def __init__(self, run_id: str) -> None:
-        super().__init__(f"run {run_id} ended while parked")
 
 
 _WAIT_ENTRIES = {
@@ -100,26 +96,6 @@ def _in_place_if_branch(policy: RetryPolicy) -> RetryPolicy:
     """A gather's branches share one lease, which a park gives up: in a branch a long
     backoff waits inside the activity (heartbeating) instead of parking the run."""
     return dataclasses.replace(policy, park_after=_NEVER) if BRANCH.get() else policy
-
-
-def _rebuilt(e: ActivityError | ApplicationError, name: str, sid: str) -> BaseException:
-    """The tether error an activity failed with, as the workflow's code would have met it on
-    the local engine (a local activity's failure arrives as its ApplicationError itself)."""
-    cause = e if isinstance(e, ApplicationError) else e.cause
-    if not isinstance(cause, ApplicationError):
-        failure: BaseException = StepFailed(name, type(cause or e).__name__, str(cause or e))
-    else:
-        details = list(cause.details)
-        if cause.type == "NeedsAttention":
-            return NeedsAttention(str(details[0]), str(details[1]))
-        if cause.type == "StepFailed":
-            failure = StepFailed(name, str(details[0]), str(details[1]))
-        elif cause.type == "ToolFailed":
-            failure = ToolFailed(str(details[0]), str(details[1]), str(details[2]))
-        else:
-            failure = StepFailed(name, cause.type or "Error", cause.message)
-    failure.step_id = sid  # type: ignore[attr-defined]
-    return failure
 
 
 def _seconds(duration: float | timedelta) -> float:
@@ -323,7 +299,7 @@ class TemporalContext:
                 "tether.stream", call, result_type=int, **self._options()
             )
         except ActivityError as e:
-            raise _rebuilt(e, key, sid) from None
+            raise rebuilt(e, key, sid) from None
         return offset
 
     # -- tools and models ------------------------------------------------------------------
@@ -366,10 +342,9 @@ class TemporalContext:
         local engine: the activity journaled the failed attempt and handed back the wait; the
         next attempt is the activity delivered again once I2 has journaled the timer's end.
         Any other failure is the workflow's to meet."""
-        cause = e if isinstance(e, ApplicationError) else e.cause
-        if not isinstance(cause, ApplicationError) or cause.type != "Backoff":
-            raise _rebuilt(e, name, sid) from None
-        wait = Wait.model_validate_json(str(next(iter(cause.details))))
+        wait = backoff_wait(e)
+        if wait is None:
+            raise rebuilt(e, name, sid) from None
         deadline = wait.deadline or _now()
         await self._park(wait, lambda seen: workflow.sleep(max(_AGAIN, deadline - _now())))
 

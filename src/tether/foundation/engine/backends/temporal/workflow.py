@@ -19,7 +19,8 @@ from typing import Any
 from temporalio import workflow
 
 from tether.errors import StepFailed
-from tether.foundation.engine.backends.temporal.context import BINDINGS, RunEnded, TemporalContext
+from tether.foundation.engine.backends.temporal.context import BINDINGS, TemporalContext
+from tether.foundation.engine.backends.temporal.failures import RunEnded
 from tether.foundation.engine.backends.temporal.messages import (
     WAKE_SIGNAL,
     WORKFLOW_NAME,
