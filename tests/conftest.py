@@ -44,6 +44,7 @@ ENGINES = [
     ("local", "sqlite"),
     ("local", "postgres"),
     pytest.param(("temporal", "sqlite"), marks=pytest.mark.temporal),
+    pytest.param(("temporal", "postgres"), marks=pytest.mark.temporal),
 ]
 
 
