@@ -112,7 +112,8 @@ def _executions(t: Tether, run_id: str) -> list[str]:
 
     async def statuses() -> list[str]:
         client = await t.engine.client()  # type: ignore[attr-defined]
-        found = [e async for e in client.list_workflows(f"WorkflowId = '{run_id}'")]
+        wid = t.engine.execution_id(run_id)  # type: ignore[attr-defined]
+        found = [e async for e in client.list_workflows(f"WorkflowId = '{wid}'")]
         return [e.status.name for e in sorted(found, key=lambda e: e.start_time)]
 
     return t.engine._call(statuses())  # type: ignore[attr-defined, no-any-return]

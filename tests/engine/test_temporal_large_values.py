@@ -55,8 +55,9 @@ def history_bytes(t: Tether, run_id: str) -> int:
     async def size() -> int:
         client = await t.engine.client()  # type: ignore[attr-defined]
         total = 0
-        async for e in client.list_workflows(f"WorkflowId = '{run_id}'"):
-            history = await client.get_workflow_handle(run_id, run_id=e.run_id).fetch_history()
+        wid = t.engine.execution_id(run_id)  # type: ignore[attr-defined]
+        async for e in client.list_workflows(f"WorkflowId = '{wid}'"):
+            history = await client.get_workflow_handle(wid, run_id=e.run_id).fetch_history()
             total += len(history.to_json())
         return total
 

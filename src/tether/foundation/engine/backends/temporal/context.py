@@ -115,6 +115,9 @@ class Binding:
     def queue(self, name: str, version: str) -> str:
         return f"{self.prefix}:{name}@{version}"
 
+    def execution_id(self, run_id: str) -> str:
+        return f"{self.prefix}:{run_id}"
+
 
 # Temporal builds the workflow class itself (it must be module level), so the worker that
 # polls a task queue leaves its binding here; queue names carry a per-deployment prefix.
@@ -127,7 +130,7 @@ class TemporalContext:
     def __init__(
         self, args: RunArgs, wf: WorkflowDef, codec: Codec, binding: Binding, claimed: Claimed
     ) -> None:
-        self._args, self._wf, self._codec, self._queue = args, wf, codec, binding.queue
+        self._args, self._wf, self._codec, self._binding = args, wf, codec, binding
         self._lease, self._bound = binding.lease_seconds, binding.history_events
         self._token: str | None = claimed.token  # the run's I2 lease; None while it is parked
         # what the run did before this execution (a retry, a resume, a continue-as-new):
@@ -495,8 +498,8 @@ class TemporalContext:
         child = await workflow.start_child_workflow(
             WORKFLOW_NAME,
             args,
-            id=child_id,
-            task_queue=self._queue(wf.name, wf.version),
+            id=self._binding.execution_id(child_id),
+            task_queue=self._binding.queue(wf.name, wf.version),
             # a parent's end cancels the child, which then writes its end in the index
             parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
             result_type=dict,

@@ -38,7 +38,7 @@ from typing import Any, Self, TypeVar
 
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import ResetStickyTaskQueueRequest
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
@@ -124,8 +124,11 @@ class TemporalEngine:
     def queue(self, workflow: str, version: str) -> str:
         return f"{self.prefix}:{workflow}@{version}"
 
-    def _handle(self, run_id: str) -> WorkflowHandle[Any, Any]:
-        return self._call(self.client()).get_workflow_handle(run_id)
+    def execution_id(self, run_id: str) -> str:
+        """The run's Temporal workflow id: workflow ids are unique per namespace, so they carry
+        the deployment's prefix as its task queues do (two tethers sharing a namespace never
+        meet)."""
+        return f"{self.prefix}:{run_id}"
 
     def _launch(self, run: RunRecord, again: bool = False) -> None:
         """Start the run's Temporal workflow, which takes the run's I2 lease when a worker
@@ -144,7 +147,7 @@ class TemporalEngine:
             await client.start_workflow(
                 WORKFLOW_NAME,
                 args,
-                id=run.id,
+                id=self.execution_id(run.id),
                 task_queue=self.queue(run.workflow, run.version),
                 id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
                 id_conflict_policy=conflict,
@@ -191,7 +194,8 @@ class TemporalEngine:
         worker this process just stopped (Temporal would wait out the sticky timeout)."""
         client = await self.client()
         request = ResetStickyTaskQueueRequest(
-            namespace=self.namespace, execution=WorkflowExecution(workflow_id=run_id)
+            namespace=self.namespace,
+            execution=WorkflowExecution(workflow_id=self.execution_id(run_id)),
         )
         with contextlib.suppress(RPCError):  # closed meanwhile
             await client.workflow_service.reset_sticky_task_queue(request)
@@ -199,7 +203,8 @@ class TemporalEngine:
     async def _cancel(self, run_id: str) -> None:
         # already closed: its finish activity has written the index
         with contextlib.suppress(RPCError):
-            await (await self.client()).get_workflow_handle(run_id).cancel()
+            handle = (await self.client()).get_workflow_handle(self.execution_id(run_id))
+            await handle.cancel()
 
     def retry(self, run_id: str) -> RunRecord:
         """The failed run executes again on a new Temporal execution: steps, tool and model
@@ -220,7 +225,8 @@ class TemporalEngine:
 
     async def _wake(self, run_id: str) -> None:
         with contextlib.suppress(RPCError):  # it finished meanwhile
-            await (await self.client()).get_workflow_handle(run_id).signal(WAKE_SIGNAL)
+            handle = (await self.client()).get_workflow_handle(self.execution_id(run_id))
+            await handle.signal(WAKE_SIGNAL)
 
     def resolve(self, run_id: str, step_id: str) -> RunRecord:
         """The run goes on from the resolved call on a new Temporal execution: what its
