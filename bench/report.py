@@ -40,10 +40,14 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
                 continue
             ours = {s["rep"]: s["value"] for s in ref["samples"]}
             pairs = [ours[s["rep"]] / s["value"] for s in e["samples"] if s["rep"] in ours]
+            of_medians = ref["median"] / e["median"] if e["median"] else 0.0
+            if e["family"] == "tether-temporal":  # tether's row over the engine it runs on
+                pairs = [1 / p for p in pairs if p]
+                of_medians = 1 / of_medians if of_medians else 0.0
             if pairs and all(s["value"] for s in e["samples"]):
                 e["ratio"] = statistics.median(pairs)
                 e["ratio_pairs"] = len(pairs)
-                e["ratio_of_medians"] = ref["median"] / e["median"]
+                e["ratio_of_medians"] = of_medians
                 e["ratio_of"] = e["compare_with"]
     return results
 

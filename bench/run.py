@@ -35,6 +35,7 @@ TMPFS = "/dev/shm"
 # fsync-off CPU cost is tether's own number (DESIGN.md); the floor is its reference. Temporal's
 # commits happen in its server, which PGOPTIONS and synchronous=OFF do not reach.
 NOSYNC_FAMILIES = ("tether", "floor", "dbos", "langgraph")
+TEMPORAL_FAMILIES = ("temporal", "tether-temporal")  # need the Temporal dev server
 
 
 def _missing(*modules: str) -> str | None:
@@ -71,6 +72,7 @@ def availability(
         "dbos": ("dbos",),
         "langgraph": ("langgraph", "langgraph.checkpoint.sqlite", "langgraph.checkpoint.postgres"),
         "temporal": ("temporalio",),
+        "tether-temporal": ("temporalio",),
     }
     why: dict[str, str] = {}
     for s in systems:
@@ -81,7 +83,7 @@ def availability(
             )
         if reason is None and s.name == "tether-postgres":
             reason = _tether_postgres()
-        if reason is None and s.family == "temporal" and temporal is not None:
+        if reason is None and s.family in TEMPORAL_FAMILIES and temporal is not None:
             reason = temporal
         if reason is None and s.option == "phoenix":
             reason = phoenix
@@ -243,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
 
     server: DevServer | None = None
     temporal_reason: str | None = None
-    if any(s.family == "temporal" for s in systems) and _missing("temporalio") is None:
+    if any(s.family in TEMPORAL_FAMILIES for s in systems) and _missing("temporalio") is None:
         try:
             server = DevServer(root)
         except Exception as e:

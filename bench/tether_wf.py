@@ -74,6 +74,16 @@ async def seq_queued(ctx: Context, inp: Steps) -> int:
     return total
 
 
+@workflow(name="bench_seq_closure", version="1.0.0")
+async def seq_closure(ctx: Context, inp: Steps) -> int:
+    """`seq` with each step a closure: on the temporal engine, which calls a step's function
+    by name on any worker, a closure runs as a local activity of the workflow's worker."""
+    total = 0
+    for i in range(inp.n):
+        total += await ctx.step("add_one", lambda i=i: add_one(i))
+    return total
+
+
 @workflow(name="bench_fanout", version="1.0.0")
 async def fanout(ctx: Context, inp: Steps) -> int:
     results = await ctx.gather(*(ctx.step("add_one", add_one, i) for i in range(inp.n)))

@@ -44,6 +44,7 @@ ENGINES = [
     ("local", "sqlite"),
     ("local", "postgres"),
     pytest.param(("temporal", "sqlite"), marks=pytest.mark.temporal),
+    pytest.param(("temporal", "postgres"), marks=pytest.mark.temporal),
 ]
 
 
@@ -60,47 +61,7 @@ def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 # What the temporal engine does not yet do as the local one does, by test (see the backend's
 # docstrings); each is skipped on temporal, saying why, until it does.
-_PARKED_STATUS = "a parked run's status (sleeping, waiting) is not mirrored into I2's runs index"
-TEMPORAL_GAPS = {
-    "test_cancel_stops_a_sleeping_run_and_its_child": _PARKED_STATUS,
-    "test_cancel_of_a_running_run_stops_it_at_the_next_step": "cancel reaches the workflow, "
-    "not the step activity in flight",
-    "test_cancel_of_a_finished_run_is_refused": "the test's worker thread and Temporal's cancel",
-    "test_gather_of_50_with_one_failed_branch_retried_reruns_only_that_branch": "gather branch "
-    "ids are call order, not branch paths, so a retried gather's ids differ",
-    "test_prune_spares_unfinished_runs_however_old": _PARKED_STATUS,
-    "test_a_worker_fires_due_schedules_and_runs_them": "schedules are fired by local workers",
-    "test_changed_step_name_on_replay_fails_the_run_naming_both": _PARKED_STATUS,
-    "test_new_version_resumes_the_older_runs_it_declares": _PARKED_STATUS,
-    "test_run_of_a_version_no_code_resumes_stays_parked_and_is_listed_stranded": _PARKED_STATUS,
-    "test_wait_for_event_wakes_on_matching_event_only": _PARKED_STATUS,
-    "test_one_event_wakes_each_waiting_run_once": _PARKED_STATUS,
-    **dict.fromkeys(
-        [
-            "test_stream_values_are_read_in_order_from_any_offset",
-            "test_a_replayed_run_does_not_write_its_values_again",
-            "test_a_follower_sees_each_value_live_and_stops_when_the_run_ends",
-            "test_a_reader_reconnecting_from_its_offset_misses_nothing_and_repeats_nothing",
-            "test_a_stream_key_that_is_not_a_string_is_refused",
-            "test_a_forks_stream_holds_every_value_its_replay_wrote",
-        ],
-        "ctx.stream is the local engine's; Temporal's context has no stream yet",
-    ),
-    **dict.fromkeys(
-        [
-            "test_a_backoff_longer_than_the_lease_parks_the_run_until_the_next_attempt",
-            "test_a_tool_calls_long_backoff_parks_the_run_too",
-        ],
-        "a long retry backoff parks on the local engine; Temporal's activities retry in place",
-    ),
-    **dict.fromkeys(
-        [
-            "test_a_fork_replays_the_steps_before_it_and_runs_the_rest",
-            "test_a_fork_of_a_step_the_run_never_reached_or_of_a_live_run_is_refused",
-        ],
-        "fork copies an I2 journal, which Temporal's runs do not keep step by step",
-    ),
-}
+TEMPORAL_GAPS: dict[str, str] = {}
 
 
 def _engine_options(request: pytest.FixtureRequest, engine: str) -> dict[str, Any]:

@@ -152,5 +152,22 @@ SYSTEMS: dict[str, System] = {
             )
             for option in ("activity", "local")
         ),
+        # tether on Temporal (TETHER_ENGINE=temporal) over raw Temporal, in the same run: a step
+        # as a regular activity (a named function) or a local activity (a closure)
+        *(
+            System(
+                name=f"tether-on-temporal-{option}",
+                family="tether-temporal",
+                backend="sqlite",
+                module="bench.systems.tether_temporal_adapter",
+                option=option,
+                not_measured={
+                    w: "measured on seq, the per-step cost tether's layers add to Temporal's"
+                    for w in ("batch", "fanout", "event", "resume", "memory", "tool", "api")
+                },
+                compare_with=f"temporal-{option}",
+            )
+            for option in ("activity", "local")
+        ),
     )
 }

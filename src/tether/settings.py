@@ -146,9 +146,16 @@ class Settings(BaseSettings):
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
     temporal_queue_prefix: str = "tether"
+    # a run's Temporal execution continues as new past this many history events (Temporal
+    # terminates a run whose history passes 51,200 events or 50 MB)
+    temporal_history_events: int = 10_000
     trace: str = "jsonl"
     tools: Annotated[ToolLanes, NoDecode] = Field(default_factory=ToolLanes)
     blobs: str = "files"
+    # the `s3` blob store (every host reaches the same blobs): objects under `blobs_s3_url`
+    # (s3://bucket/prefix); an endpoint URL reaches R2 or another S3-compatible store
+    blobs_s3_url: str | None = None
+    blobs_s3_endpoint_url: str | None = None
 
     # Leases and polling: seconds. Sub-second values are fine (tests use them).
     lease_seconds: float = 30.0

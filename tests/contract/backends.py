@@ -3,23 +3,27 @@ entry-point group (`tether.<interface>`), so a new backend is tested by adding i
 
 Each is built as configuration builds it (`open_backend`, through its `from_settings`) in a
 place of its own: a fresh PostgreSQL schema, a fresh Redis key prefix (either skipped, saying
-why, when its server does not answer), else the test's temporary directory, which holds the
-data directory and the SQLite file in it. A suite whose backends must be steered (seeded with
-secrets, told what to answer) keeps a table of how to steer each, and fails for a backend it
-has no entry for rather than skip it unseen.
+why, when its server does not answer), a fresh bucket on a moto S3 server, else the test's
+temporary directory, which holds the data directory and the SQLite file in it. A suite whose
+backends must be steered (seeded with secrets, told what to answer) keeps a table of how to
+steer each, and fails for a backend it has no entry for rather than skip it unseen.
 """
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
+from unittest.mock import patch
 
 import pytest
 from _pytest.mark import ParameterSet
 
 from tests.fakes.guard_servers import REDIS, redis_prefix
+from tests.fakes.s3_server import AWS, moto_server
 from tests.postgres.server import fresh_schema
 from tether.foundation.loader import backend_names, open_backend
 from tether.settings import Settings
@@ -64,6 +68,17 @@ def environment(
     elif name == "redis":
         with redis_prefix() as prefix:
             yield settings(tmp_path), {"url": REDIS, "prefix": prefix}
+    elif name == "s3":
+        import boto3
+
+        with moto_server() as endpoint, patch.dict(os.environ, AWS):
+            bucket = f"{database}-{uuid.uuid4().hex[:12]}"
+            boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=bucket)
+            s3 = {
+                f"{database}_s3_url": f"s3://{bucket}/tether",
+                f"{database}_s3_endpoint_url": endpoint,
+            }
+            yield settings(tmp_path, **s3), {}
     else:
         yield settings(tmp_path), {}
 

@@ -1,6 +1,7 @@
 """What the temporal engine does beyond the shared runtime suite: a large step result stays
-out of history, cancel cascades to an invoked child, and wait_for_event keeps tether's match
-and timeout semantics over Temporal signals."""
+out of history, cancel cascades to an invoked child, wait_for_event keeps tether's match and
+timeout semantics over Temporal signals, and a long loop continues as new past the history
+bound."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from tests.runtime.flows import CALLS
 from tether import RunStatus, Tether
 from tether.foundation.checkpoint.contract import RunFilter
 
@@ -103,3 +105,36 @@ def test_a_finished_run_takes_no_event(t: Tether) -> None:
     run = t.run(t.start("approval", {"ticket": "T-4", "timeout": 0.1}))
     with pytest.raises(RunStateError):
         t.send_event("approved", {"ticket": "T-4"}, run=run.id)
+
+
+def _executions(t: Tether, run_id: str) -> list[str]:
+    """The statuses of the run's Temporal executions, oldest first."""
+
+    async def statuses() -> list[str]:
+        client = await t.engine.client()  # type: ignore[attr-defined]
+        wid = t.engine.execution_id(run_id)  # type: ignore[attr-defined]
+        found = [e async for e in client.list_workflows(f"WorkflowId = '{wid}'")]
+        return [e.status.name for e in sorted(found, key=lambda e: e.start_time)]
+
+    return t.engine._call(statuses())  # type: ignore[attr-defined, no-any-return]
+
+
+def test_a_long_loop_continues_as_new_past_the_history_bound_and_its_result_is_unchanged(
+    make_tether: Callable[..., Tether], temporal_server: str
+) -> None:
+    CALLS.clear()
+    t = make_tether(
+        "sqlite",
+        engine="temporal",
+        temporal_address=temporal_server,
+        temporal_queue_prefix=f"t{uuid.uuid4().hex[:12]}",
+        temporal_history_events=40,  # about six steps an execution
+    )
+    run = t.run(t.start("steps", {"n": 30}))
+    assert run.status is RunStatus.COMPLETED and t.output(run) == {"total": sum(range(30))}
+    assert all(CALLS[f"step {i}"] == 1 for i in range(30))  # none ran again after a turn
+    assert len(t.journal(run.id)) == 30
+    # the run's end is written in I2 just before its last execution closes
+    _until(lambda: _executions(t, run.id)[-1] == "COMPLETED")
+    executions = _executions(t, run.id)
+    assert len(executions) >= 4 and set(executions[:-1]) == {"CONTINUED_AS_NEW"}

@@ -1,6 +1,8 @@
 """The receipts on the temporal engine: kill -9 a worker mid-run and the run resumes without
 redoing a finished step; an unsafe email interrupted by a killed worker is sent once and the
-run waits for a person; the reference workflows give the same output as on the local engine."""
+run waits for a person; a run parked by one deploy is resumed by the next, which declares
+`resumes=`, with no edit to agent code; the reference workflows give the same output as on
+the local engine."""
 
 from __future__ import annotations
 
@@ -61,6 +63,25 @@ def test_send_email_fires_once_after_kill_and_resume_on_temporal(
     assert done.status is RunStatus.COMPLETED
     assert t.output(done) == {"result": "sent to ana@example.com (confirmed by hand)"}
     assert len(sent(outbox)) == 1
+
+
+def test_a_parked_run_survives_a_deploy_and_the_new_version_resumes_it(
+    make_tether: Callable[..., Tether], on_temporal: dict[str, Any], tmp_path: Path
+) -> None:
+    t = make_tether("sqlite", workflows=["tests.engine.deploy_v1"], **on_temporal)
+    run_id = t.start("greeter@1.0.0", {"who": "ana"})
+    first = _env(on_temporal, TETHER_WORKFLOWS=json.dumps(["tests.engine.deploy_v1"]))
+    run_worker_until(
+        tmp_path / ".tether", lambda: t.status(run_id).status is RunStatus.WAITING, first
+    )  # the first deploy's workers are gone; the run holds no worker while it waits
+    t.send_event("greet", {"who": "ana"})
+    second = _env(on_temporal, TETHER_WORKFLOWS=json.dumps(["tests.engine.deploy_v2"]))
+    run_worker_until(
+        tmp_path / ".tether", lambda: t.status(run_id).status is RunStatus.COMPLETED, second
+    )
+    run = t.status(run_id)
+    assert run.workflow_id == "greeter@1.0.0"  # still pinned, run by the version that resumes it
+    assert t.output(run) == {"text": "hello ana, from 1.1.0"}
 
 
 REFERENCE = ["workflows.research_report", "workflows.support_triage"]

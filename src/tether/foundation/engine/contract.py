@@ -8,9 +8,11 @@ settings `engine` (env `TETHER_ENGINE`) and found in the entry-point group `teth
 Which records each engine keeps:
 - `local` (tether's own runtime): everything in I2's tables: the runs index, the journal,
   waits, held events, leases and schedules.
-- `temporal`: the runs index, waits and held events stay in I2's tables (an event sent to no
-  run and held for runs that reach a matching wait later has no Temporal equivalent), and the
-  run's execution (its journal, timers, leases) lives in Temporal's history.
+- `temporal`: the runs index, the journal, waits and held events stay in I2's tables (an
+  event sent to no run and held for runs that reach a matching wait later has no Temporal
+  equivalent; a parked run is sleeping or waiting there as on the local engine, and a retried
+  run resumes from the journal); the execution itself (which worker runs it, its timers, its
+  replay) is Temporal's, and a run's I2 lease is held by its execution while it runs.
 Below the engine, on both, tool-call results (I1), guards (I9, I10), cost (I11), spans (I4)
 and blobs behave the same.
 

@@ -1,5 +1,5 @@
-"""The activities a tether workflow on Temporal calls: a step, a tool or model call, a
-child's run row, and the run's end in I2's runs index.
+"""The activities a tether workflow on Temporal calls: the run's I2 lease, a step, a tool or
+model call, a park on a wait, a child's run row, and the run's end in I2's runs index.
 
 Each step, tool and model call executes through tether's own runtime code (`Context._step`,
 `calls.call_tool`, `calls.call_model`) on an `Execution` bound to the run's I2 journal and the
@@ -11,6 +11,13 @@ when Temporal delivers the activity again, instead of being sent twice; guards, 
 and spans are the runtime's. Temporal retries an activity only when its worker is lost (its
 heartbeat stops); tether's retry policy retries inside it, as it does locally.
 
+Parking is I2's, as on the local engine: a sleep, an event wait or a child's result parks
+the run in I2 (`park`, which releases the lease and marks it sleeping or waiting, or hands
+back the completion at once: a due timer, a held event, a finished child). Temporal's timer,
+a wake signal or the child's end then has the workflow take the lease again and ask I2 for
+the completion, which I2 journaled when it woke the run. So `tether runs` shows a parked run
+as the local engine does, and held events and match semantics are I2's own.
+
 A step is called by name (`module:qualname`) since another worker may run it; a lambda or a
 closure runs as a local activity of the worker executing the workflow (LOCAL_CALLS).
 """
@@ -21,6 +28,7 @@ import asyncio
 import contextlib
 import importlib
 import inspect
+import json
 import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any, get_type_hints
@@ -28,28 +36,42 @@ from typing import Any, get_type_hints
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from tether.errors import StepFailed, ToolFailed
-from tether.foundation.checkpoint.contract import Accept, Claim, LeaseLost, NewRun
+from tether.foundation.checkpoint.contract import (
+    TERMINAL,
+    Accept,
+    Claim,
+    EntryStatus,
+    JournalEntry,
+    LeaseLost,
+    NewRun,
+)
+from tether.foundation.engine.backends.temporal.failures import to_failure
 from tether.foundation.engine.backends.temporal.messages import (
     CallRequest,
     ChildCall,
-    ChildRun,
+    Claimed,
+    Entry,
     Finish,
+    Parked,
     Retry,
+    RunArgs,
     StepCall,
+    StepDone,
+    StreamCall,
+    WaitCall,
 )
 from tether.foundation.models.contract import ModelRequest
 from tether.foundation.tools.registry import tools as TOOLS
 from tether.runtime.calls import call_model, call_tool
 from tether.runtime.context import Context
-from tether.runtime.execution import Execution, NeedsAttention
+from tether.runtime.execution import Execution
 from tether.runtime.ids import new_run_id
 from tether.runtime.retry import DEFAULT_RETRY, RetryPolicy
 from tether.runtime.values import adapter_for
 from tether.runtime.worker import Services
 
-# a run's lease in I2 is held by the engine for the run's whole life: Temporal, not I2's
-# leases, decides which worker executes it
+# a run's lease in I2 is held by its Temporal execution until the run parks or ends: Temporal,
+# not I2's leases, decides which worker executes it
 LIFETIME_LEASE = 10 * 365 * 24 * 3600.0
 OWNER = "temporal"
 
@@ -106,6 +128,7 @@ def retry_data(policy: RetryPolicy) -> Retry:
         max_interval=policy.max_interval,
         jitter=policy.jitter,
         non_retryable=[f"{e.__module__}:{e.__qualname__}" for e in policy.non_retryable],
+        park_after=policy.park_after,
     )
 
 
@@ -119,23 +142,8 @@ def _policy(data: Retry | None) -> RetryPolicy:
         max_interval=data.max_interval,
         jitter=data.jitter,
         non_retryable=tuple(resolve_function(n) for n in data.non_retryable),
+        park_after=data.park_after,
     )
-
-
-def _failure(e: BaseException) -> ApplicationError:
-    """tether's error as a non-retryable activity failure the workflow rebuilds."""
-    if isinstance(e, NeedsAttention):
-        return ApplicationError(
-            "needs attention", e.step_id, e.evidence, type="NeedsAttention", non_retryable=True
-        )
-    if isinstance(e, StepFailed):
-        return ApplicationError(
-            str(e), e.error_type, e.message, type="StepFailed", non_retryable=True
-        )
-    if isinstance(e, ToolFailed):
-        details = (e.tool, e.error_type, e.message)
-        return ApplicationError(str(e), *details, type="ToolFailed", non_retryable=True)
-    return ApplicationError(str(e), type=type(e).__name__, non_retryable=True)
 
 
 @contextlib.asynccontextmanager
@@ -143,9 +151,9 @@ async def _heartbeats(every: float) -> AsyncIterator[None]:
     """Temporal learns that the worker lives; when it dies, the activity is delivered again."""
 
     async def beat() -> None:
-        while True:
-            activity.heartbeat()
+        while True:  # the timeout runs from the start: a beat at once is a round trip for nothing
             await asyncio.sleep(every)
+            activity.heartbeat()
 
     task = asyncio.create_task(beat()) if activity.info().heartbeat_timeout else None
     try:
@@ -159,14 +167,16 @@ class Activities:
     def __init__(self, services: Services) -> None:
         self.services = services
 
-    def _execution(self, run_id: str, token: str) -> Execution:
+    def _execution(self, run_id: str, token: str, fresh: bool = False) -> Execution:
+        """The run's execution below the engine; `fresh`: the journal is known to hold nothing
+        for the call, so it is not read (a long run's steps would read it whole each time)."""
         s = self.services
         cp = s.checkpointer
         run = cp.get_run(run_id)
         wf = s.registry.for_run(run.workflow, run.version)
         if wf is None:
             raise ApplicationError(f"{run.workflow_id} is not registered here", non_retryable=True)
-        claim = Claim(run=run, token=token, journal=cp.journal(run_id))
+        claim = Claim(run=run, token=token, journal=[] if fresh else cp.journal(run_id))
         return Execution(
             claim,
             wf,
@@ -176,6 +186,9 @@ class Activities:
             default_retry=s.default_retry,
             stopping=threading.Event(),
             foundations=s.foundations,
+            # a backoff that may outlast it parks the run, as on the local engine, rather
+            # than holding the activity (and its worker slot) through the wait
+            lease_seconds=s.lease_seconds,
         )
 
     async def _run(self, ex: Execution, work: Callable[[], Any]) -> str:
@@ -186,13 +199,52 @@ class Activities:
         except BaseException as e:
             if isinstance(e, asyncio.CancelledError):
                 raise
-            raise _failure(e) from None
+            raise to_failure(e, ex) from None
         finally:
             ex.emit_spans()
             ex.sink.flush()
 
+    @activity.defn(name="tether.claim")
+    async def claim(self, args: RunArgs) -> Claimed:
+        """The run's lease for this execution (kept from the last one when it continued as
+        new) with the run's finished journal entries, which the execution answers from
+        memory; a run that is not runnable (cancelled while pending, or finished) executes
+        nothing and ends with what I2 recorded."""
+        s = self.services
+        token = args.token or claim_for_engine(s, args.run_id)
+        if token is None:
+            run = s.checkpointer.get_run(args.run_id)
+            return Claimed(status=run.status.value, output=run.output, error=run.error)
+        journal = s.checkpointer.journal(args.run_id)
+        done = [
+            Entry(
+                step_id=e.step_id, kind=e.kind.value, name=e.name, status=e.status.value,
+                value=e.value, error=e.error, ref=e.ref,
+            ).model_dump()
+            for e in journal
+            if e.status is not EntryStatus.ATTEMPT
+        ]  # fmt: skip
+        known = sorted({e.step_id for e in journal})
+        return Claimed(token=token, journal=s.codec.encode(done), known=known)
+
+    @activity.defn(name="tether.wait")
+    async def wait(self, call: WaitCall) -> Parked:
+        cp, token = self.services.checkpointer, call.token
+        if token is not None:
+            try:
+                return _parked(token, cp.park(call.run_id, token, [call.wait]))
+            except LeaseLost:
+                token = None  # parked already: this is a re-delivery of a park that committed
+        run = cp.get_run(call.run_id)
+        if run.status in TERMINAL:
+            return Parked(ended=True)
+        token = claim_for_engine(self.services, call.run_id)
+        if token is None:  # woken too early (a clock ahead of I2's, or a spurious signal)
+            return Parked()
+        return _parked(token, cp.park(call.run_id, token, [call.wait]))
+
     @activity.defn(name="tether.step")
-    async def step(self, call: StepCall) -> str:
+    async def step(self, call: StepCall) -> StepDone:
         if call.local:
             if call.local not in LOCAL_CALLS:
                 raise ApplicationError(
@@ -203,9 +255,13 @@ class Activities:
             fn, args, kwargs, policy = LOCAL_CALLS[call.local]
         else:
             fn = resolve_function(call.fn)
-            args, kwargs = typed_arguments(fn, tuple(call.args), call.keywords)
+            given = json.loads(self.services.codec.resolve(call.arguments))
+            args, kwargs = typed_arguments(fn, tuple(given["args"]), given["kwargs"])
             policy = _policy(call.retry)
-        ex = self._execution(call.run_id, call.token)
+        # a regular activity delivered again (its worker died) may find its step committed;
+        # a local one runs again after a failed workflow task with attempt 1, so it reads
+        fresh = call.fresh and not call.local and activity.info().attempt == 1
+        ex = self._execution(call.run_id, call.token, fresh)
         ctx = Context(ex)
 
         async def work() -> str:
@@ -213,7 +269,19 @@ class Activities:
             entry = ex.done[call.step_id]
             return entry.value if entry.value is not None else ex.codec.encode(value)
 
-        return await self._run(ex, work)
+        return StepDone(name=call.name, value=await self._run(ex, work))
+
+    @activity.defn(name="tether.stream")
+    async def stream(self, call: StreamCall) -> int:
+        """The runtime's append: the value and its journal entry in one commit, so a
+        re-delivered activity finds the entry and writes nothing again."""
+        ex = self._execution(call.run_id, call.token)
+        value = json.loads(ex.codec.resolve(call.value))
+
+        async def work() -> str:
+            return str(await Context(ex)._stream(call.step_id, call.key, value))
+
+        return int(await self._run(ex, work))
 
     @activity.defn(name="tether.call")
     async def call(self, req: CallRequest) -> str:
@@ -222,19 +290,23 @@ class Activities:
         async def work() -> str:
             if req.tool:
                 value = await call_tool(
-                    ex, req.step_id, TOOLS.get(req.tool), req.arguments, _policy(req.retry)
+                    ex,
+                    req.step_id,
+                    TOOLS.get(req.tool),
+                    json.loads(ex.codec.resolve(req.arguments)),
+                    _policy(req.retry),
                 )
                 return ex.codec.encode(value)
-            request = ModelRequest.model_validate_json(req.request)
+            request = ModelRequest.model_validate_json(ex.codec.resolve(req.request))
             response = await call_model(ex, req.step_id, request)
             return ex.codec.encode(response.model_dump(mode="json"))
 
         return await self._run(ex, work)
 
     @activity.defn(name="tether.child")
-    async def child(self, call: ChildCall) -> ChildRun:
-        """The child's row in I2's runs index (idempotent on the parent's step), claimed for
-        the engine."""
+    async def child(self, call: ChildCall) -> str:
+        """The child's row in I2's runs index (idempotent on the parent's step), pending until
+        its own execution claims it."""
         cp = self.services.checkpointer
         run, _ = cp.create_run(
             NewRun(
@@ -248,34 +320,53 @@ class Activities:
                 meta={"step_name": call.name, "engine": "temporal"},
             )
         )
-        return ChildRun(run_id=run.id, token=claim_for_engine(self.services, run.id))
+        return run.id
 
     @activity.defn(name="tether.finish")
     async def finish(self, end: Finish) -> None:
-        cp = self.services.checkpointer
+        cp, token = self.services.checkpointer, end.token
+        if token is None:  # it ended while parked: a failure needs the lease to be written
+            if cp.get_run(end.run_id).status in TERMINAL:
+                return  # the cancel that ended it wrote its end
+            token = claim_for_engine(self.services, end.run_id)
+            if token is None:
+                raise ApplicationError(f"run {end.run_id} is not ours to end", non_retryable=True)
         try:
             if end.status == "completed":
-                cp.complete(end.run_id, end.token, end.output or "null")
+                cp.complete(end.run_id, token, end.output or "null")
             elif end.status == "cancelled":
-                cp.finish_cancel(end.run_id, end.token)
+                cp.finish_cancel(end.run_id, token)
             elif end.status == "needs_attention":
-                cp.needs_attention(end.run_id, end.token, end.failed_step or "", end.evidence or "")
+                cp.needs_attention(end.run_id, token, end.failed_step or "", end.evidence or "")
             else:
-                cp.fail(end.run_id, end.token, end.error or "{}", end.failed_step)
+                cp.fail(end.run_id, token, end.error or "{}", end.failed_step)
         except LeaseLost as lost:
             # a cancel requested while it ran (of it or of an ancestor) wins, as in the
             # local driver; any other loss means the index moved on without us
             if not lost.cancel_requested:
                 raise ApplicationError(str(lost), non_retryable=True) from None
-            cp.finish_cancel(end.run_id, end.token)
+            cp.finish_cancel(end.run_id, token)
 
 
-def claim_for_engine(services: Services, run_id: str) -> str:
-    """Take the run's I2 lease for the engine, for the run's whole life."""
+def claim_for_engine(services: Services, run_id: str) -> str | None:
+    """Take the run's I2 lease for the engine until it parks or ends; None if the run is not
+    runnable (parked with nothing due, cancelled, finished, or leased already)."""
     cp = services.checkpointer
     run = cp.get_run(run_id)
     accepts = [Accept(workflow=run.workflow, version=run.version)]
     claims = cp.claim(OWNER, accepts, 1, LIFETIME_LEASE, run_id=run_id)
-    if not claims:
-        raise ApplicationError(f"run {run_id} could not be claimed for the temporal engine")
-    return claims[0].token
+    return claims[0].token if claims else None
+
+
+def _parked(token: str, resolved: list[JournalEntry]) -> Parked:
+    """What `park` answered: the wait's completion (the lease kept) or parked (released)."""
+    if not resolved:
+        return Parked()
+    (entry,) = resolved
+    return Parked(
+        token=token,
+        kind=entry.kind.value,
+        status=entry.status.value,
+        value=entry.value,
+        error=entry.error,
+    )

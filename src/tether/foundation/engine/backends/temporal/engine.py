@@ -1,10 +1,12 @@
 """The `temporal` engine: tether's lifecycle over a Temporal cluster.
 
-Records: the runs index (one row per run, its status, input and output) and held events stay
-in I2's tables, so `tether runs`, `status` and `send_event` without a run read and write what
-they do on the local engine; each run's execution lives in Temporal's history. The engine
-holds a run's I2 lease for the run's whole life (Temporal decides which worker executes it),
-and the run's end is written there by an activity.
+Records: the runs index (one row per run, its status, input and output), waits, held events
+and the journal stay in I2's tables, so `tether runs`, `status`, `inspect` and `send_event`
+read and write what they do on the local engine; each run's execution lives in Temporal's
+history. A run's execution takes its I2 lease when a worker begins it (until then it is
+pending), parks in I2 on a sleep, an event wait or a child, as the local engine does (the
+lease released, the run sleeping or waiting), takes the lease again when Temporal wakes it,
+and writes its end there through an activity.
 
 Routing and versions: a run goes to the task queue `PREFIX:name@version`. A worker polls the
 queue of every version it registered and, for a version with `resumes=`, the queues of the
@@ -14,26 +16,30 @@ older versions it covers that have live runs in the index: tether's versioning r
 Temporal's client is asyncio; this engine's methods are synchronous like the rest of the
 lifecycle, so it keeps one event loop on its own thread for the client and the workers.
 
-Not yet as on the local engine: a parked run's status stays `running` in the index (sleeping
-and waiting are Temporal's to know, so `tether runs` shows no wake time); schedules are fired
-by local workers only; a retried or resolved run starts a new execution, whose steps, tool and
-model calls return from I2's journal but whose timers and waits before the failure are waited
-again; gather branches take ids in call order rather than by branch path; step arguments
-over the blob threshold enter history (results do not); no continue-as-new yet; a start with a
-queue, a debounce or a throttle is refused (they live in the local engine's claim and start).
+History stays small: step arguments and results, tool arguments and model requests over the
+blob threshold cross it as blob references (use the `s3` blob store when workers run on
+several hosts), and an execution whose history passes `temporal_history_events` continues as
+new, carrying its lease and its ctx.now/uuid/random values; the new execution answers what
+the run did from I2's journal without an activity.
+
+Not as on the local engine: inside a gather the branches share the run's one lease, so a
+sleep or a child there waits without parking the run (it shows running) and a
+`wait_for_event` there is refused. A start with a queue, a debounce or a throttle is refused:
+they live in the local engine's claim and start.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import threading
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from typing import Any, Self, TypeVar
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import ResetStickyTaskQueueRequest
+from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
@@ -49,18 +55,15 @@ from tether.foundation.checkpoint.contract import (
     RunRecord,
     RunStatus,
 )
-from tether.foundation.engine.backends.temporal.activities import Activities, claim_for_engine
+from tether.foundation.engine.backends.temporal.activities import Activities
+from tether.foundation.engine.backends.temporal.context import BINDINGS, Binding
 from tether.foundation.engine.backends.temporal.messages import (
-    EVENT_SIGNAL,
+    WAKE_SIGNAL,
     WORKFLOW_NAME,
-    Event,
     RunArgs,
 )
-from tether.foundation.engine.backends.temporal.workflow import (
-    BINDINGS,
-    Binding,
-    TetherWorkflow,
-)
+from tether.foundation.engine.backends.temporal.workflow import TetherWorkflow
+from tether.runtime.schedules import fire_due
 from tether.runtime.worker import Services
 from tether.settings import Settings
 
@@ -71,8 +74,11 @@ _LIVE = [s for s in RunStatus if s not in TERMINAL]
 class TemporalEngine:
     name = "temporal"
 
-    def __init__(self, services: Services, address: str, namespace: str, prefix: str) -> None:
+    def __init__(
+        self, services: Services, address: str, namespace: str, prefix: str, history_events: int
+    ) -> None:
         self.services = services
+        self.history_events = history_events
         self.checkpointer = services.checkpointer
         self.registry = services.registry
         self.address, self.namespace, self.prefix = address, namespace, prefix
@@ -83,6 +89,8 @@ class TemporalEngine:
         self._thread.start()
         self._client: Client | None = None
         self._background: TemporalWorker | None = None
+        self._following = threading.Lock()
+        self._followers = 0
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> Self:
@@ -96,6 +104,7 @@ class TemporalEngine:
             settings.temporal_address,
             settings.temporal_namespace,
             settings.temporal_queue_prefix,
+            settings.temporal_history_events,
         )
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -116,17 +125,22 @@ class TemporalEngine:
     def queue(self, workflow: str, version: str) -> str:
         return f"{self.prefix}:{workflow}@{version}"
 
-    def _handle(self, run_id: str) -> WorkflowHandle[Any, Any]:
-        return self._call(self.client()).get_workflow_handle(run_id)
+    def execution_id(self, run_id: str) -> str:
+        """The run's Temporal workflow id: workflow ids are unique per namespace, so they carry
+        the deployment's prefix as its task queues do (two tethers sharing a namespace never
+        meet)."""
+        return f"{self.prefix}:{run_id}"
 
-    def _launch(self, run: RunRecord) -> None:
-        """Hold the run's lease for the engine and start its Temporal workflow."""
-        args = RunArgs(
-            run_id=run.id,
-            workflow=run.workflow,
-            version=run.version,
-            input=run.input,
-            token=claim_for_engine(self.services, run.id),
+    def _launch(self, run: RunRecord, again: bool = False) -> None:
+        """Start the run's Temporal workflow, which takes the run's I2 lease when a worker
+        begins it (until then the run is pending). `again`: a retried or resolved run, whose
+        previous execution has written its end and may not have closed yet; otherwise an
+        execution already open for the run is the one (a launch is safe to repeat)."""
+        args = RunArgs(run_id=run.id, workflow=run.workflow, version=run.version, input=run.input)
+        conflict = (
+            WorkflowIDConflictPolicy.TERMINATE_EXISTING
+            if again
+            else WorkflowIDConflictPolicy.USE_EXISTING
         )
 
         async def go() -> None:
@@ -134,12 +148,10 @@ class TemporalEngine:
             await client.start_workflow(
                 WORKFLOW_NAME,
                 args,
-                id=run.id,
+                id=self.execution_id(run.id),
                 task_queue=self.queue(run.workflow, run.version),
                 id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-                # a retried or resolved run's previous execution has written its end and may
-                # not have closed yet
-                id_conflict_policy=WorkflowIDConflictPolicy.TERMINATE_EXISTING,
+                id_conflict_policy=conflict,
             )
 
         self._call(go())
@@ -168,58 +180,65 @@ class TemporalEngine:
         """Steps, tool and model calls, journaled in I2 by their activities."""
         return self.checkpointer.journal(run_id)
 
-    def cancel(self, run_id: str) -> RunRecord:
-        self.checkpointer.cancel(run_id)  # RunStateError if finished
-        # the run and its live descendants: each execution writes its own end in the index
+    def _tree(self, run_id: str) -> list[str]:
+        """The run and its live descendants."""
         tree, i = [run_id], 0
         while i < len(tree):
             live = RunFilter(parent_id=tree[i], statuses=_LIVE, limit=10_000)
             tree += [c.id for c in self.checkpointer.list_runs(live)]
             i += 1
-        for rid in tree:
+        return tree
+
+    def cancel(self, run_id: str) -> RunRecord:
+        self.checkpointer.cancel(run_id)  # RunStateError if finished
+        for rid in self._tree(run_id):  # each execution writes its own end in the index
             self._call(self._cancel(rid))
         return self.checkpointer.get_run(run_id)
+
+    async def _unstick(self, run_id: str) -> None:
+        """The run's next workflow task goes to any worker of its queue at once, not to the
+        worker this process just stopped (Temporal would wait out the sticky timeout)."""
+        client = await self.client()
+        request = ResetStickyTaskQueueRequest(
+            namespace=self.namespace,
+            execution=WorkflowExecution(workflow_id=self.execution_id(run_id)),
+        )
+        with contextlib.suppress(RPCError):  # closed meanwhile
+            await client.workflow_service.reset_sticky_task_queue(request)
 
     async def _cancel(self, run_id: str) -> None:
         # already closed: its finish activity has written the index
         with contextlib.suppress(RPCError):
-            await (await self.client()).get_workflow_handle(run_id).cancel()
+            handle = (await self.client()).get_workflow_handle(self.execution_id(run_id))
+            await handle.cancel()
 
     def retry(self, run_id: str) -> RunRecord:
         """The failed run executes again on a new Temporal execution: steps, tool and model
         calls committed in I2's journal return their results without running again, as on
         the local engine (timers and waits before the failed step are waited again)."""
         run = self.checkpointer.retry(run_id)
-        self._launch(run)
+        self._launch(run, again=True)
         return self.checkpointer.get_run(run_id)
 
     def send_event(self, name: str, data: str, run_id: str | None = None) -> EventReceipt:
-        payload = json.loads(data)
-        if run_id is not None:
-            run = self.checkpointer.get_run(run_id)
-            if run.status in TERMINAL:
-                raise RunStateError(f"run {run_id} is {run.status.value}; it takes no events")
-            self._call(self._signal(run_id, Event(name=name, data=payload)))
-            return EventReceipt(event_id=0, woken=[run_id])
-        receipt = self.checkpointer.send_event(name, data)  # held in I2, as on every engine
-        live = self.checkpointer.list_runs(RunFilter(statuses=_LIVE, limit=100_000))
-        signalled = []
-        for run in live:
-            if run.meta.get("engine") == self.name:
-                held = Event(name=name, data=payload, held=True)
-                self._call(self._signal(run.id, held))
-                signalled.append(run.id)
-        return EventReceipt(event_id=receipt.event_id, woken=signalled)
+        """I2 stores the event and wakes the runs parked on a matching wait (journaling the
+        event for each), or holds it for waits reached later, as on the local engine; each
+        woken run's execution is then signalled to take it."""
+        receipt = self.checkpointer.send_event(name, data, run_id=run_id)
+        for woken in receipt.woken:
+            self._call(self._wake(woken))
+        return receipt
 
-    async def _signal(self, run_id: str, event: Event) -> None:
+    async def _wake(self, run_id: str) -> None:
         with contextlib.suppress(RPCError):  # it finished meanwhile
-            await (await self.client()).get_workflow_handle(run_id).signal(EVENT_SIGNAL, event)
+            handle = (await self.client()).get_workflow_handle(self.execution_id(run_id))
+            await handle.signal(WAKE_SIGNAL)
 
     def resolve(self, run_id: str, step_id: str) -> RunRecord:
         """The run goes on from the resolved call on a new Temporal execution: what its
         journal holds returns without running again, and I1 answers the resolved call."""
         run = self.checkpointer.resolve(run_id, step_id, None)
-        self._launch(run)
+        self._launch(run, again=True)
         return self.checkpointer.get_run(run_id)
 
     # -- execution --------------------------------------------------------------------------
@@ -240,9 +259,29 @@ class TemporalEngine:
                 f"run {run_id} is pinned to {run.workflow_id}, which this process has "
                 "not registered; start a worker that has it"
             )
-        if self._background is None:
-            self._background = self.worker(8)
-            self._background.begin()
+        if run.status is RunStatus.PENDING:
+            self._launch(run)  # started by another deploy or process: a repeat is a no-op
+        with self._following:
+            if self._background is None:
+                self._background = self.worker(8)
+                self._background.begin()
+            self._followers += 1
+        try:
+            return self._follow(run_id, stop, on_wait)
+        finally:
+            with self._following:
+                self._followers -= 1
+                # stopped early: nothing executes the run in this process any more, as on
+                # the local engine (a parked run holds no worker; resuming it replays)
+                if stop.is_set() and self._followers == 0 and self._background is not None:
+                    self._background.end()
+                    self._background = None
+                    for rid in self._tree(run_id):
+                        self._call(self._unstick(rid))
+
+    def _follow(
+        self, run_id: str, stop: threading.Event, on_wait: Callable[[RunRecord], None] | None
+    ) -> RunRecord:
         poll = self.services.poll_interval
         while True:
             run = self.checkpointer.get_run(run_id)
@@ -250,6 +289,8 @@ class TemporalEngine:
                 return run
             if run.status in (RunStatus.NEEDS_ATTENTION, RunStatus.PAUSED):
                 return run
+            if on_wait is not None and run.status in (RunStatus.SLEEPING, RunStatus.WAITING):
+                on_wait(run)
             stop.wait(poll)
 
     def close(self) -> None:
@@ -271,6 +312,8 @@ class TemporalWorker:
         self.executed = 0
         self._stopping = threading.Event()
         self._workers: list[Worker] = []
+        self._polled: set[str] = set()
+        self._launched: set[str] = set()
         self._running: Future[Any] | None = None
 
     def queues(self) -> list[str]:
@@ -289,9 +332,11 @@ class TemporalWorker:
 
         async def build() -> None:
             client = await e.client()
-            binding = Binding(e.registry, e.services.codec, e.prefix, e.services.lease_seconds)
+            s = e.services
+            binding = Binding(s.registry, s.codec, e.prefix, s.lease_seconds, e.history_events)
             activities = Activities(e.services)
-            for q in self.queues():
+            self._polled = set(self.queues())
+            for q in self._polled:
                 BINDINGS[q] = binding
             self._workers = [
                 Worker(
@@ -299,16 +344,21 @@ class TemporalWorker:
                     task_queue=q,
                     workflows=[TetherWorkflow],
                     activities=[
+                        activities.claim,
+                        activities.wait,
                         activities.step,
+                        activities.stream,
                         activities.call,
                         activities.child,
                         activities.finish,
                     ],
                     workflow_runner=UnsandboxedWorkflowRunner(),
                     max_concurrent_activities=4 * self.concurrency,
-                    max_concurrent_workflow_tasks=self.concurrency,
+                    # one slot starves the sticky queue behind the normal one's long poll:
+                    # each workflow task after the first waited out a 10 s timeout
+                    max_concurrent_workflow_tasks=max(4, self.concurrency),
                 )
-                for q in self.queues()
+                for q in sorted(self._polled)
             ]
 
         self.engine._call(build())
@@ -330,16 +380,35 @@ class TemporalWorker:
         self.begin()
         e = self.engine
         try:
-            while not self._stopping.wait(e.services.poll_interval):
-                if until_idle and not self._live():
+            while True:
+                if e.services.start is not None:  # cron ticks start runs, as local workers do
+                    fire_due(e.checkpointer, e.services.start)
+                mine = self._mine()
+                self._launch_pending(mine)
+                if until_idle and not mine:
+                    break
+                if self._stopping.wait(e.services.poll_interval):
                     break
         finally:
             self.end()
         return self.executed
 
-    def _live(self) -> bool:
-        runs = self.engine.checkpointer.list_runs(RunFilter(statuses=_LIVE, limit=100_000))
-        return any(r.meta.get("engine") == self.engine.name for r in runs)
+    def _mine(self) -> list[RunRecord]:
+        """Runs this worker's queues carry that are runnable or running now (a parked run
+        waits for Temporal to wake it; a stranded one for a worker that has its code)."""
+        e = self.engine
+        active = [RunStatus.PENDING, RunStatus.RUNNING]
+        runs = e.checkpointer.list_runs(RunFilter(statuses=active, limit=100_000))
+        return [r for r in runs if e.queue(r.workflow, r.version) in self._polled]
+
+    def _launch_pending(self, runs: list[RunRecord]) -> None:
+        """A pending run with no Temporal execution (written by an older deploy, or by a
+        process that died between recording the run and starting it) is started here, once
+        per worker; starting one that has an execution is a no-op."""
+        for run in runs:
+            if run.status is RunStatus.PENDING and run.id not in self._launched:
+                self.engine._launch(run)
+                self._launched.add(run.id)
 
     def stop(self) -> None:
         self._stopping.set()

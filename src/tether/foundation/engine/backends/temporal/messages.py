@@ -5,17 +5,12 @@ step result."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, Field
 
+from tether.foundation.checkpoint.contract import Wait
+
 WORKFLOW_NAME = "tether"
-EVENT_SIGNAL = "tether.event"
-
-
-def task_queue(workflow: str, version: str) -> str:
-    """Runs are routed by `name@version`: a worker polls the queues of the versions it runs."""
-    return f"tether:{workflow}@{version}"
+WAKE_SIGNAL = "tether.wake"  # I2 woke the run (an event, a child's end): look at its waits
 
 
 class RunArgs(BaseModel):
@@ -23,7 +18,34 @@ class RunArgs(BaseModel):
     workflow: str
     version: str
     input: str  # tether's encoding (JSON text or a blob reference)
-    token: str  # the I2 lease the engine holds for the run's whole life
+    # continued as new: the lease the run holds, and ctx.now/uuid/random values by step id
+    token: str | None = None
+    recorded: dict[str, str] = Field(default_factory=dict)
+
+
+class Claimed(BaseModel):
+    """The run's I2 lease taken for this execution (`token`) and its journal (tether's
+    encoding of a list of `Entry`, a blob reference when large); or, when the run was not
+    runnable (cancelled, or already finished), no token and the run's end as I2 has it."""
+
+    token: str | None = None
+    journal: str = "[]"
+    known: list[str] = Field(default_factory=list)  # every step id the journal has rows for
+    status: str = ""
+    output: str | None = None
+    error: str | None = None
+
+
+class Entry(BaseModel):
+    """A journal entry an execution that resumes the run answers from without an activity."""
+
+    step_id: str
+    kind: str
+    name: str
+    status: str
+    value: str | None = None
+    error: str | None = None
+    ref: str | None = None
 
 
 class Retry(BaseModel):
@@ -35,6 +57,7 @@ class Retry(BaseModel):
     max_interval: float = 30.0
     jitter: bool = True
     non_retryable: list[str] = Field(default_factory=list)
+    park_after: float | None = None
 
 
 class StepCall(BaseModel):
@@ -44,20 +67,22 @@ class StepCall(BaseModel):
     name: str
     fn: str = ""  # "module:qualname", resolved by the worker; "" for a local activity's call
     local: str = ""  # the key of a local activity's call in LOCAL_CALLS
-    args: list[Any] = Field(default_factory=list)
-    keywords: dict[str, Any] = Field(default_factory=dict)
+    # tether's encoding of {"args": [...], "kwargs": {...}}: a blob reference when large
+    arguments: str = '{"args": [], "kwargs": {}}'
     retry: Retry | None = None
+    fresh: bool = False  # no entry at this step id was in I2's journal when the run was claimed
 
 
 class CallRequest(BaseModel):
     """A tool call (`tool` is its name, `arguments` its arguments) or a model call
-    (`request` is the ModelRequest as JSON)."""
+    (`request` is the ModelRequest); both in tether's encoding, a blob reference when large,
+    so a long conversation's messages never enter history."""
 
     run_id: str
     token: str
     step_id: str
     tool: str = ""
-    arguments: dict[str, Any] = Field(default_factory=dict)
+    arguments: str = "{}"
     retry: Retry | None = None
     request: str = ""
 
@@ -71,22 +96,50 @@ class ChildCall(BaseModel):
     input: str
 
 
-class ChildRun(BaseModel):
+class StreamCall(BaseModel):
+    """A value for one of the run's streams (`value` in tether's encoding)."""
+
     run_id: str
     token: str
+    step_id: str
+    key: str
+    value: str
+
+
+class StepDone(BaseModel):
+    """A step's result and the name it was journaled under: a replay from history compares
+    the name with the one the workflow's code calls now."""
+
+    name: str
+    value: str
+
+
+class WaitCall(BaseModel):
+    """Park the run in I2 on `wait` (taking the lease again first when `token` is None)."""
+
+    run_id: str
+    token: str | None
+    wait: Wait
+
+
+class Parked(BaseModel):
+    """A wait's outcome: its completion as I2 journaled it (`kind` is set), or the run stays
+    parked (`token` None) and the workflow waits for Temporal to wake it; `ended` when I2
+    finished the run meanwhile (a cancel)."""
+
+    token: str | None = None
+    kind: str | None = None
+    status: str = "ok"
+    value: str | None = None
+    error: str | None = None
+    ended: bool = False
 
 
 class Finish(BaseModel):
     run_id: str
-    token: str
+    token: str | None  # None: parked when it ended (a cancel I2 has already recorded)
     status: str  # completed | failed | cancelled | needs_attention
     output: str | None = None
     error: str | None = None
     failed_step: str | None = None
     evidence: str | None = None  # needs_attention: what a person needs to decide
-
-
-class Event(BaseModel):
-    name: str
-    data: dict[str, Any]
-    held: bool = False  # sent to every run, not to this one: matches only a non-empty match

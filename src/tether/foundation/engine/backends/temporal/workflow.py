@@ -13,55 +13,35 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
 
 from tether.errors import StepFailed
-from tether.foundation.engine.backends.temporal.context import TemporalContext
+from tether.foundation.engine.backends.temporal.context import BINDINGS, TemporalContext
+from tether.foundation.engine.backends.temporal.failures import RunEnded
 from tether.foundation.engine.backends.temporal.messages import (
-    EVENT_SIGNAL,
+    WAKE_SIGNAL,
     WORKFLOW_NAME,
-    Event,
+    Claimed,
     Finish,
     RunArgs,
 )
 from tether.runtime.execution import NeedsAttention
-from tether.runtime.registry import Registry
-from tether.runtime.values import Codec
 
 FINISH_TIMEOUT = timedelta(minutes=5)
-
-
-@dataclass(frozen=True)
-class Binding:
-    """What the workflow on one task queue executes with: that worker's registry and codec."""
-
-    registry: Registry
-    codec: Codec
-    prefix: str
-    lease_seconds: float
-
-    def queue(self, name: str, version: str) -> str:
-        return f"{self.prefix}:{name}@{version}"
-
-
-# Temporal builds the workflow class itself (it must be module level), so the worker that
-# polls a task queue leaves its binding here; queue names carry a per-deployment prefix.
-BINDINGS: dict[str, Binding] = {}
 
 
 @workflow.defn(name=WORKFLOW_NAME, sandboxed=False)
 class TetherWorkflow:
     def __init__(self) -> None:
         self.ctx: TemporalContext | None = None
-        self.early: list[Event] = []
 
-    @workflow.signal(name=EVENT_SIGNAL)
-    def event(self, ev: Event) -> None:
-        (self.ctx.events if self.ctx else self.early).append(ev)
+    @workflow.signal(name=WAKE_SIGNAL)
+    def wake(self) -> None:
+        if self.ctx is not None:  # before the context exists nothing is parked yet
+            self.ctx.wakes += 1
 
     @workflow.run
     async def run(self, args: RunArgs) -> dict[str, Any]:
@@ -69,17 +49,24 @@ class TetherWorkflow:
         wf = b.registry.for_run(args.workflow, args.version)
         if wf is None:
             raise RuntimeError(f"{args.workflow}@{args.version} is not registered here")
+        claimed = await workflow.execute_activity(
+            "tether.claim", args, result_type=Claimed, start_to_close_timeout=FINISH_TIMEOUT
+        )
+        if claimed.token is None:  # cancelled before it began, or finished already
+            return {"output": claimed.output, "error": claimed.error}
         codec = b.codec
-        ctx = self.ctx = TemporalContext(args, wf, codec, b.queue, b.lease_seconds)
-        ctx.events.extend(self.early)
-        end = Finish(run_id=args.run_id, token=args.token, status="completed")
+        ctx = self.ctx = TemporalContext(args, wf, codec, b, claimed)
+        end = Finish(run_id=args.run_id, token=None, status="completed")
         try:
             value = await wf.fn(ctx, codec.decode(args.input, wf.input_adapter))
+            ctx.check_replay()
             end.output = codec.encode(value, wf.output_adapter)
         except asyncio.CancelledError:
-            end.status = "cancelled"
+            end.status, end.token = "cancelled", ctx.token
             await _finish(end)
             raise
+        except RunEnded:
+            return {"output": None, "error": "cancelled"}
         except NeedsAttention as e:
             end.status, end.failed_step, end.evidence = "needs_attention", e.step_id, e.evidence
         except Exception as e:
@@ -92,6 +79,7 @@ class TetherWorkflow:
             detail["step"] = getattr(e, "step_id", None)
             end.status, end.error = "failed", json.dumps(detail)
             end.failed_step = detail["step"]
+        end.token = ctx.token
         await _finish(end)
         return {"output": end.output, "error": end.error}
 
