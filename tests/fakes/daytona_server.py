@@ -17,41 +17,23 @@ import json
 import shutil
 import subprocess
 import tempfile
-import threading
 from contextlib import suppress
 from email.parser import BytesParser
 from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from tests.fakes.sandbox_disk import run, write
+from tests.fakes.sandbox_server import SandboxServer, read_body
 
 KEY = "dtn-test-key"
 
 
-class DaytonaServer:
+class DaytonaServer(SandboxServer):
     def __init__(self) -> None:
-        self.calls: list[dict[str, Any]] = []
-        self.sandboxes: dict[str, dict[str, Any]] = {}
-        self._lock = threading.Lock()
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        threading.Thread(target=self._http.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._http.server_address[1]}"
-
-    def requests(self) -> list[tuple[str, str]]:
-        """(method, path) of every call, sandbox ids shown as `{id}`."""
-        shown = []
-        for c in self.calls:
-            path = c["path"]
-            for sid in self.sandboxes:
-                path = path.replace(sid, "{id}")
-            shown.append((c["method"], path))
-        return shown
+        super().__init__(_handler)
 
     def named(self, name: str) -> dict[str, Any]:
         (box,) = [b for b in self.sandboxes.values() if b["name"] == name]
@@ -128,10 +110,6 @@ class DaytonaServer:
             return 200, {"exitCode": done.returncode, "result": done.stdout}
         return 404, {"statusCode": 404, "message": f"no route {method} {path}"}
 
-    def close(self) -> None:
-        self._http.shutdown()
-        self._http.server_close()
-
 
 def _files(content_type: str, raw: bytes) -> dict[str, bytes]:
     """A bulk upload's files by destination: each `files[i].file` part names it as filename."""
@@ -145,17 +123,6 @@ def _files(content_type: str, raw: bytes) -> dict[str, bytes]:
     }
 
 
-def _body(handler: BaseHTTPRequestHandler) -> bytes:
-    if handler.headers.get("Transfer-Encoding", "").lower() != "chunked":
-        return handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
-    chunks = []
-    while size := int(handler.rfile.readline().split(b";")[0], 16):
-        chunks.append(handler.rfile.read(size))
-        handler.rfile.readline()
-    handler.rfile.readline()
-    return b"".join(chunks)
-
-
 def _handler(server: DaytonaServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -163,7 +130,7 @@ def _handler(server: DaytonaServer) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> None:
             status, answer = server.answer(
                 self.command, self.path, self.headers.get("Authorization"),
-                self.headers.get("Content-Type", ""), _body(self),
+                self.headers.get("Content-Type", ""), read_body(self),
             )  # fmt: skip
             data = json.dumps(answer).encode()
             self.send_response(status)

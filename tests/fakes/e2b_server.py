@@ -21,43 +21,25 @@ import shutil
 import struct
 import subprocess
 import tempfile
-import threading
 from contextlib import suppress
 from email.parser import BytesParser
 from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.fakes.sandbox_disk import run, write
+from tests.fakes.sandbox_server import SandboxServer, read_body
 
 KEY = "e2b_test_key"
 ENVD_VERSION = "0.6.4"
 CONNECT_JSON = "application/connect+json"
 
 
-class E2BServer:
+class E2BServer(SandboxServer):
     def __init__(self) -> None:
-        self.calls: list[dict[str, Any]] = []
-        self.sandboxes: dict[str, dict[str, Any]] = {}
-        self._lock = threading.Lock()
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        threading.Thread(target=self._http.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._http.server_address[1]}"
-
-    def requests(self) -> list[tuple[str, str]]:
-        """(method, path) of every call, sandbox ids shown as `{id}`, queries left off."""
-        shown = []
-        for c in self.calls:
-            path = c["path"]
-            for sid in self.sandboxes:
-                path = path.replace(sid, "{id}")
-            shown.append((c["method"], path))
-        return shown
+        super().__init__(_handler)
 
     def answer(self, method: str, url: str, headers: Any, raw: bytes) -> tuple[int, str, bytes]:
         parts = urlsplit(url)
@@ -132,10 +114,6 @@ class E2BServer:
         frames = b"".join(_envelope(0, {"event": e}) for e in events)
         return 200, CONNECT_JSON, frames + _envelope(2, {})
 
-    def close(self) -> None:
-        self._http.shutdown()
-        self._http.server_close()
-
 
 def _json(status: int, answer: Any) -> tuple[int, str, bytes]:
     return status, "application/json", json.dumps(answer).encode()
@@ -178,24 +156,13 @@ def _files(content_type: str, raw: bytes) -> dict[str, bytes]:
     }
 
 
-def _body(handler: BaseHTTPRequestHandler) -> bytes:
-    if handler.headers.get("Transfer-Encoding", "").lower() != "chunked":
-        return handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
-    chunks = []
-    while size := int(handler.rfile.readline().split(b";")[0], 16):
-        chunks.append(handler.rfile.read(size))
-        handler.rfile.readline()
-    handler.rfile.readline()
-    return b"".join(chunks)
-
-
 def _handler(server: E2BServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
         def _serve(self) -> None:
             status, content_type, data = server.answer(
-                self.command, self.path, self.headers, _body(self)
+                self.command, self.path, self.headers, read_body(self)
             )
             self.send_response(status)
             self.send_header("Content-Type", content_type)

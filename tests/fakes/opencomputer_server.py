@@ -15,38 +15,20 @@ import json
 import shutil
 import subprocess
 import tempfile
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.fakes.sandbox_disk import run, write
+from tests.fakes.sandbox_server import SandboxServer
 
 KEY = "oc-test-key"
 
 
-class OpenComputerServer:
+class OpenComputerServer(SandboxServer):
     def __init__(self) -> None:
-        self.calls: list[dict[str, Any]] = []
-        self.sandboxes: dict[str, dict[str, Any]] = {}
-        self._lock = threading.Lock()
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        threading.Thread(target=self._http.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._http.server_address[1]}"
-
-    def requests(self) -> list[tuple[str, str]]:
-        """(method, path) of every call, sandbox ids shown as `{id}`."""
-        shown = []
-        for c in self.calls:
-            path = c["path"]
-            for sid in self.sandboxes:
-                path = path.replace(sid, "{id}")
-            shown.append((c["method"], path))
-        return shown
+        super().__init__(_handler)
 
     def answer(self, method: str, url: str, key: str | None, raw: bytes) -> tuple[int, Any]:
         parts = urlsplit(url)
@@ -99,10 +81,6 @@ class OpenComputerServer:
             return 200, {"exitCode": done.returncode, "stdout": done.stdout,
                          "stderr": done.stderr}  # fmt: skip
         return 404, {"error": f"no route {method} {path}"}
-
-    def close(self) -> None:
-        self._http.shutdown()
-        self._http.server_close()
 
 
 def _handler(server: OpenComputerServer) -> type[BaseHTTPRequestHandler]:
