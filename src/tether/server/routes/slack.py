@@ -12,9 +12,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from tether.foundation.hitl.contract import CallbackRefused, Verdict
+from tether.foundation.hitl.contract import Verdict
 from tether.foundation.identity.contract import Identity
 from tether.server.access import TetherDep
+from tether.server.callbacks import verified
 from tether.server.errors import RESPONSES, ApiError
 
 router = APIRouter(prefix="/api/hitl", tags=["approvals"], responses=RESPONSES)
@@ -22,15 +23,7 @@ router = APIRouter(prefix="/api/hitl", tags=["approvals"], responses=RESPONSES)
 
 @router.post("/slack/actions", summary="Slack's interaction callback (signed by Slack)")
 async def slack_actions(request: Request, t: TetherDep) -> dict[str, Any]:
-    transport: Any = t.foundations.hitl_transports.get("slack")
-    if transport is None:
-        raise ApiError(404, "not_found", "no Slack transport is configured (hitl_transports)")
-    body = await request.body()
-    try:
-        payload = transport.verify(body, request.headers)
-        approver = transport.approver(payload)
-    except CallbackRefused as e:
-        raise ApiError(401 if e.forged else 403, "refused", str(e)) from None
+    transport, payload, approver = await verified(request, t, "slack", "Slack")
     (action,) = payload.get("actions") or [{}]
     verdict = {"approve": Verdict.APPROVED, "reject": Verdict.REJECTED}.get(
         action.get("action_id", "")

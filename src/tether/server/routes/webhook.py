@@ -9,13 +9,12 @@ nothing; a decision wakes the run.
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 
-from tether.foundation.hitl.contract import CallbackRefused, Decision, Verdict
+from tether.foundation.hitl.contract import Decision, Verdict
 from tether.foundation.identity.contract import Identity
 from tether.server.access import TetherDep
+from tether.server.callbacks import verified
 from tether.server.errors import RESPONSES, ApiError
 
 router = APIRouter(prefix="/api/hitl", tags=["approvals"], responses=RESPONSES)
@@ -27,15 +26,7 @@ router = APIRouter(prefix="/api/hitl", tags=["approvals"], responses=RESPONSES)
     summary="A decision from the approval webhook's receiver (signed with the shared secret)",
 )
 async def webhook_decision(request: Request, t: TetherDep) -> Decision:
-    transport: Any = t.foundations.hitl_transports.get("webhook")
-    if transport is None:
-        raise ApiError(404, "not_found", "no webhook transport is configured (hitl_transports)")
-    body = await request.body()
-    try:
-        payload = transport.verify(body, request.headers)
-        approver = transport.approver(payload)
-    except CallbackRefused as e:
-        raise ApiError(401 if e.forged else 403, "refused", str(e)) from None
+    _, payload, approver = await verified(request, t, "webhook", "webhook")
     asked = t.approval(payload["request_id"])
     if payload["args_hash"] != asked.action.args_hash:
         raise ApiError(
