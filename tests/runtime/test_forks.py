@@ -10,7 +10,7 @@ import pytest
 
 from tests.runtime.flows import CALLS
 from tether import RunStatus, Tether
-from tether.errors import RunStateError
+from tether.errors import InvalidInput, RunStateError
 
 
 def test_a_fork_replays_the_steps_before_it_and_runs_the_rest(tether: Tether) -> None:
@@ -33,7 +33,7 @@ def test_a_fork_of_a_step_the_run_never_reached_or_of_a_live_run_is_refused(
 ) -> None:
     done = tether.start("steps", {"n": 2})
     tether.run(done)
-    with pytest.raises(RunStateError, match="never reached step '9'"):
+    with pytest.raises(InvalidInput, match="never reached step '9'"):
         tether.fork(done, "9")
     live = tether.start("nap", {"seconds": 60})
     stop = threading.Event()

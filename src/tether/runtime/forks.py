@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from tether.errors import RunStateError
+from tether.errors import InvalidInput, RunStateError
 from tether.foundation.checkpoint.contract import (
     TERMINAL,
     EntryKind,
@@ -39,12 +39,14 @@ class ForkPlan:
 
 
 def plan_fork(run: RunRecord, journal: list[JournalEntry], step_id: str) -> ForkPlan:
-    """The fork's starting journal, or RunStateError if the run never reached `step_id`."""
+    """The fork's starting journal, or InvalidInput if the run never reached `step_id` (a
+    step id that is not in the journal is a wrong argument, whatever the run's state)."""
     at = [e for e in journal if e.step_id == step_id]
     if not at:
-        raise RunStateError(
+        raise InvalidInput(
+            "step to fork from",
             f"run {run.id} never reached step {step_id!r}; "
-            f"`tether inspect {run.id}` lists the step ids it has"
+            f"`tether inspect {run.id}` lists the step ids it has",
         )
     cutoff = min(e.started_at for e in at)
     # A stream append is left out: the fork writes it again, to its own stream, on replay.

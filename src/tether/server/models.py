@@ -19,10 +19,30 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class DebounceStarts(_Body):
+    key: str = Field(min_length=1, description="Starts with this key (per workflow) make one run")
+    period: float = Field(gt=0, description="Seconds after the burst's last start it runs")
+
+
+class ThrottleStarts(_Body):
+    starts: int = Field(ge=1, description="At most this many runs start...")
+    per: float = Field(gt=0, description="...in any this many seconds")
+    key: str = Field(default="", description="Counted per key (per workflow); empty: all")
+
+
 class StartRun(_Body):
     workflow: str = Field(description="NAME (its highest version) or NAME@X.Y.Z")
     input: dict[str, Any] = Field(default_factory=dict)
     key: str | None = Field(default=None, description="Idempotency key: same key, same run")
+    queue: str | None = Field(default=None, description="A declared queue (else the workflow's)")
+    concurrency_key: str | None = Field(
+        default=None, description="The queue's per-key limit counts this (else the workflow's)"
+    )
+    priority: int = Field(default=0, description="Higher is claimed first within its queue")
+    debounce: DebounceStarts | None = Field(
+        default=None, description="A burst of starts makes one pending run; its id is returned"
+    )
+    throttle: ThrottleStarts | None = None
 
 
 class Started(BaseModel):
@@ -50,6 +70,27 @@ class Decide(_Body):
     args: dict[str, Any] | None = Field(
         default=None, description="Edited arguments: approve these instead (approve only)"
     )
+
+
+class Fork(_Body):
+    from_step: str = Field(min_length=1, description="The step id, as the run's journal has it")
+    version: str | None = Field(default=None, description="Run the fork on this version")
+    cancel_original: bool = Field(
+        default=False, description="Cancel the run first (needed if it has not finished)"
+    )
+
+
+class QueueView(BaseModel):
+    """A queue's limits (None: that limit does not apply) and what it holds now."""
+
+    name: str
+    concurrency: int | None
+    per_key: int | None
+    starts: int | None
+    per: float
+    running: int = Field(description="Runs holding a lease")
+    waiting: int = Field(description="Runs pending: waiting for a slot or a worker")
+    oldest_wait_seconds: float | None = Field(description="How long the oldest pending waited")
 
 
 class RaiseBudget(_Body):

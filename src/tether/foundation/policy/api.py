@@ -1,7 +1,7 @@
 """Who may do what through tether's HTTP API, as I9 rules: the same `PolicyRules` and
 `PolicyGate` that judge tool and model calls, over calls of kind `api` whose target is the
-action (`read`, `start`, `cancel`, `retry`, `resolve`, `budget`, `event`, `schedule`,
-`approve`). A rule names actions with `action:` (a glob).
+action (`read`, `start`, `cancel`, `retry`, `fork`, `resolve`, `budget`, `event`,
+`schedule`, `approve`). A rule names actions with `action:` (a glob).
 
     [policy]
     api_rules = "api-policy.yaml"   # relative to tether.toml; replaces the defaults below
@@ -21,7 +21,18 @@ from tether.foundation.policy.gate import PolicyGate
 from tether.foundation.policy.rules import PolicyRules, Rule, load_rules
 from tether.settings import Settings
 
-ACTIONS = ("read", "start", "cancel", "retry", "resolve", "budget", "event", "schedule", "approve")
+ACTIONS = (
+    "read",
+    "start",
+    "cancel",
+    "retry",
+    "fork",
+    "resolve",
+    "budget",
+    "event",
+    "schedule",
+    "approve",
+)
 
 DEFAULT_API_RULES = PolicyRules(
     default="deny",

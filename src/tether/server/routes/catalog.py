@@ -1,8 +1,10 @@
-"""`/api/schedules`, `/api/workflows`, `/api/costs` and `/api/triggers`: what runs, when, what it
-cost, and which of the seeds' decisions its rows say to revisit."""
+"""`/api/schedules`, `/api/workflows`, `/api/queues`, `/api/costs` and `/api/triggers`: what
+runs, when, how many at once, what it cost, and which of the seeds' decisions its rows say to
+revisit."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -14,7 +16,7 @@ from tether.foundation.checkpoint.contract import Schedule
 from tether.foundation.cost.contract import DailyCost
 from tether.server.access import MaySchedule, Reader, TetherDep
 from tether.server.errors import RESPONSES, ApiError
-from tether.server.models import AddSchedule, WorkflowCost, WorkflowVersions
+from tether.server.models import AddSchedule, QueueView, WorkflowCost, WorkflowVersions
 from tether.server.paging import RunQuery, page
 from tether.triggers import Trigger, measure, parse_window
 
@@ -73,6 +75,32 @@ def workflow_versions(t: Tether) -> list[WorkflowVersions]:
 )
 def list_workflows(t: TetherDep, _: Reader) -> list[WorkflowVersions]:
     return workflow_versions(t)
+
+
+def queue_views(t: Tether) -> list[QueueView]:
+    now = time.time()
+    return [
+        QueueView(
+            name=q.name,
+            concurrency=q.concurrency,
+            per_key=q.per_key,
+            starts=q.starts,
+            per=q.per,
+            running=s.running,
+            waiting=s.waiting,
+            oldest_wait_seconds=None if s.oldest_wait is None else now - s.oldest_wait,
+        )
+        for q, s in t.queues()
+    ]
+
+
+@router.get(
+    "/queues",
+    response_model=list[QueueView],
+    summary="The declared queues: limits, running, waiting, oldest wait (as `tether queues`)",
+)
+def list_queues(t: TetherDep, _: Reader) -> list[QueueView]:
+    return queue_views(t)
 
 
 @router.get(

@@ -29,7 +29,7 @@ from tether.server.access import (
 from tether.server.auth import SESSION_COOKIE, SESSION_SECONDS
 from tether.server.paging import MAX_PAGE, RunQuery, page, standing
 from tether.server.rendering import render
-from tether.server.routes.catalog import daily, workflow_versions
+from tether.server.routes.catalog import daily, queue_views, workflow_versions
 from tether.server.timeline import full_value, rows
 from tether.triggers import measure, parse_window
 
@@ -239,7 +239,12 @@ def workflows_page(request: Request, t: TetherDep, _: Reader) -> Response:
     found = workflow_versions(t)
     totals = t.workflow_costs(t.registry.ids())
     return render(
-        request, "workflows.html", workflows=found, totals=totals, daily=daily(t, DAILY_DAYS)
+        request,
+        "workflows.html",
+        workflows=found,
+        queues=queue_views(t),
+        totals=totals,
+        daily=daily(t, DAILY_DAYS),
     )
 
 

@@ -1,4 +1,5 @@
-"""`/api/runs`: list, start, inspect, cancel, retry, resolve, raise a budget; and events.
+"""`/api/runs`: list, start (in a queue, debounced, throttled), inspect, cancel, retry, fork,
+resolve, raise a budget; and events.
 
 Each route is one call on `Tether`; what can go wrong is tether's own error, which the app's
 handlers turn into 404 / 409 / 422 (server/errors.py).
@@ -12,8 +13,10 @@ from fastapi import APIRouter, Query, status
 
 from tether.client import RunView
 from tether.foundation.checkpoint.contract import EventReceipt, RunRecord, RunStatus
+from tether.foundation.checkpoint.starts import Debounce, Throttle
 from tether.server.access import (
     MayCancel,
+    MayFork,
     MayRaiseBudget,
     MayResolve,
     MayRetry,
@@ -23,7 +26,15 @@ from tether.server.access import (
     TetherDep,
 )
 from tether.server.errors import RESPONSES
-from tether.server.models import RaiseBudget, Resolve, RunPage, SendEvent, Started, StartRun
+from tether.server.models import (
+    Fork,
+    RaiseBudget,
+    Resolve,
+    RunPage,
+    SendEvent,
+    Started,
+    StartRun,
+)
 from tether.server.paging import MAX_PAGE, RunQuery, page, standing
 
 router = APIRouter(prefix="/api", tags=["runs"], responses=RESPONSES)
@@ -66,9 +77,23 @@ def list_runs(
     response_model=Started,
     status_code=status.HTTP_201_CREATED,
     summary="Start a run (the same idempotency key returns the same run)",
+    description="With `debounce`, a burst of starts with one key makes one pending run, whose "
+    "id each of them returns; it starts `period` seconds after the last, with its input.",
 )
 def start_run(body: StartRun, t: TetherDep, who: MayStart) -> Started:
-    return Started(run_id=t.start(body.workflow, body.input, key=body.key, identity=who))
+    d, r = body.debounce, body.throttle
+    run_id = t.start(
+        body.workflow,
+        body.input,
+        key=body.key,
+        identity=who,
+        queue=body.queue,
+        concurrency_key=body.concurrency_key,
+        priority=body.priority,
+        debounce=None if d is None else Debounce(key=d.key, period=d.period),
+        throttle=None if r is None else Throttle(starts=r.starts, per=r.per, key=r.key),
+    )
+    return Started(run_id=run_id)
 
 
 @router.get("/runs/{run_id}", response_model=RunView, summary="A run with journal and children")
@@ -84,6 +109,21 @@ def cancel_run(run_id: str, t: TetherDep, _: MayCancel) -> RunRecord:
 @router.post("/runs/{run_id}/retry", response_model=RunRecord, summary="Retry a failed run")
 def retry_run(run_id: str, t: TetherDep, _: MayRetry) -> RunRecord:
     return t.retry(run_id)
+
+
+@router.post(
+    "/runs/{run_id}/fork",
+    response_model=Started,
+    status_code=status.HTTP_201_CREATED,
+    summary="Fork a run from a step: a new run that keeps what finished before it",
+    description="409 for a run that has not finished, unless `cancel_original`; 422 for a "
+    "step the run never reached.",
+)
+def fork_run(run_id: str, body: Fork, t: TetherDep, _: MayFork) -> Started:
+    new_id = t.fork(
+        run_id, body.from_step, version=body.version, cancel_original=body.cancel_original
+    )
+    return Started(run_id=new_id)
 
 
 @router.post(

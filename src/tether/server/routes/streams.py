@@ -1,4 +1,5 @@
-"""Server-sent events: the run list's changes, and one run's status and journal as it grows.
+"""Server-sent events: the run list's changes, one run's status and journal as it grows, and
+the values of one of a run's named streams (`ctx.stream`).
 
 Every stream waits on the process's one `ChangeWatcher` and re-reads only when it reports a
 change, then sends only what differs from what this stream already sent. A stream sends a
@@ -13,16 +14,16 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from tether.foundation.checkpoint.contract import TERMINAL, RunStatus
+from tether.foundation.checkpoint.contract import TERMINAL, RunRecord, RunStatus, StreamItem
 from tether.server.access import Reader, state_of
 from tether.server.errors import RESPONSES
 from tether.server.paging import RunQuery, page
 
-router = APIRouter(prefix="/api/stream", tags=["streams"], responses=RESPONSES)
+router = APIRouter(prefix="/api", tags=["streams"], responses=RESPONSES)
 KEEPALIVE_SECONDS = 15.0
 _SSE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/event-stream": {}}, "description": "A stream of events"}
@@ -33,7 +34,9 @@ def _event(name: str, data: Any) -> str:
     return f"event: {name}\ndata: {json.dumps(data, default=str)}\n\n"
 
 
-@router.get("/runs", response_class=StreamingResponse, responses=_SSE, summary="Run list changes")
+@router.get(
+    "/stream/runs", response_class=StreamingResponse, responses=_SSE, summary="Run list changes"
+)
 async def runs_stream(
     request: Request,
     _: Reader,
@@ -72,7 +75,10 @@ async def runs_stream(
 
 
 @router.get(
-    "/runs/{run_id}", response_class=StreamingResponse, responses=_SSE, summary="One run's changes"
+    "/stream/runs/{run_id}",
+    response_class=StreamingResponse,
+    responses=_SSE,
+    summary="One run's changes",
 )
 async def run_stream(run_id: str, request: Request, _: Reader) -> StreamingResponse:
     """`run` events when the run's status changes, `step` events for each journal entry
@@ -100,6 +106,53 @@ async def run_stream(run_id: str, request: Request, _: Reader) -> StreamingRespo
                 sent_status = run.status
                 yield _event("run", run.model_dump(mode="json"))
             if run.status in TERMINAL:
+                return
+
+    return _streaming(events())
+
+
+@router.get(
+    "/runs/{run_id}/streams/{key}",
+    response_class=StreamingResponse,
+    responses=_SSE,
+    summary="A run's named stream (`ctx.stream`) from an offset, until the run ends",
+)
+async def values_stream(
+    run_id: str,
+    key: str,
+    request: Request,
+    _: Reader,
+    offset: Annotated[int, Query(ge=0, description="The first value's offset")] = 0,
+    last_event_id: Annotated[int | None, Header(ge=0)] = None,
+) -> StreamingResponse:
+    """`value` events, each with its offset as the event id, so an `EventSource` that
+    reconnects (sending `Last-Event-ID`) goes on after the last value it had; then one `end`
+    event with the run's final status once the run has ended and every value is sent."""
+    state = state_of(request)
+    t = state.tether
+    await run_in_threadpool(t.status, run_id)  # 404 before the stream opens
+    start = offset if last_event_id is None else last_event_id + 1
+
+    def read(after: int) -> tuple[list[StreamItem], RunRecord]:
+        run = t.status(run_id)  # before the read: a run ended then has written everything
+        return list(t.stream(run_id, key, after, follow=False)), run
+
+    async def events() -> AsyncIterator[str]:
+        seen, after = -1, start
+        while True:
+            generation = await state.watcher.wait(seen, KEEPALIVE_SECONDS)
+            if generation == seen:
+                yield ": keep-alive\n\n"
+                continue
+            seen = generation
+            items, run = await run_in_threadpool(read, after)
+            for item in items:
+                after = item.offset + 1
+                data = {"offset": item.offset, "value": json.loads(item.value),
+                        "attempt": item.attempt, "written_at": item.written_at}  # fmt: skip
+                yield f"id: {item.offset}\n{_event('value', data)}"
+            if run.status in TERMINAL:
+                yield _event("end", {"status": run.status.value, "next_offset": after})
                 return
 
     return _streaming(events())
