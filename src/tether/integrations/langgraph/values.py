@@ -12,6 +12,11 @@ last few as they were and adds one of the size of the new length's lowest set bi
 appends store O(n log n) hashes rather than O(n^2) items, and a checkpoint refers to each
 channel's value by one hash. A checkpoint is read back with three lookups: its values, the
 lists' chunks, the chunks' items.
+
+A message with an id is stored as its id and a reference to the message without it: a node
+may write a message with no id (a question, a model's answer) and LangGraph's reducer gives it
+one afterwards, so the pending write and every later checkpoint's list share the one body
+rather than storing the message twice.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from typing import Any
 
+from langchain_core.messages import BaseMessage
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from tether.foundation.checkpoint.contract import ThreadBlob, ThreadCheckpoints
@@ -44,7 +50,8 @@ _ZDICT = (
 _DICT = "~dict"  # a dict with str keys: its data the keys (JSON), its refs the values
 _LIST = "~list"  # a list: its refs are its items, or chunks of them, in order
 _CHUNK = "~chunk"  # a piece of a list: its refs are the item hashes, in order
-_SHAPES = (_DICT, _LIST, _CHUNK)
+_ID = "~id"  # a message with an id: its data the id, its one ref the message without it
+_SHAPES = (_DICT, _LIST, _CHUNK, _ID)
 _REMEMBERED = 4096  # channel versions whose hash a saver remembers
 
 
@@ -105,14 +112,20 @@ class Values:
             refs = tuple(self.pack(v, blobs) for v in value.values())
             return self._put(blobs, _DICT, json.dumps(list(value)).encode(), refs)
         if type(value) is not list or not value:
-            return self._put(blobs, *self.serde.dumps_typed(value))
-        items = [self._put(blobs, *self.serde.dumps_typed(v)) for v in value]
+            return self._item(value, blobs)
+        items = [self._item(v, blobs) for v in value]
         parts, start = [], 0
         for size in _chunk_sizes(len(items)):
             part = tuple(items[start : start + size])
             parts.append(part[0] if size == 1 else self._put(blobs, _CHUNK, b"", part))
             start += size
         return self._put(blobs, _LIST, b"", tuple(parts))
+
+    def _item(self, value: Any, blobs: dict[str, ThreadBlob]) -> str:
+        if isinstance(value, BaseMessage) and isinstance(value.id, str):
+            body = self._put(blobs, *self.serde.dumps_typed(value.model_copy(update={"id": None})))
+            return self._put(blobs, _ID, value.id.encode(), (body,))
+        return self._put(blobs, *self.serde.dumps_typed(value))
 
     def unpack(self, hashes: Sequence[str]) -> list[Any]:
         """The values of these hashes, in their order: one lookup per level of nesting (a
@@ -130,6 +143,8 @@ class Values:
                 return dict(zip(json.loads(b.value), map(load, b.refs), strict=True))
             if b.type == _LIST:
                 return [load(i) for p in b.refs for i in _items(found[p], p)]
+            if b.type == _ID:
+                return load(b.refs[0]).model_copy(update={"id": b.value.decode()})
             return self.serde.loads_typed((b.type, b.value))
 
         return [load(h) for h in hashes]
