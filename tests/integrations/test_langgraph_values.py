@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
+from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph import END, START, MessagesState, StateGraph
 
@@ -141,3 +142,33 @@ def test_each_message_is_stored_once_whatever_its_size_or_id(
 
 def _size(messages: list[Any]) -> int:
     return len(JsonPlusSerializer().dumps_typed(messages)[1])
+
+
+def test_a_short_write_stays_in_its_row_and_a_long_one_is_a_blob(
+    make_tether: Callable[..., Tether],
+) -> None:
+    """A task's result or a branch marker is shorter than the hash that would share it: it is
+    kept in the write's row, so the write is one statement and no blob."""
+    t = make_tether("memory")
+    saver = TetherSaver(t, graph="chat@1.0.0")
+    config = saver.put(
+        {"configurable": {"thread_id": "t", "checkpoint_ns": ""}},
+        {**empty_checkpoint(), "id": "1f0"},
+        {"source": "input", "step": -1},
+        {},
+    )
+    long = "a result longer than a write row keeps in itself; " * 3
+    saver.put_writes(config, [("short", 41), ("none", None), ("long", long)], "task-1")
+
+    rows = {w.channel: w for w in t.checkpointer.thread_writes("t", "", "1f0")}
+    assert {ch: (w.type, w.refs) for ch, w in rows.items() if ch != "long"} == {
+        "short": ("msgpack", ()),
+        "none": ("null", ()),
+    }
+    assert rows["long"].type == "ref" and rows["long"].value == b""
+    assert [b.value for b in t.checkpointer.thread_blobs(rows["long"].refs).values()] == [
+        saver.serde.dumps_typed(long)[1]
+    ]
+    assert saver.get_tuple(config).pending_writes == [
+        ("task-1", "short", 41), ("task-1", "none", None), ("task-1", "long", long)
+    ]  # fmt: skip

@@ -53,6 +53,10 @@ _CHUNK = "~chunk"  # a piece of a list: its refs are the item hashes, in order
 _ID = "~id"  # a message with an id: its data the id, its one ref the message without it
 _SHAPES = (_DICT, _LIST, _CHUNK, _ID)
 _REMEMBERED = 4096  # channel versions whose hash a saver remembers
+# A pending write's value this short is kept in its row: a task's result or a branch marker is
+# smaller than the hash and blob row that would share it, and a put of writes so stays one
+# statement (a sequential entrypoint's every step is one such write)
+_INLINE = 64
 
 
 def _address(type_: str, data: bytes) -> str:
@@ -120,6 +124,16 @@ class Values:
             parts.append(part[0] if size == 1 else self._put(blobs, _CHUNK, b"", part))
             start += size
         return self._put(blobs, _LIST, b"", tuple(parts))
+
+    def write(self, value: Any, blobs: dict[str, ThreadBlob]) -> tuple[str, bytes, tuple[str, ...]]:
+        """A pending write's (type, value, refs): its value in the row when short, else REF and
+        the value's hash, its blobs added to `blobs`."""
+        if type(value) in (list, dict) or isinstance(value, BaseMessage):
+            return REF, b"", (self.pack(value, blobs),)
+        type_, data = self.serde.dumps_typed(value)
+        if len(data) <= _INLINE:
+            return type_, data, ()
+        return REF, b"", (self._put(blobs, type_, data),)
 
     def _item(self, value: Any, blobs: dict[str, ThreadBlob]) -> str:
         if isinstance(value, BaseMessage) and isinstance(value.id, str):
