@@ -22,7 +22,7 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph import END, START, MessagesState, StateGraph
 
 from tether import Tether
-from tether.integrations.langgraph import TetherSaver
+from tether.integrations.langgraph import TetherSaver, values
 
 TURNS = 200
 _ROW = "coalesce(length({}), 0)"
@@ -172,3 +172,24 @@ def test_a_short_write_stays_in_its_row_and_a_long_one_is_a_blob(
     assert saver.get_tuple(config).pending_writes == [
         ("task-1", "short", 41), ("task-1", "none", None), ("task-1", "long", long)
     ]  # fmt: skip
+
+
+def test_a_saver_remembers_split_messages_up_to_a_bound_of_bytes(
+    make_tether: Callable[..., Tether], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The messages a saver remembers split (to pack a conversation's list again without
+    copying each message) are bounded in bytes, the oldest forgotten first; a forgotten message
+    packs to the same hash."""
+    monkeypatch.setattr(values, "_MESSAGE_BYTES", 10_000)
+    saver = TetherSaver(make_tether("memory"), graph="chat@1.0.0")
+    messages = [AIMessage(content=f"{i}: " + "x" * 1000, id=f"run-{i}") for i in range(50)]
+    first = saver.values.pack(messages, {})
+
+    remembered = saver.values._messages
+    assert 0 < len(remembered) < 10
+    assert list(remembered) == [saver.serde.dumps_typed(m) for m in messages[-len(remembered) :]]
+    assert saver.values._message_bytes == sum(
+        len(data) + len(body.value) for (_, data), (body, _) in remembered.items()
+    )
+    assert saver.values._message_bytes <= 10_000
+    assert saver.values.pack(messages, {}) == first

@@ -53,6 +53,7 @@ _CHUNK = "~chunk"  # a piece of a list: its refs are the item hashes, in order
 _ID = "~id"  # a message with an id: its data the id, its one ref the message without it
 _SHAPES = (_DICT, _LIST, _CHUNK, _ID)
 _REMEMBERED = 4096  # channel versions whose hash a saver remembers
+_MESSAGE_BYTES = 16 << 20  # bytes of messages a saver remembers split (each held twice)
 # A pending write's value this short is kept in its row: a task's result or a branch marker is
 # smaller than the hash and blob row that would share it, and a put of writes so stays one
 # statement (a sequential entrypoint's every step is one such write)
@@ -92,6 +93,7 @@ class Values:
         self._messages: OrderedDict[tuple[str, bytes], tuple[ThreadBlob, ThreadBlob]] = (
             OrderedDict()
         )
+        self._message_bytes = 0
         self._lock = threading.Lock()
 
     def known(self, key: Hashable) -> str | None:
@@ -155,9 +157,12 @@ class Values:
             wrapped = self._put(parts, _ID, value.id.encode(), (body,))
             split = (parts[body], parts[wrapped])
             with self._lock:
-                self._messages[typed] = split
-                if len(self._messages) > _REMEMBERED:
-                    self._messages.popitem(last=False)
+                if typed not in self._messages:
+                    self._messages[typed] = split
+                    self._message_bytes += len(typed[1]) + len(split[0].value)
+                while self._message_bytes > _MESSAGE_BYTES:
+                    (_, data), (gone, _) = self._messages.popitem(last=False)
+                    self._message_bytes -= len(data) + len(gone.value)
         for b in split:
             blobs.setdefault(b.hash, b)
         return split[1].hash
