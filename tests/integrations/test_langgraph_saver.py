@@ -59,7 +59,8 @@ def operations(saver: BaseCheckpointSaver[Any]) -> list[Any]:
     saver.put(cfg("t1", "child:abc"), checkpoint(3, b=1), {"source": "loop", "step": 0}, {})
     saver.put(cfg("t2"), checkpoint(4, c=1), {"source": "input", "step": -1, "user": "ana"}, {})
     seen += [c0, c1, c2]
-    saver.put_writes(c1, [("a", 10), ("b", {"k": [1, 2]})], "task-b", "path")
+    long = "a result longer than a write row keeps in itself; " * 3
+    saver.put_writes(c1, [("a", 10), ("b", {"k": [1, 2]}), ("c", long)], "task-b", "path")
     saver.put_writes(c1, [("a", 99)], "task-b")  # a plain write again: the first one stays
     saver.put_writes(c1, [("z", 1)], "task-a")
     saver.put_writes(c1, [(ERROR, "boom")], "task-c")

@@ -6,7 +6,8 @@ what LangGraph's `SqliteSaver` does (the same serialiser, metadata as JSON, spec
 replacing and plain writes kept on a second `put_writes`), so a graph behaves the same on both.
 
 Channel values and pending writes are stored once by content (values.py): a long conversation's
-checkpoints refer to its messages instead of copying the list into each.
+checkpoints refer to its messages instead of copying the list into each; a write's short value
+(a task's result, a branch marker) stays in its row.
 
 LangGraph's saver API carries no graph version, so the saver is told one: every checkpoint is
 written under `name@version`, and a thread whose newest root checkpoint was written by another
@@ -177,11 +178,9 @@ class TetherSaver(BaseCheckpointSaver[str]):
         conf = config["configurable"]
         rows, blobs = [], dict[str, ThreadBlob]()
         for idx, (channel, value) in enumerate(writes):
-            ref = self.values.pack(value, blobs)
-            rows.append(
-                ThreadWrite(task_id, WRITES_IDX_MAP.get(channel, idx), channel, REF, b"",
-                            task_path, (ref,))
-            )  # fmt: skip
+            type_, data, refs = self.values.write(value, blobs)
+            at = WRITES_IDX_MAP.get(channel, idx)
+            rows.append(ThreadWrite(task_id, at, channel, type_, data, task_path, refs))
         self.store.put_thread_writes(
             str(conf["thread_id"]),
             str(conf.get("checkpoint_ns", "")),
@@ -287,7 +286,8 @@ class TetherSaver(BaseCheckpointSaver[str]):
 
     def _loaded(self, type_: str, data: bytes) -> tuple[Any, bool]:
         """A stored checkpoint (its channel values by hash), and whether it refers to its
-        values: rows written before values were stored by content hold them themselves."""
+        values: a short write's value, and rows written before values were stored by content,
+        are held in the row itself."""
         if type_.startswith(ZREFS):
             return self.serde.loads_typed((type_.removeprefix(ZREFS), decompress(data))), True
         return self.serde.loads_typed((type_, data)), False

@@ -12,6 +12,11 @@ last few as they were and adds one of the size of the new length's lowest set bi
 appends store O(n log n) hashes rather than O(n^2) items, and a checkpoint refers to each
 channel's value by one hash. A checkpoint is read back with three lookups: its values, the
 lists' chunks, the chunks' items.
+
+A message with an id is stored as its id and a reference to the message without it: a node
+may write a message with no id (a question, a model's answer) and LangGraph's reducer gives it
+one afterwards, so the pending write and every later checkpoint's list share the one body
+rather than storing the message twice.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from typing import Any
 
+from langchain_core.messages import BaseMessage
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from tether.foundation.checkpoint.contract import ThreadBlob, ThreadCheckpoints
@@ -44,8 +50,14 @@ _ZDICT = (
 _DICT = "~dict"  # a dict with str keys: its data the keys (JSON), its refs the values
 _LIST = "~list"  # a list: its refs are its items, or chunks of them, in order
 _CHUNK = "~chunk"  # a piece of a list: its refs are the item hashes, in order
-_SHAPES = (_DICT, _LIST, _CHUNK)
+_ID = "~id"  # a message with an id: its data the id, its one ref the message without it
+_SHAPES = (_DICT, _LIST, _CHUNK, _ID)
 _REMEMBERED = 4096  # channel versions whose hash a saver remembers
+_MESSAGE_BYTES = 16 << 20  # bytes of messages a saver remembers split (each held twice)
+# A pending write's value this short is kept in its row: a task's result or a branch marker is
+# smaller than the hash and blob row that would share it, and a put of writes so stays one
+# statement (a sequential entrypoint's every step is one such write)
+_INLINE = 64
 
 
 def _address(type_: str, data: bytes) -> str:
@@ -75,6 +87,13 @@ class Values:
     def __init__(self, serde: SerializerProtocol, store: ThreadCheckpoints) -> None:
         self.serde, self.store = serde, store
         self._known: OrderedDict[Hashable, str] = OrderedDict()  # what this process stored
+        # a message with an id, as serialised, to its two blobs: each put of a conversation
+        # packs every message again, and splitting off the id (a copy of the message, a second
+        # serialisation, two hashes) was three quarters of a put's CPU (cProfile, 200 turns)
+        self._messages: OrderedDict[tuple[str, bytes], tuple[ThreadBlob, ThreadBlob]] = (
+            OrderedDict()
+        )
+        self._message_bytes = 0
         self._lock = threading.Lock()
 
     def known(self, key: Hashable) -> str | None:
@@ -105,14 +124,48 @@ class Values:
             refs = tuple(self.pack(v, blobs) for v in value.values())
             return self._put(blobs, _DICT, json.dumps(list(value)).encode(), refs)
         if type(value) is not list or not value:
-            return self._put(blobs, *self.serde.dumps_typed(value))
-        items = [self._put(blobs, *self.serde.dumps_typed(v)) for v in value]
+            return self._item(value, blobs)
+        items = [self._item(v, blobs) for v in value]
         parts, start = [], 0
         for size in _chunk_sizes(len(items)):
             part = tuple(items[start : start + size])
             parts.append(part[0] if size == 1 else self._put(blobs, _CHUNK, b"", part))
             start += size
         return self._put(blobs, _LIST, b"", tuple(parts))
+
+    def write(self, value: Any, blobs: dict[str, ThreadBlob]) -> tuple[str, bytes, tuple[str, ...]]:
+        """A pending write's (type, value, refs): its value in the row when short, else REF and
+        the value's hash, its blobs added to `blobs`."""
+        if type(value) in (list, dict) or isinstance(value, BaseMessage):
+            return REF, b"", (self.pack(value, blobs),)
+        type_, data = self.serde.dumps_typed(value)
+        if len(data) <= _INLINE:
+            return type_, data, ()
+        return REF, b"", (self._put(blobs, type_, data),)
+
+    def _item(self, value: Any, blobs: dict[str, ThreadBlob]) -> str:
+        typed = self.serde.dumps_typed(value)
+        if not isinstance(value, BaseMessage) or not isinstance(value.id, str):
+            return self._put(blobs, *typed)
+        with self._lock:
+            split = self._messages.get(typed)
+            if split is not None:
+                self._messages.move_to_end(typed)
+        if split is None:
+            parts: dict[str, ThreadBlob] = {}
+            body = self._put(parts, *self.serde.dumps_typed(value.model_copy(update={"id": None})))
+            wrapped = self._put(parts, _ID, value.id.encode(), (body,))
+            split = (parts[body], parts[wrapped])
+            with self._lock:
+                if typed not in self._messages:
+                    self._messages[typed] = split
+                    self._message_bytes += len(typed[1]) + len(split[0].value)
+                while self._message_bytes > _MESSAGE_BYTES:
+                    (_, data), (gone, _) = self._messages.popitem(last=False)
+                    self._message_bytes -= len(data) + len(gone.value)
+        for b in split:
+            blobs.setdefault(b.hash, b)
+        return split[1].hash
 
     def unpack(self, hashes: Sequence[str]) -> list[Any]:
         """The values of these hashes, in their order: one lookup per level of nesting (a
@@ -130,6 +183,8 @@ class Values:
                 return dict(zip(json.loads(b.value), map(load, b.refs), strict=True))
             if b.type == _LIST:
                 return [load(i) for p in b.refs for i in _items(found[p], p)]
+            if b.type == _ID:
+                return load(b.refs[0]).model_copy(update={"id": b.value.decode()})
             return self.serde.loads_typed((b.type, b.value))
 
         return [load(h) for h in hashes]
