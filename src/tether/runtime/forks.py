@@ -73,7 +73,7 @@ def check_forkable(run: RunRecord, cancel_original: bool) -> None:
     if run.status not in TERMINAL and not cancel_original:
         raise RunStateError(
             f"run {run.id} is {run.status.value}; fork it once it has finished, or cancel it "
-            "with the fork (--cancel-original)"
+            "with the fork (cancel_original; the CLI's --cancel-original)"
         )
 
 
