@@ -39,7 +39,7 @@ def test_a_fork_of_a_step_the_run_never_reached_or_of_a_live_run_is_refused(
     stop = threading.Event()
     tether.run(live, stop=stop, on_wait=lambda _run: stop.set())
     assert tether.status(live).status is RunStatus.SLEEPING
-    with pytest.raises(RunStateError, match="cancel_original; the CLI.s --cancel-original"):
+    with pytest.raises(RunStateError, match="cancel_original; the CLI's --cancel-original"):
         tether.fork(live, "1")
     new = tether.fork(live, "1", cancel_original=True)
     assert tether.status(live).status is RunStatus.CANCELLED
