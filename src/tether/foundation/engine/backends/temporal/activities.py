@@ -45,8 +45,10 @@ from tether.foundation.checkpoint.contract import (
     LeaseLost,
     NewRun,
 )
+from tether.foundation.engine.backends.temporal.approving import DEMANDED
 from tether.foundation.engine.backends.temporal.failures import to_failure
 from tether.foundation.engine.backends.temporal.messages import (
+    ApprovalCall,
     CallRequest,
     ChildCall,
     Claimed,
@@ -60,8 +62,10 @@ from tether.foundation.engine.backends.temporal.messages import (
     StreamCall,
     WaitCall,
 )
+from tether.foundation.hitl.contract import Action, Decision, OnExpire
 from tether.foundation.models.contract import ModelRequest
 from tether.foundation.tools.registry import tools as TOOLS
+from tether.runtime import approvals
 from tether.runtime.calls import call_model, call_tool
 from tether.runtime.context import Context
 from tether.runtime.execution import Execution
@@ -285,21 +289,61 @@ class Activities:
 
     @activity.defn(name="tether.call")
     async def call(self, req: CallRequest) -> str:
+        """A tool or model call; a tool call that an I9 rule demands an approval for, and that
+        no decision released, dispatches nothing and fails with the rule's options (the
+        workflow asks, then calls again at the next step id, as the local context does)."""
         ex = self._execution(req.run_id, req.token)
+        decision = Decision.model_validate_json(req.approval) if req.approval else None
+        if req.tool and decision is None:
+            args = json.loads(ex.codec.resolve(req.arguments))
+            ruled = approvals.demanded_by_policy(ex, req.step_id, TOOLS.get(req.tool), args)
+            if ruled:
+                raise ApplicationError(
+                    "an I9 rule demands an approval", json.dumps(ruled), type=DEMANDED,
+                    non_retryable=True,
+                )  # fmt: skip
 
         async def work() -> str:
             if req.tool:
-                value = await call_tool(
-                    ex,
-                    req.step_id,
-                    TOOLS.get(req.tool),
-                    json.loads(ex.codec.resolve(req.arguments)),
-                    _policy(req.retry),
-                )
+                try:
+                    value = await call_tool(
+                        ex,
+                        req.step_id,
+                        TOOLS.get(req.tool),
+                        json.loads(ex.codec.resolve(req.arguments)),
+                        _policy(req.retry),
+                        approval=None if decision is None else decision.request_id,
+                    )
+                finally:
+                    if decision is not None:
+                        approvals.tell_broker(ex, decision, req.step_id)
                 return ex.codec.encode(value)
             request = ModelRequest.model_validate_json(ex.codec.resolve(req.request))
             response = await call_model(ex, req.step_id, request)
             return ex.codec.encode(response.model_dump(mode="json"))
+
+        return await self._run(ex, work)
+
+    @activity.defn(name="tether.approval")
+    async def approval(self, call: ApprovalCall) -> str:
+        """`ctx.approval`'s steps through the runtime's own (runtime/approvals.py), journaled
+        at the workflow's step ids."""
+        ex = self._execution(call.run_id, call.token)
+        if call.op == "open":
+            action = Action.model_validate_json(ex.codec.resolve(call.action))
+            groups = tuple(tuple(g) for g in call.escalate_to)
+            make = approvals.opening(
+                ex, call.step_id, action, tuple(call.approvers), call.expires_in,
+                OnExpire(call.on_expire), groups, call.reason,
+            )  # fmt: skip
+            name = f"approval:{action.name}"
+        else:
+            make, name = approvals.expiring(ex, call.request_id, call.round), "approval:expire"
+
+        async def work() -> str:
+            request = await Context(ex)._step(call.step_id, name, make, (), {}, None)
+            entry = ex.done[call.step_id]
+            return entry.value if entry.value is not None else ex.codec.encode(request)
 
         return await self._run(ex, work)
 
@@ -325,6 +369,10 @@ class Activities:
     @activity.defn(name="tether.finish")
     async def finish(self, end: Finish) -> None:
         cp, token = self.services.checkpointer, end.token
+        if end.spent:  # a no-op read for each once I6 knows
+            ex = self._execution(end.run_id, token or "")
+            for decision, call_sid in end.spent:
+                approvals.tell_broker(ex, Decision.model_validate_json(decision), call_sid)
         if token is None:  # it ended while parked: a failure needs the lease to be written
             if cp.get_run(end.run_id).status in TERMINAL:
                 return  # the cancel that ended it wrote its end

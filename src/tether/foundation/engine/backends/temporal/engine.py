@@ -356,6 +356,7 @@ class TemporalWorker:
                         activities.stream,
                         activities.call,
                         activities.child,
+                        activities.approval,
                         activities.finish,
                     ],
                     workflow_runner=UnsandboxedWorkflowRunner(),
