@@ -319,7 +319,7 @@ class Activities:
                         approvals.tell_broker(ex, decision, req.step_id)
                 return ex.codec.encode(value)
             request = ModelRequest.model_validate_json(ex.codec.resolve(req.request))
-            response = await call_model(ex, req.step_id, request)
+            response = await call_model(ex, req.step_id, request, req.stream or None)
             return ex.codec.encode(response.model_dump(mode="json"))
 
         return await self._run(ex, work)

@@ -3,6 +3,7 @@ Temporal's own, so a `@workflow` runs unchanged.
 
     ctx.step              an activity (`tether.step`), the function called by name
     ctx.stream            an activity appending the value and its journal entry in I2
+    ctx.model(stream=)    the call's activity appends its tokens to the run stream in I2
     ctx.sleep             a park in I2 and a durable timer (workflow.sleep)
     ctx.wait_for_event    a park in I2 woken by a signal (`tether.wake`) once I2 matched an
                           event to the wait, or by a timer at its timeout
@@ -387,7 +388,12 @@ class TemporalContext:
         tools: Sequence[ToolDef | ToolSpec] = (),
         sensitivity: Sensitivity | str = Sensitivity.INTERNAL,
         max_tokens: int = 1024,
+        stream: str | None = None,
     ) -> Awaitable[ModelResponse]:
+        """As the local context's: with `stream`, the call's activity writes the answer's
+        tokens to that run stream as they arrive (runtime/tokens.py, under the run's lease)."""
+        if stream is not None and (not isinstance(stream, str) or not stream):
+            raise TypeError(f"a stream key is a non-empty string, not {stream!r}")
         request = ModelRequest(
             task_class=task_class,
             messages=[m if isinstance(m, Message) else Message.model_validate(m) for m in messages],
@@ -403,6 +409,7 @@ class TemporalContext:
             token="",
             step_id=self._next_id(),
             request=self._codec.encode(request.model_dump(mode="json")),
+            stream=stream or "",
         )
         return self._model(req, task_class)
 

@@ -85,6 +85,7 @@ class CallRequest(BaseModel):
     arguments: str = "{}"
     retry: Retry | None = None
     request: str = ""
+    stream: str = ""  # a model call's run stream for its tokens, as they arrive
     # the I6 decision (its JSON) that released this tool call: I1 spends it on the call's row
     approval: str = ""
 
