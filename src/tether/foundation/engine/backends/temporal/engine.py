@@ -24,8 +24,8 @@ the run did from I2's journal without an activity.
 
 Not as on the local engine: inside a gather the branches share the run's one lease, so a
 sleep or a child there waits without parking the run (it shows running) and a
-`wait_for_event` there is refused. A start with a queue, a debounce or a throttle is refused:
-they live in the local engine's claim and start.
+`wait_for_event` or an approval there is refused. A start with a queue, a debounce or a
+throttle is refused: they live in the local engine's claim and start.
 """
 
 from __future__ import annotations
