@@ -171,16 +171,22 @@ class Activities:
     def __init__(self, services: Services) -> None:
         self.services = services
 
-    def _execution(self, run_id: str, token: str, fresh: bool = False) -> Execution:
+    def _execution(
+        self, run_id: str, token: str, fresh: bool = False, at: str | None = None
+    ) -> Execution:
         """The run's execution below the engine; `fresh`: the journal is known to hold nothing
-        for the call, so it is not read (a long run's steps would read it whole each time)."""
+        for the call, so it is not read; `at`: only that step id's rows are read (a long run's
+        steps would read the journal whole each time)."""
         s = self.services
         cp = s.checkpointer
         run = cp.get_run(run_id)
         wf = s.registry.for_run(run.workflow, run.version)
         if wf is None:
             raise ApplicationError(f"{run.workflow_id} is not registered here", non_retryable=True)
-        claim = Claim(run=run, token=token, journal=[] if fresh else cp.journal(run_id))
+        journal: list[JournalEntry] = []
+        if not fresh:
+            journal = cp.journal(run_id) if at is None else cp.journal_at(run_id, at)
+        claim = Claim(run=run, token=token, journal=journal)
         return Execution(
             claim,
             wf,
@@ -265,7 +271,10 @@ class Activities:
         # a regular activity delivered again (its worker died) may find its step committed;
         # a local one runs again after a failed workflow task with attempt 1, so it reads
         fresh = call.fresh and not call.local and activity.info().attempt == 1
-        ex = self._execution(call.run_id, call.token, fresh)
+        if call.waited:  # the wait's span is this execution's to emit: it reads the journal
+            ex = self._execution(call.run_id, call.token)
+        else:
+            ex = self._execution(call.run_id, call.token, fresh, at=call.step_id)
         ctx = Context(ex)
 
         async def work() -> str:

@@ -150,6 +150,7 @@ class TemporalContext:
         self._drift: NonDeterminismError | None = None
         # (decision JSON, call step id) of the approvals this execution's calls spent
         self.spent: list[tuple[str, str]] = []
+        self._waited = False  # a wait completed since the last step (its span is not out yet)
 
     @property
     def run_id(self) -> str:
@@ -244,6 +245,7 @@ class TemporalContext:
         try:
             while True:
                 call.token = self._lease_token()
+                call.waited, self._waited = self._waited, False
                 try:
                     if call.local:
                         done = await workflow.execute_local_activity(
@@ -464,6 +466,7 @@ class TemporalContext:
             if out.ended:
                 raise RunEnded(self.run_id)
             if out.kind is not None:
+                self._waited = True
                 return out
             await woken(seen)
 

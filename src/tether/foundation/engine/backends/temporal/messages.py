@@ -71,6 +71,9 @@ class StepCall(BaseModel):
     arguments: str = '{"args": [], "kwargs": {}}'
     retry: Retry | None = None
     fresh: bool = False  # no entry at this step id was in I2's journal when the run was claimed
+    # a wait completed since the run's last step: this step's execution emits its span, so it
+    # reads the whole journal (otherwise only this step id's rows)
+    waited: bool = False
 
 
 class CallRequest(BaseModel):
