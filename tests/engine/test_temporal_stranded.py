@@ -33,9 +33,11 @@ def t(
     from tests.postgres.server import fresh_schema
 
     with fresh_schema("strand") as (url, schema):
-        yield make_tether(
+        t = make_tether(
             "postgres", **options, checkpoint_database_url=url, checkpoint_schema=schema
         )
+        yield t
+        t.close()  # before its schema goes: a temporal worker records its hosts there
 
 
 def _pinned(t: Tether, version: str) -> str:
