@@ -92,6 +92,10 @@ def tether(request: pytest.FixtureRequest, make_tether: Callable[..., Tether]) -
     from tests.postgres.server import fresh_schema
 
     with fresh_schema("rt") as (url, schema):
-        yield make_tether(
+        t = make_tether(
             "postgres", **options, checkpoint_database_url=url, checkpoint_schema=schema
         )
+        yield t
+        # closed before its schema is dropped: a temporal worker records its hosts there
+        # with each heartbeat until then (closing again afterwards is a no-op)
+        t.close()

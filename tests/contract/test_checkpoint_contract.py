@@ -192,6 +192,25 @@ def test_the_journal_comes_back_in_write_order(checkpointer: Checkpointer) -> No
     assert sorted(e.value or "" for e in replayed) == ['"a"', '"b"', '"c"']
 
 
+def test_one_steps_rows_are_read_without_the_rest_of_the_journal(
+    checkpointer: Checkpointer,
+) -> None:
+    run_id = start(checkpointer)
+    token = claim(checkpointer, run_id).token
+    failed = step(run_id, "2", None, status=EntryStatus.ATTEMPT, attempt=1)
+    checkpointer.append(run_id, token, [step(run_id, "1", "a"), failed])
+    timer_end = replace(step(run_id, "2~1"), kind=EntryKind.SLEEP)
+    checkpointer.append(run_id, token, [timer_end])
+    checkpointer.append(run_id, token, [step(run_id, "2", "b", attempt=2), step(run_id, "20")])
+    rows = checkpointer.journal_at(run_id, "2")  # its attempts, its backoff's timer, its entry
+    assert [(e.step_id, e.status, e.attempt) for e in rows] == [
+        ("2", EntryStatus.ATTEMPT, 1),
+        ("2~1", EntryStatus.OK, 1),
+        ("2", EntryStatus.OK, 2),
+    ]
+    assert checkpointer.journal_at(run_id, "4") == []
+
+
 def claim_after_release(cp: Checkpointer, run_id: str, token: str) -> Claim:
     cp.release(run_id, token)
     assert cp.get_run(run_id).status is RunStatus.PENDING

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.hitl.test_support_triage import LEAD, OUTAGE, park, the_request
 from tests.receipts.test_tool_receipts import sent
 from tests.runtime.test_crash_resume import kill_mid_run_and_resume
 from tests.workers import kill_worker_when, run_worker_until
@@ -89,12 +90,13 @@ REFERENCE = ["workflows.research_report", "workflows.support_triage"]
 
 def _reference_outputs(t: Tether) -> list[Any]:
     report = t.run(t.start("research_report", {"topic": "leases", "review_pause_seconds": 0}))
-    # a billing ticket: an outage would ask I6 (ctx.approval), which the temporal engine's
-    # context does not offer yet
-    triage = t.start(
-        "support_triage",
-        {"ticket_id": "T-9", "text": "I was charged twice this month, please refund me"},
-    )
+    # an outage: the run asks a support lead (ctx.approval, I6) before paging on-call, and
+    # the lead decides through I6 while it is parked, as in tests/hitl/test_support_triage.py
+    triage = t.start("support_triage", OUTAGE)
+    park(t, triage)
+    request = the_request(t, triage)
+    assert request.action.args == {"ticket_id": "T-4", "queue": "incident"}
+    t.decide(request.id, "approved", identity=LEAD, reason="real outage")
     done = t.run(triage)
     assert report.status is RunStatus.COMPLETED and done.status is RunStatus.COMPLETED
     output = t.output(report)
@@ -113,3 +115,4 @@ def test_reference_workflows_give_the_same_output_on_local_and_temporal(
     elsewhere = tmp_path_factory.mktemp("temporal") / ".tether"
     temporal = make_tether("sqlite", workflows=REFERENCE, data_dir=elsewhere, **on_temporal)
     assert _reference_outputs(temporal) == expected
+    assert expected[1]["paged"] and expected[1]["decided_by"] == "lena"  # the outage path

@@ -109,9 +109,14 @@ def test_expiry_with_escalate_reaches_the_second_group(hitl: Callable[..., Tethe
     )
     _park(t, run_id)
     rid = _pending(t, run_id)
-    deadline = time.time() + 10
-    while t.approval(rid).round == 0 and time.time() < deadline:
-        _park(t, run_id)  # the timer fires, the run escalates and parks again
+    escalated = threading.Event()  # the timer fires, the run escalates and parks again
+
+    def until_escalated(_run: object) -> None:
+        if t.approval(rid).round == 1 or time.time() > deadline:
+            escalated.set()
+
+    deadline = time.time() + 30
+    t.run(run_id, stop=escalated, on_wait=until_escalated)
     request = t.approval(rid)
     assert request.round == 1 and request.approvers == ("role:managers",)
     escalated = request.history[-1]

@@ -34,3 +34,4 @@ def test_an_approval_on_postgres(
         with psycopg.connect(url, autocommit=True) as admin:
             (count,) = admin.execute(f"SELECT count(*) FROM {own}.hitl_requests").fetchone() or (0,)
         assert count == 1
+        t.close()  # before its schema goes: a temporal worker records its hosts there

@@ -7,8 +7,10 @@ server speaking its streamed wire format."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,10 +38,17 @@ def kept(items: list[StreamItem]) -> tuple[str, int]:
     return "".join(t for _, t in tokens), markers
 
 
+@pytest.mark.parametrize("engine", ["local", pytest.param("temporal", marks=pytest.mark.temporal)])
 def test_a_local_models_answer_streams_word_by_word_and_is_journaled_once(
-    make_tether: Callable[..., Tether],
+    make_tether: Callable[..., Tether], request: pytest.FixtureRequest, engine: str
 ) -> None:
-    t = make_tether("sqlite", workflows=WORKFLOWS)
+    """On Temporal too: the model call's activity writes the tokens through the same I2
+    append, under the lease the run's execution holds."""
+    on: dict[str, Any] = {"engine": engine}
+    if engine == "temporal":
+        on["temporal_address"] = request.getfixturevalue("temporal_server")
+        on["temporal_queue_prefix"] = f"t{uuid.uuid4().hex[:12]}"
+    t = make_tether("sqlite", workflows=WORKFLOWS, **on)
     run_id = t.start("streamed_answer", {"text": "Leases expire. Workers claim runs again."})
     run = t.run(run_id)
     assert run.status is RunStatus.COMPLETED

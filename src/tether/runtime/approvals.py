@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +44,11 @@ __all__ = [
     "approved_tool",
     "ask",
     "check_options",
+    "decision_wait",
     "demanded_by_policy",
+    "expiring",
+    "opening",
+    "tell_broker",
 ]
 
 if TYPE_CHECKING:
@@ -52,6 +56,7 @@ if TYPE_CHECKING:
     from tether.runtime.execution import Execution
 
 log = logging.getLogger(__name__)
+WAIT_NAME = "approval:wait"
 
 
 # approvers, expires_in (seconds), on_expire, escalation groups: as checked and stored
@@ -85,8 +90,8 @@ def check_options(
     return tuple(approvers), seconds, path, groups
 
 
-async def ask(
-    ctx: Context,
+def opening(
+    ex: Execution,
     sid: str,
     action: Action,
     approvers: tuple[str, ...],
@@ -94,16 +99,16 @@ async def ask(
     on_expire: OnExpire,
     escalate_to: tuple[tuple[str, ...], ...],
     reason: str | None,
-) -> Decision:
-    ex = ctx._ex
+) -> Callable[[], ApprovalRequest]:
+    """The step that creates the request in I6 and notifies its transports (the temporal
+    engine journals it from an activity, as `ask` does here)."""
     broker = ex.foundations.hitl
-    request_id = f"{ex.run.id}:{sid}"
 
     def create() -> ApprovalRequest:
         at = datetime.now(UTC)
         stored = broker.create(
             ApprovalRequest(
-                id=request_id,
+                id=f"{ex.run.id}:{sid}",
                 run_id=ex.run.id,
                 step_id=sid,
                 action=action,
@@ -120,16 +125,36 @@ async def ask(
             transport.notify(stored)  # runs again only if this step did not commit
         return stored
 
+    return create
+
+
+def expiring(ex: Execution, request_id: str, round: int) -> Callable[[], ApprovalRequest]:
+    """The step that asks I6 to expire the request's `round` once its timer fired first."""
+
+    def expire() -> ApprovalRequest:
+        return ex.foundations.hitl.expire(request_id, round)
+
+    return expire
+
+
+async def ask(
+    ctx: Context,
+    sid: str,
+    action: Action,
+    approvers: tuple[str, ...],
+    expires_in: float | None,
+    on_expire: OnExpire,
+    escalate_to: tuple[tuple[str, ...], ...],
+    reason: str | None,
+) -> Decision:
+    ex = ctx._ex
+    create = opening(ex, sid, action, approvers, expires_in, on_expire, escalate_to, reason)
     request: ApprovalRequest = await ctx._step(sid, f"approval:{action.name}", create, (), {}, None)
     while True:
-        data = await _park(ctx, ctx._next_id(), request_id, request.deadline)
+        data = await _park(ctx, ctx._next_id(), request)
         if data is not None:
             return Decision.model_validate(data["decision"])
-        round = request.round
-
-        def expire(round: int = round) -> ApprovalRequest:
-            return broker.expire(request_id, round)
-
+        expire = expiring(ex, request.id, request.round)
         request = await ctx._step(ctx._next_id(), "approval:expire", expire, (), {}, None)
         if request.decision is not None:
             return request.decision
@@ -179,10 +204,10 @@ async def approved_tool(
             ex, call_sid, tool, dict(released.args), retry, approval=decision.request_id
         )
     finally:
-        _tell_broker(ex, decision, call_sid)
+        tell_broker(ex, decision, call_sid)
 
 
-def _tell_broker(ex: Execution, decision: Decision, call_sid: str) -> None:
+def tell_broker(ex: Execution, decision: Decision, call_sid: str) -> None:
     """Mirror into I6 what the call's intent row says: the approval was spent on this call.
     Done whenever the row exists, a replay included (a no-op read once I6 knows), so a
     consumption I6 missed (a crash, I6 down) reaches it later; and never fatal, because the
@@ -200,23 +225,24 @@ def _tell_broker(ex: Execution, decision: Decision, call_sid: str) -> None:
         )  # fmt: skip
 
 
-async def _park(
-    ctx: Context, sid: str, request_id: str, deadline: datetime | None
-) -> dict[str, Any] | None:
-    """A `wait_for_event` on the request's decision with an absolute deadline."""
+def decision_wait(sid: str, request: ApprovalRequest) -> Wait:
+    """A `wait_for_event` on the request's decision with the request's deadline, absolute."""
+    deadline = request.deadline
+    return Wait(
+        step_id=sid,
+        name=WAIT_NAME,
+        kind=WaitKind.EVENT,
+        event=APPROVAL_EVENT,
+        match={"request_id": request.id},
+        deadline=None if deadline is None else deadline.timestamp(),
+    )
+
+
+async def _park(ctx: Context, sid: str, request: ApprovalRequest) -> dict[str, Any] | None:
     ex = ctx._ex
-    entry = ex.replayed_wait(sid, "approval:wait", EntryKind.EVENT)
+    entry = ex.replayed_wait(sid, WAIT_NAME, EntryKind.EVENT)
     if entry is not None:
         data: dict[str, Any] | None = json.loads(ex.codec.resolve(entry.value or "null"))
         return data
     ex.check_stopping()
-    raise ex.suspend(
-        Wait(
-            step_id=sid,
-            name="approval:wait",
-            kind=WaitKind.EVENT,
-            event=APPROVAL_EVENT,
-            match={"request_id": request_id},
-            deadline=None if deadline is None else deadline.timestamp(),
-        )
-    )
+    raise ex.suspend(decision_wait(sid, request))

@@ -316,6 +316,12 @@ class Checkpointer(Protocol):
         """Every journal entry of the run in write order."""
         ...
 
+    def journal_at(self, run_id: str, step_id: str) -> list[JournalEntry]:
+        """The run's journal rows of one step in write order: its failed attempts, the timers
+        its backoffs parked on (at `STEP~N`) and its entry; what executing that one step
+        needs, without reading a long run's journal."""
+        ...
+
     def record_worker(self, owner: str, hosts: Sequence[Hosted], ttl_seconds: float) -> None:
         """`owner` is alive for `ttl_seconds` more (by the database's clock) and hosts `hosts`.
         Workers call it with their heartbeats; rows of workers gone longer than the event

@@ -172,6 +172,12 @@ class MemoryCheckpointer(
             entries = list(self._get(run_id).journal.values()) if run_id in self._runs else []
         return sorted(entries, key=lambda e: (e.finished_at, e.step_id, e.attempt))
 
+    def journal_at(self, run_id: str, step_id: str) -> list[JournalEntry]:
+        timers = f"{step_id}~"
+        return [
+            e for e in self.journal(run_id) if e.step_id == step_id or e.step_id.startswith(timers)
+        ]
+
     # -- execution ----------------------------------------------------------------------
 
     def claim(

@@ -116,6 +116,11 @@ class SqlCheckpointer(Generic[D]):
     def journal(self, run_id: str) -> list[JournalEntry]:
         return [to_entry(r) for r in self._db.one(self._sql.journal, (run_id,))]
 
+    def journal_at(self, run_id: str, step_id: str) -> list[JournalEntry]:
+        timers = f"{step_id}~%"  # ids are digits and dots: nothing to escape
+        rows = self._db.one(self._sql.journal_at, (run_id, step_id, timers))
+        return [to_entry(r) for r in rows]
+
     # -- execution ----------------------------------------------------------------------
 
     def heartbeat(self, run_id: str, token: str, lease_seconds: float) -> bool:

@@ -115,6 +115,10 @@ class Dialect:
         self.journal = q(
             f"SELECT {COLS} FROM journal WHERE run_id = ? ORDER BY finished_at, step_id, attempt"
         )
+        self.journal_at = q(
+            f"SELECT {COLS} FROM journal WHERE run_id = ? AND (step_id = ? OR step_id LIKE ?) "
+            "ORDER BY finished_at, step_id, attempt"
+        )
         self.completion = q(
             f"SELECT {COLS} FROM journal WHERE run_id = ? AND step_id = ? AND status != 'attempt'"
         )

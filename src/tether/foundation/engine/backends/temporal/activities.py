@@ -45,8 +45,10 @@ from tether.foundation.checkpoint.contract import (
     LeaseLost,
     NewRun,
 )
+from tether.foundation.engine.backends.temporal.approving import DEMANDED
 from tether.foundation.engine.backends.temporal.failures import to_failure
 from tether.foundation.engine.backends.temporal.messages import (
+    ApprovalCall,
     CallRequest,
     ChildCall,
     Claimed,
@@ -60,8 +62,10 @@ from tether.foundation.engine.backends.temporal.messages import (
     StreamCall,
     WaitCall,
 )
+from tether.foundation.hitl.contract import Action, Decision, OnExpire
 from tether.foundation.models.contract import ModelRequest
 from tether.foundation.tools.registry import tools as TOOLS
+from tether.runtime import approvals
 from tether.runtime.calls import call_model, call_tool
 from tether.runtime.context import Context
 from tether.runtime.execution import Execution
@@ -167,16 +171,22 @@ class Activities:
     def __init__(self, services: Services) -> None:
         self.services = services
 
-    def _execution(self, run_id: str, token: str, fresh: bool = False) -> Execution:
+    def _execution(
+        self, run_id: str, token: str, fresh: bool = False, at: str | None = None
+    ) -> Execution:
         """The run's execution below the engine; `fresh`: the journal is known to hold nothing
-        for the call, so it is not read (a long run's steps would read it whole each time)."""
+        for the call, so it is not read; `at`: only that step id's rows are read (a long run's
+        steps would read the journal whole each time)."""
         s = self.services
         cp = s.checkpointer
         run = cp.get_run(run_id)
         wf = s.registry.for_run(run.workflow, run.version)
         if wf is None:
             raise ApplicationError(f"{run.workflow_id} is not registered here", non_retryable=True)
-        claim = Claim(run=run, token=token, journal=[] if fresh else cp.journal(run_id))
+        journal: list[JournalEntry] = []
+        if not fresh:
+            journal = cp.journal(run_id) if at is None else cp.journal_at(run_id, at)
+        claim = Claim(run=run, token=token, journal=journal)
         return Execution(
             claim,
             wf,
@@ -261,7 +271,10 @@ class Activities:
         # a regular activity delivered again (its worker died) may find its step committed;
         # a local one runs again after a failed workflow task with attempt 1, so it reads
         fresh = call.fresh and not call.local and activity.info().attempt == 1
-        ex = self._execution(call.run_id, call.token, fresh)
+        if call.waited:  # the wait's span is this execution's to emit: it reads the journal
+            ex = self._execution(call.run_id, call.token)
+        else:
+            ex = self._execution(call.run_id, call.token, fresh, at=call.step_id)
         ctx = Context(ex)
 
         async def work() -> str:
@@ -285,21 +298,61 @@ class Activities:
 
     @activity.defn(name="tether.call")
     async def call(self, req: CallRequest) -> str:
+        """A tool or model call; a tool call that an I9 rule demands an approval for, and that
+        no decision released, dispatches nothing and fails with the rule's options (the
+        workflow asks, then calls again at the next step id, as the local context does)."""
         ex = self._execution(req.run_id, req.token)
+        decision = Decision.model_validate_json(req.approval) if req.approval else None
+        if req.tool and decision is None:
+            args = json.loads(ex.codec.resolve(req.arguments))
+            ruled = approvals.demanded_by_policy(ex, req.step_id, TOOLS.get(req.tool), args)
+            if ruled:
+                raise ApplicationError(
+                    "an I9 rule demands an approval", json.dumps(ruled), type=DEMANDED,
+                    non_retryable=True,
+                )  # fmt: skip
 
         async def work() -> str:
             if req.tool:
-                value = await call_tool(
-                    ex,
-                    req.step_id,
-                    TOOLS.get(req.tool),
-                    json.loads(ex.codec.resolve(req.arguments)),
-                    _policy(req.retry),
-                )
+                try:
+                    value = await call_tool(
+                        ex,
+                        req.step_id,
+                        TOOLS.get(req.tool),
+                        json.loads(ex.codec.resolve(req.arguments)),
+                        _policy(req.retry),
+                        approval=None if decision is None else decision.request_id,
+                    )
+                finally:
+                    if decision is not None:
+                        approvals.tell_broker(ex, decision, req.step_id)
                 return ex.codec.encode(value)
             request = ModelRequest.model_validate_json(ex.codec.resolve(req.request))
-            response = await call_model(ex, req.step_id, request)
+            response = await call_model(ex, req.step_id, request, req.stream or None)
             return ex.codec.encode(response.model_dump(mode="json"))
+
+        return await self._run(ex, work)
+
+    @activity.defn(name="tether.approval")
+    async def approval(self, call: ApprovalCall) -> str:
+        """`ctx.approval`'s steps through the runtime's own (runtime/approvals.py), journaled
+        at the workflow's step ids."""
+        ex = self._execution(call.run_id, call.token)
+        if call.op == "open":
+            action = Action.model_validate_json(ex.codec.resolve(call.action))
+            groups = tuple(tuple(g) for g in call.escalate_to)
+            make = approvals.opening(
+                ex, call.step_id, action, tuple(call.approvers), call.expires_in,
+                OnExpire(call.on_expire), groups, call.reason,
+            )  # fmt: skip
+            name = f"approval:{action.name}"
+        else:
+            make, name = approvals.expiring(ex, call.request_id, call.round), "approval:expire"
+
+        async def work() -> str:
+            request = await Context(ex)._step(call.step_id, name, make, (), {}, None)
+            entry = ex.done[call.step_id]
+            return entry.value if entry.value is not None else ex.codec.encode(request)
 
         return await self._run(ex, work)
 
@@ -325,6 +378,10 @@ class Activities:
     @activity.defn(name="tether.finish")
     async def finish(self, end: Finish) -> None:
         cp, token = self.services.checkpointer, end.token
+        if end.spent:  # a no-op read for each once I6 knows
+            ex = self._execution(end.run_id, token or "")
+            for decision, call_sid in end.spent:
+                approvals.tell_broker(ex, Decision.model_validate_json(decision), call_sid)
         if token is None:  # it ended while parked: a failure needs the lease to be written
             if cp.get_run(end.run_id).status in TERMINAL:
                 return  # the cancel that ended it wrote its end

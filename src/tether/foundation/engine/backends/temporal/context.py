@@ -3,11 +3,14 @@ Temporal's own, so a `@workflow` runs unchanged.
 
     ctx.step              an activity (`tether.step`), the function called by name
     ctx.stream            an activity appending the value and its journal entry in I2
+    ctx.model(stream=)    the call's activity appends its tokens to the run stream in I2
     ctx.sleep             a park in I2 and a durable timer (workflow.sleep)
     ctx.wait_for_event    a park in I2 woken by a signal (`tether.wake`) once I2 matched an
                           event to the wait, or by a timer at its timeout
     ctx.invoke            a child workflow, its run row in I2 made by an activity; the
                           parent parks in I2 until the child's end is delivered there
+    ctx.approval          a request opened in I6 by an activity, then a park in I2 on its
+                          decision event with the request's deadline (approving.py)
     ctx.gather            concurrent branches in the workflow's own loop, ids by branch path
     ctx.now/uuid/random   workflow.now(), workflow.uuid4(), workflow.random()
 
@@ -38,6 +41,7 @@ from temporalio.workflow import ParentClosePolicy
 
 from tether.errors import ChildFailed, NonDeterminismError
 from tether.foundation.checkpoint.contract import EntryKind, EntryStatus, Wait, WaitKind
+from tether.foundation.engine.backends.temporal import approving
 from tether.foundation.engine.backends.temporal.activities import (
     LOCAL_CALLS,
     function_name,
@@ -61,6 +65,7 @@ from tether.foundation.engine.backends.temporal.messages import (
     StreamCall,
     WaitCall,
 )
+from tether.foundation.hitl.contract import Action, Decision, OnExpire
 from tether.foundation.models.contract import (
     Message,
     ModelRequest,
@@ -69,6 +74,7 @@ from tether.foundation.models.contract import (
     ToolSpec,
 )
 from tether.foundation.tools.contract import ToolDef
+from tether.runtime import approvals
 from tether.runtime.branches import BRANCH, start_branch
 from tether.runtime.registry import REGISTRY, Registry, WorkflowDef
 from tether.runtime.retry import DEFAULT_RETRY, RetryPolicy
@@ -142,6 +148,9 @@ class TemporalContext:
         self._seq: dict[str, int] = {}
         self.wakes = 0  # wake signals received: I2 woke the run (an event, a child's end)
         self._drift: NonDeterminismError | None = None
+        # (decision JSON, call step id) of the approvals this execution's calls spent
+        self.spent: list[tuple[str, str]] = []
+        self._waited = False  # a wait completed since the last step (its span is not out yet)
 
     @property
     def run_id(self) -> str:
@@ -236,6 +245,7 @@ class TemporalContext:
         try:
             while True:
                 call.token = self._lease_token()
+                call.waited, self._waited = self._waited, False
                 try:
                     if call.local:
                         done = await workflow.execute_local_activity(
@@ -308,8 +318,16 @@ class TemporalContext:
     # -- tools and models ------------------------------------------------------------------
 
     def tool(
-        self, tool: ToolDef, /, *, retry: RetryPolicy | None = None, **args: Any
+        self,
+        tool: ToolDef,
+        /,
+        *,
+        retry: RetryPolicy | None = None,
+        approval: dict[str, Any] | None = None,
+        **args: Any,
     ) -> Awaitable[Any]:
+        """As the local context's: a tool that requires approval, approval options, or an I9
+        rule demanding one ask I6 first (approving.py)."""
         if not isinstance(tool, ToolDef):
             raise TypeError(f"ctx.tool takes a @tool-decorated function, not {tool!r}")
         req = CallRequest(
@@ -320,12 +338,22 @@ class TemporalContext:
             arguments=self._codec.encode(args),
             retry=retry_data(_in_place_if_branch(retry or DEFAULT_RETRY)),
         )
+        if tool.requires_approval or approval is not None:
+            approving.checked(tool, {"approvers": tool.approvers, **(approval or {})})
+            return approving.gated_tool(self, req, tool, approval, {})
         return self._tool(req, tool)
 
     async def _tool(self, req: CallRequest, tool: ToolDef) -> Any:
+        if not req.approval:
+            ruled = approving.asked_before(self, req.step_id, tool)
+            if ruled is not None:
+                return await approving.gated_tool(self, req, tool, None, ruled)
         entry = self._replayed(req.step_id, tool.name, EntryKind.TOOL)
         done = entry is not None and entry.status == EntryStatus.OK.value
-        text = entry.value or "null" if entry and done else await self._call(req, tool.name)
+        try:
+            text = entry.value or "null" if entry and done else await self._call(req, tool.name)
+        except approving.Demanded as d:
+            return await approving.gated_tool(self, req, tool, None, d.ruled)
         resolved = self._codec.resolve(text)
         return None if resolved == "null" else tool.decode_result(resolved)
 
@@ -338,6 +366,9 @@ class TemporalContext:
                 )
                 return text
             except ActivityError as e:
+                ruled = approving.demanded(e)
+                if ruled is not None:
+                    raise ruled from None
                 await self._backoff(e, name, req.step_id)
 
     async def _backoff(self, e: ActivityError | ApplicationError, name: str, sid: str) -> None:
@@ -359,7 +390,12 @@ class TemporalContext:
         tools: Sequence[ToolDef | ToolSpec] = (),
         sensitivity: Sensitivity | str = Sensitivity.INTERNAL,
         max_tokens: int = 1024,
+        stream: str | None = None,
     ) -> Awaitable[ModelResponse]:
+        """As the local context's: with `stream`, the call's activity writes the answer's
+        tokens to that run stream as they arrive (runtime/tokens.py, under the run's lease)."""
+        if stream is not None and (not isinstance(stream, str) or not stream):
+            raise TypeError(f"a stream key is a non-empty string, not {stream!r}")
         request = ModelRequest(
             task_class=task_class,
             messages=[m if isinstance(m, Message) else Message.model_validate(m) for m in messages],
@@ -375,6 +411,7 @@ class TemporalContext:
             token="",
             step_id=self._next_id(),
             request=self._codec.encode(request.model_dump(mode="json")),
+            stream=stream or "",
         )
         return self._model(req, task_class)
 
@@ -384,6 +421,23 @@ class TemporalContext:
             return ModelResponse.model_validate_json(self._codec.resolve(entry.value))
         text = await self._call(req, task_class)
         return ModelResponse.model_validate_json(self._codec.resolve(text))
+
+    def approval(
+        self,
+        action: str | Action,
+        args: dict[str, Any] | None = None,
+        *,
+        approvers: Sequence[str],
+        expires_in: float | timedelta | None = None,
+        on_expire: OnExpire | str = OnExpire.REJECT,
+        escalate_to: Sequence[Sequence[str] | str] = (),
+        reason: str | None = None,
+    ) -> Awaitable[Decision]:
+        """As the local context's (runtime/approvals.py): a request in I6 bound to the
+        action's arguments hash, and a park in I2 until it is decided or expires."""
+        checked = approvals.check_options(approvers, expires_in, on_expire, escalate_to)
+        bound = action if isinstance(action, Action) else Action.of(action, args)
+        return approving.ask(self, self._next_id(), bound, checked, reason)
 
     # -- waiting ---------------------------------------------------------------------------
 
@@ -412,6 +466,7 @@ class TemporalContext:
             if out.ended:
                 raise RunEnded(self.run_id)
             if out.kind is not None:
+                self._waited = True
                 return out
             await woken(seen)
 

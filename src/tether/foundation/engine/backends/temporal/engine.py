@@ -24,14 +24,15 @@ the run did from I2's journal without an activity.
 
 Not as on the local engine: inside a gather the branches share the run's one lease, so a
 sleep or a child there waits without parking the run (it shows running) and a
-`wait_for_event` there is refused. A start with a queue, a debounce or a throttle is refused:
-they live in the local engine's claim and start.
+`wait_for_event` or an approval there is refused. A start with a queue, a debounce or a
+throttle is refused: they live in the local engine's claim and start.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import threading
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
@@ -64,7 +65,7 @@ from tether.foundation.engine.backends.temporal.messages import (
 )
 from tether.foundation.engine.backends.temporal.workflow import TetherWorkflow
 from tether.runtime.schedules import fire_due
-from tether.runtime.worker import Services
+from tether.runtime.worker import Heartbeats, Services
 from tether.settings import Settings
 
 T = TypeVar("T")
@@ -303,7 +304,11 @@ class TemporalEngine:
 
 class TemporalWorker:
     """Polls the task queues of the workflows this process registered (and the older versions
-    their `resumes=` cover that have live runs)."""
+    their `resumes=` cover that have live runs).
+
+    While it polls it records in I2, with the local worker's heartbeats, the versions it hosts
+    and what they resume (a clean stop records that it hosts nothing): stranded is read from
+    those rows whichever engine executes the runs."""
 
     def __init__(self, engine: TemporalEngine, concurrency: int) -> None:
         self.engine = engine
@@ -315,6 +320,7 @@ class TemporalWorker:
         self._polled: set[str] = set()
         self._launched: set[str] = set()
         self._running: Future[Any] | None = None
+        self._heartbeats: Heartbeats | None = None
 
     def queues(self) -> list[str]:
         e = self.engine
@@ -350,6 +356,7 @@ class TemporalWorker:
                         activities.stream,
                         activities.call,
                         activities.child,
+                        activities.approval,
                         activities.finish,
                     ],
                     workflow_runner=UnsandboxedWorkflowRunner(),
@@ -362,6 +369,8 @@ class TemporalWorker:
             ]
 
         self.engine._call(build())
+        # Temporal's activities heartbeat the run leases; these beats only record the hosts.
+        self._heartbeats = Heartbeats(dataclasses.replace(e.services, owner=self.owner))
 
         async def run_all() -> None:
             await asyncio.gather(*(w.run() for w in self._workers))
@@ -375,6 +384,9 @@ class TemporalWorker:
         if self._running is not None:
             self.engine._call(shutdown())
             self._running = None
+        if self._heartbeats is not None:
+            self._heartbeats.close()
+            self._heartbeats = None
 
     def run(self, until_idle: bool = False) -> int:
         self.begin()

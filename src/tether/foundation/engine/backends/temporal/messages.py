@@ -71,6 +71,9 @@ class StepCall(BaseModel):
     arguments: str = '{"args": [], "kwargs": {}}'
     retry: Retry | None = None
     fresh: bool = False  # no entry at this step id was in I2's journal when the run was claimed
+    # a wait completed since the run's last step: this step's execution emits its span, so it
+    # reads the whole journal (otherwise only this step id's rows)
+    waited: bool = False
 
 
 class CallRequest(BaseModel):
@@ -85,6 +88,29 @@ class CallRequest(BaseModel):
     arguments: str = "{}"
     retry: Retry | None = None
     request: str = ""
+    stream: str = ""  # a model call's run stream for its tokens, as they arrive
+    # the I6 decision (its JSON) that released this tool call: I1 spends it on the call's row
+    approval: str = ""
+
+
+class ApprovalCall(BaseModel):
+    """One of `ctx.approval`'s journaled steps, run as on the local engine
+    (runtime/approvals.py): `open` the request in I6 (`action` is the Action's JSON in
+    tether's encoding, the rest its options), or `expire` its `round` once the timer fired
+    first."""
+
+    run_id: str
+    token: str
+    step_id: str
+    op: str  # open | expire
+    action: str = ""
+    approvers: list[str] = Field(default_factory=list)
+    expires_in: float | None = None
+    on_expire: str = "reject"
+    escalate_to: list[list[str]] = Field(default_factory=list)
+    reason: str | None = None
+    request_id: str = ""
+    round: int = 0
 
 
 class ChildCall(BaseModel):
@@ -143,3 +169,5 @@ class Finish(BaseModel):
     error: str | None = None
     failed_step: str | None = None
     evidence: str | None = None  # needs_attention: what a person needs to decide
+    # (decision JSON, call step id) of approvals the run's calls spent: I6 is told again
+    spent: list[tuple[str, str]] = Field(default_factory=list)

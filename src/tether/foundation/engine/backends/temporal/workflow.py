@@ -79,7 +79,7 @@ class TetherWorkflow:
             detail["step"] = getattr(e, "step_id", None)
             end.status, end.error = "failed", json.dumps(detail)
             end.failed_step = detail["step"]
-        end.token = ctx.token
+        end.token, end.spent = ctx.token, ctx.spent
         await _finish(end)
         return {"output": end.output, "error": end.error}
 
