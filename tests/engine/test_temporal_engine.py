@@ -5,6 +5,7 @@ bound."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import uuid
@@ -14,7 +15,10 @@ import pytest
 
 from tests.runtime.flows import CALLS
 from tether import RunStatus, Tether
-from tether.foundation.checkpoint.contract import RunFilter
+from tether.foundation.checkpoint.contract import NewRun, RunFilter, Wait, WaitKind
+from tether.foundation.engine.backends.temporal.activities import Activities, claim_for_engine
+from tether.foundation.engine.backends.temporal.engine import TemporalEngine
+from tether.foundation.engine.backends.temporal.messages import Finish, WaitCall
 
 pytestmark = pytest.mark.temporal
 
@@ -81,6 +85,41 @@ def test_cancel_cascades_to_the_invoked_child(
     t.cancel(parent)
     _until(lambda: t.status(parent).status is RunStatus.CANCELLED)
     _until(lambda: t.status(child.id).status is RunStatus.CANCELLED)
+
+
+def test_a_child_that_held_its_lease_when_its_parent_was_cancelled_ends_at_its_park(
+    t: Tether,
+) -> None:
+    """The cascade's race that loaded machines met: the child had finished its first step and
+    not yet parked on its sleep when its parent's cancel reached I2, so I2 could only request
+    the child's cancel. Its park ends it there, as the local driver ends a run at its next
+    primitive, without waiting for Temporal to deliver a cancel to its execution; that
+    execution's own cancelled end, arriving later, finds the run ended and writes nothing."""
+    engine: TemporalEngine = t.engine  # type: ignore[assignment]
+    cp, activities = t.checkpointer, Activities(engine.services)
+    parent, _ = cp.create_run(
+        NewRun(id=f"p-{uuid.uuid4().hex[:8]}", workflow="parent", version="1.0.0", input="{}")
+    )
+    child, _ = cp.create_run(
+        NewRun(
+            id=f"c-{uuid.uuid4().hex[:8]}", workflow="nap", version="1.0.0",
+            input='{"seconds": 600}', parent_id=parent.id, parent_step="1",
+        )
+    )  # fmt: skip
+    token = claim_for_engine(engine.services, child.id)
+    assert token is not None
+
+    t.cancel(parent.id)  # no Temporal execution exists for either: only I2 can end them
+    held = t.status(child.id)
+    assert held.status is RunStatus.RUNNING and held.cancel_requested
+
+    sleep = Wait(step_id="2", name="nap", kind=WaitKind.TIMER, deadline=time.time() + 600)
+    parked = asyncio.run(activities.wait(WaitCall(run_id=child.id, token=token, wait=sleep)))
+    assert parked.ended and t.status(child.id).status is RunStatus.CANCELLED
+
+    late = Finish(run_id=child.id, token=token, status="cancelled")
+    asyncio.run(activities.finish(late))  # failed before: "lease on run ... lost"
+    assert t.status(child.id).status is RunStatus.CANCELLED
 
 
 def test_wait_for_event_takes_only_a_matching_event(

@@ -243,8 +243,14 @@ class Activities:
         if token is not None:
             try:
                 return _parked(token, cp.park(call.run_id, token, [call.wait]))
-            except LeaseLost:
-                token = None  # parked already: this is a re-delivery of a park that committed
+            except LeaseLost as lost:
+                if lost.cancel_requested:
+                    # a cancel (of it or an ancestor) arrived while it ran: it ends here, at
+                    # its next primitive, as under the local driver, whether or not Temporal
+                    # ever delivers the cancel to this execution
+                    with contextlib.suppress(LeaseLost):  # re-delivered: the first ended it
+                        cp.finish_cancel(call.run_id, token)
+                token = None  # else parked already: a re-delivery of a park that committed
         run = cp.get_run(call.run_id)
         if run.status in TERMINAL:
             return Parked(ended=True)
@@ -398,6 +404,8 @@ class Activities:
             else:
                 cp.fail(end.run_id, token, end.error or "{}", end.failed_step)
         except LeaseLost as lost:
+            if cp.get_run(end.run_id).status in TERMINAL:
+                return  # a cancel met at its park ended it while this end was on its way
             # a cancel requested while it ran (of it or of an ancestor) wins, as in the
             # local driver; any other loss means the index moved on without us
             if not lost.cancel_requested:
