@@ -63,6 +63,7 @@ Provides-Extra: needs-sdk
 def _forget_entry_points() -> None:
     loader.backend_class.cache_clear()
     loader._entry_points.cache_clear()
+    loader._installed.cache_clear()
 
 
 @pytest.fixture
