@@ -188,7 +188,7 @@ class Context:
             )
             await ex.write(entry, in_branch)
             ex.span(entry)
-            return ex.codec.decode(value, adapter)
+            return ex.codec.journal_form(result, value, adapter)
 
     # -- streams ---------------------------------------------------------------------------
 

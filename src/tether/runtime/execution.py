@@ -218,7 +218,8 @@ class Execution:
             self.cp.append(self.run.id, self.token, batch)
         except LeaseLost as e:
             raise (CancelRequested() if e.cancel_requested else Abandon()) from None
-        self.pending = []
+        if self.pending:
+            self.pending = []
         if self._held:
             self.committed()
         for entry in entries:
@@ -427,7 +428,9 @@ class Execution:
                 ),
                 events=[
                     SpanEvent(e.name, e.time_ns, clean_attributes(e.attributes)) for e in events
-                ],
+                ]
+                if events
+                else [],
             )
         )
 

@@ -33,7 +33,7 @@ class JsonlTraceSink:
         return cls(Path(settings.data_path) / "traces.jsonl", **options)
 
     def emit(self, span: Span) -> None:
-        line = span_json(span) + b"\n"
+        line = span_json(span)
         now = time.monotonic()
         with self._lock:
             if not self._buffer:
@@ -47,7 +47,8 @@ class JsonlTraceSink:
         with self._lock:
             if not self._buffer:
                 return
-            data, self._buffer = b"".join(self._buffer), []
+            self._buffer.append(b"")  # the last line's newline
+            data, self._buffer = b"\n".join(self._buffer), []
             if self._fd is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
