@@ -64,3 +64,22 @@ def test_an_old_table_gains_the_approval_column_and_keeps_its_rows(
         )  # fmt: skip
         row, created = store.begin(intent)
         assert created and store.lookup("new", "2") == row and row.approval == "new:1"
+
+
+@pytest.mark.postgres
+def test_worker_processes_starting_together_all_open_the_table(tmp_path: Path) -> None:
+    """Four bench workers opening I1 at once on a fresh schema: CREATE TABLE IF NOT EXISTS
+    raced into a duplicate type and three of them died."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with environment("postgres", "tools", tmp_path) as (settings, _):
+        with ThreadPoolExecutor(8) as pool:
+            opened = list(
+                pool.map(
+                    lambda _: open_backend("tool_results", "postgres", ToolCallStore, settings),
+                    range(8),
+                )
+            )
+        assert all(store.lookup("none", "1") is None for store in opened)
+        for store in opened:
+            store.close()

@@ -27,9 +27,15 @@ class PostgresToolResults(SqlToolResults[psycopg.Connection[Any]]):
         self._lock = threading.Lock()
         with self._errors():
             self._conn = psycopg.connect(url, autocommit=True)
-            self._conn.execute(schema("DOUBLE PRECISION", "BOOLEAN"))
-            self._conn.execute(ADD_APPROVAL.replace("ADD COLUMN", "ADD COLUMN IF NOT EXISTS"))
-            self._conn.execute(APPROVAL_INDEX)
+            with self._conn.transaction():
+                # Processes starting together would race IF NOT EXISTS into a duplicate type.
+                self._conn.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext('tether:tool_call_results:' "
+                    "|| current_schema()))"
+                )
+                self._conn.execute(schema("DOUBLE PRECISION", "BOOLEAN"))
+                self._conn.execute(ADD_APPROVAL.replace("ADD COLUMN", "ADD COLUMN IF NOT EXISTS"))
+                self._conn.execute(APPROVAL_INDEX)
 
     @classmethod
     def from_settings(cls, settings: Any, **options: Any) -> PostgresToolResults:
