@@ -579,6 +579,27 @@ def test_a_finished_child_wakes_its_parent_with_its_output(checkpointer: Checkpo
     )  # fmt: skip
 
 
+def test_a_child_completing_in_a_shared_commit_wakes_its_parent_as_alone(
+    checkpointer: Checkpointer,
+) -> None:
+    parent, _, child = parent_and_child(checkpointer)
+    other = start(checkpointer)
+    tokens = {r: claim(checkpointer, r).token for r in (child, other)}
+    results = checkpointer.append_many(
+        [
+            Append(child, tokens[child], [step(child, "1"), step(child, "2")], output="7"),
+            Append(other, tokens[other], [step(other, "1"), step(other, "2")], output="8"),
+        ]
+    )
+    assert results == [None, None]
+    assert [checkpointer.get_run(r).output for r in (child, other)] == ["7", "8"]
+    assert [e.step_id for e in checkpointer.journal(child)] == ["1", "2"]
+    assert [e.step_id for e in checkpointer.journal(other)] == ["1", "2"]
+    assert checkpointer.get_run(parent).status is RunStatus.PENDING
+    [entry] = claim(checkpointer, parent).journal
+    assert (entry.kind, entry.value, entry.ref) == (EntryKind.INVOKE, "7", child)
+
+
 def test_a_failed_child_is_journaled_as_an_error_of_its_parent(
     checkpointer: Checkpointer,
 ) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from contextlib import AbstractContextManager, nullcontext
 from typing import Any, ClassVar, Generic, TypeVar
 
 from tether.errors import RunNotFound, RunStateError
@@ -143,21 +142,10 @@ class SqlCheckpointer(Generic[D]):
         order = sorted(range(len(appends)), key=lambda i: appends[i].run_id)
 
         def append_all(c: Connection) -> list[Exception | None]:
+            # Rows are taken in run-id order (PostgreSQL's own `append_many` too), so two
+            # batches cannot deadlock on them; a completion locks its parent first, as
+            # `complete` does. A fenced append writes nothing and the batch goes on.
             results: list[Exception | None] = [None] * len(appends)
-            # Plain steps first, sent together (on PostgreSQL in one pipeline: one round trip
-            # for all): a fenced row inserts nothing and the batch goes on. Rows are taken in
-            # run-id order, so two batches cannot deadlock on them; a completion locks its
-            # parent first, as `complete` does, and a deadlock that meets is one PostgreSQL
-            # breaks and `Database.tx` runs again.
-            plain = [i for i in order if appends[i].output is None and len(appends[i].entries) == 1]
-            with self._pipeline(c):
-                sent = [
-                    (i, c.execute(self._sql.insert_if_leased, self._leased_row(appends[i])))
-                    for i in plain
-                ]
-            for i, cursor in sent:
-                if cursor.rowcount != 1:
-                    results[i] = self._lease_lost(appends[i].run_id, c)
             for i in order:
                 a = appends[i]
                 if a.output is not None:
@@ -169,7 +157,8 @@ class SqlCheckpointer(Generic[D]):
                     except LeaseLost as e:
                         results[i] = e
                 elif len(a.entries) == 1:
-                    continue  # sent above
+                    if c.execute(self._sql.insert_if_leased, self._leased_row(a)).rowcount != 1:
+                        results[i] = self._lease_lost(a.run_id, c)
                 elif c.execute(self._sql.check_lease, (a.run_id, a.token)).fetchone() is None:
                     results[i] = self._lease_lost(a.run_id, c)
                 else:
@@ -181,8 +170,8 @@ class SqlCheckpointer(Generic[D]):
         try:
             return self._db.tx(append_all)
         except RunStateError:
-            # An entry already written (PostgreSQL has aborted the transaction for it, SQLite
-            # rolled it back): each append commits on its own, so only that one fails.
+            # An entry already written (the transaction rolled back for it): each append
+            # commits on its own, so only that one fails.
             return [self._append_alone(a) for a in appends]
 
     @staticmethod
@@ -488,9 +477,3 @@ class SqlCheckpointer(Generic[D]):
 
     def _notify(self, c: Connection) -> None:
         """Wake idle workers when the transaction commits."""
-
-    def _pipeline(self, c: Connection) -> AbstractContextManager[object]:
-        """Statements sent inside it need not wait for each other's answers (PostgreSQL's
-        pipeline mode); leaving it, every answer is in. SQLite runs in this process: nothing
-        to save."""
-        return nullcontext()

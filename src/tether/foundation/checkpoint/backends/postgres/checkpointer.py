@@ -5,7 +5,8 @@ claim as one `UPDATE ... FROM (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING` wit
 expiring by the database's clock, a run created and announced in one statement, and the lock
 hooks: a finishing child locks its parent's row first, a send and a park of one event name
 share an advisory lock, and transactions that make a run runnable NOTIFY the schema's channel.
-A plain append is one `INSERT ... SELECT ... FROM runs WHERE <lease holds> FOR KEY SHARE`.
+A plain append is one `INSERT ... SELECT ... FROM runs WHERE <lease holds> FOR KEY SHARE`, and
+a shared commit one pipeline of such statements (`commits.py`).
 """
 
 from __future__ import annotations
@@ -13,14 +14,22 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
-from typing import Any, cast
+from typing import Any
 
+from tether.errors import RunStateError
+from tether.foundation.checkpoint.backends.postgres import commits
 from tether.foundation.checkpoint.backends.postgres.database import NOW as _NOW
 from tether.foundation.checkpoint.backends.postgres.database import Conn, Database
 from tether.foundation.checkpoint.backends.postgres.housekeeping import PostgresHousekeeping
 from tether.foundation.checkpoint.backends.postgres.schedules import PostgresSchedules
-from tether.foundation.checkpoint.contract import Accept, Claim, JournalEntry, NewRun, RunRecord
+from tether.foundation.checkpoint.contract import (
+    Accept,
+    Append,
+    Claim,
+    JournalEntry,
+    NewRun,
+    RunRecord,
+)
 from tether.foundation.checkpoint.queues import Queue
 from tether.foundation.checkpoint.sql.dialect import Connection, Dialect
 from tether.foundation.checkpoint.sql.forks import ForkStatements, SqlForks
@@ -222,6 +231,22 @@ class PostgresCheckpointer(
             raise self._lease_lost(run_id)
         return int(rows[0]["seq"])
 
+    def append_many(self, appends: Sequence[Append]) -> list[Exception | None]:
+        """One round trip for the lot: BEGIN, a statement per append (in run-id order, so two
+        batches cannot deadlock on their rows) and COMMIT in one pipeline. An append its
+        statement did not write (fenced, or a child's completion) then commits on its own and
+        says why; an entry already written aborts the pipeline, and each runs on its own."""
+        order = sorted(range(len(appends)), key=lambda i: appends[i].run_id)
+        try:
+            counts = self._db.counts([commits.statement(appends[i]) for i in order])
+        except RunStateError:
+            return [self._append_alone(a) for a in appends]
+        results: list[Exception | None] = [None] * len(appends)
+        for i, count in zip(order, counts, strict=True):
+            if count == 0:
+                results[i] = self._append_alone(appends[i])
+        return results
+
     def release(self, run_id: str, token: str) -> None:
         self._db.one(
             "WITH r AS (UPDATE runs SET status = 'pending', lease_token = NULL, "
@@ -261,6 +286,3 @@ class PostgresCheckpointer(
 
     def _notify(self, c: Connection) -> None:
         c.execute("SELECT pg_notify(%s, '')", (self._db.channel,))
-
-    def _pipeline(self, c: Connection) -> AbstractContextManager[object]:
-        return cast(Conn, c).pipeline()

@@ -213,6 +213,30 @@ class Database:
                     last = e
             raise last
 
+    def counts(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int]:
+        """Each statement's row count, all in one transaction sent as one pipeline: BEGIN, the
+        statements and COMMIT reach the server together and their answers come back together,
+        one round trip however many there are. Retried as `tx` is."""
+        try:
+            return self._counts(statements)
+        except DatabaseUnavailable as e:
+            if not _connection_lost(e):
+                raise
+            return self._again(lambda: self._counts(statements), e)
+
+    def _counts(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int]:
+        with self.errors():
+            for attempt in range(5):
+                try:
+                    with self._pool.connection() as c:
+                        with c.pipeline(), c.transaction():
+                            sent = [c.execute(query, args) for query, args in statements]
+                        return [cursor.rowcount for cursor in sent]
+                except _RETRYABLE as e:
+                    log.debug("transaction retried (%d): %s", attempt + 1, e)
+                    last = e
+            raise last
+
     def one(self, query: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """One autocommitted statement: its own transaction, its own commit."""
         try:
