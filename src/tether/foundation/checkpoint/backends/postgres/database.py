@@ -229,13 +229,29 @@ class Database:
             for attempt in range(5):
                 try:
                     with self._pool.connection() as c:
-                        with c.pipeline(), c.transaction():
-                            sent = [c.execute(query, args) for query, args in statements]
-                        return [cursor.rowcount for cursor in sent]
+                        return self._in_one_trip(c, statements)
                 except _RETRYABLE as e:
                     log.debug("transaction retried (%d): %s", attempt + 1, e)
                     last = e
             raise last
+
+    @staticmethod
+    def _in_one_trip(c: Conn, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int]:
+        """BEGIN and COMMIT sent as statements: psycopg's `transaction()` waits for each of
+        them (and the pipeline's end once more), four round trips where one does. A failed
+        statement makes the server skip the rest, COMMIT too, and leaves the transaction
+        aborted: it is rolled back before the error goes on."""
+        try:
+            with c.pipeline():
+                c.execute("BEGIN")
+                sent = [c.execute(query, args) for query, args in statements]
+                c.execute("COMMIT")
+        except psycopg.Error:
+            if c.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                with contextlib.suppress(psycopg.Error):
+                    c.execute("ROLLBACK")
+            raise
+        return [cursor.rowcount for cursor in sent]
 
     def one(self, query: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """One autocommitted statement: its own transaction, its own commit."""
