@@ -1,6 +1,7 @@
 """The reconnect rules of the PostgreSQL checkpointer, one fault at a time on the shared server
-(nothing here stops it): an append whose commit landed but whose answer was lost counts as
-done when it is tried again, and one whose lease moved on meanwhile is refused, not written."""
+(nothing here stops it): an append (or a shared commit) whose commit landed but whose answer
+was lost counts as done when it is tried again, and one whose lease moved on meanwhile is
+refused, not written."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from tests.contract.test_checkpoint_contract import claim, start, step
 from tests.postgres.server import fresh_schema
 from tether.errors import DatabaseUnavailable
 from tether.foundation.checkpoint.backends.postgres import PostgresCheckpointer
-from tether.foundation.checkpoint.contract import LeaseLost
+from tether.foundation.checkpoint.contract import Append, LeaseLost
 
 pytestmark = pytest.mark.postgres
 
@@ -69,3 +70,25 @@ def test_an_append_retried_after_its_lease_moved_on_is_refused(
     with pytest.raises(LeaseLost):
         cp.append(run_id, c.token, [step(run_id, "1", 1)])
     assert cp.journal(run_id) == []
+
+
+def test_a_shared_commit_that_landed_before_its_connection_was_lost_counts_once(
+    cp: PostgresCheckpointer,
+) -> None:
+    runs = [start(cp) for _ in range(3)]
+    tokens = {r: claim(cp, r).token for r in runs}
+    db: Any = cp._db
+    real, tries = db._counts, []
+
+    def flaky(statements: Any) -> list[int]:
+        tries.append(statements)
+        if len(tries) == 1:  # the pipeline's COMMIT landed; its answer did not
+            real(statements)
+            lost = psycopg.OperationalError("server closed the connection unexpectedly")
+            raise DatabaseUnavailable("PostgreSQL is unavailable: lost") from lost
+        return list(real(statements))
+
+    db._counts = flaky
+    results = cp.append_many([Append(r, tokens[r], [step(r, "1", 1)]) for r in runs])
+    assert results == [None, None, None] and len(tries) == 2
+    assert [[e.step_id for e in cp.journal(r)] for r in runs] == [["1"], ["1"], ["1"]]
