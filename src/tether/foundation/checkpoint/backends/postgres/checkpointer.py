@@ -231,6 +231,17 @@ class PostgresCheckpointer(
             raise self._lease_lost(run_id)
         return int(rows[0]["seq"])
 
+    def complete(
+        self, run_id: str, token: str, output: str, entries: Sequence[JournalEntry] = ()
+    ) -> None:
+        """A run without a parent completes in one statement, one round trip where the shared
+        control flow makes one a statement (BEGIN, parent lock, lease check, finish, waits,
+        COMMIT); a child's completion (its parent locked first) and one the statement did not
+        write take that flow, which says why."""
+        query, args = commits.statement(Append(run_id, token, entries, output))
+        if self._db.rowcount(query, args) == 0:
+            super().complete(run_id, token, output, entries)
+
     def append_many(self, appends: Sequence[Append]) -> list[Exception | None]:
         """One round trip for the lot: BEGIN, a statement per append (in run-id order, so two
         batches cannot deadlock on their rows) and COMMIT in one pipeline. An append its
