@@ -26,6 +26,14 @@ from tether.client import Tether
 from tether.evals.candidate import eval_settings
 from tether.foundation.blobs.contract import BlobStore
 from tether.foundation.checkpoint.contract import JournalEntry, NewRun, RunRecord, RunStatus
+from tether.foundation.hitl.contract import (
+    ApprovalRequest,
+    Approver,
+    Decision,
+    HITLBroker,
+    RequestState,
+    Verdict,
+)
 from tether.foundation.loader import open_backend
 from tether.foundation.models.contract import ModelRequest, RoutedResponse, TokenSink
 from tether.foundation.models.router import BeforeAttempt, ModelRouter
@@ -82,6 +90,48 @@ class _FrontierRouter(ModelRouter):
         raise _Frontier(f"model {request.task_class}")
 
 
+class _FrontierBroker:
+    """I6 in a replay: a request the journal holds was opened by a journaled step and is never
+    asked for again, so anything that would open, expire or decide one is past the recording
+    (an approval wait whose deadline has passed since it was recorded expires on replay: the
+    recording ends there, as it does at a tool or model call)."""
+
+    @classmethod
+    def from_settings(cls, settings: Any, **options: Any) -> _FrontierBroker:
+        return cls()
+
+    def create(self, request: ApprovalRequest) -> ApprovalRequest:
+        raise _Frontier(f"approval {request.action.name}")
+
+    def get(self, request_id: str) -> ApprovalRequest:
+        raise _Frontier(f"approval {request_id}")
+
+    def list(
+        self, *, state: RequestState | None = None, run_id: str | None = None
+    ) -> list[ApprovalRequest]:
+        return []
+
+    def decide(
+        self,
+        request_id: str,
+        verdict: Verdict,
+        by: Approver,
+        *,
+        reason: str | None = None,
+        args: dict[str, Any] | None = None,
+    ) -> Decision:
+        raise _Frontier(f"approval {request_id}")
+
+    def expire(self, request_id: str, round: int) -> ApprovalRequest:
+        raise _Frontier(f"approval {request_id} expiring")
+
+    def consume(self, request_id: str, run_id: str, step_id: str, args_hash: str) -> Decision:
+        raise _Frontier(f"approval {request_id}")
+
+    def close(self) -> None:
+        """Nothing opened."""
+
+
 class _ReplayFoundations(Foundations):
     @property
     def tools(self) -> ToolRunner:
@@ -96,6 +146,11 @@ class _ReplayFoundations(Foundations):
             "models", lambda: _FrontierRouter.from_settings(self.settings)
         )
         return router
+
+    @property
+    def hitl(self) -> HITLBroker:
+        broker: HITLBroker = self._get("hitl", _FrontierBroker)
+        return broker
 
 
 class Recorded(Protocol):
