@@ -45,13 +45,19 @@ class KvLimitsStore(ABC):
         counted: bool,
         call_cap: int,
         loop_after: int,
+        cost_cap: float | None = None,
     ) -> Admission:
         with self._transaction() as kv:
+            run = _run(kv, run_id)
+            spent = {"spent_usd": run["spent"], "raised_usd": run["raised"]}
+            # Judged afresh every time, a replay too, and never stored: a paused run whose
+            # budget a person raised asks again at the same step.
+            if cost_cap is not None and run["spent"] >= cost_cap + run["raised"]:
+                return Admission(refused="cost_cap", calls=run["calls"], streak=0, **spent)
             step_key = f"step/{run_id}/{step_id}"
             seen = kv.get(step_key)
             if seen is not None:
-                return Admission(**seen, replayed=True)
-            run = _run(kv, run_id)
+                return Admission(**seen, **spent, replayed=True)
             streak = run["streak"] + 1 if run["fp"] == fingerprint else 1
             if counted and run["calls"] >= call_cap:
                 answer = Admission(refused="call_cap", calls=run["calls"], streak=streak)
@@ -62,8 +68,8 @@ class KvLimitsStore(ABC):
                 run["fp"], run["streak"] = fingerprint, streak
                 kv.put(f"run/{run_id}", run)
                 answer = Admission(refused=None, calls=run["calls"], streak=streak)
-            kv.put(step_key, answer.model_dump(exclude={"replayed"}))
-            return answer
+            kv.put(step_key, answer.model_dump(include={"refused", "calls", "streak"}))
+            return answer.model_copy(update=spent)
 
     def add_cost(self, run_id: str, step_id: str, usd: float) -> tuple[float, float]:
         with self._transaction() as kv:
@@ -126,14 +132,16 @@ class KvLimitsStore(ABC):
 
     def breaker_record(self, key: str, *, ok: bool, now: float, threshold: int) -> BreakerState:
         with self._transaction() as kv:
-            b = _breaker(kv, key)
+            before = _breaker(kv, key)
+            b = dict(before)
             if ok:
                 b["phase"], b["failures"] = "closed", 0
             else:
                 b["failures"] += 1
                 if b["phase"] == "half_open" or b["failures"] >= threshold:
                     b["phase"], b["opened_at"] = "open", now
-            kv.put(f"breaker/{key}", b)
+            if b != before:  # a closed breaker's success, every call's, writes nothing
+                kv.put(f"breaker/{key}", b)
             return BreakerState(phase=b["phase"], failures=b["failures"])
 
 
