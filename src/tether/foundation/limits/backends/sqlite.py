@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tether.foundation.limits.kv import Kv, KvLimitsStore
-from tether.foundation.sqlite import open_sqlite
+from tether.foundation.sqlite import TRAILING, open_sqlite
 
 if TYPE_CHECKING:
     from tether.settings import Settings
@@ -44,7 +44,7 @@ class SqliteLimitsStore(KvLimitsStore):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._conn = open_sqlite(self.path, "the limits store", _SCHEMA)
+        self._conn = open_sqlite(self.path, "the limits store", _SCHEMA, synchronous=TRAILING)
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> SqliteLimitsStore:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tether.foundation.policy.contract import AuditRecord
-from tether.foundation.sqlite import open_sqlite, sqlite_file
+from tether.foundation.sqlite import TRAILING, open_sqlite, sqlite_file
 
 if TYPE_CHECKING:
     from tether.settings import Settings
@@ -35,7 +35,7 @@ class SqliteAuditLog:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._conn = open_sqlite(self.path, "the audit log", _SCHEMA)
+        self._conn = open_sqlite(self.path, "the audit log", _SCHEMA, synchronous=TRAILING)
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> SqliteAuditLog:
