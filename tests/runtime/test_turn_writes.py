@@ -27,6 +27,7 @@ TABLES = {"journal", "tool_call_results", "guard_audit", "limits_state", "cost_c
 class _Connection:
     synchronous: str = "FULL"  # what tether asks of every connection unless it says otherwise
     in_transaction: bool = False
+    touched: bool = False  # its open transaction reached one of the turn's tables
     wrote: str | None = None  # the turn's table its open transaction wrote
 
 
@@ -38,6 +39,7 @@ class Trace:
     on: bool = False
     statements: list[str] = field(default_factory=list)
     commits: Counter[tuple[str, str]] = field(default_factory=Counter)  # (kind, table)
+    transactions: int = 0  # BEGIN ... COMMIT on the turn's tables, reading or writing
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def saw(self, conn: _Connection, sql: str) -> None:
@@ -47,14 +49,17 @@ class Trace:
         if squeezed.startswith("pragmasynchronous="):
             conn.synchronous = squeezed.split("=")[1].upper()
         elif verb == "BEGIN":
-            conn.in_transaction, conn.wrote = True, None
+            conn.in_transaction, conn.touched, conn.wrote = True, False, None
         elif verb in ("COMMIT", "ROLLBACK"):
             if verb == "COMMIT" and conn.wrote is not None:
                 self._commit(conn, conn.wrote)
+            with self._lock:
+                self.transactions += self.on and conn.touched
             conn.in_transaction = False
         table = _table(words)
         if table not in TABLES:
             return
+        conn.touched = conn.in_transaction
         with self._lock:
             if self.on:
                 self.statements.append(sql)
@@ -98,19 +103,19 @@ def traced(monkeypatch: pytest.MonkeyPatch) -> Trace:
 
 @pytest.fixture
 def agent(tmp_path: Path, traced: Trace) -> Iterator[Callable[[int], None]]:
-    """Runs the bench's agent (`bench_agent`: a scripted model call, then a pure tool call on
-    the default lane) for n turns, in process."""
+    """Runs the agent turn (`turn_flow`: a scripted model call, then a pure tool call on the
+    default lane) n times in one run, in process."""
     replies = [str(i) for _ in range(4) for i in range(3 * TURNS)]
     t = Tether(
         Settings(
-            workflows=["bench.tether_wf"], data_dir=tmp_path / ".tether", poll_interval=0.02,
-            model_backends={"scripted": {"replies": replies}},
-            model_routes={"bench": [{"backend": "scripted", "model": "s-1", "family": "bench"}]},
+            workflows=["tests.runtime.turn_flow"], data_dir=tmp_path / ".tether",
+            poll_interval=0.02, model_backends={"scripted": {"replies": replies}},
+            model_routes={"turn": [{"backend": "scripted", "model": "s-1", "family": "test"}]},
         )
     )  # fmt: skip
 
     def run(turns: int) -> None:
-        t.run(t.start("bench_agent", {"turns": turns}))
+        t.run(t.start("turn_agent", {"turns": turns}))
 
     run(1)  # tables created, breaker row written, lanes warm
     yield run
@@ -122,14 +127,20 @@ def _per_turn(agent: Callable[[int], None], traced: Trace) -> Trace:
     run's own claim and completion cancel out)."""
     traced.on = True
     agent(TURNS)
-    short = Trace(statements=list(traced.statements), commits=Counter(traced.commits))
+    short = Trace(
+        statements=list(traced.statements),
+        commits=Counter(traced.commits),
+        transactions=traced.transactions,
+    )
     traced.statements.clear()
     traced.commits.clear()
+    traced.transactions = 0
     agent(2 * TURNS)
     traced.on = False
     return Trace(
         statements=traced.statements[len(short.statements) :],
         commits=traced.commits - short.commits,
+        transactions=traced.transactions - short.transactions,
     )
 
 
@@ -146,10 +157,11 @@ def test_a_turn_flushes_only_its_two_journal_appends(
     }
 
 
-def test_a_turn_writes_no_unchanged_breaker_and_reads_no_cost_it_wrote(
+def test_a_turn_takes_one_transaction_per_admission_and_no_other(
     agent: Callable[[int], None], traced: Trace
 ) -> None:
     turns = _per_turn(agent, traced)
+    assert turns.transactions == 2 * TURNS  # the admissions; a closed breaker is one SELECT
     breaker_writes = [s for s in turns.statements if "INSERT" in s and "'breaker/" in s]
     assert breaker_writes == []
     assert not [s for s in turns.statements if s.startswith("SELECT") and "cost_calls" in s]

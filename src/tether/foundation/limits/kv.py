@@ -36,6 +36,12 @@ class KvLimitsStore(ABC):
     def _transaction(self) -> AbstractContextManager[Kv]:
         """Everything done with the yielded Kv happens atomically, or not at all."""
 
+    def _peek(self, key: str) -> dict[str, Any] | None:
+        """One value as last committed, for an intent that writes nothing when it finds it so;
+        a dialect may read it without taking a write transaction."""
+        with self._transaction() as kv:
+            return kv.get(key)
+
     def admit(
         self,
         run_id: str,
@@ -114,6 +120,9 @@ class KvLimitsStore(ABC):
             return wait
 
     def breaker_allow(self, key: str, *, now: float, cooldown: float) -> BreakerState:
+        seen = self._peek(f"breaker/{key}")
+        if seen is None or seen["phase"] == "closed":  # every call's case: nothing to write
+            return BreakerState(phase="closed", failures=0 if seen is None else seen["failures"])
         with self._transaction() as kv:
             b = _breaker(kv, key)
             if b["phase"] == "closed":
@@ -131,6 +140,10 @@ class KvLimitsStore(ABC):
             return BreakerState(phase="half_open", failures=b["failures"])
 
     def breaker_record(self, key: str, *, ok: bool, now: float, threshold: int) -> BreakerState:
+        if ok:
+            seen = self._peek(f"breaker/{key}")
+            if seen is None or (seen["phase"] == "closed" and seen["failures"] == 0):
+                return BreakerState(phase="closed", failures=0)  # already what it would write
         with self._transaction() as kv:
             before = _breaker(kv, key)
             b = dict(before)
@@ -140,7 +153,7 @@ class KvLimitsStore(ABC):
                 b["failures"] += 1
                 if b["phase"] == "half_open" or b["failures"] >= threshold:
                     b["phase"], b["opened_at"] = "open", now
-            if b != before:  # a closed breaker's success, every call's, writes nothing
+            if b != before:  # a success on a breaker another worker closed since: unchanged
                 kv.put(f"breaker/{key}", b)
             return BreakerState(phase=b["phase"], failures=b["failures"])
 

@@ -66,6 +66,11 @@ class SqliteLimitsStore(KvLimitsStore):
                 raise
             self._conn.execute("COMMIT")
 
+    def _peek(self, key: str) -> dict[str, Any] | None:
+        # One statement is its own snapshot: no BEGIN IMMEDIATE, no write lock to wait for.
+        with self._lock:
+            return _SqliteKv(self._conn).get(key)
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()
