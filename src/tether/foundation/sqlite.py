@@ -21,7 +21,8 @@ BUSY_TIMEOUT = 30.0  # seconds a write waits for another process's transaction
 # new size to the filesystem journal: measured here, 400 us a commit instead of 200. A journal
 # write is one or two pages, so a fresh WAL (a new data dir, or after the last connection to
 # it closed) spent its first 600-odd commits at that price; at 256 it spends about 150, and a
-# small checkpoint costs less than it saves. Durability is the same: every commit is fsynced.
+# small checkpoint costs less than it saves. Durability is the same: every flushed commit is
+# fsynced.
 WAL_AUTOCHECKPOINT = 256
 # A trailing write: committed without waiting for the disk. In WAL mode a file has one log, so
 # the next commit at synchronous=FULL on the same file (the run's next journal append) fsyncs

@@ -2,7 +2,8 @@
 
 Dollars are kept as integer picodollars (1e-12 USD) so SQLite can sum them exactly; prices per
 token are well above that grain. The table may share a file with other interfaces' tables; it
-has no foreign key to any of them.
+has no foreign key to any of them. Its commits trail (`tether.foundation.sqlite.TRAILING`): the
+run's next journal append on the same file flushes them.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """The limits store in SQLite: counters that survive a worker's restart and are shared by the
 workers of one host. Each intent is one `BEGIN IMMEDIATE` transaction, so two processes never
-interleave a read and a write of the same counter.
+interleave a read and a write of the same counter; a breaker found closed is one SELECT, as
+it writes nothing. Commits trail (`tether.foundation.sqlite.TRAILING`): the run's next journal
+append on the same file flushes them.
 
 The stdlib driver is no vendor SDK; this sits under backends/ as the storage backend it is.
 """

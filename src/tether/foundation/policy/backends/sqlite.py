@@ -1,8 +1,9 @@
 """The audit log in SQLite (the default): table `guard_audit` in the policy database.
 
 One INSERT + COMMIT per row, in WAL mode, so a worker's audit writes do not block readers
-such as `tether inspect`. The stdlib driver is no vendor SDK; it lives under backends/ only
-because it is a storage backend like the PostgreSQL one beside it.
+such as `tether inspect`; the commit trails (`tether.foundation.sqlite.TRAILING`): the run's
+next journal append on the same file flushes it. The stdlib driver is no vendor SDK; it lives
+under backends/ only because it is a storage backend like the PostgreSQL one beside it.
 """
 
 from __future__ import annotations
