@@ -1,6 +1,6 @@
 """Every SQLite connection tether opens on the data dir's file keeps the WAL short: I2's own
 per-thread connections and the other interfaces' stores checkpoint it at WAL_AUTOCHECKPOINT
-pages, whichever of them commits past it, with every commit still fsynced."""
+pages, whichever of them commits past it, with every flushed commit still fsynced."""
 
 from __future__ import annotations
 

@@ -21,8 +21,15 @@ BUSY_TIMEOUT = 30.0  # seconds a write waits for another process's transaction
 # new size to the filesystem journal: measured here, 400 us a commit instead of 200. A journal
 # write is one or two pages, so a fresh WAL (a new data dir, or after the last connection to
 # it closed) spent its first 600-odd commits at that price; at 256 it spends about 150, and a
-# small checkpoint costs less than it saves. Durability is the same: every commit is fsynced.
+# small checkpoint costs less than it saves. Durability is the same: every flushed commit is
+# fsynced.
 WAL_AUTOCHECKPOINT = 256
+# A trailing write: committed without waiting for the disk. In WAL mode a file has one log, so
+# the next commit at synchronous=FULL on the same file (the run's next journal append) fsyncs
+# it along with every frame before it. A SIGKILL loses nothing committed either way (the OS
+# holds it); a power loss or OS crash before that flush may lose it, and then everything logged
+# after it too, so only writes whose loss a replay tolerates trail (DESIGN, Semantics).
+TRAILING = "NORMAL"
 
 
 def sqlite_file(url: str, interface: str) -> Path:
@@ -39,7 +46,8 @@ def open_sqlite(
     path: Path, what: str, schema: str, *, synchronous: str = "FULL"
 ) -> sqlite3.Connection:
     """One autocommit connection with `schema` applied, for use by several threads behind the
-    caller's lock. `what` names the table in the error, e.g. "the audit log"."""
+    caller's lock. `what` names the table in the error, e.g. "the audit log"; `synchronous`
+    is FULL for writes that must be on disk when they return, TRAILING for the rest."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from tether.settings import Settings
 
 
-Refusal = Literal["call_cap", "loop"]
+Refusal = Literal["call_cap", "loop", "cost_cap"]
 BreakerPhase = Literal["closed", "open", "half_open"]
 
 
@@ -42,6 +42,8 @@ class Admission(BaseModel):
     calls: int  # counted calls of the run, this one included when admitted and counted
     streak: int  # identical calls in a row ending with this one
     replayed: bool = False  # this (run, step) was judged before; this is that answer
+    spent_usd: float = 0.0  # the run's spend and raises as the call was judged, so the guard
+    raised_usd: float = 0.0  # words its cost-cap decision without a read of its own
 
 
 class Budget(BaseModel):
@@ -93,9 +95,14 @@ class LimitsStore(Protocol):
         counted: bool,
         call_cap: int,
         loop_after: int,
+        cost_cap: float | None = None,
     ) -> Admission:
-        """Admit the call unless it would be counted call `call_cap + 1` or the `loop_after`th
-        identical call in a row. A refused call changes no counter."""
+        """Admit the call unless the run has spent `cost_cap` (plus what people raised it by),
+        or it would be counted call `call_cap + 1` or the `loop_after`th identical call in a
+        row. A refused call changes no counter. The cost cap is judged afresh on every ask and
+        its refusal is not kept, so a raised budget lets the same step through; the other
+        answers are kept per (run, step). One transaction: the budget check and the admission
+        cost one commit, not a read and a commit."""
         ...
 
     def add_cost(self, run_id: str, step_id: str, usd: float) -> tuple[float, float]:

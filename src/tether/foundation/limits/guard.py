@@ -1,7 +1,7 @@
 """I10 LimitsGuard: the guard chain's link for budgets, loops, rate limits and breakers.
 
-Per call (`before`): the run's cost cap (stop, or pause for a person), then one atomic
-`admit` for the model-call cap and loop detection. Per backend attempt (`before_backend`): the
+Per call (`before`): one atomic `admit` per budget for its cost cap (stop, or pause for a
+person), model-call cap and loop detection. Per backend attempt (`before_backend`): the
 backend's circuit breaker, then its request and token buckets. Afterwards (`after`): the cost
 is recorded (a warning as the run crosses half its cap, and as it reaches it), tokens are
 debited, and the breaker learns whether the backend answered.
@@ -36,7 +36,7 @@ from tether.errors import (
     RateLimited,
 )
 from tether.foundation.guards.contract import CallOutcome, GuardDecision, GuardedCall, Outcome
-from tether.foundation.limits.contract import LimitsStore, RunBudget
+from tether.foundation.limits.contract import Admission, LimitsStore, RunBudget
 
 log = logging.getLogger("tether.limits")
 
@@ -122,15 +122,13 @@ class LimitsGuard:
         return scopes
 
     def before(self, call: GuardedCall) -> list[GuardDecision]:
-        scopes = self._scopes(call)
-        decisions: list[GuardDecision] = []
-        for scope in scopes:
-            if scope.cost_cap is not None:
-                decisions.append(self._check_cost(call, scope, scope.cost_cap))
+        costs: list[GuardDecision] = []
+        caps: list[GuardDecision] = []
         place = _place(call)
-        # Innermost first: when an outer budget refuses, an inner one has counted a call that
-        # was not made, which errs only towards stopping that subtree sooner.
-        for scope in scopes:
+        # Innermost first, each budget's cost cap judged in its own admission (one commit):
+        # when an outer budget refuses, an inner one has counted a call that was not made,
+        # which errs only towards stopping that subtree sooner.
+        for scope in self._scopes(call):
             admission = self.store.admit(
                 scope.key,
                 place,
@@ -138,7 +136,10 @@ class LimitsGuard:
                 counted=call.kind == "model",
                 call_cap=scope.call_cap,
                 loop_after=scope.loop_after,
+                cost_cap=scope.cost_cap,
             )
+            if scope.cost_cap is not None:
+                costs.append(self._check_cost(call, scope, scope.cost_cap, admission))
             if admission.refused == "call_cap":
                 raise _refuse(
                     BudgetExceeded(
@@ -161,7 +162,7 @@ class LimitsGuard:
                     "loop_after",
                 )
             if call.kind == "model":
-                decisions.append(
+                caps.append(
                     GuardDecision(
                         guard="budget",
                         rule="model_call_cap",
@@ -169,28 +170,32 @@ class LimitsGuard:
                         reason=f"model call {admission.calls} of {scope.call_cap} for {scope.name}",
                     )
                 )
+        decisions = costs + caps
         if call.backend is not None:
             decisions += self.before_backend(call)
         return decisions
 
-    def _check_cost(self, call: GuardedCall, scope: _Scope, cost_cap: float) -> GuardDecision:
-        spent = self.store.budget(scope.key)
-        cap = cost_cap + spent.raised_usd
-        told = f"{scope.name} has spent ${spent.spent_usd:.4f} of its ${cap:.4f} cap"
-        if spent.spent_usd >= cap and scope.pause:
+    def _check_cost(
+        self, call: GuardedCall, scope: _Scope, cost_cap: float, admission: Admission
+    ) -> GuardDecision:
+        """The cost-cap decision the admission took: refused (stop, or pause for a person) or
+        allowed, in words."""
+        spent, cap = admission.spent_usd, cost_cap + admission.raised_usd
+        told = f"{scope.name} has spent ${spent:.4f} of its ${cap:.4f} cap"
+        if admission.refused == "cost_cap" and scope.pause:
             raise _refuse(
                 BudgetPaused(
                     f"{told}; it waits until a person raises the budget "
                     f"(`tether budget raise {scope.key} --usd X`)",
                     run_id=scope.key,
-                    spent_usd=spent.spent_usd,
+                    spent_usd=spent,
                     cap_usd=cap,
                 ),
                 "budget",
                 "cost_cap",
                 "pause",
             )
-        if spent.spent_usd >= cap:
+        if admission.refused == "cost_cap":
             where = (
                 "the sub-budget given to ctx.invoke"
                 if scope.key != call.root

@@ -36,6 +36,12 @@ class KvLimitsStore(ABC):
     def _transaction(self) -> AbstractContextManager[Kv]:
         """Everything done with the yielded Kv happens atomically, or not at all."""
 
+    def _peek(self, key: str) -> dict[str, Any] | None:
+        """One value as last committed, for an intent that writes nothing when it finds it so;
+        a dialect may read it without taking a write transaction."""
+        with self._transaction() as kv:
+            return kv.get(key)
+
     def admit(
         self,
         run_id: str,
@@ -45,13 +51,19 @@ class KvLimitsStore(ABC):
         counted: bool,
         call_cap: int,
         loop_after: int,
+        cost_cap: float | None = None,
     ) -> Admission:
         with self._transaction() as kv:
+            run = _run(kv, run_id)
+            spent = {"spent_usd": run["spent"], "raised_usd": run["raised"]}
+            # Judged afresh every time, a replay too, and never stored: a paused run whose
+            # budget a person raised asks again at the same step.
+            if cost_cap is not None and run["spent"] >= cost_cap + run["raised"]:
+                return Admission(refused="cost_cap", calls=run["calls"], streak=0, **spent)
             step_key = f"step/{run_id}/{step_id}"
             seen = kv.get(step_key)
             if seen is not None:
-                return Admission(**seen, replayed=True)
-            run = _run(kv, run_id)
+                return Admission(**seen, **spent, replayed=True)
             streak = run["streak"] + 1 if run["fp"] == fingerprint else 1
             if counted and run["calls"] >= call_cap:
                 answer = Admission(refused="call_cap", calls=run["calls"], streak=streak)
@@ -62,8 +74,8 @@ class KvLimitsStore(ABC):
                 run["fp"], run["streak"] = fingerprint, streak
                 kv.put(f"run/{run_id}", run)
                 answer = Admission(refused=None, calls=run["calls"], streak=streak)
-            kv.put(step_key, answer.model_dump(exclude={"replayed"}))
-            return answer
+            kv.put(step_key, answer.model_dump(include={"refused", "calls", "streak"}))
+            return answer.model_copy(update=spent)
 
     def add_cost(self, run_id: str, step_id: str, usd: float) -> tuple[float, float]:
         with self._transaction() as kv:
@@ -108,6 +120,9 @@ class KvLimitsStore(ABC):
             return wait
 
     def breaker_allow(self, key: str, *, now: float, cooldown: float) -> BreakerState:
+        seen = self._peek(f"breaker/{key}")
+        if seen is None or seen["phase"] == "closed":  # every call's case: nothing to write
+            return BreakerState(phase="closed", failures=0 if seen is None else seen["failures"])
         with self._transaction() as kv:
             b = _breaker(kv, key)
             if b["phase"] == "closed":
@@ -125,15 +140,21 @@ class KvLimitsStore(ABC):
             return BreakerState(phase="half_open", failures=b["failures"])
 
     def breaker_record(self, key: str, *, ok: bool, now: float, threshold: int) -> BreakerState:
+        if ok:
+            seen = self._peek(f"breaker/{key}")
+            if seen is None or (seen["phase"] == "closed" and seen["failures"] == 0):
+                return BreakerState(phase="closed", failures=0)  # already what it would write
         with self._transaction() as kv:
-            b = _breaker(kv, key)
+            before = _breaker(kv, key)
+            b = dict(before)
             if ok:
                 b["phase"], b["failures"] = "closed", 0
             else:
                 b["failures"] += 1
                 if b["phase"] == "half_open" or b["failures"] >= threshold:
                     b["phase"], b["opened_at"] = "open", now
-            kv.put(f"breaker/{key}", b)
+            if b != before:  # a success on a breaker another worker closed since: unchanged
+                kv.put(f"breaker/{key}", b)
             return BreakerState(phase=b["phase"], failures=b["failures"])
 
 

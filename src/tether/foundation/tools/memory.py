@@ -25,7 +25,9 @@ class MemoryToolResults:
     def from_settings(cls, settings: Any, **options: Any) -> MemoryToolResults:
         return cls(**options)
 
-    def begin(self, intent: ToolCallRecord) -> tuple[ToolCallRecord, bool]:
+    def begin(
+        self, intent: ToolCallRecord, *, trailing: bool = False
+    ) -> tuple[ToolCallRecord, bool]:
         call = (intent.run_id, intent.step_id)
         with self._lock:
             rows = self._rows.get(call, [])

@@ -77,8 +77,15 @@ class ToolCallStore(Protocol):
         data directory) and the options of its table in tether.toml, where it has one."""
         ...
 
-    def begin(self, intent: ToolCallRecord) -> tuple[ToolCallRecord, bool]:
+    def begin(
+        self, intent: ToolCallRecord, *, trailing: bool = False
+    ) -> tuple[ToolCallRecord, bool]:
         """Insert the intent row unless a live row exists for (run, step id).
+
+        `trailing`: the row need not be on disk before dispatch (a `pure` or
+        `idempotent_with_key` call, which a replay may re-run or re-send with its key), so its
+        commit may wait for the next flushed one; an intent that spends an approval is flushed
+        regardless. Without it (an `unsafe_on_replay` call) it is on disk when this returns.
 
         Returns (the row inserted, True), or (the live row that was there, False). The attempt
         stored is the intent's, or one past the last failed attempt if that is higher.
@@ -92,7 +99,8 @@ class ToolCallStore(Protocol):
         self, run_id: str, step_id: str, attempt: int, *, result: str | None,
         result_ref: str | None, finished_at: float,
     ) -> None:  # fmt: skip
-        """Record the result of a started call."""
+        """Record the result of a started call. The commit may trail: the journal append that
+        follows is the durable record, and a row left `started` is an interrupted call."""
         ...
 
     def fail(

@@ -106,7 +106,8 @@ class ToolRunner:
             if tool.replay is ReplayClass.IDEMPOTENT_WITH_KEY else None,
             approval=invocation.approval,
         )  # fmt: skip
-        row, created = self.store.begin(intent)
+        trailing = tool.replay is not ReplayClass.UNSAFE_ON_REPLAY
+        row, created = self.store.begin(intent, trailing=trailing)
         if not created:
             if row.args_hash != intent.args_hash or row.approval != intent.approval:
                 raise NonDeterminismError(
@@ -190,7 +191,7 @@ class ToolRunner:
             row.run_id, row.step_id, row.attempt, error_type="Interrupted", interrupted=True,
             error="the worker stopped during the call; run again", finished_at=time.time(),
         )  # fmt: skip
-        row, created = self.store.begin(intent)
+        row, created = self.store.begin(intent, trailing=True)  # not unsafe: raised above
         if not created:
             raise RunStateError(f"another worker took over the tool call at step {row.step_id}")
         return row

@@ -70,6 +70,9 @@ class PostgresCostStore:
         try:
             self._conn = psycopg.connect(url, autocommit=True, row_factory=dict_row)
             self._conn.execute(_SCHEMA)
+            # Cost rows trail: the run's next journal commit on this server flushes the WAL up
+            # to its own record, and with it theirs (tether.foundation.sqlite.TRAILING).
+            self._conn.execute("SET synchronous_commit = off")
         except psycopg.Error as e:
             raise DatabaseUnavailable(f"cost database {redact_dsn(url)} cannot be used: {e}") from e
 
@@ -94,14 +97,16 @@ class PostgresCostStore:
             cur.execute(
                 f"INSERT INTO cost_calls ({', '.join(_FIELDS)}) "
                 f"VALUES ({', '.join(f'%({f})s' for f in _FIELDS)}) "
-                "ON CONFLICT (run_id, step_id) DO NOTHING",
+                f"ON CONFLICT (run_id, step_id) DO NOTHING RETURNING {_COLUMNS}",
                 values,
             )
-            cur.execute(
-                f"SELECT {_COLUMNS} FROM cost_calls WHERE run_id = %s AND step_id = %s",
-                (row.run_id, row.step_id),
-            )
             stored = cur.fetchone()
+            if stored is None:  # recorded before (a re-executed call): that row stands
+                cur.execute(
+                    f"SELECT {_COLUMNS} FROM cost_calls WHERE run_id = %s AND step_id = %s",
+                    (row.run_id, row.step_id),
+                )
+                stored = cur.fetchone()
         assert stored is not None  # inserted now or by the earlier record of this step
         return _record(stored)
 

@@ -2,7 +2,8 @@
 
 Dollars are kept as integer picodollars (1e-12 USD) so SQLite can sum them exactly; prices per
 token are well above that grain. The table may share a file with other interfaces' tables; it
-has no foreign key to any of them.
+has no foreign key to any of them. Its commits trail (`tether.foundation.sqlite.TRAILING`): the
+run's next journal append on the same file flushes them.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from tether.foundation.cost.contract import CostRecord, CostTotal, DailyCost
-from tether.foundation.sqlite import open_sqlite, sqlite_file
+from tether.foundation.sqlite import TRAILING, open_sqlite, sqlite_file
 
 PICO = Decimal("1e12")
 GRAIN = Decimal("1e-12")  # read back with the same 12 places PostgreSQL's NUMERIC keeps
@@ -77,7 +78,7 @@ class SqliteCostStore:
     def __init__(self, url: str) -> None:
         self.path = sqlite_file(url, "cost")
         self._lock = threading.Lock()
-        self._conn = open_sqlite(self.path, "the cost ledger", _SCHEMA)
+        self._conn = open_sqlite(self.path, "the cost ledger", _SCHEMA, synchronous=TRAILING)
         self._conn.row_factory = sqlite3.Row
 
     @classmethod
@@ -92,15 +93,18 @@ class SqliteCostStore:
             usd_pico, int(row.priced), datetime.now(UTC).isoformat(),
         )  # fmt: skip
         with self._lock:
-            self._conn.execute(
+            # fetchall steps the statement to its end, so its commit is not left pending
+            inserted = self._conn.execute(
                 f"INSERT INTO cost_calls ({_COLUMNS}) VALUES ({', '.join('?' * len(values))}) "
-                "ON CONFLICT (run_id, step_id) DO NOTHING",
+                f"ON CONFLICT (run_id, step_id) DO NOTHING RETURNING {_COLUMNS}",
                 values,
-            )
-            stored = self._conn.execute(
-                f"SELECT {_COLUMNS} FROM cost_calls WHERE run_id = ? AND step_id = ?",
-                (row.run_id, row.step_id),
-            ).fetchone()
+            ).fetchall()
+            stored = inserted[0] if inserted else None
+            if stored is None:  # recorded before (a re-executed call): that row stands
+                stored = self._conn.execute(
+                    f"SELECT {_COLUMNS} FROM cost_calls WHERE run_id = ? AND step_id = ?",
+                    (row.run_id, row.step_id),
+                ).fetchone()
         return _row(stored)
 
     def calls(self, run_id: str) -> list[CostRecord]:

@@ -76,17 +76,20 @@ class RedisLimitsStore:
         counted: bool,
         call_cap: int,
         loop_after: int,
+        cost_cap: float | None = None,
     ) -> Admission:
         keys = [f"{self._p}run:{run_id}", f"{self._p}steps:{run_id}"]
-        answer, replayed = self._run(
-            "ADMIT", keys, [step_id, fingerprint, int(counted), call_cap, loop_after, self._ttl]
-        )
+        cap = "" if cost_cap is None else repr(float(cost_cap))
+        args = [step_id, fingerprint, int(counted), call_cap, loop_after, cap, self._ttl]
+        answer, replayed, spent, raised = self._run("ADMIT", keys, args)
         fields = json.loads(answer)
         return Admission(
             refused=fields["refused"] or None,
             calls=fields["calls"],
             streak=fields["streak"],
             replayed=bool(replayed),
+            spent_usd=float(spent),
+            raised_usd=float(raised),
         )
 
     def add_cost(self, run_id: str, step_id: str, usd: float) -> tuple[float, float]:

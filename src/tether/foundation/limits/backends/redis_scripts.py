@@ -14,12 +14,19 @@ TOUCH = "for _, k in ipairs(KEYS) do redis.call('PEXPIRE', k, ARGV[#ARGV]) end\n
 F = "local function f(x) return string.format('%.17g', x) end\n"
 
 ADMIT = (
-    """
+    F
+    + """
+local spent = tonumber(redis.call('HGET', KEYS[1], 'spent') or '0')
+local raised = tonumber(redis.call('HGET', KEYS[1], 'raised') or '0')
+if ARGV[6] ~= '' and spent >= tonumber(ARGV[6]) + raised then
+  local calls = tonumber(redis.call('HGET', KEYS[1], 'calls') or '0')
+  return {cjson.encode({refused = 'cost_cap', calls = calls, streak = 0}), 0, f(spent), f(raised)}
+end
 local seen = redis.call('HGET', KEYS[2], ARGV[1])
 if seen then
 """
     + TOUCH
-    + """  return {seen, 1}
+    + """  return {seen, 1, f(spent), f(raised)}
 end
 local calls = tonumber(redis.call('HGET', KEYS[1], 'calls') or '0')
 local streak = tonumber(redis.call('HGET', KEYS[1], 'streak') or '0')
@@ -36,7 +43,7 @@ local answer = cjson.encode({refused = refused, calls = calls, streak = streak})
 redis.call('HSET', KEYS[2], ARGV[1], answer)
 """
     + TOUCH
-    + """return {answer, 0}
+    + """return {answer, 0, f(spent), f(raised)}
 """
 )
 

@@ -1,6 +1,8 @@
 """The limits store in SQLite: counters that survive a worker's restart and are shared by the
 workers of one host. Each intent is one `BEGIN IMMEDIATE` transaction, so two processes never
-interleave a read and a write of the same counter.
+interleave a read and a write of the same counter; a breaker found closed is one SELECT, as
+it writes nothing. Commits trail (`tether.foundation.sqlite.TRAILING`): the run's next journal
+append on the same file flushes them.
 
 The stdlib driver is no vendor SDK; this sits under backends/ as the storage backend it is.
 """
@@ -16,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tether.foundation.limits.kv import Kv, KvLimitsStore
-from tether.foundation.sqlite import open_sqlite
+from tether.foundation.sqlite import TRAILING, open_sqlite
 
 if TYPE_CHECKING:
     from tether.settings import Settings
@@ -44,7 +46,7 @@ class SqliteLimitsStore(KvLimitsStore):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._conn = open_sqlite(self.path, "the limits store", _SCHEMA)
+        self._conn = open_sqlite(self.path, "the limits store", _SCHEMA, synchronous=TRAILING)
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> SqliteLimitsStore:
@@ -65,6 +67,11 @@ class SqliteLimitsStore(KvLimitsStore):
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
+
+    def _peek(self, key: str) -> dict[str, Any] | None:
+        # One statement is its own snapshot: no BEGIN IMMEDIATE, no write lock to wait for.
+        with self._lock:
+            return _SqliteKv(self._conn).get(key)
 
     def close(self) -> None:
         with self._lock:

@@ -42,6 +42,9 @@ class PostgresAuditLog:
         try:
             self._conn = psycopg.connect(url, autocommit=True)
             self._conn.execute(_SCHEMA)
+            # Audit rows trail: the run's next journal commit on this server flushes the WAL
+            # up to its own record, and with it theirs (tether.foundation.sqlite.TRAILING).
+            self._conn.execute("SET synchronous_commit = off")
         except psycopg.Error as e:
             raise DatabaseUnavailable(f"audit log at {redact_dsn(url)}: {e}") from e
 

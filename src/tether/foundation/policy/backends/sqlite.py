@@ -1,8 +1,9 @@
 """The audit log in SQLite (the default): table `guard_audit` in the policy database.
 
 One INSERT + COMMIT per row, in WAL mode, so a worker's audit writes do not block readers
-such as `tether inspect`. The stdlib driver is no vendor SDK; it lives under backends/ only
-because it is a storage backend like the PostgreSQL one beside it.
+such as `tether inspect`; the commit trails (`tether.foundation.sqlite.TRAILING`): the run's
+next journal append on the same file flushes it. The stdlib driver is no vendor SDK; it lives
+under backends/ only because it is a storage backend like the PostgreSQL one beside it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tether.foundation.policy.contract import AuditRecord
-from tether.foundation.sqlite import open_sqlite, sqlite_file
+from tether.foundation.sqlite import TRAILING, open_sqlite, sqlite_file
 
 if TYPE_CHECKING:
     from tether.settings import Settings
@@ -35,7 +36,7 @@ class SqliteAuditLog:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._conn = open_sqlite(self.path, "the audit log", _SCHEMA)
+        self._conn = open_sqlite(self.path, "the audit log", _SCHEMA, synchronous=TRAILING)
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> SqliteAuditLog:

@@ -1,10 +1,15 @@
 """tool_call_results' queries and transactions, written once for both SQL backends.
 
-One autocommit connection behind a lock: the intent insert is one statement whose conflict on
-the partial unique index is the "a live call exists" answer, `finish` and `fail` are one
-conditional UPDATE each, and `resolve` is a read-modify-write in one transaction (the row
-locked on PostgreSQL, under `BEGIN IMMEDIATE` on SQLite). A backend supplies the connection,
-that transaction and the error its driver raises; the statements are built once, from its `Dialect`.
+Two autocommit connections behind one lock: one whose commits are flushed before they return,
+one whose commits trail (SQLite at synchronous=NORMAL, PostgreSQL at synchronous_commit=off),
+made durable by the next flushed commit on the same log, the run's journal append. `finish`
+and a trailing intent use the second: should a power loss take the row with the append that
+followed it, the call is `started` or missing and its replay class decides, as for any
+interrupted call. The intent insert is one statement whose conflict on the partial unique
+index is the "a live call exists" answer, `finish` and `fail` are one conditional UPDATE each,
+and `resolve` is a read-modify-write in one transaction (the row locked on PostgreSQL, under
+`BEGIN IMMEDIATE` on SQLite). A backend supplies the connections, that transaction and the
+error its driver raises; the statements are built once, from its `Dialect`.
 """
 
 from __future__ import annotations
@@ -93,7 +98,8 @@ class SqlToolResults(ABC, Generic[C]):
     _sql: ClassVar[Dialect]
     _driver_error: ClassVar[type[Exception]]  # what the driver raises when the database fails
     _where: str  # "in <file>", "on <dsn without password>"
-    _conn: C
+    _conn: C  # flushed commits
+    _trailing: C  # commits made durable by the next flushed one (module docstring)
     _lock: threading.Lock
 
     @contextlib.contextmanager
@@ -108,7 +114,11 @@ class SqlToolResults(ABC, Generic[C]):
     def _transaction(self) -> AbstractContextManager[object]:
         """What `resolve` reads and writes, atomically."""
 
-    def begin(self, intent: ToolCallRecord) -> tuple[ToolCallRecord, bool]:
+    def begin(
+        self, intent: ToolCallRecord, *, trailing: bool = False
+    ) -> tuple[ToolCallRecord, bool]:
+        # An approval is spent by this row: its consumption is never left to trail.
+        conn = self._trailing if trailing and intent.approval is None else self._conn
         row = values(intent)
         call = (intent.run_id, intent.step_id)
         params = (*row[:2], intent.attempt, *call, *row[3:])
@@ -116,10 +126,10 @@ class SqlToolResults(ABC, Generic[C]):
         if intent.approval is not None:
             query, params = self._sql.begin_approved, (*params, intent.approval, *call)
         with self._lock, self._errors():
-            inserted = self._conn.execute(query, params).fetchone()
+            inserted = conn.execute(query, params).fetchone()
             if inserted is not None:
                 return intent.model_copy(update={"attempt": inserted[0]}), True
-            latest = self._conn.execute(self._sql.latest, call).fetchone()
+            latest = conn.execute(self._sql.latest, call).fetchone()
             live = None if latest is None else record(latest)
             if live is not None and live.status is not CallStatus.FAILED:
                 return live, False  # the row whose conflict stopped the insert
@@ -132,7 +142,7 @@ class SqlToolResults(ABC, Generic[C]):
         result_ref: str | None, finished_at: float,
     ) -> None:  # fmt: skip
         args = (CallStatus.FINISHED.value, result, result_ref, finished_at)
-        self._update(self._sql.finish, args, run_id, step_id, attempt)
+        self._update(self._sql.finish, args, run_id, step_id, attempt, self._trailing)
 
     def fail(
         self, run_id: str, step_id: str, attempt: int, *, error_type: str, error: str,
@@ -190,11 +200,13 @@ class SqlToolResults(ABC, Generic[C]):
 
     def close(self) -> None:
         with self._lock:
+            self._trailing.close()
             self._conn.close()
 
     def _update(
-        self, query: str, changes: tuple[Any, ...], run_id: str, step_id: str, attempt: int
-    ) -> bool:
+        self, query: str, changes: tuple[Any, ...], run_id: str, step_id: str, attempt: int,
+        conn: C | None = None,
+    ) -> bool:  # fmt: skip
         with self._lock, self._errors():
-            cur = self._conn.execute(query, (*changes, run_id, step_id, attempt))
+            cur = (conn or self._conn).execute(query, (*changes, run_id, step_id, attempt))
         return cur.rowcount == 1

@@ -1,5 +1,7 @@
 """tool_call_results on PostgreSQL (psycopg 3). The store's logic is `_sql.py`'s; here are the
-connection and PostgreSQL's dialect (`resolve` locks the row it reads). The schema is whatever
+connections (the trailing one at synchronous_commit=off: WAL is one sequence, so the run's
+next journal commit waits for its flush) and PostgreSQL's dialect (`resolve` locks the row it
+reads). The schema is whatever
 the connection's search_path names (a URL may carry `?options=-csearch_path%3Dname`).
 """
 
@@ -36,6 +38,8 @@ class PostgresToolResults(SqlToolResults[psycopg.Connection[Any]]):
                 self._conn.execute(schema("DOUBLE PRECISION", "BOOLEAN"))
                 self._conn.execute(ADD_APPROVAL.replace("ADD COLUMN", "ADD COLUMN IF NOT EXISTS"))
                 self._conn.execute(APPROVAL_INDEX)
+            self._trailing = psycopg.connect(url, autocommit=True)
+            self._trailing.execute("SET synchronous_commit = off")
 
     @classmethod
     def from_settings(cls, settings: Any, **options: Any) -> PostgresToolResults:

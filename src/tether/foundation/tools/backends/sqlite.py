@@ -1,6 +1,7 @@
 """tool_call_results in a SQLite file (by default the data dir's tether.db, beside I2's tables
-but never joined to them). The store's logic is `_sql.py`'s; here are the file, SQLite's
-dialect and `BEGIN IMMEDIATE` for `resolve`."""
+but never joined to them). The store's logic is `_sql.py`'s; here are the file (opened twice:
+flushed, and trailing at synchronous=NORMAL), SQLite's dialect and `BEGIN IMMEDIATE` for
+`resolve`."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from tether.foundation.sqlite import open_sqlite, sqlite_file
+from tether.foundation.sqlite import TRAILING, open_sqlite, sqlite_file
 from tether.foundation.tools.backends._sql import Dialect, SqlToolResults
 from tether.foundation.tools.backends._table import ADD_APPROVAL, APPROVAL_INDEX, schema
 
@@ -28,6 +29,7 @@ class SqliteToolResults(SqlToolResults[sqlite3.Connection]):
         self._conn = open_sqlite(
             self.path, "tool_call_results", schema("REAL", "INTEGER"), synchronous=synchronous
         )
+        self._trailing = open_sqlite(self.path, "tool_call_results", "", synchronous=TRAILING)
         with self._errors():
             columns = {r[1] for r in self._conn.execute("PRAGMA table_info(tool_call_results)")}
             if "approval" not in columns:
