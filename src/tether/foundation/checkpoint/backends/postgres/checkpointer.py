@@ -238,7 +238,7 @@ class PostgresCheckpointer(
         control flow makes one a statement (BEGIN, parent lock, lease check, finish, waits,
         COMMIT); a child's completion (its parent locked first) and one the statement did not
         write take that flow, which says why."""
-        query, args = commits.statement(Append(run_id, token, entries, output))
+        query, args = commits.completion(run_id, token, output, entries)
         if self._db.rowcount(query, args) == 0:
             super().complete(run_id, token, output, entries)
 
