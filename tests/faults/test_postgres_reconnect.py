@@ -78,17 +78,17 @@ def test_a_shared_commit_that_landed_before_its_connection_was_lost_counts_once(
     runs = [start(cp) for _ in range(3)]
     tokens = {r: claim(cp, r).token for r in runs}
     db: Any = cp._db
-    real, tries = db._counts, []
+    real, tries = db._answer, []
 
-    def flaky(statements: Any) -> list[int]:
-        tries.append(statements)
-        if len(tries) == 1:  # the pipeline's COMMIT landed; its answer did not
-            real(statements)
+    def flaky(query: str, args: Any) -> list[Any]:
+        tries.append(args)
+        if len(tries) == 1:  # the shared statement committed; its answer did not arrive
+            real(query, args)
             lost = psycopg.OperationalError("server closed the connection unexpectedly")
             raise DatabaseUnavailable("PostgreSQL is unavailable: lost") from lost
-        return list(real(statements))
+        return list(real(query, args))
 
-    db._counts = flaky
+    db._answer = flaky
     results = cp.append_many([Append(r, tokens[r], [step(r, "1", 1)]) for r in runs])
     assert results == [None, None, None] and len(tries) == 2
     assert [[e.step_id for e in cp.journal(r)] for r in runs] == [["1"], ["1"], ["1"]]

@@ -101,6 +101,7 @@ def test_appends_queued_behind_a_commit_in_flight_share_the_next_and_a_fenced_on
     }
     assert [len(cp.journal(r)) for r, _ in [first, *queued]] == [1] * 5
     assert cp.journal(fenced) == []
+    commits.close()
     cp.close()
 
 
@@ -151,6 +152,7 @@ def test_a_completion_queued_behind_a_commit_in_flight_shares_the_next_one(tmp_p
     run = cp.get_run(finishing[0])
     assert (run.status, run.output) == (RunStatus.COMPLETED, '"out"')
     assert [len(cp.journal(r)) for r in (first[0], finishing[0], stepping[0])] == [1, 1, 1]
+    commits.close()
     cp.close()
 
 

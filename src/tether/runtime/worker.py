@@ -223,7 +223,8 @@ class Worker:
         accepts, queues = s.registry.accepts(), s.registry.queues()
         wake = threading.Event()
         heartbeats = Heartbeats(s)
-        commits = GroupCommit(s.checkpointer)
+        # One run at a time has nothing to share a commit with: its appends skip the hand-off.
+        commits = GroupCommit(s.checkpointer) if self.concurrency > 1 else None
         active: set[Future[RunStatus]] = set()
         backoff, failures = s.poll_interval, 0
         notifier = threading.Thread(
@@ -269,6 +270,8 @@ class Worker:
                 self.stopping.set()
                 for fut in active:
                     fut.exception()  # wait: each run finishes or is released at a boundary
+                if commits is not None:
+                    commits.close()
                 heartbeats.close()
                 # The listener may be inside wait_for_work: joined here, it is done with the
                 # checkpointer before the caller closes it ("closed database" otherwise).
@@ -300,7 +303,11 @@ class Worker:
             wake.set()
 
     def _execute(
-        self, claim: Claim, heartbeats: Heartbeats, claimed_at: float, commits: GroupCommit
+        self,
+        claim: Claim,
+        heartbeats: Heartbeats,
+        claimed_at: float,
+        commits: GroupCommit | None,
     ) -> RunStatus:
         try:
             status = execute_claim(

@@ -6,7 +6,7 @@ expiring by the database's clock, a run created and announced in one statement, 
 hooks: a finishing child locks its parent's row first, a send and a park of one event name
 share an advisory lock, and transactions that make a run runnable NOTIFY the schema's channel.
 A plain append is one `INSERT ... SELECT ... FROM runs WHERE <lease holds> FOR KEY SHARE`, and
-a shared commit one pipeline of such statements (`commits.py`).
+a shared commit one statement for the whole batch (`commits.py`).
 """
 
 from __future__ import annotations
@@ -238,25 +238,21 @@ class PostgresCheckpointer(
         control flow makes one a statement (BEGIN, parent lock, lease check, finish, waits,
         COMMIT); a child's completion (its parent locked first) and one the statement did not
         write take that flow, which says why."""
-        query, args = commits.statement(Append(run_id, token, entries, output))
+        query, args = commits.completion(run_id, token, output, entries)
         if self._db.rowcount(query, args) == 0:
             super().complete(run_id, token, output, entries)
 
     def append_many(self, appends: Sequence[Append]) -> list[Exception | None]:
-        """One round trip for the lot: BEGIN, a statement per append (in run-id order, so two
-        batches cannot deadlock on their rows) and COMMIT in one pipeline. An append its
-        statement did not write (fenced, or a child's completion) then commits on its own and
-        says why; an entry already written aborts the pipeline, and each runs on its own."""
-        order = sorted(range(len(appends)), key=lambda i: appends[i].run_id)
+        """One autocommitted statement for the lot (`commits.shared`): every run locked in
+        run-id order, so two batches cannot deadlock on their rows, each lease checked on its
+        own. An append it did not write (fenced, or a child's completion) then commits on its
+        own and says why; an entry already written fails the statement, and each runs on its
+        own."""
         try:
-            counts = self._db.counts([commits.statement(appends[i]) for i in order])
+            written = set(self._db.answer(*commits.shared(appends)))
         except RunStateError:
             return [self._append_alone(a) for a in appends]
-        results: list[Exception | None] = [None] * len(appends)
-        for i, count in zip(order, counts, strict=True):
-            if count == 0:
-                results[i] = self._append_alone(appends[i])
-        return results
+        return [None if a.run_id in written else self._append_alone(a) for a in appends]
 
     def release(self, run_id: str, token: str) -> None:
         self._db.one(

@@ -213,45 +213,32 @@ class Database:
                     last = e
             raise last
 
-    def counts(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int]:
-        """Each statement's row count, all in one transaction sent as one pipeline: BEGIN, the
-        statements and COMMIT reach the server together and their answers come back together,
-        one round trip however many there are. Retried as `tx` is."""
+    def answer(self, query: str, args: Sequence[Any]) -> list[Any]:
+        """One autocommitted statement's first column, on the calling thread's own connection
+        (as `rowcount`), run again if PostgreSQL broke a deadlock by aborting it, or if the
+        connection was lost (a statement that did commit then meets its own rows)."""
         try:
-            return self._counts(statements)
+            return self._answer(query, args)
         except DatabaseUnavailable as e:
             if not _connection_lost(e):
                 raise
-            return self._again(lambda: self._counts(statements), e)
+            return self._again(lambda: self._answer(query, args), e)
 
-    def _counts(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int]:
+    def _answer(self, query: str, args: Sequence[Any]) -> list[Any]:
         with self.errors():
+            conn = self._thread_connection()
             for attempt in range(5):
                 try:
-                    with self._pool.connection() as c:
-                        return self._in_one_trip(c, statements)
+                    return [next(iter(row.values())) for row in conn.execute(query, args)]
                 except _RETRYABLE as e:
-                    log.debug("transaction retried (%d): %s", attempt + 1, e)
+                    log.debug("statement retried (%d): %s", attempt + 1, e)
                     last = e
+                except (psycopg.OperationalError, psycopg.InterfaceError):
+                    self._local.conn = None  # broken: the next call connects afresh
+                    with contextlib.suppress(psycopg.Error):
+                        conn.close()
+                    raise
             raise last
-
-    @staticmethod
-    def _in_one_trip(c: Conn, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int]:
-        """BEGIN and COMMIT sent as statements: psycopg's `transaction()` waits for each of
-        them (and the pipeline's end once more), four round trips where one does. A failed
-        statement makes the server skip the rest, COMMIT too, and leaves the transaction
-        aborted: it is rolled back before the error goes on."""
-        try:
-            with c.pipeline():
-                c.execute("BEGIN")
-                sent = [c.execute(query, args) for query, args in statements]
-                c.execute("COMMIT")
-        except psycopg.Error:
-            if c.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-                with contextlib.suppress(psycopg.Error):
-                    c.execute("ROLLBACK")
-            raise
-        return [cursor.rowcount for cursor in sent]
 
     def one(self, query: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """One autocommitted statement: its own transaction, its own commit."""
