@@ -30,21 +30,20 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Iterable
 from typing import IO, Any
 
 LEASE_FD = "TETHER_LEASE_FD"
 _MIB = 1024 * 1024
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
+_LIMITED = (resource.RLIMIT_CPU, resource.RLIMIT_AS, resource.RLIMIT_NOFILE)
 
 
 def _set_limits(limits: dict[str, int], hard: bool) -> None:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu = math.ceil(usage.ru_utime + usage.ru_stime) + limits["cpu_seconds"]
-    for which, soft in (
-        (resource.RLIMIT_CPU, cpu),
-        (resource.RLIMIT_AS, limits["memory_mb"] * _MIB),
-        (resource.RLIMIT_NOFILE, limits["open_files"]),
-    ):
+    wanted = (cpu, limits["memory_mb"] * _MIB, limits["open_files"])
+    for which, soft in zip(_LIMITED, wanted, strict=True):
         current_hard = resource.getrlimit(which)[1]
         if current_hard != resource.RLIM_INFINITY:
             soft = min(soft, current_hard)
@@ -128,6 +127,21 @@ def _bounded_by_lease(fd: int) -> None:
         *lines, pending = (pending + data).split(b"\n")
         if lines:
             until = float(lines[-1])
+
+
+def rehearse(refs: Iterable[str]) -> None:
+    """Walk what `respond` touches, short of limits and the tool's call, for the tools at
+    `refs`: a fork-server spare (template.py) does it while it waits for a call."""
+    request = json.loads(json.dumps({"ref": "", "args": {}, "key": None, "env": {}}))
+    for ref in refs:
+        tool = _load(ref)
+        inspect.iscoroutinefunction(getattr(tool, "fn", tool))
+        getattr(tool, "result_adapter", None)
+    resource.getrusage(resource.RUSAGE_SELF)
+    for which in _LIMITED:
+        resource.getrlimit(which)
+    os.environ.update(request["env"])
+    json.dumps({"ok": True, "value": _encode(None, request["args"])})
 
 
 def respond(line: str, hard_limits: bool) -> dict[str, Any]:
