@@ -4,10 +4,10 @@ Starting an interpreter that imports tether and a tool's module costs 300-500 ms
 a fork of one that has already imported them costs a few milliseconds, most of them spent
 by the new child faulting in its copy of the parent's pages. So the template forks each
 child one call ahead: a *spare* gets ready (own session, tied to the template's life, the
-template's other descriptors closed) and waits; a call is handed to it, and the next spare
-is forked while it runs. The worker (forkserver.py) starts the template at its first
-one-shot call as `python -P -m tether.foundation.tools.template CONTROL_FD WORKER_PID`, and
-the template dies with the worker.
+template's other descriptors closed, the answering path rehearsed) and waits; a call is
+handed to it, and the next spare is forked while it runs. The worker (forkserver.py) starts
+the template at its first one-shot call as `python -P -m tether.foundation.tools.template
+CONTROL_FD WORKER_PID`, and the template dies with the worker.
 
 Messages on the control socket (SOCK_SEQPACKET, one JSON object each):
 - `{"id", "module", "workdir", "enter"?}` with one end of a fresh socket pair attached
@@ -97,9 +97,11 @@ def _rehearse() -> None:
             answers.flush()
             requests.readline()
     os.chdir(order["workdir"])
-    os.environ.update({name: os.environ[name] for name in ("HOME", "TMPDIR") if name in os.environ})
+    # a value never set before, as a call's directory is: libc stores each new one
+    os.environ.update(HOME=order["workdir"] + "/.", TMPDIR=order["workdir"] + "/.")
     tempfile.tempdir = None
     child.rehearse(tool.ref for tool in tools)
+    _flush()
 
 
 def _answer(order: dict[str, Any], conn: int) -> None:
