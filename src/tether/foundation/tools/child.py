@@ -139,9 +139,12 @@ def _bounded_by_lease(fd: int) -> None:
 
 def rehearse(refs: Iterable[str]) -> None:
     """Walk what `respond` touches, short of limits and the tool's call, for the tools at
-    `refs`: a fork-server spare (template.py) does it while it waits for a call."""
+    `refs` whose modules are imported (nothing is imported here): a fork-server spare
+    (template.py) does it while it waits for a call."""
     request = json.loads(json.dumps({"ref": "", "args": {}, "key": None, "env": {}}))
     for ref in refs:
+        if ref.partition(":")[0] not in sys.modules:
+            continue
         tool = _load(ref)
         inspect.iscoroutinefunction(getattr(tool, "fn", tool))
         getattr(tool, "result_adapter", None)
