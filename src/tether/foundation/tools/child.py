@@ -18,6 +18,7 @@ lapsing, and no call may go on once another worker can resume the run.
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 import inspect
 import json
@@ -30,21 +31,20 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Iterable
 from typing import IO, Any
 
 LEASE_FD = "TETHER_LEASE_FD"
 _MIB = 1024 * 1024
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
+_LIMITED = (resource.RLIMIT_CPU, resource.RLIMIT_AS, resource.RLIMIT_NOFILE)
 
 
 def _set_limits(limits: dict[str, int], hard: bool) -> None:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu = math.ceil(usage.ru_utime + usage.ru_stime) + limits["cpu_seconds"]
-    for which, soft in (
-        (resource.RLIMIT_CPU, cpu),
-        (resource.RLIMIT_AS, limits["memory_mb"] * _MIB),
-        (resource.RLIMIT_NOFILE, limits["open_files"]),
-    ):
+    wanted = (cpu, limits["memory_mb"] * _MIB, limits["open_files"])
+    for which, soft in zip(_LIMITED, wanted, strict=True):
         current_hard = resource.getrlimit(which)[1]
         if current_hard != resource.RLIM_INFINITY:
             soft = min(soft, current_hard)
@@ -100,6 +100,15 @@ def _answer(request: dict[str, Any], hard_limits: bool) -> dict[str, Any]:
                 "message": f"returned a {type(result).__name__} that is not JSON: {e}"}  # fmt: skip
 
 
+@functools.cache
+def _libc() -> Any:
+    """Loaded once: the fork server's template ties itself with it, and each spare it forks
+    then finds it ready rather than paying ctypes' lookups (~50 page faults) again."""
+    import ctypes
+
+    return ctypes.CDLL(None, use_errno=True)
+
+
 def die_with(parent: int) -> None:
     """Tie this process to its parent's life (Linux): the worker's, or the template's. A
     worker SIGKILLed during a call would otherwise leave its tool running in its own session:
@@ -107,9 +116,7 @@ def die_with(parent: int) -> None:
     email had gone out."""
     if not sys.platform.startswith("linux"):
         return
-    import ctypes
-
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    _libc().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # the parent died before the tie was made
         os._exit(1)
 
@@ -128,6 +135,24 @@ def _bounded_by_lease(fd: int) -> None:
         *lines, pending = (pending + data).split(b"\n")
         if lines:
             until = float(lines[-1])
+
+
+def rehearse(refs: Iterable[str]) -> None:
+    """Walk what `respond` touches, short of limits and the tool's call, for the tools at
+    `refs` whose modules are imported (nothing is imported here): a fork-server spare
+    (template.py) does it while it waits for a call."""
+    request = json.loads(json.dumps({"ref": "", "args": {}, "key": None, "env": {}}))
+    for ref in refs:
+        if ref.partition(":")[0] not in sys.modules:
+            continue
+        tool = _load(ref)
+        inspect.iscoroutinefunction(getattr(tool, "fn", tool))
+        getattr(tool, "result_adapter", None)
+    resource.getrusage(resource.RUSAGE_SELF)
+    for which in _LIMITED:
+        resource.getrlimit(which)
+    os.environ.update(request["env"])
+    json.dumps({"ok": True, "value": _encode(None, request["args"])})
 
 
 def respond(line: str, hard_limits: bool) -> dict[str, Any]:
