@@ -3,6 +3,8 @@ its own directory; and a machine where bwrap cannot start fails at construction.
 
 from __future__ import annotations
 
+import asyncio
+import os
 import socket
 import time
 from collections.abc import Iterator
@@ -146,3 +148,61 @@ async def test_bubblewrap_call_stops_when_its_lease_is_not_renewed(
     with pytest.raises(ToolFailed, match="LeaseLost"):
         await bwrap.call(call_at("1", tool, seconds=30))
     assert time.monotonic() - begun < 4
+
+
+def sandboxes_of_this_process() -> set[int]:
+    """The bwrap processes this test's process started (the sandboxes' outer processes)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            pid, rest = stat.read_text().split(" (", 1)
+        except OSError:
+            continue  # it ended while we looked
+        name, fields = rest.rsplit(") ", 1)
+        if name == "bwrap" and int(fields.split()[1]) == os.getpid():
+            found.add(int(pid))
+    return found
+
+
+async def test_bubblewrap_ephemeral_calls_alternating_network_each_get_a_matching_sandbox(
+    tmp_path: Path, server: int
+) -> None:
+    """A sandbox built ahead for one network setting never serves a call of the other."""
+    bwrap = runner(tmp_path, isolated=True)
+    shut, net = t.can_connect, t.can_connect_with_network
+    calls = [shut, net, shut, shut, net, net, shut]
+    seen = [
+        (await bwrap.call(call_at(str(i), tool, host="127.0.0.1", port=server))).value
+        for i, tool in enumerate(calls)
+    ]
+    assert seen == [tool is net for tool in calls]
+    await bwrap.lanes.close()
+
+
+async def test_bubblewrap_ephemeral_call_has_a_fresh_directory_removed_after_it(
+    tmp_path: Path,
+) -> None:
+    bwrap = runner(tmp_path, isolated=True)
+    first = (await bwrap.call(call_at("1", t.where_am_i))).value
+    second = (await bwrap.call(call_at("2", t.where_am_i))).value
+    assert first != second
+    assert not Path(first).exists()
+    await bwrap.lanes.close()
+
+
+async def test_bubblewrap_sandbox_built_ahead_is_torn_down_when_the_lanes_close(
+    tmp_path: Path,
+) -> None:
+    bwrap = runner(tmp_path, isolated=True)
+    before = sandboxes_of_this_process()
+    await bwrap.call(call_at("1", t.where_am_i))
+    await asyncio.sleep(0)  # the next call's sandbox is started once this call has answered
+    ahead = sandboxes_of_this_process() - before
+    assert len(ahead) == 1  # it waits for the next call, in a directory of its own
+    (spare,) = ahead
+    argv = Path(f"/proc/{spare}/cmdline").read_bytes().decode().split("\0")
+    directory = Path(argv[argv.index("--chdir") + 1])
+    assert directory.is_dir()
+    await bwrap.lanes.close()
+    assert spare not in sandboxes_of_this_process()
+    assert not directory.exists()

@@ -16,7 +16,8 @@ lane is not a security boundary: a tool sees the machine as the worker does. On 
 one-shot call (ephemeral, workspace) is a fork of a warm template (forkserver.py), not a
 fresh interpreter. A `Sandbox` is how bubblewrap (backends/bubblewrap.py) reuses these lanes
 inside namespaces: it wraps a session's command, and builds the sandbox a one-shot call's
-forked child enters.
+forked child enters. An ephemeral call leaves the choice of its throwaway directory to the
+one-shot path, so a sandbox can be built around one ahead of the call.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ from tether.foundation.tools.process import ChildProcess, Wrap, child_argv
 
 # (invocation, working directory) -> result: how a lane runs one call in a process of its own.
 OneShot = Callable[[ToolInvocation, Path], Awaitable[LaneResult]]
+# invocation -> result: the same, in a throwaway directory it chooses and removes.
+Throwaway = Callable[[ToolInvocation], Awaitable[LaneResult]]
 
 
 class Sandbox(Protocol):
@@ -48,6 +51,14 @@ class Sandbox(Protocol):
 
     async def run(self, invocation: ToolInvocation, workdir: Path, forks: ForkServer) -> LaneResult:
         """One call, in a sandbox of its own that a forked child of `forks` enters."""
+        ...
+
+    async def run_throwaway(self, invocation: ToolInvocation, forks: ForkServer) -> LaneResult:
+        """As `run`, in a throwaway directory of the sandbox's choosing."""
+        ...
+
+    def close(self) -> None:
+        """Tear down what was built ahead of calls and never used."""
         ...
 
 
@@ -73,16 +84,20 @@ async def _wrapped_one_shot(wrap: Wrap, invocation: ToolInvocation, workdir: Pat
         await proc.stop()
 
 
+async def in_throwaway_dir(one_shot: OneShot, invocation: ToolInvocation) -> LaneResult:
+    workdir = Path(tempfile.mkdtemp(prefix="tether-tool-"))
+    try:
+        return await one_shot(invocation, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 class EphemeralLane:
-    def __init__(self, one_shot: OneShot) -> None:
-        self._one_shot = one_shot
+    def __init__(self, throwaway: Throwaway) -> None:
+        self._throwaway = throwaway
 
     async def run(self, invocation: ToolInvocation) -> LaneResult:
-        workdir = Path(tempfile.mkdtemp(prefix="tether-tool-"))
-        try:
-            return await self._one_shot(invocation, workdir)
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+        return await self._throwaway(invocation)
 
 
 class WorkspaceLane:
@@ -167,15 +182,22 @@ class LocalLanes:
     def __init__(self, data_dir: Path, sandbox: Sandbox | None = None) -> None:
         root = data_dir / "tools"
         self._forks: ForkServer | None = None
+        self._sandbox = sandbox
         one_shot: OneShot
+        throwaway: Throwaway
         if sys.platform.startswith("linux"):  # the template is Linux's (PR_SET_PDEATHSIG)
             forks = self._forks = ForkServer(root / "template")
-            one_shot = forks.call if sandbox is None else partial(sandbox.run, forks=forks)
+            if sandbox is None:
+                one_shot, throwaway = forks.call, partial(in_throwaway_dir, forks.call)
+            else:
+                one_shot = partial(sandbox.run, forks=forks)
+                throwaway = partial(sandbox.run_throwaway, forks=forks)
         else:
             one_shot = partial(_wrapped_one_shot, sandbox or unwrapped)
+            throwaway = partial(in_throwaway_dir, one_shot)
         self._session = SessionLane(root / "sessions", sandbox or unwrapped)
         self._lanes: dict[PersistenceClass, Lane] = {
-            PersistenceClass.EPHEMERAL: EphemeralLane(one_shot),
+            PersistenceClass.EPHEMERAL: EphemeralLane(throwaway),
             PersistenceClass.PERSISTENT_SESSION: self._session,
             PersistenceClass.PERSISTENT_WORKSPACE: WorkspaceLane(root / "workspaces", one_shot),
         }
@@ -209,5 +231,7 @@ class LocalLanes:
 
     async def close(self) -> None:
         await self._session.close()
+        if self._sandbox is not None:
+            self._sandbox.close()
         if self._forks is not None:
             self._forks.close()

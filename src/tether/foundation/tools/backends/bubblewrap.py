@@ -19,6 +19,15 @@ A session's process is started by bwrap, as the command it sandboxes. A one-shot
 interpreter start: bwrap builds the call's sandbox around a placeholder (`cat`, which echoes
 a line once the sandbox is ready), a child forked from the worker's warm template enters it
 (tools/namespaces.py) and runs the tool, and the sandbox is killed after the call.
+
+bwrap takes 10-20 ms to build a sandbox, more than the rest of a call. So an ephemeral call
+takes a sandbox built ahead, around a fresh throwaway directory, with the network the tool
+declared (one kept ready per setting, started by the previous such call, as the template
+keeps a spare child forked ahead), and has the next one built while it runs. A sandbox is a
+call's only once its child enters it: one waiting holds no run's code or data, belongs to no
+run, and is torn down, its directory removed, when the lanes close (or, at the latest, with
+the worker, as bwrap's `--die-with-parent` has it). A workspace call's directory is named by
+the tool, so its sandbox is built at the call.
 """
 
 from __future__ import annotations
@@ -31,7 +40,10 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+import tempfile
+import threading
+import weakref
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +51,7 @@ from tether.errors import ConfigurationError
 from tether.foundation.tools.contract import LaneResult, ToolInvocation
 from tether.foundation.tools.forkserver import ForkServer
 from tether.foundation.tools.local import LocalLanes
-from tether.foundation.tools.process import exit_failure, timeout_failure
+from tether.foundation.tools.process import STOP_GRACE, exit_failure, timeout_failure
 
 # Where the system's programs and libraries live; on a merged-/usr system all but /usr are
 # links into it, and are links in the sandbox too.
@@ -121,6 +133,7 @@ class Bubblewrap:
                 f"bubblewrap ({path}) cannot create namespaces here: {done.stderr.strip()} "
                 "(unprivileged user namespaces may be disabled); set tools = 'local'"
             )
+        self._spares = _Spares(self)
 
     @staticmethod
     def _accounts(home: Path | None) -> list[str]:
@@ -151,32 +164,141 @@ class Bubblewrap:
         return [self.binary, *self._options(workdir, network), "--", *argv]
 
     async def run(self, invocation: ToolInvocation, workdir: Path, forks: ForkServer) -> LaneResult:
-        tool = invocation.tool
-        info, info_w = os.pipe()  # bwrap writes the placeholder's pid here
+        return await self._call(self._build(workdir, invocation.tool.network), invocation, forks)
+
+    async def run_throwaway(self, invocation: ToolInvocation, forks: ForkServer) -> LaneResult:
+        network = invocation.tool.network
+        sandbox = self._spares.take(network)
+        if sandbox is None or sandbox.proc.poll() is not None:
+            if sandbox is not None:  # it died waiting (with the thread that started it, say)
+                sandbox.destroy()
+            sandbox = self._throwaway(network)
         try:
-            proc = await asyncio.create_subprocess_exec(
-                self.binary, *self._options(workdir, tool.network), "--info-fd", str(info_w),
-                "--", "cat", pass_fds=(info_w,), start_new_session=True,
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            return await self._call(sandbox, invocation, forks)
+        finally:
+            # after the call, not beside it: on a busy host a build alongside slowed the call
+            # by more than it saved; and after the caller has its answer, not before
+            asyncio.get_running_loop().call_soon(self._spares.refill, network, self._throwaway)
+
+    def close(self) -> None:
+        self._spares.close()
+
+    def _build(self, workdir: Path, network: bool, throwaway: bool = False) -> _Sandbox:
+        return _Sandbox([self.binary, *self._options(workdir, network)], workdir, throwaway)
+
+    def _throwaway(self, network: bool) -> _Sandbox:
+        return self._build(Path(tempfile.mkdtemp(prefix="tether-tool-")), network, True)
+
+    @staticmethod
+    async def _call(sandbox: _Sandbox, invocation: ToolInvocation, forks: ForkServer) -> LaneResult:
+        timeout = invocation.tool.timeout
+        try:
+            try:
+                holder = await sandbox.holder(timeout)
+            except TimeoutError:
+                return LaneResult(failure=timeout_failure(timeout))
+            if holder is None:  # bwrap could not build the sandbox; it said why on stderr
+                return LaneResult(failure=exit_failure(sandbox.proc.wait(STOP_GRACE), 0))
+            return await forks.call(invocation, sandbox.workdir, enter=holder)
+        finally:
+            sandbox.destroy()
+
+
+class _Sandbox:
+    """One sandbox bwrap builds around a placeholder: `cat`, which echoes the line written to
+    it once the sandbox is ready. Its bwrap leads a process group of its own, which a kill
+    ends with everything in the sandbox."""
+
+    def __init__(self, argv: list[str], workdir: Path, throwaway: bool) -> None:
+        self.workdir, self._throwaway = workdir, throwaway
+        self._info, info_w = os.pipe()  # bwrap writes the placeholder's pid here
+        try:
+            self.proc = subprocess.Popen(
+                [*argv, "--info-fd", str(info_w), "--", "cat"], pass_fds=(info_w,),
+                start_new_session=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             )  # fmt: skip
+        except BaseException:
+            os.close(self._info)
+            if throwaway:
+                shutil.rmtree(workdir, ignore_errors=True)
+            raise
         finally:
             os.close(info_w)
-        assert proc.stdin is not None and proc.stdout is not None
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(b"ready\n")
+        self.proc.stdin.flush()
+        os.set_blocking(self.proc.stdout.fileno(), False)
+
+    async def holder(self, timeout: float) -> int | None:
+        """The placeholder's pid once the sandbox is ready, or None if bwrap ended first."""
+        assert self.proc.stdout is not None
+        ready = self.proc.stdout.fileno()
         try:
-            proc.stdin.write(b"ready\n")
+            line = os.read(ready, 64)
+        except BlockingIOError:
+            loop = asyncio.get_running_loop()
+            readable: asyncio.Future[None] = loop.create_future()
+            loop.add_reader(ready, _settle, readable)
             try:
-                ready = await asyncio.wait_for(proc.stdout.readline(), tool.timeout)
-            except TimeoutError:
-                return LaneResult(failure=timeout_failure(tool.timeout))
-            if not ready:  # bwrap could not build the sandbox; it said why on stderr
-                return LaneResult(failure=exit_failure(await proc.wait(), 0))
-            holder = json.loads(os.read(info, 64 * 1024))["child-pid"]
-            return await forks.call(invocation, workdir, enter=holder)
-        finally:
-            os.close(info)
-            with contextlib.suppress(ProcessLookupError):  # the sandbox, and all left in it
-                os.killpg(proc.pid, signal.SIGKILL)
-            await proc.wait()
+                await asyncio.wait_for(readable, timeout)
+            finally:
+                loop.remove_reader(ready)
+            line = os.read(ready, 64)
+        if not line:
+            return None
+        return int(json.loads(os.read(self._info, 64 * 1024))["child-pid"])
+
+    def destroy(self) -> None:
+        """Kill the sandbox and all left in it; remove its directory if it was a throwaway."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        os.close(self._info)
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.close()
+        self.proc.stdout.close()
+        if self._throwaway:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    """A reader's callback may fire again before it is removed."""
+    if not future.done():
+        future.set_result(None)
+
+
+class _Spares:
+    """The sandbox built ahead for the next throwaway call, one per network setting. Torn
+    down by `close`, or when the `Bubblewrap` holding it is collected; never in a process
+    forked from the one that built it, whose sandboxes they are not."""
+
+    def __init__(self, owner: object) -> None:
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._ready: dict[bool, _Sandbox] = {}
+        self._closed = False
+        self._closer = weakref.finalize(owner, self.close)
+
+    def take(self, network: bool) -> _Sandbox | None:
+        """The one built ahead for `network`, if any."""
+        with self._lock:
+            if self._pid != os.getpid():
+                self._pid, self._ready = os.getpid(), {}
+            return self._ready.pop(network, None)
+
+    def refill(self, network: bool, build: Callable[[bool], _Sandbox]) -> None:
+        """Start building the next one for `network`, unless one is there already or the
+        lanes have closed (a call that ended as they closed asks for one after)."""
+        with self._lock:
+            if network not in self._ready and self._pid == os.getpid() and not self._closed:
+                self._ready[network] = build(network)
+
+    def close(self) -> None:
+        with self._lock:
+            spares = list(self._ready.values()) if self._pid == os.getpid() else []
+            self._ready, self._closed = {}, True
+        for spare in spares:
+            spare.destroy()
 
 
 class BubblewrapLanes(LocalLanes):
