@@ -81,7 +81,13 @@ class GuardChain:
 
     @staticmethod
     def _redacted(decisions: Iterable[GuardDecision]) -> list[GuardDecision]:
-        return [d.model_copy(update={"reason": redact(d.reason)}) for d in decisions]
+        """The decisions with secrets struck from their reasons; one that names none is
+        returned as it is (decisions are frozen), not copied."""
+        out = []
+        for d in decisions:
+            reason = redact(d.reason)
+            out.append(d if reason == d.reason else d.model_copy(update={"reason": reason}))
+        return out
 
     def _audit(self, call: GuardedCall, decisions: list[GuardDecision]) -> None:
         """I9 audits every decision it makes; I10 audits only its trips."""
