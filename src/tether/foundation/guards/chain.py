@@ -21,14 +21,19 @@ settings, is decided where the other foundations are assembled (`runtime/foundat
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from tether.errors import GuardError
-from tether.foundation.guards.contract import CallOutcome, Guard, GuardDecision, GuardedCall
+from tether.foundation.guards.contract import (
+    CANONICAL_JSON,
+    CallOutcome,
+    Guard,
+    GuardDecision,
+    GuardedCall,
+)
 from tether.foundation.policy.contract import AuditLog, AuditRecord
 from tether.foundation.secrets.redaction import redact
 
@@ -95,7 +100,7 @@ class GuardChain:
         if not rows:
             return
         at = datetime.fromtimestamp(self._clock(), UTC)
-        arguments = redact(json.dumps(call.arguments, sort_keys=True, default=str))
+        arguments = redact(CANONICAL_JSON.encode(call.arguments))
         for d in rows:
             self.audit.record(
                 AuditRecord(
@@ -130,7 +135,8 @@ class RouteGuard:
         self._dispatched: GuardedCall | None = None
 
     async def __call__(self, attempt: Any) -> None:  # a models.contract.RouteAttempt
-        self._report(CallOutcome(ok=False, error="failed; the router tried again"))
+        if self._dispatched is not None:
+            self._report(CallOutcome(ok=False, error="failed; the router tried again"))
         on_backend = self.call.on_backend(attempt.route.backend)
         self.decisions += self.chain.before_backend(on_backend)
         self._dispatched = on_backend
