@@ -55,8 +55,12 @@ def _redacted(args: dict[str, Any]) -> dict[str, Any]:
     return redacted
 
 
+# Built once: `json.dumps` with an option builds an encoder on every call.
+_SORTED_JSON = json.JSONEncoder(sort_keys=True)
+
+
 def args_hash(args: dict[str, Any]) -> str:
-    return "sha256:" + hashlib.sha256(json.dumps(args, sort_keys=True).encode()).hexdigest()
+    return "sha256:" + hashlib.sha256(_SORTED_JSON.encode(args).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
