@@ -115,7 +115,7 @@ class Judge:
         price = self._cost.price(routed)
         tokens = usage.input_tokens + usage.output_tokens
         hook.finish(CallOutcome(ok=True, tokens=tokens, cost_usd=float(price.usd)))
-        self._cost.record(call.run_id, call.workflow, call.step_id, routed)
+        self._cost.record(call.run_id, call.workflow, call.step_id, routed, price)
         return routed
 
     async def _judge(

@@ -366,7 +366,7 @@ async def call_model(
         None,
         started,
     )
-    record = foundations.cost.record(ex.run.id, ex.wf.id, sid, routed)
+    record = foundations.cost.record(ex.run.id, ex.wf.id, sid, routed, price)
     d = routed.decision
     ex.span(
         entry,

@@ -45,11 +45,12 @@ class CostAttributor:
         )
 
     def record(
-        self, run_id: str, workflow: str, step_id: str, routed: RoutedResponse
+        self, run_id: str, workflow: str, step_id: str, routed: RoutedResponse, price: Price
     ) -> CostRecord:
-        """Price and store the call made at `step_id`; a second record of that step returns
-        the first, unchanged, so a replay never counts a call twice."""
-        price = self.price(routed)
+        """Store the call made at `step_id` at `price` (what `price(routed)` said: the runtime
+        has priced it already, for the cost cap, and a price-list lookup is not free); a second
+        record of that step returns the first, unchanged, so a replay never counts a call
+        twice."""
         usage = routed.response.usage
         row = CostRecord(
             run_id=run_id,

@@ -21,14 +21,19 @@ settings, is decided where the other foundations are assembled (`runtime/foundat
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from tether.errors import GuardError
-from tether.foundation.guards.contract import CallOutcome, Guard, GuardDecision, GuardedCall
+from tether.foundation.guards.contract import (
+    CANONICAL_JSON,
+    CallOutcome,
+    Guard,
+    GuardDecision,
+    GuardedCall,
+)
 from tether.foundation.policy.contract import AuditLog, AuditRecord
 from tether.foundation.secrets.redaction import redact
 
@@ -81,7 +86,13 @@ class GuardChain:
 
     @staticmethod
     def _redacted(decisions: Iterable[GuardDecision]) -> list[GuardDecision]:
-        return [d.model_copy(update={"reason": redact(d.reason)}) for d in decisions]
+        """The decisions with secrets struck from their reasons; one that names none is
+        returned as it is (decisions are frozen), not copied."""
+        out = []
+        for d in decisions:
+            reason = redact(d.reason)
+            out.append(d if reason == d.reason else d.model_copy(update={"reason": reason}))
+        return out
 
     def _audit(self, call: GuardedCall, decisions: list[GuardDecision]) -> None:
         """I9 audits every decision it makes; I10 audits only its trips."""
@@ -89,7 +100,7 @@ class GuardChain:
         if not rows:
             return
         at = datetime.fromtimestamp(self._clock(), UTC)
-        arguments = redact(json.dumps(call.arguments, sort_keys=True, default=str))
+        arguments = redact(CANONICAL_JSON.encode(call.arguments))
         for d in rows:
             self.audit.record(
                 AuditRecord(
@@ -124,7 +135,8 @@ class RouteGuard:
         self._dispatched: GuardedCall | None = None
 
     async def __call__(self, attempt: Any) -> None:  # a models.contract.RouteAttempt
-        self._report(CallOutcome(ok=False, error="failed; the router tried again"))
+        if self._dispatched is not None:
+            self._report(CallOutcome(ok=False, error="failed; the router tried again"))
         on_backend = self.call.on_backend(attempt.route.backend)
         self.decisions += self.chain.before_backend(on_backend)
         self._dispatched = on_backend

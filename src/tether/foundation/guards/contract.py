@@ -21,9 +21,13 @@ CallKind = Literal["tool", "model", "api"]  # api: a person's action over HTTP (
 Outcome = Literal["allow", "deny", "warn", "pause"]
 
 
+# Built once: `json.dumps` with options builds an encoder per call, a third of its cost here.
+CANONICAL_JSON = json.JSONEncoder(sort_keys=True, default=str)
+
+
 def fingerprint(kind: str, target: str, arguments: Any) -> str:
     """The same call gives the same fingerprint however its arguments' keys are ordered."""
-    canonical = json.dumps([kind, target, arguments], sort_keys=True, default=str)
+    canonical = CANONICAL_JSON.encode([kind, target, arguments])
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 

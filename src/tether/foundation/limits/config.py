@@ -51,6 +51,9 @@ class BackendLimits(BaseModel):
     cooldown_seconds: PositiveFloat = 30.0
 
 
+_NO_BACKEND_LIMITS = BackendLimits()  # frozen: one for every backend with no table of its own
+
+
 class LimitsConfig(Budget):
     backend: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
@@ -75,7 +78,7 @@ class LimitsConfig(Budget):
         return workflow in self.workflows or workflow.partition("@")[0] in self.workflows
 
     def backend_limits(self, backend: str) -> BackendLimits:
-        return self.backends.get(backend, BackendLimits())
+        return self.backends.get(backend, _NO_BACKEND_LIMITS)
 
 
 def load_limits_config(settings: Settings) -> LimitsConfig:

@@ -41,7 +41,7 @@ from tether.foundation.limits.contract import Admission, LimitsStore, RunBudget
 log = logging.getLogger("tether.limits")
 
 if TYPE_CHECKING:
-    from tether.foundation.limits.config import LimitsConfig
+    from tether.foundation.limits.config import Budget, LimitsConfig
 
 
 _NO_LOOP_LIMIT = 2**31
@@ -78,11 +78,20 @@ class LimitsGuard:
         self, store: LimitsStore, config: LimitsConfig, *, clock: Callable[[], float] = time.time
     ) -> None:
         self.store, self.config, self._clock = store, config, clock
+        self._budgets: dict[str, Budget] = {}
+
+    def _budget_for(self, workflow: str) -> Budget:
+        """The configured budget of `workflow`, merged once: the config does not change while
+        the guard lives, and merging it is a validation per call otherwise."""
+        budget = self._budgets.get(workflow)
+        if budget is None:
+            budget = self._budgets[workflow] = self.config.budget_for(workflow)
+        return budget
 
     def _scopes(self, call: GuardedCall) -> list[_Scope]:
         """The budgets the call spends from, innermost first: each sub-budget given to a run
         on its way down the tree, then the root's (its workflow's configured budget)."""
-        root = self.config.budget_for(call.root_workflow or call.workflow)
+        root = self._budget_for(call.root_workflow or call.workflow)
         scopes = [
             _Scope(
                 key=b.run_id,
@@ -95,7 +104,7 @@ class LimitsGuard:
             for b in reversed(call.sub_budgets)
         ]
         if call.root != call.run_id and self.config.overrides(call.workflow):
-            own = self.config.budget_for(call.workflow)  # [limits.workflows.<child>] holds too
+            own = self._budget_for(call.workflow)  # [limits.workflows.<child>] holds too
             scopes.insert(
                 0,
                 _Scope(

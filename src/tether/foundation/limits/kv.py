@@ -9,26 +9,32 @@ backend keeps the same shapes in hashes and runs the same steps as Lua scripts.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from tether.foundation.limits.contract import Admission, BreakerState, RunBudget
+from tether.foundation.limits.contract import Admission, BreakerState, Refusal, RunBudget
 
 
 class Kv(Protocol):
+    """`get_many` and `put_many` let an intent that touches two keys read them in one
+    statement and write them in one (SQLite: four statements an admission, not six)."""
+
     def get(self, key: str) -> dict[str, Any] | None: ...
+
+    def get_many(self, keys: Sequence[str]) -> list[dict[str, Any] | None]: ...
 
     def put(self, key: str, value: dict[str, Any]) -> None: ...
 
+    def put_many(self, values: dict[str, dict[str, Any]]) -> None: ...
+
+
+def _fresh_run() -> dict[str, Any]:
+    return {"calls": 0, "spent": 0.0, "raised": 0.0, "fp": "", "streak": 0}
+
 
 def _run(kv: Kv, run_id: str) -> dict[str, Any]:
-    return kv.get(f"run/{run_id}") or {
-        "calls": 0,
-        "spent": 0.0,
-        "raised": 0.0,
-        "fp": "",
-        "streak": 0,
-    }
+    return kv.get(f"run/{run_id}") or _fresh_run()
 
 
 class KvLimitsStore(ABC):
@@ -53,38 +59,45 @@ class KvLimitsStore(ABC):
         loop_after: int,
         cost_cap: float | None = None,
     ) -> Admission:
+        run_key, step_key = f"run/{run_id}", f"step/{run_id}/{step_id}"
         with self._transaction() as kv:
-            run = _run(kv, run_id)
-            spent = {"spent_usd": run["spent"], "raised_usd": run["raised"]}
+            stored, seen = kv.get_many((run_key, step_key))
+            run = stored or _fresh_run()
+            spent, raised = run["spent"], run["raised"]
             # Judged afresh every time, a replay too, and never stored: a paused run whose
             # budget a person raised asks again at the same step.
-            if cost_cap is not None and run["spent"] >= cost_cap + run["raised"]:
-                return Admission(refused="cost_cap", calls=run["calls"], streak=0, **spent)
-            step_key = f"step/{run_id}/{step_id}"
-            seen = kv.get(step_key)
+            if cost_cap is not None and spent >= cost_cap + raised:
+                return Admission(
+                    refused="cost_cap", calls=run["calls"], streak=0, spent_usd=spent,
+                    raised_usd=raised,
+                )  # fmt: skip
             if seen is not None:
-                return Admission(**seen, **spent, replayed=True)
+                return Admission(**seen, spent_usd=spent, raised_usd=raised, replayed=True)
             streak = run["streak"] + 1 if run["fp"] == fingerprint else 1
+            refused: Refusal | None = None
             if counted and run["calls"] >= call_cap:
-                answer = Admission(refused="call_cap", calls=run["calls"], streak=streak)
+                refused = "call_cap"
             elif streak >= loop_after:
-                answer = Admission(refused="loop", calls=run["calls"], streak=streak)
-            else:
+                refused = "loop"
+            answer = {"refused": refused, "calls": run["calls"], "streak": streak}
+            if refused is None:
                 run["calls"] += 1 if counted else 0
                 run["fp"], run["streak"] = fingerprint, streak
-                kv.put(f"run/{run_id}", run)
-                answer = Admission(refused=None, calls=run["calls"], streak=streak)
-            kv.put(step_key, answer.model_dump(include={"refused", "calls", "streak"}))
-            return answer.model_copy(update=spent)
+                answer["calls"] = run["calls"]
+                kv.put_many({run_key: run, step_key: answer})
+            else:
+                kv.put(step_key, answer)
+            return Admission(**answer, spent_usd=spent, raised_usd=raised)
 
     def add_cost(self, run_id: str, step_id: str, usd: float) -> tuple[float, float]:
+        run_key, cost_key = f"run/{run_id}", f"cost/{run_id}/{step_id}"
         with self._transaction() as kv:
-            run = _run(kv, run_id)
-            previous = (kv.get(f"cost/{run_id}/{step_id}") or {"usd": 0.0})["usd"]
+            stored, cost = kv.get_many((run_key, cost_key))
+            run = stored or _fresh_run()
+            previous = (cost or {"usd": 0.0})["usd"]
             before = run["spent"]
             run["spent"] = before + usd - previous
-            kv.put(f"cost/{run_id}/{step_id}", {"usd": usd})
-            kv.put(f"run/{run_id}", run)
+            kv.put_many({cost_key: {"usd": usd}, run_key: run})
             return before, run["spent"]
 
     def budget(self, run_id: str) -> RunBudget:
@@ -177,5 +190,12 @@ class DictKv:
         value = self._data.get(key)
         return None if value is None else dict(value)
 
+    def get_many(self, keys: Sequence[str]) -> list[dict[str, Any] | None]:
+        return [self.get(key) for key in keys]
+
     def put(self, key: str, value: dict[str, Any]) -> None:
         self._data[key] = dict(value)
+
+    def put_many(self, values: dict[str, dict[str, Any]]) -> None:
+        for key, value in values.items():
+            self.put(key, value)

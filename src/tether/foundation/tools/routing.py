@@ -61,9 +61,11 @@ class LaneRouter:
         # the backends that may hold something for a run between its calls (a session, a
         # process bound to its lease): only they hear of its park and end, so a vendor that
         # runs only one-shot calls is not asked about every run that parks
-        self._per_run = {
-            name for name, b in self._backends.items() if isinstance(b, LeaseBound)
-        } | {self._by_class[PersistenceClass.PERSISTENT_SESSION]}
+        bound = {name: b for name, b in self._backends.items() if isinstance(b, LeaseBound)}
+        self._per_run = set(bound) | {self._by_class[PersistenceClass.PERSISTENT_SESSION]}
+        # told of every lease renewal of every run: found once here, not by an isinstance
+        # against a runtime Protocol (a check of each member) on every renewal
+        self._lease_bound = list(bound.values())
         tools = {tool.name: tool for tool in registered}
         for tool_name, name in self._overrides.items():
             tool = tools.get(tool_name)
@@ -121,14 +123,12 @@ class LaneRouter:
             await backend.close()
 
     def renew(self, run_id: str, until: float) -> None:
-        for backend in self._backends.values():
-            if isinstance(backend, LeaseBound):
-                backend.renew(run_id, until)
+        for backend in self._lease_bound:
+            backend.renew(run_id, until)
 
     def lease_lost(self, run_id: str) -> None:
-        for backend in self._backends.values():
-            if isinstance(backend, LeaseBound):
-                backend.lease_lost(run_id)
+        for backend in self._lease_bound:
+            backend.lease_lost(run_id)
 
 
 def _mapped_by(config: ToolLanes, name: str) -> str:

@@ -55,8 +55,12 @@ def _redacted(args: dict[str, Any]) -> dict[str, Any]:
     return redacted
 
 
+# Built once: `json.dumps` with an option builds an encoder on every call.
+_SORTED_JSON = json.JSONEncoder(sort_keys=True)
+
+
 def args_hash(args: dict[str, Any]) -> str:
-    return "sha256:" + hashlib.sha256(json.dumps(args, sort_keys=True).encode()).hexdigest()
+    return "sha256:" + hashlib.sha256(_SORTED_JSON.encode(args).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,9 @@ class ToolRunner:
         inline_limit: int = 256 * 1024,
     ) -> None:  # fmt: skip
         self.store, self.lanes, self._blobs, self._inline_limit = store, lanes, blobs, inline_limit
+        # Asked on every lease renewal: an isinstance against a runtime Protocol checks each
+        # of its members, so it is asked once.
+        self._lease_bound = lanes if isinstance(lanes, LeaseBound) else None
 
     @classmethod
     def from_settings(cls, settings: Any, blobs: BlobStore) -> ToolRunner:
@@ -153,13 +160,13 @@ class ToolRunner:
     def lease_renewed(self, run_id: str, until: float) -> None:
         """The run is held until `until` (time.monotonic()): its tool processes stop then
         unless renewed, on lanes that can bound them (`LeaseBound`). Any thread."""
-        if isinstance(self.lanes, LeaseBound):
-            self.lanes.renew(run_id, until)
+        if self._lease_bound is not None:
+            self._lease_bound.renew(run_id, until)
 
     def lease_lost(self, run_id: str) -> None:
         """Another worker may hold the run now: stop its tool processes at once. Any thread."""
-        if isinstance(self.lanes, LeaseBound):
-            self.lanes.lease_lost(run_id)
+        if self._lease_bound is not None:
+            self._lease_bound.lease_lost(run_id)
 
     async def close(self) -> None:
         await self.lanes.close()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,11 +34,23 @@ class _SqliteKv:
         row = self._conn.execute("SELECT value FROM limits_state WHERE key = ?", (key,)).fetchone()
         return None if row is None else dict(json.loads(row[0]))
 
+    def get_many(self, keys: Sequence[str]) -> list[dict[str, Any] | None]:
+        marks = ", ".join("?" * len(keys))
+        rows = self._conn.execute(
+            f"SELECT key, value FROM limits_state WHERE key IN ({marks})", tuple(keys)
+        ).fetchall()
+        found = {key: value for key, value in rows}
+        return [None if key not in found else dict(json.loads(found[key])) for key in keys]
+
     def put(self, key: str, value: dict[str, Any]) -> None:
+        self.put_many({key: value})
+
+    def put_many(self, values: dict[str, dict[str, Any]]) -> None:
+        rows = ", ".join("(?, ?)" for _ in values)
         self._conn.execute(
-            "INSERT INTO limits_state (key, value) VALUES (?, ?) "
+            f"INSERT INTO limits_state (key, value) VALUES {rows} "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (key, json.dumps(value)),
+            [p for key, value in values.items() for p in (key, json.dumps(value))],
         )
 
 
