@@ -13,6 +13,12 @@ appends store O(n log n) hashes rather than O(n^2) items, and a checkpoint refer
 channel's value by one hash. A checkpoint is read back with three lookups: its values, the
 lists' chunks, the chunks' items.
 
+A list that extends one this saver packed recently by a few items is stored as that list's
+hash and the new items (`~more`): a conversation's checkpoint then adds two hashes, not a list
+of its chunks and a new chunk (a 200-turn chat's lists took 260 bytes a checkpoint, now 66).
+Such a chain is at most `_DEPTH` long, then the list is chunked again, so a read stays within
+`_DEPTH` more lookups; the sweep follows a chain's refs as it follows chunks.
+
 A message with an id is stored as its id and a reference to the message without it: a node
 may write a message with no id (a question, a model's answer) and LangGraph's reducer gives it
 one afterwards, so the pending write and every later checkpoint's list share the one body
@@ -51,8 +57,12 @@ _DICT = "~dict"  # a dict with str keys: its data the keys (JSON), its refs the 
 _LIST = "~list"  # a list: its refs are its items, or chunks of them, in order
 _CHUNK = "~chunk"  # a piece of a list: its refs are the item hashes, in order
 _ID = "~id"  # a message with an id: its data the id, its one ref the message without it
-_SHAPES = (_DICT, _LIST, _CHUNK, _ID)
+_MORE = "~more"  # a list extending another: its refs that list's hash, then the new items
+_SHAPES = (_DICT, _LIST, _CHUNK, _ID, _MORE)
 _REMEMBERED = 4096  # channel versions whose hash a saver remembers
+_LISTS = 256  # lists a saver remembers packed, to store the next one as an extension
+_DEPTH = 8  # extensions of extensions before a list is chunked again: lookups a read may add
+_TAIL = 4  # items a list may add to a remembered one and still be stored as its extension
 _MESSAGE_BYTES = 16 << 20  # bytes of messages a saver remembers split (each held twice)
 # A pending write's value this short is kept in its row: a task's result or a branch marker is
 # smaller than the hash and blob row that would share it, and a put of writes so stays one
@@ -94,6 +104,11 @@ class Values:
             OrderedDict()
         )
         self._message_bytes = 0
+        # a packed list's item hashes to its hash, its chain's length and the blobs it is
+        # (each put stores them again, so a list a sweep took meanwhile comes back whole)
+        self._lists: OrderedDict[tuple[str, ...], tuple[str, int, tuple[ThreadBlob, ...]]] = (
+            OrderedDict()
+        )
         self._lock = threading.Lock()
 
     def known(self, key: Hashable) -> str | None:
@@ -125,13 +140,38 @@ class Values:
             return self._put(blobs, _DICT, json.dumps(list(value)).encode(), refs)
         if type(value) is not list or not value:
             return self._item(value, blobs)
-        items = [self._item(v, blobs) for v in value]
+        items = tuple(self._item(v, blobs) for v in value)
+        h, depth, own = self._list(items)
+        for b in own:
+            blobs.setdefault(b.hash, b)
+        with self._lock:
+            self._lists[items] = (h, depth, own)
+            self._lists.move_to_end(items)
+            if len(self._lists) > _LISTS:
+                self._lists.popitem(last=False)
+        return h
+
+    def _list(self, items: tuple[str, ...]) -> tuple[str, int, tuple[ThreadBlob, ...]]:
+        """A list of these item hashes: its hash, its chain's length and its shape's blobs,
+        an extension of a remembered list where one is near enough."""
+        with self._lock:
+            known = self._lists.get(items)
+            if known is not None:
+                return known
+            bases = [self._lists.get(items[:-added])
+                     for added in range(1, min(_TAIL, len(items) - 1) + 1)]  # fmt: skip
+        blobs: dict[str, ThreadBlob] = {}
+        for added, base in enumerate(bases, 1):
+            if base is not None and base[1] < _DEPTH:
+                h = self._put(blobs, _MORE, b"", (base[0], *items[-added:]))
+                return h, base[1] + 1, (blobs[h], *base[2])
         parts, start = [], 0
         for size in _chunk_sizes(len(items)):
-            part = tuple(items[start : start + size])
+            part = items[start : start + size]
             parts.append(part[0] if size == 1 else self._put(blobs, _CHUNK, b"", part))
             start += size
-        return self._put(blobs, _LIST, b"", tuple(parts))
+        h = self._put(blobs, _LIST, b"", tuple(parts))
+        return h, 0, tuple(blobs.values())
 
     def write(self, value: Any, blobs: dict[str, ThreadBlob]) -> tuple[str, bytes, tuple[str, ...]]:
         """A pending write's (type, value, refs): its value in the row when short, else REF and
@@ -183,6 +223,8 @@ class Values:
                 return dict(zip(json.loads(b.value), map(load, b.refs), strict=True))
             if b.type == _LIST:
                 return [load(i) for p in b.refs for i in _items(found[p], p)]
+            if b.type == _MORE:
+                return [*load(b.refs[0]), *map(load, b.refs[1:])]
             if b.type == _ID:
                 return load(b.refs[0]).model_copy(update={"id": b.value.decode()})
             return self.serde.loads_typed((b.type, b.value))
