@@ -47,7 +47,15 @@ from tether.foundation.checkpoint.contract import (
     ThreadQuery,
     ThreadWrite,
 )
-from tether.integrations.langgraph.values import REF, ZREFS, Values, compress, decompress
+from tether.integrations.langgraph.values import (
+    PACKED,
+    REF,
+    ZREFS,
+    Values,
+    decompress,
+    deflate,
+    inflate,
+)
 
 
 def _graph_id(graph: str) -> tuple[str, str]:
@@ -115,7 +123,7 @@ class TetherSaver(BaseCheckpointSaver[str]):
             if limit is not None and yielded >= limit:
                 return
             if filter:
-                metadata = json.loads(row.metadata)
+                metadata = self._opened(row)[1]
                 if any(metadata.get(k) != v for k, v in filter.items()):
                     continue
             yielded += 1
@@ -144,8 +152,12 @@ class TetherSaver(BaseCheckpointSaver[str]):
             refs[ch] = (unchanged and self.values.known(seen)) or self.values.pack(value, blobs)
             if version is not None:
                 self.values.remember(seen, refs[ch])
-        type_, blob = self.serde.dumps_typed({**checkpoint, "channel_values": refs})
-        blob = compress(blob)
+        held = list(dict.fromkeys(refs.values()))
+        at = {h: i for i, h in enumerate(held)}
+        type_, body = self.serde.dumps_typed(
+            {**checkpoint, "channel_values": {ch: at[h] for ch, h in refs.items()}}
+        )
+        meta = json.dumps(get_checkpoint_metadata(config, metadata), ensure_ascii=False)
         self.store.put_thread_checkpoint(
             ThreadCheckpoint(
                 thread_id=thread_id,
@@ -153,10 +165,10 @@ class TetherSaver(BaseCheckpointSaver[str]):
                 checkpoint_id=checkpoint["id"],
                 parent_id=conf.get("checkpoint_id"),
                 graph=self.graph,
-                type=ZREFS + type_,
-                checkpoint=blob,
-                metadata=json.dumps(get_checkpoint_metadata(config, metadata), ensure_ascii=False),
-                refs=tuple(refs.values()),
+                type=PACKED + type_,
+                checkpoint=deflate(meta.encode() + b"\0" + body),  # JSON escapes every NUL
+                metadata="",
+                refs=tuple(held),
             ),
             list(blobs.values()),
         )
@@ -267,22 +279,34 @@ class TetherSaver(BaseCheckpointSaver[str]):
             self.store.thread_writes(row.thread_id, row.ns, row.checkpoint_id),
             key=lambda w: writes_sort_key(w.task_path, w.task_id, w.idx),  # the order tasks apply
         )
-        checkpoint, stored = self._loaded(row.type, row.checkpoint)
+        checkpoint, metadata, stored = self._opened(row)
         loaded = [(w.refs[0], True) if w.type == REF else self._loaded(w.type, w.value)
                   for w in writes]  # fmt: skip
         channels = list(checkpoint["channel_values"]) if stored else []
         refs = [checkpoint["channel_values"][ch] for ch in channels]
+        if row.type.startswith(PACKED):
+            refs = [row.refs[i] for i in refs]
         values = iter(self.values.unpack(refs + [v for v, by_ref in loaded if by_ref]))
         if stored:
             checkpoint["channel_values"] = {ch: next(values) for ch in channels}
         return CheckpointTuple(
             config(row.checkpoint_id),
             cast(Checkpoint, checkpoint),
-            cast(CheckpointMetadata, json.loads(row.metadata)),
+            cast(CheckpointMetadata, metadata),
             config(row.parent_id) if row.parent_id else None,
             [(w.task_id, w.channel, next(values) if by_ref else v)
              for w, (v, by_ref) in zip(writes, loaded, strict=True)],
         )  # fmt: skip
+
+    def _opened(self, row: ThreadCheckpoint) -> tuple[Any, dict[str, Any], bool]:
+        """A stored checkpoint, its metadata, and whether its channel values are references
+        (hashes, or in a PACKED one indexes into its refs)."""
+        if row.type.startswith(PACKED):
+            meta, _, body = inflate(row.checkpoint).partition(b"\0")
+            checkpoint = self.serde.loads_typed((row.type.removeprefix(PACKED), body))
+            return checkpoint, json.loads(meta), True
+        checkpoint, stored = self._loaded(row.type, row.checkpoint)
+        return checkpoint, json.loads(row.metadata), stored
 
     def _loaded(self, type_: str, data: bytes) -> tuple[Any, bool]:
         """A stored checkpoint (its channel values by hash), and whether it refers to its
