@@ -165,8 +165,9 @@ class TetherSaver(BaseCheckpointSaver[str]):
                 checkpoint_id=checkpoint["id"],
                 parent_id=conf.get("checkpoint_id"),
                 graph=self.graph,
-                type=PACKED + type_,
-                checkpoint=deflate(meta.encode() + b"\0" + body),  # JSON escapes every NUL
+                type=PACKED,
+                # JSON escapes every NUL, and a serialiser's type name has none
+                checkpoint=deflate(b"\0".join((type_.encode(), meta.encode(), body))),
                 metadata="",
                 refs=tuple(held),
             ),
@@ -284,7 +285,7 @@ class TetherSaver(BaseCheckpointSaver[str]):
                   for w in writes]  # fmt: skip
         channels = list(checkpoint["channel_values"]) if stored else []
         refs = [checkpoint["channel_values"][ch] for ch in channels]
-        if row.type.startswith(PACKED):
+        if row.type == PACKED:
             refs = [row.refs[i] for i in refs]
         values = iter(self.values.unpack(refs + [v for v, by_ref in loaded if by_ref]))
         if stored:
@@ -301,9 +302,9 @@ class TetherSaver(BaseCheckpointSaver[str]):
     def _opened(self, row: ThreadCheckpoint) -> tuple[Any, dict[str, Any], bool]:
         """A stored checkpoint, its metadata, and whether its channel values are references
         (hashes, or in a PACKED one indexes into its refs)."""
-        if row.type.startswith(PACKED):
-            meta, _, body = inflate(row.checkpoint).partition(b"\0")
-            checkpoint = self.serde.loads_typed((row.type.removeprefix(PACKED), body))
+        if row.type == PACKED:
+            type_, meta, body = inflate(row.checkpoint).split(b"\0", 2)
+            checkpoint = self.serde.loads_typed((type_.decode(), body))
             return checkpoint, json.loads(meta), True
         checkpoint, stored = self._loaded(row.type, row.checkpoint)
         return checkpoint, json.loads(row.metadata), stored

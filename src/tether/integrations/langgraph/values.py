@@ -30,7 +30,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import threading
+import uuid
 import zlib
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
@@ -43,12 +45,13 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from tether.foundation.checkpoint.contract import ThreadBlob, ThreadCheckpoints
 
 REF = "ref"  # a write that refers to its value: the one blob in its refs
+# A checkpoint's type: its body is its serialiser's type name, its metadata's JSON and the
+# checkpoint, NUL-separated, with each channel value an index into the row's refs (so a hash is
+# stored once, in the refs), deflated raw (no zlib header and checksum: 6 bytes a checkpoint)
+# against `_BODY`
+PACKED = "zi"
 # A checkpoint's type prefix, as written before PACKED (read still): its channel values are
 # hashes, it is compressed against `_ZDICT` and its metadata is in its row
-# A checkpoint's type prefix: its body is its metadata's JSON, a NUL, then the checkpoint with
-# each channel value an index into the row's refs (so a hash is stored once, in the refs),
-# deflated raw (no zlib header and checksum: 6 bytes a checkpoint) against `_BODY`
-PACKED = "zi+"
 ZREFS = "zrefs+"
 # What a serialised checkpoint repeats, given to zlib as a preset dictionary: a checkpoint is a
 # few hundred bytes, too short for zlib to learn its own keys and digit runs (measured on a
@@ -61,7 +64,8 @@ _ZDICT = (
 )
 _VERSION = "00000000000000000000000000000001.0.0000000000000000"
 _BODY = (
-    b'{"source": "input", "step": -1, "parents": {}}\0{"source": "loop", "step": 1, "parents": {}}\0'
+    b'msgpack\0{"source": "input", "step": -1, "parents": {}}\0'
+    b'msgpack\0{"source": "loop", "step": 1, "parents": {}}\0'
     + JsonPlusSerializer().dumps_typed({
         "v": 4, "ts": "2026-01-01T00:00:00.000000+00:00",
         "id": "1f1ec6ec-ed76-682b-8256-000000000000",
@@ -78,8 +82,12 @@ _DICT = "~dict"  # a dict with str keys: its data the keys (JSON), its refs the 
 _LIST = "~list"  # a list: its refs are its items, or chunks of them, in order
 _CHUNK = "~chunk"  # a piece of a list: its refs are the item hashes, in order
 _ID = "~id"  # a message with an id: its data the id, its one ref the message without it
+# as _ID, for an id holding a uuid's text (as LangGraph and chat models give them): its data the
+# length of the text before the uuid, that text, the uuid's 16 bytes, then the text after it
+_UID = "~uid"
 _MORE = "~more"  # a list extending another: its refs that list's hash, then the new items
-_SHAPES = (_DICT, _LIST, _CHUNK, _ID, _MORE)
+_SHAPES = (_DICT, _LIST, _CHUNK, _ID, _UID, _MORE)
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _REMEMBERED = 4096  # channel versions whose hash a saver remembers
 _LISTS = 256  # lists a saver remembers packed, to store the next one as an extension
 _DEPTH = 8  # extensions of extensions before a list is chunked again: lookups a read may add
@@ -221,7 +229,7 @@ class Values:
         if split is None:
             parts: dict[str, ThreadBlob] = {}
             body = self._put(parts, *self.serde.dumps_typed(value.model_copy(update={"id": None})))
-            wrapped = self._put(parts, _ID, value.id.encode(), (body,))
+            wrapped = self._put(parts, *_id_data(value.id), (body,))
             split = (parts[body], parts[wrapped])
             with self._lock:
                 if typed not in self._messages:
@@ -252,11 +260,29 @@ class Values:
                 return [load(i) for p in b.refs for i in _items(found[p], p)]
             if b.type == _MORE:
                 return [*load(b.refs[0]), *map(load, b.refs[1:])]
-            if b.type == _ID:
-                return load(b.refs[0]).model_copy(update={"id": b.value.decode()})
+            if b.type in (_ID, _UID):
+                return load(b.refs[0]).model_copy(update={"id": _id_text(b.type, b.value)})
             return self.serde.loads_typed((b.type, b.value))
 
         return [load(h) for h in hashes]
+
+
+def _id_data(id_: str) -> tuple[str, bytes]:
+    """A message id's blob type and data: a uuid in it as its 16 bytes, not its 36 characters."""
+    found = _UUID.search(id_)
+    before = id_[: found.start()].encode() if found else b""
+    if found is None or len(before) > 255:
+        return _ID, id_.encode()
+    after = id_[found.end() :].encode()
+    return _UID, bytes([len(before)]) + before + uuid.UUID(found.group()).bytes + after
+
+
+def _id_text(type_: str, data: bytes) -> str:
+    if type_ == _ID:
+        return data.decode()
+    n = data[0]
+    middle = str(uuid.UUID(bytes=data[1 + n : 17 + n]))
+    return data[1 : 1 + n].decode() + middle + data[17 + n :].decode()
 
 
 def _items(part: ThreadBlob, h: str) -> tuple[str, ...]:
