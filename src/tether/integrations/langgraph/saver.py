@@ -154,9 +154,11 @@ class TetherSaver(BaseCheckpointSaver[str]):
                 self.values.remember(seen, refs[ch])
         held = list(dict.fromkeys(refs.values()))
         at = {h: i for i, h in enumerate(held)}
+        # its id is the row's: stored once
         type_, body = self.serde.dumps_typed(
-            {**checkpoint, "channel_values": {ch: at[h] for ch, h in refs.items()}}
-        )
+            {k: {ch: at[h] for ch, h in refs.items()} if k == "channel_values" else v
+             for k, v in checkpoint.items() if k != "id"}
+        )  # fmt: skip
         meta = json.dumps(get_checkpoint_metadata(config, metadata), ensure_ascii=False)
         self.store.put_thread_checkpoint(
             ThreadCheckpoint(
@@ -304,7 +306,13 @@ class TetherSaver(BaseCheckpointSaver[str]):
         (hashes, or in a PACKED one indexes into its refs)."""
         if row.type == PACKED:
             type_, meta, body = inflate(row.checkpoint).split(b"\0", 2)
-            checkpoint = self.serde.loads_typed((type_.decode(), body))
+            stored = self.serde.loads_typed((type_.decode(), body))
+            checkpoint = {}
+            for k, v in stored.items():  # the id where LangGraph has it, after ts
+                checkpoint[k] = v
+                if k == "ts":
+                    checkpoint["id"] = row.checkpoint_id
+            checkpoint.setdefault("id", row.checkpoint_id)
             return checkpoint, json.loads(meta), True
         checkpoint, stored = self._loaded(row.type, row.checkpoint)
         return checkpoint, json.loads(row.metadata), stored

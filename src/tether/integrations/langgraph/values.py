@@ -46,7 +46,7 @@ from tether.foundation.checkpoint.contract import ThreadBlob, ThreadCheckpoints
 
 REF = "ref"  # a write that refers to its value: the one blob in its refs
 # A checkpoint's type: its body is its serialiser's type name, its metadata's JSON and the
-# checkpoint, NUL-separated, with each channel value an index into the row's refs (so a hash is
+# checkpoint without its id (the row's), NUL-separated, with each channel value an index into the row's refs (so a hash is
 # stored once, in the refs), deflated raw (no zlib header and checksum: 6 bytes a checkpoint)
 # against `_BODY`
 PACKED = "zi"
@@ -68,7 +68,6 @@ _BODY = (
     b'msgpack\0{"source": "loop", "step": 1, "parents": {}}\0'
     + JsonPlusSerializer().dumps_typed({
         "v": 4, "ts": "2026-01-01T00:00:00.000000+00:00",
-        "id": "1f1ec6ec-ed76-682b-8256-000000000000",
         "channel_values": {"messages": 0, "__start__": 1, "branch:to:agent": 2},
         "channel_versions": {"__start__": _VERSION, "messages": _VERSION,
                              "branch:to:agent": _VERSION},

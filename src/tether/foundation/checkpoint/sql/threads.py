@@ -2,7 +2,7 @@
 their own, `thread_checkpoints`, `thread_writes` and `thread_blobs` (values stored once by
 content), beside the runs and with no key into them. The statements are SQL both databases
 speak; only the placeholder differs. A checkpoint's or write's `refs` is the space-separated
-list of the blobs it refers to."""
+list of the blobs it refers to; checkpoint and task ids are stored as bytes (thread_ids.py)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from tether.foundation.checkpoint.contract import (
     ThreadWrite,
 )
 from tether.foundation.checkpoint.sql.dialect import Connection, Database
+from tether.foundation.checkpoint.thread_ids import id_key, id_text
 from tether.foundation.checkpoint.threads import reachable
 
 D = TypeVar("D", bound=Database)
@@ -102,7 +103,8 @@ class SqlThreads(Generic[D]):
         self, checkpoint: ThreadCheckpoint, blobs: Sequence[ThreadBlob] = ()
     ) -> None:
         c = checkpoint
-        row = (c.thread_id, c.ns, c.checkpoint_id, c.parent_id, c.graph, c.type, c.checkpoint,
+        parent = None if c.parent_id is None else id_key(c.parent_id)
+        row = (c.thread_id, c.ns, id_key(c.checkpoint_id), parent, c.graph, c.type, c.checkpoint,
                c.metadata, " ".join(c.refs))  # fmt: skip
 
         def put(conn: Connection) -> None:
@@ -125,8 +127,9 @@ class SqlThreads(Generic[D]):
         blobs: Sequence[ThreadBlob] = (),
     ) -> None:
         query = self._threads_sql.put_write if replace else self._threads_sql.keep_write
+        key = id_key(checkpoint_id)
         rows = [
-            (thread_id, ns, checkpoint_id, w.task_id, w.idx, w.channel, w.type, w.value,
+            (thread_id, ns, key, id_key(w.task_id), w.idx, w.channel, w.type, w.value,
              w.task_path, " ".join(w.refs))
             for w in writes
         ]  # fmt: skip
@@ -152,14 +155,14 @@ class SqlThreads(Generic[D]):
         where, args = ["1 = 1"], list[Any]()
         for column, value in (
             ("thread_id", query.thread_id), ("ns", query.ns),
-            ("checkpoint_id", query.checkpoint_id),
+            ("checkpoint_id", None if query.checkpoint_id is None else id_key(query.checkpoint_id)),
         ):  # fmt: skip
             if value is not None:
                 where.append(f"{column} = {p}")
                 args.append(value)
         if query.before is not None:
             where.append(f"checkpoint_id < {p}")
-            args.append(query.before)
+            args.append(id_key(query.before))
         sql = f"SELECT {_CP} FROM thread_checkpoints WHERE {' AND '.join(where)} "
         sql += "ORDER BY checkpoint_id DESC"
         if query.limit is not None:
@@ -169,8 +172,8 @@ class SqlThreads(Generic[D]):
             ThreadCheckpoint(
                 r["thread_id"],
                 r["ns"],
-                r["checkpoint_id"],
-                r["parent_id"],
+                id_text(bytes(r["checkpoint_id"])),
+                None if r["parent_id"] is None else id_text(bytes(r["parent_id"])),
                 r["graph"],
                 r["type"],
                 bytes(r["checkpoint"]),
@@ -181,10 +184,10 @@ class SqlThreads(Generic[D]):
         ]
 
     def thread_writes(self, thread_id: str, ns: str, checkpoint_id: str) -> list[ThreadWrite]:
-        rows = self._db.one(self._threads_sql.writes, (thread_id, ns, checkpoint_id))
+        rows = self._db.one(self._threads_sql.writes, (thread_id, ns, id_key(checkpoint_id)))
         return [
-            ThreadWrite(r["task_id"], r["idx"], r["channel"], r["type"], bytes(r["value"]),
-                        r["task_path"], tuple(r["refs"].split()))
+            ThreadWrite(id_text(bytes(r["task_id"])), r["idx"], r["channel"], r["type"],
+                        bytes(r["value"]), r["task_path"], tuple(r["refs"].split()))
             for r in rows
         ]  # fmt: skip
 
