@@ -46,9 +46,9 @@ from tether.foundation.checkpoint.contract import ThreadBlob, ThreadCheckpoints
 
 REF = "ref"  # a write that refers to its value: the one blob in its refs
 # A checkpoint's type: its body is its serialiser's type name, its metadata's JSON and the
-# checkpoint without its id (the row's), NUL-separated, with each channel value an index into the row's refs (so a hash is
-# stored once, in the refs), deflated raw (no zlib header and checksum: 6 bytes a checkpoint)
-# against `_BODY`
+# checkpoint without its id (the row's), NUL-separated, with each channel value an index into
+# the row's refs (so a hash is stored once, in the refs), deflated raw (no zlib header and
+# checksum: 6 bytes a checkpoint) against `_BODY`
 PACKED = "zi"
 # A checkpoint's type prefix, as written before PACKED (read still): its channel values are
 # hashes, it is compressed against `_ZDICT` and its metadata is in its row
