@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph import END, START, MessagesState, StateGraph
 
 from tether import Tether
+from tether.foundation.checkpoint.contract import ThreadBlob, ThreadCheckpoint
 from tether.integrations.langgraph import TetherSaver, values
 
 TURNS = 200
@@ -194,3 +196,28 @@ def test_a_saver_remembers_split_messages_up_to_a_bound_of_bytes(
     )
     assert saver.values._message_bytes <= 10_000
     assert saver.values.pack(messages, {}) == first
+
+
+def test_a_checkpoint_stored_before_packing_reads_back(
+    make_tether: Callable[..., Tether],
+) -> None:
+    """A checkpoint written as `zrefs+` (metadata in its row, channel values by hash in a body
+    compressed against the old dictionary) reads back as it was put."""
+    t = make_tether("sqlite")
+    saver = TetherSaver(t, graph="chat@1.0.0")
+    blobs: dict[str, ThreadBlob] = {}
+    messages = [HumanMessage(content="hi", id="1"), AIMessage(content="hello", id="2")]
+    checkpoint = {**empty_checkpoint(), "id": "1f0", "channel_versions": {"messages": 1}}
+    refs = {"messages": saver.values.pack(messages, blobs)}
+    type_, body = saver.serde.dumps_typed({**checkpoint, "channel_values": refs})
+    packer = zlib.compressobj(9, zdict=values._ZDICT)
+    t.checkpointer.put_thread_checkpoint(
+        ThreadCheckpoint("t", "", "1f0", None, "chat@1.0.0", values.ZREFS + type_,
+                         packer.compress(body) + packer.flush(), '{"step": 3}',
+                         tuple(refs.values())),
+        list(blobs.values()),
+    )  # fmt: skip
+
+    got = saver.get_tuple({"configurable": {"thread_id": "t", "checkpoint_ns": ""}})
+    assert got is not None and got.metadata == {"step": 3}
+    assert got.checkpoint == {**checkpoint, "channel_values": {"messages": messages}}
