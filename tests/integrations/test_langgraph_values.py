@@ -3,7 +3,7 @@ TetherSaver a 200-turn chat takes at most twice the bytes of its final message l
 LangGraph's savers keep the whole list in each of its 600 checkpoints. It holds for long answers
 (about 2.5 KB, with their ids as chat models return them), for 1 KB answers, and for answers
 written without an id (LangGraph's reducer gives them one after the node wrote them). For 300 B
-turns it does not yet (2.55x): LangGraph's own bookkeeping, three checkpoints and three writes a
+turns it does not yet (2.28x): LangGraph's own bookkeeping, three checkpoints and three writes a
 turn, weighs more than the messages. Stored bytes are measured in I2's SQLite tables, every
 column of every thread row and blob counted."""
 

@@ -35,7 +35,7 @@ import threading
 import uuid
 import zlib
 from collections import OrderedDict
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from typing import Any
 
 from langchain_core.messages import BaseMessage
@@ -45,6 +45,7 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from tether.foundation.checkpoint.contract import ThreadBlob, ThreadCheckpoints
 
 REF = "ref"  # a write that refers to its value: the one blob in its refs
+ITEMS = "items"  # a write of a short list: its refs are the list's items
 # A checkpoint's type: its body is its serialiser's type name, its metadata's JSON and the
 # checkpoint without its id (the row's), NUL-separated, with each channel value an index into
 # the row's refs (so a hash is stored once, in the refs), deflated raw (no zlib header and
@@ -195,10 +196,12 @@ class Values:
             bases = [self._lists.get(items[:-added])
                      for added in range(1, min(_TAIL, len(items) - 1) + 1)]  # fmt: skip
         blobs: dict[str, ThreadBlob] = {}
-        for added, base in enumerate(bases, 1):
-            if base is not None and base[1] < _DEPTH:
-                h = self._put(blobs, _MORE, b"", (base[0], *items[-added:]))
-                return h, base[1] + 1, (blobs[h], *base[2])
+        near = [(base[1], added, base) for added, base in enumerate(bases, 1)
+                if base is not None and base[1] < _DEPTH]  # fmt: skip
+        if near:
+            _, added, base = min(near, key=lambda n: n[:2])
+            h = self._put(blobs, _MORE, b"", (base[0], *items[-added:]))
+            return h, base[1] + 1, (blobs[h], *base[2])
         parts, start = [], 0
         for size in _chunk_sizes(len(items)):
             part = items[start : start + size]
@@ -207,9 +210,23 @@ class Values:
         h = self._put(blobs, _LIST, b"", tuple(parts))
         return h, 0, tuple(blobs.values())
 
+    def code(self, value: Any, blobs: dict[str, ThreadBlob]) -> Any:
+        """A channel value as a checkpoint's body keeps it: a short plain dict as a dict of
+        codes, a short plain list as the list of its items' hashes, anything else the hash of
+        its blob. A blob of either (an input's `{"messages": [question]}`) would cost a hash, a
+        row and a ref more than the few bytes it holds."""
+        if type(value) is dict and len(value) <= _TAIL and all(type(k) is str for k in value):
+            return {k: self.code(v, blobs) for k, v in value.items()}
+        if type(value) is list and len(value) <= _TAIL:
+            return [self._item(v, blobs) for v in value]
+        return self.pack(value, blobs)
+
     def write(self, value: Any, blobs: dict[str, ThreadBlob]) -> tuple[str, bytes, tuple[str, ...]]:
-        """A pending write's (type, value, refs): its value in the row when short, else REF and
-        the value's hash, its blobs added to `blobs`."""
+        """A pending write's (type, value, refs): its value in the row when short, a short
+        list's items in its refs (ITEMS: a node's new message is one ref, not a list's blob
+        too), else REF and the value's hash, its blobs added to `blobs`."""
+        if type(value) is list and 0 < len(value) <= _TAIL:
+            return ITEMS, b"", tuple(self._item(v, blobs) for v in value)
         if type(value) in (list, dict) or isinstance(value, BaseMessage):
             return REF, b"", (self.pack(value, blobs),)
         type_, data = self.serde.dumps_typed(value)
@@ -264,6 +281,25 @@ class Values:
             return self.serde.loads_typed((b.type, b.value))
 
         return [load(h) for h in hashes]
+
+
+def leaves(code: Any) -> list[Any]:
+    """The refs a checkpoint's channel code holds (Values.code), in the order `rebuilt` takes
+    their values."""
+    if type(code) is dict:
+        return [leaf for c in code.values() for leaf in leaves(c)]
+    if type(code) is list:
+        return list(code)
+    return [code]
+
+
+def rebuilt(code: Any, values: Iterator[Any]) -> Any:
+    """A channel's value from its code and the values of its `leaves`, in order."""
+    if type(code) is dict:
+        return {k: rebuilt(c, values) for k, c in code.items()}
+    if type(code) is list:
+        return [next(values) for _ in code]
+    return next(values)
 
 
 def _id_data(id_: str) -> tuple[str, bytes]:
