@@ -39,6 +39,7 @@ from tether.foundation.checkpoint.contract import (
     RunFilter,
     RunStatus,
     Schedule,
+    ThreadBlob,
     ThreadCheckpoint,
     ThreadCheckpoints,
     ThreadQuery,
@@ -1121,20 +1122,29 @@ def test_thread_ids_come_back_as_written_and_in_their_texts_order(
     assert [w.task_id for w in checkpointer.thread_writes("t", "", ids[1])] == [task]
 
 
+_SAVERS = "q83vEjRWeJCrze8SNFZ4"  # a hash in the LangGraph saver's form
+_OLDER = "ab" * 32  # and one as hex, as stored before
+
+
 def _text_thread_rows(db: Any, mark: str) -> None:
-    """A checkpoint and a write as version 7 stored them, ids as text (`mark`: the
-    database's placeholder)."""
+    """A checkpoint, a write and two blobs as version 7 stored them, ids, hashes and refs as
+    text (`mark`: the database's placeholder)."""
     db.execute(
         "INSERT INTO thread_checkpoints (thread_id, ns, checkpoint_id, parent_id, graph, type, "
         "checkpoint, metadata, refs) VALUES ('t', '', '1f0c0000-0000-6000-8000-000000000002', "
-        f"'sixteen-chars-id', 'g@1.0.0', 'json', {mark}, '{{}}', '')",
+        f"'sixteen-chars-id', 'g@1.0.0', 'json', {mark}, '{{}}', '{_SAVERS} {_OLDER}')",
         (b"x",),
     )
     db.execute(
         "INSERT INTO thread_writes (thread_id, ns, checkpoint_id, task_id, idx, channel, type, "
         "value, task_path, refs) VALUES ('t', '', '1f0c0000-0000-6000-8000-000000000002', "
-        f"'0c0f0000-0000-5000-8000-000000000001', 0, 'c', 'j', {mark}, '', '')",
+        f"'0c0f0000-0000-5000-8000-000000000001', 0, 'c', 'j', {mark}, '', '{_SAVERS}')",
         (b"v",),
+    )
+    db.execute(
+        f"INSERT INTO thread_blobs (hash, type, value, refs) VALUES ('{_SAVERS}', 'm', {mark}, ''),"
+        f" ('{_OLDER}', '~list', {mark}, '{_SAVERS}')",
+        (b"body", b""),
     )
 
 
@@ -1144,8 +1154,15 @@ def _reads_the_text_rows(checkpointer: ThreadCheckpoints) -> None:
     assert (got.checkpoint_id, got.parent_id) == (
         "1f0c0000-0000-6000-8000-000000000002", "sixteen-chars-id"
     )  # fmt: skip
+    assert got.refs == (_SAVERS, _OLDER)
     writes = checkpointer.thread_writes("t", "", "1f0c0000-0000-6000-8000-000000000002")
-    assert [w.task_id for w in writes] == ["0c0f0000-0000-5000-8000-000000000001"]
+    assert [(w.task_id, w.refs) for w in writes] == [
+        ("0c0f0000-0000-5000-8000-000000000001", (_SAVERS,))
+    ]
+    assert checkpointer.thread_blobs([_SAVERS, _OLDER]) == {
+        _SAVERS: ThreadBlob(_SAVERS, "m", b"body", ()),
+        _OLDER: ThreadBlob(_OLDER, "~list", b"", (_SAVERS,)),
+    }
 
 
 def test_a_sqlite_file_with_thread_ids_as_text_is_migrated_to_read_them_back(
@@ -1177,6 +1194,9 @@ def test_a_postgres_schema_with_thread_ids_as_text_is_migrated_to_read_them_back
                                ("thread_writes", ["checkpoint_id", "task_id"])]:  # fmt: skip
             for c in columns:
                 admin.execute(f"ALTER TABLE {table} ALTER COLUMN {c} TYPE TEXT USING ''")
+        for table in ["thread_checkpoints", "thread_writes", "thread_blobs"]:
+            admin.execute(f"ALTER TABLE {table} ALTER COLUMN refs TYPE TEXT USING ''")
+        admin.execute("ALTER TABLE thread_blobs ALTER COLUMN hash TYPE TEXT USING ''")
         _text_thread_rows(admin, "%s")
         admin.execute("UPDATE tether_schema SET version = 7")
     again = PostgresCheckpointer(url, schema=schema)

@@ -1,8 +1,9 @@
 """Thread checkpoints (integrations/langgraph) once for both SQL databases: three tables of
 their own, `thread_checkpoints`, `thread_writes` and `thread_blobs` (values stored once by
 content), beside the runs and with no key into them. The statements are SQL both databases
-speak; only the placeholder differs. A checkpoint's or write's `refs` is the space-separated
-list of the blobs it refers to; checkpoint and task ids are stored as bytes (thread_ids.py)."""
+speak; only the placeholder differs. A checkpoint's or write's `refs` lists the blobs it refers
+to; checkpoint and task ids, blob hashes and refs are stored as bytes (thread_ids.py,
+thread_hashes.py)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from tether.foundation.checkpoint.contract import (
     ThreadWrite,
 )
 from tether.foundation.checkpoint.sql.dialect import Connection, Database
+from tether.foundation.checkpoint.thread_hashes import hash_key, hash_text, refs_key, refs_text
 from tether.foundation.checkpoint.thread_ids import id_key, id_text
 from tether.foundation.checkpoint.threads import reachable
 
@@ -95,7 +97,7 @@ class SqlThreads(Generic[D]):
     def _put_blobs(self, c: Connection, blobs: Sequence[ThreadBlob]) -> None:
         if blobs:
             c.cursor().executemany(
-                self._threads_sql.put_blob, [(b.hash, b.type, b.value, " ".join(b.refs))
+                self._threads_sql.put_blob, [(hash_key(b.hash), b.type, b.value, refs_key(b.refs))
                                              for b in blobs],
             )  # fmt: skip
 
@@ -105,7 +107,7 @@ class SqlThreads(Generic[D]):
         c = checkpoint
         parent = None if c.parent_id is None else id_key(c.parent_id)
         row = (c.thread_id, c.ns, id_key(c.checkpoint_id), parent, c.graph, c.type, c.checkpoint,
-               c.metadata, " ".join(c.refs))  # fmt: skip
+               c.metadata, refs_key(c.refs))  # fmt: skip
 
         def put(conn: Connection) -> None:
             self._put_blobs(conn, blobs)
@@ -130,7 +132,7 @@ class SqlThreads(Generic[D]):
         key = id_key(checkpoint_id)
         rows = [
             (thread_id, ns, key, id_key(w.task_id), w.idx, w.channel, w.type, w.value,
-             w.task_path, " ".join(w.refs))
+             w.task_path, refs_key(w.refs))
             for w in writes
         ]  # fmt: skip
 
@@ -178,7 +180,7 @@ class SqlThreads(Generic[D]):
                 r["type"],
                 bytes(r["checkpoint"]),
                 r["metadata"],
-                tuple(r["refs"].split()),
+                refs_text(bytes(r["refs"])),
             )
             for r in self._db.one(sql, args)
         ]
@@ -187,12 +189,13 @@ class SqlThreads(Generic[D]):
         rows = self._db.one(self._threads_sql.writes, (thread_id, ns, id_key(checkpoint_id)))
         return [
             ThreadWrite(id_text(bytes(r["task_id"])), r["idx"], r["channel"], r["type"],
-                        bytes(r["value"]), r["task_path"], tuple(r["refs"].split()))
+                        bytes(r["value"]), r["task_path"], refs_text(bytes(r["refs"])))
             for r in rows
         ]  # fmt: skip
 
     def thread_blobs(self, hashes: Sequence[str]) -> dict[str, ThreadBlob]:
-        p, wanted, found = self._threads_sql.placeholder, list(dict.fromkeys(hashes)), {}
+        p, found = self._threads_sql.placeholder, {}
+        wanted = [hash_key(h) for h in dict.fromkeys(hashes)]
         for i in range(0, len(wanted), _IN):
             part = wanted[i : i + _IN]
             rows = self._db.one(
@@ -201,9 +204,8 @@ class SqlThreads(Generic[D]):
                 part,
             )
             for r in rows:
-                found[r["hash"]] = ThreadBlob(
-                    r["hash"], r["type"], bytes(r["value"]), tuple(r["refs"].split())
-                )
+                h = hash_text(bytes(r["hash"]))
+                found[h] = ThreadBlob(h, r["type"], bytes(r["value"]), refs_text(bytes(r["refs"])))
         return found
 
     def delete_thread(self, thread_id: str) -> None:
@@ -228,13 +230,15 @@ class SqlThreads(Generic[D]):
                 if (r["thread_id"], r["ns"], r["checkpoint_id"]) in old:
                     writes += 1
                 else:
-                    held.append(r["refs"].split())
+                    held.append(refs_text(bytes(r["refs"])))
             c.cursor().executemany(sql.delete_checkpoint_writes, list(old))
             c.cursor().executemany(sql.delete_checkpoint, list(old))
-            held += [r["refs"].split() for r in c.execute(sql.checkpoint_refs, ()).fetchall()]
-            blobs = {r["hash"]: r["refs"].split() for r in c.execute(sql.blob_refs, ()).fetchall()}
+            held += [refs_text(bytes(r["refs"]))
+                     for r in c.execute(sql.checkpoint_refs, ()).fetchall()]  # fmt: skip
+            blobs = {hash_text(bytes(r["hash"])): refs_text(bytes(r["refs"]))
+                     for r in c.execute(sql.blob_refs, ()).fetchall()}  # fmt: skip
             dropped = set(blobs) - reachable(held, lambda h: blobs.get(h, ()))
-            c.cursor().executemany(sql.delete_blob, [(h,) for h in dropped])
+            c.cursor().executemany(sql.delete_blob, [(hash_key(h),) for h in dropped])
             return ThreadsPruned(checkpoints=len(old), writes=writes, blobs=len(dropped))
 
         with self._writing():
