@@ -48,6 +48,7 @@ from tether.foundation.checkpoint.contract import (
     ThreadQuery,
     ThreadWrite,
 )
+from tether.integrations.langgraph.stamps import compact, expand
 from tether.integrations.langgraph.values import (
     ITEMS,
     PACKED,
@@ -183,10 +184,11 @@ class TetherSaver(BaseCheckpointSaver[str]):
             return [indexed(c) for c in code]
 
         # its id is the row's: stored once
-        type_, body = self.serde.dumps_typed(
+        type_, body = self.serde.dumps_typed(compact(
             {k: {ch: indexed(c) for ch, c in codes.items()} if k == "channel_values" else v
-             for k, v in checkpoint.items() if k != "id"}
-        )  # fmt: skip
+             for k, v in checkpoint.items() if k != "id"},
+            checkpoint["id"],
+        ))  # fmt: skip
         meta = json.dumps(get_checkpoint_metadata(config, metadata), ensure_ascii=False)
         self.store.put_thread_checkpoint(
             ThreadCheckpoint(
@@ -345,6 +347,7 @@ class TetherSaver(BaseCheckpointSaver[str]):
         if row.type == PACKED:
             type_, meta, body = inflate(row.checkpoint).split(b"\0", 2)
             stored = self.serde.loads_typed((type_.decode(), body))
+            expand(stored, row.checkpoint_id)
             checkpoint = {}
             for k, v in stored.items():  # the id where LangGraph has it, after ts
                 checkpoint[k] = v

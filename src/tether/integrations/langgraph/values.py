@@ -45,7 +45,7 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from tether.foundation.checkpoint.contract import ThreadBlob, ThreadCheckpoints
 
 REF = "ref"  # a write that refers to its value: the one blob in its refs
-ITEMS = "items"  # a write of a short list: its refs are the list's items
+ITEMS = "[]"  # a write of a short list: its refs are the list's items
 # A checkpoint's type: its body is its serialiser's type name, its metadata's JSON and the
 # checkpoint without its id (the row's), NUL-separated, with each channel value an index into
 # the row's refs (so a hash is stored once, in the refs), deflated raw (no zlib header and
@@ -63,20 +63,23 @@ _ZDICT = (
     b"\x81\xa2ts\xd9 2026-01-01T00:00:00.000000+00:00\xa2id\xd9$1f1ec56a-fdf2-67a3-8058-"
     b"\x87\xa1v\x04\xd930000000000000000000000000000000.0.\xd940000000000000000000000000000000.0."
 )
-_VERSION = "00000000000000000000000000000001.0.0000000000000000"
-_BODY = (
-    b'msgpack\0{"source": "input", "step": -1, "parents": {}}\0'
-    b'msgpack\0{"source": "loop", "step": 1, "parents": {}}\0'
-    + JsonPlusSerializer().dumps_typed({
-        "v": 4, "ts": "2026-01-01T00:00:00.000000+00:00",
-        "channel_values": {"messages": 0, "__start__": 1, "branch:to:agent": 2},
+_VERSION = [300, 0.5]  # a version as stamps.py keeps it: its counter and tie-break
+_SEEN = {"__input__": {}, "__start__": {"__start__": _VERSION},
+         "agent": {"branch:to:agent": _VERSION}}  # fmt: skip
+_BODY = b"\0".join([
+    b'msgpack', b'{"source": "input", "step": -1, "parents": {}}',
+    b'msgpack', b'{"source": "loop", "step": 1, "parents": {}}',
+    *(JsonPlusSerializer().dumps_typed({
+        "v": 4, "ts": -30, "channel_values": values,
         "channel_versions": {"__start__": _VERSION, "messages": _VERSION,
                              "branch:to:agent": _VERSION},
-        "versions_seen": {"__input__": {}, "__start__": {"__start__": _VERSION},
-                          "agent": {"branch:to:agent": _VERSION}},
-        "updated_channels": ["messages"],
-    })[1]
-)  # fmt: skip
+        "versions_seen": _SEEN, "updated_channels": updated,
+    })[1] for values, updated in [
+        ({"messages": 0, "branch:to:agent": 1}, ["branch:to:agent", "messages"]),
+        ({"messages": 0, "__start__": {"messages": [1]}}, ["__start__"]),
+        ({"messages": 0}, ["messages"]),
+    ])
+])  # fmt: skip
 # Blob types of the shapes (short: a long conversation stores a few thousand of them)
 _DICT = "~dict"  # a dict with str keys: its data the keys (JSON), its refs the values
 _LIST = "~list"  # a list: its refs are its items, or chunks of them, in order
@@ -100,7 +103,8 @@ _INLINE = 64
 
 
 def _address(type_: str, data: bytes) -> str:
-    """120 bits of blake2b, in 20 characters: hashes are most of what a chunk stores."""
+    """120 bits of blake2b, in 20 characters (the SQL tables keep their 15 bytes,
+    checkpoint/thread_hashes.py): hashes are most of what a chunk stores."""
     digest = hashlib.blake2b(type_.encode() + b"\0" + data, digest_size=15).digest()
     return base64.urlsafe_b64encode(digest).decode()
 
