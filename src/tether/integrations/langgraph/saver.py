@@ -171,8 +171,9 @@ class TetherSaver(BaseCheckpointSaver[str]):
             version = versions.get(ch)
             seen = (thread_id, ns, ch, str(version))
             unchanged = version is not None and ch not in new_versions
-            codes[ch] = (unchanged and self.values.known(seen)) or self.values.code(value, blobs)
-            if version is not None and isinstance(codes[ch], str):
+            known = self.values.known(seen) if unchanged else None
+            codes[ch] = self.values.code(value, blobs) if known is None else known
+            if version is not None:
                 self.values.remember(seen, codes[ch])
         held: dict[str, int] = {}  # each hash stored once, in the row's refs
 

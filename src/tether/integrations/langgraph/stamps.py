@@ -8,8 +8,9 @@ too short for zlib to build its own Huffman codes). So the time is kept as micro
 the id's, and a version as its counter and float: 200 turns of 300 B store 19 KB less.
 
 Each is kept so only when the text rebuilt from it is the text given; anything else stays as
-it was, so a body holds either form and a read tells them apart by type (an int time, a list
-version)."""
+it was, so a body holds either form and a read tells them apart by type: LangGraph's
+`Checkpoint` types its time as str and a version as str, int or float, so an int time or a
+list version is always a short form."""
 
 from __future__ import annotations
 

@@ -135,7 +135,7 @@ class Values:
 
     def __init__(self, serde: SerializerProtocol, store: ThreadCheckpoints) -> None:
         self.serde, self.store = serde, store
-        self._known: OrderedDict[Hashable, str] = OrderedDict()  # what this process stored
+        self._known: OrderedDict[Hashable, Any] = OrderedDict()  # codes this process stored
         # a message with an id, as serialised, to its two blobs: each put of a conversation
         # packs every message again, and splitting off the id (a copy of the message, a second
         # serialisation, two hashes) was three quarters of a put's CPU (cProfile, 200 turns)
@@ -150,14 +150,15 @@ class Values:
         )
         self._lock = threading.Lock()
 
-    def known(self, key: Hashable) -> str | None:
-        """The hash remembered under `key` (a thread's channel at a version), if recent."""
+    def known(self, key: Hashable) -> Any:
+        """The code (`code`) remembered under `key` (a thread's channel at a version), if
+        recent, else None."""
         with self._lock:
             return self._known.get(key)
 
-    def remember(self, key: Hashable, h: str) -> None:
+    def remember(self, key: Hashable, code: Any) -> None:
         with self._lock:
-            self._known[key] = h
+            self._known[key] = code
             self._known.move_to_end(key)
             if len(self._known) > _REMEMBERED:
                 self._known.popitem(last=False)
