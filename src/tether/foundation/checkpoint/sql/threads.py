@@ -195,16 +195,18 @@ class SqlThreads(Generic[D]):
 
     def thread_blobs(self, hashes: Sequence[str]) -> dict[str, ThreadBlob]:
         p, found = self._threads_sql.placeholder, {}
-        wanted = [hash_key(h) for h in dict.fromkeys(hashes)]
-        for i in range(0, len(wanted), _IN):
-            part = wanted[i : i + _IN]
+        # each key's text, so a row's hash is looked up rather than encoded again
+        wanted = {hash_key(h): h for h in hashes}
+        keys = list(wanted)
+        for i in range(0, len(keys), _IN):
+            part = keys[i : i + _IN]
             rows = self._db.one(
                 "SELECT hash, type, value, refs FROM thread_blobs "
                 f"WHERE hash IN ({', '.join([p] * len(part))})",
                 part,
             )
             for r in rows:
-                h = hash_text(bytes(r["hash"]))
+                h = wanted[bytes(r["hash"])]
                 found[h] = ThreadBlob(h, r["type"], bytes(r["value"]), refs_text(bytes(r["refs"])))
         return found
 
