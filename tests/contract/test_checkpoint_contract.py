@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -38,6 +39,7 @@ from tether.foundation.checkpoint.contract import (
     RunFilter,
     RunStatus,
     Schedule,
+    ThreadBlob,
     ThreadCheckpoint,
     ThreadCheckpoints,
     ThreadQuery,
@@ -1093,6 +1095,115 @@ def test_deleting_a_thread_removes_its_checkpoints_and_writes_in_every_namespace
     assert [c.thread_id for c in checkpointer.thread_checkpoints(ThreadQuery())] == ["u"]
     assert checkpointer.thread_writes("t", "sub", "1") == []
     assert len(checkpointer.thread_writes("u", "", "1")) == 1
+
+
+def test_thread_ids_come_back_as_written_and_in_their_texts_order(
+    checkpointer: Checkpointer,
+) -> None:
+    """The SQL tables keep a uuid id as its 16 bytes (thread_ids.py): ids, parents and task ids
+    read back as their text, 16-character ids that are not uuids too, and `before` keeps the
+    text's order."""
+    assert isinstance(checkpointer, ThreadCheckpoints)
+    ids = sorted(str(uuid.uuid1()) for _ in range(4))
+    for parent, cid in zip([None, *ids], ids, strict=False):
+        checkpointer.put_thread_checkpoint(thread_cp("t", cid, parent=parent))
+    checkpointer.put_thread_checkpoint(thread_cp("u", "sixteen-chars-id", parent="a"))
+    task = str(uuid.uuid4())
+    checkpointer.put_thread_writes("t", "", ids[1], [ThreadWrite(task, 0, "c", "j", b"v")],
+                                   replace=False)  # fmt: skip
+
+    found = checkpointer.thread_checkpoints(ThreadQuery(thread_id="t", before=ids[3]))
+    assert [(c.checkpoint_id, c.parent_id) for c in found] == [
+        (ids[2], ids[1]), (ids[1], ids[0]), (ids[0], None)
+    ]  # fmt: skip
+    assert checkpointer.thread_checkpoint("u", "", None) == thread_cp(
+        "u", "sixteen-chars-id", parent="a"
+    )
+    assert [w.task_id for w in checkpointer.thread_writes("t", "", ids[1])] == [task]
+
+
+_SAVERS = "q83vEjRWeJCrze8SNFZ4"  # a hash in the LangGraph saver's form
+_OLDER = "ab" * 32  # and one as hex, as stored before
+
+
+def _text_thread_rows(db: Any, mark: str) -> None:
+    """A checkpoint, a write and two blobs as version 7 stored them, ids, hashes and refs as
+    text (`mark`: the database's placeholder)."""
+    db.execute(
+        "INSERT INTO thread_checkpoints (thread_id, ns, checkpoint_id, parent_id, graph, type, "
+        "checkpoint, metadata, refs) VALUES ('t', '', '1f0c0000-0000-6000-8000-000000000002', "
+        f"'sixteen-chars-id', 'g@1.0.0', 'json', {mark}, '{{}}', '{_SAVERS} {_OLDER}')",
+        (b"x",),
+    )
+    db.execute(
+        "INSERT INTO thread_writes (thread_id, ns, checkpoint_id, task_id, idx, channel, type, "
+        "value, task_path, refs) VALUES ('t', '', '1f0c0000-0000-6000-8000-000000000002', "
+        f"'0c0f0000-0000-5000-8000-000000000001', 0, 'c', 'j', {mark}, '', '{_SAVERS}')",
+        (b"v",),
+    )
+    db.execute(
+        f"INSERT INTO thread_blobs (hash, type, value, refs) VALUES ('{_SAVERS}', 'm', {mark}, ''),"
+        f" ('{_OLDER}', '~list', {mark}, '{_SAVERS}')",
+        (b"body", b""),
+    )
+
+
+def _reads_the_text_rows(checkpointer: ThreadCheckpoints) -> None:
+    got = checkpointer.thread_checkpoint("t", "", None)
+    assert got is not None
+    assert (got.checkpoint_id, got.parent_id) == (
+        "1f0c0000-0000-6000-8000-000000000002", "sixteen-chars-id"
+    )  # fmt: skip
+    assert got.refs == (_SAVERS, _OLDER)
+    writes = checkpointer.thread_writes("t", "", "1f0c0000-0000-6000-8000-000000000002")
+    assert [(w.task_id, w.refs) for w in writes] == [
+        ("0c0f0000-0000-5000-8000-000000000001", (_SAVERS,))
+    ]
+    assert checkpointer.thread_blobs([_SAVERS, _OLDER]) == {
+        _SAVERS: ThreadBlob(_SAVERS, "m", b"body", ()),
+        _OLDER: ThreadBlob(_OLDER, "~list", b"", (_SAVERS,)),
+    }
+
+
+def test_a_sqlite_file_with_thread_ids_as_text_is_migrated_to_read_them_back(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'tether.db'}"
+    SqliteCheckpointer(url).close()
+    with sqlite3.connect(tmp_path / "tether.db") as db:
+        _text_thread_rows(db, "?")
+        db.execute("PRAGMA user_version = 7")
+    again = SqliteCheckpointer(url)
+    try:
+        _reads_the_text_rows(again)
+    finally:
+        again.close()
+
+
+@pytest.mark.postgres
+def test_a_postgres_schema_with_thread_ids_as_text_is_migrated_to_read_them_back(
+    pg_schema: tuple[str, str],
+) -> None:
+    from tether.foundation.checkpoint.backends.postgres import PostgresCheckpointer
+
+    url, schema = pg_schema
+    PostgresCheckpointer(url, schema=schema).close()
+    with psycopg.connect(url, autocommit=True) as admin:  # as version 7 left it
+        admin.execute(f"SET search_path TO {schema}")
+        for table, columns in [("thread_checkpoints", ["checkpoint_id", "parent_id"]),
+                               ("thread_writes", ["checkpoint_id", "task_id"])]:  # fmt: skip
+            for c in columns:
+                admin.execute(f"ALTER TABLE {table} ALTER COLUMN {c} TYPE TEXT USING ''")
+        for table in ["thread_checkpoints", "thread_writes", "thread_blobs"]:
+            admin.execute(f"ALTER TABLE {table} ALTER COLUMN refs TYPE TEXT USING ''")
+        admin.execute("ALTER TABLE thread_blobs ALTER COLUMN hash TYPE TEXT USING ''")
+        _text_thread_rows(admin, "%s")
+        admin.execute("UPDATE tether_schema SET version = 7")
+    again = PostgresCheckpointer(url, schema=schema)
+    try:
+        _reads_the_text_rows(again)
+    finally:
+        again.close()
 
 
 # -- forks --------------------------------------------------------------------------------

@@ -60,15 +60,16 @@ def test_prune_keeps_each_threads_newest_checkpoints_and_sweeps_what_only_old_on
         h = saver.values.pack(value, {})
         return h in store.thread_blobs([h])
 
-    first_input = {"messages": [HumanMessage(content="long question 0")]}  # turn 0's input
-    assert stored(first_input) and all(stored(m) for m in gone)
+    # turn 2's list, as its checkpoint stored it (a shorter one is kept in its checkpoint's row)
+    turn_2 = long[:6]
+    assert stored(turn_2) and all(stored(m) for m in gone)
 
     report = tether.prune(finished_before=0.0, keep_thread_checkpoints=4)
     print(report)
     assert report.thread_checkpoints == 26 and report.thread_writes > 0
     assert report.thread_blobs > len(gone)
     assert len(list(saver.list({"configurable": {"thread_id": "long"}}))) == 4
-    assert not stored(first_input)  # only the pruned checkpoints' writes held it
+    assert not stored(turn_2)  # only the pruned checkpoints held it
     assert not any(stored(m) for m in gone)  # the deleted thread's messages
     assert all(stored(m) for m in long)  # the kept checkpoints still list every message
 

@@ -1,15 +1,17 @@
 """A long conversation's checkpoints stop growing with each copy of its message list: on
 TetherSaver a 200-turn chat takes at most twice the bytes of its final message list, where
 LangGraph's savers keep the whole list in each of its 600 checkpoints. It holds for long answers
-(about 2.5 KB, with their ids as chat models return them), for short turns (300 B questions and
-answers, where LangGraph's own bookkeeping weighs most) and for answers written without an id
-(LangGraph's reducer gives them one after the node wrote them). Stored bytes are measured in I2's
-SQLite tables, every column of every thread row and blob counted."""
+(about 2.5 KB, with their ids as chat models return them), for 1 KB answers, for answers
+written without an id (LangGraph's reducer gives them one after the node wrote them), and for
+300 B turns (1.98x), where LangGraph's own bookkeeping, three checkpoints and three writes a
+turn, weighs nearly as much as the messages. Stored bytes are measured in I2's SQLite tables,
+every column of every thread row and blob counted."""
 
 from __future__ import annotations
 
 import sqlite3
 import uuid
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,7 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph import END, START, MessagesState, StateGraph
 
 from tether import Tether
+from tether.foundation.checkpoint.contract import ThreadBlob, ThreadCheckpoint
 from tether.integrations.langgraph import TetherSaver, values
 
 TURNS = 200
@@ -64,9 +67,9 @@ CHATS = {
     "300 B turns without ids": Chat(question=300, answer=300, ids=False),
     "2.5 KB answers without ids": Chat(question=300, answer=2500, ids=False),
 }
-# where 2x holds: with shorter turns LangGraph's own rows (three checkpoints and three writes a
-# turn, each keyed by uuids stored as text) outweigh the messages
-HOLDS = ["2.5 KB answers with ids", "2.5 KB answers without ids"]
+# where 2x holds: every shape (with 300 B turns LangGraph's own rows, three checkpoints and
+# three writes a turn, take about 1,000 bytes a turn beside the messages; 2x leaves 1,020)
+HOLDS = list(CHATS)
 
 
 def _stored(db: sqlite3.Connection) -> dict[str, int]:
@@ -193,3 +196,28 @@ def test_a_saver_remembers_split_messages_up_to_a_bound_of_bytes(
     )
     assert saver.values._message_bytes <= 10_000
     assert saver.values.pack(messages, {}) == first
+
+
+def test_a_checkpoint_stored_before_packing_reads_back(
+    make_tether: Callable[..., Tether],
+) -> None:
+    """A checkpoint written as `zrefs+` (metadata in its row, channel values by hash in a body
+    compressed against the old dictionary) reads back as it was put."""
+    t = make_tether("sqlite")
+    saver = TetherSaver(t, graph="chat@1.0.0")
+    blobs: dict[str, ThreadBlob] = {}
+    messages = [HumanMessage(content="hi", id="1"), AIMessage(content="hello", id="2")]
+    checkpoint = {**empty_checkpoint(), "id": "1f0", "channel_versions": {"messages": 1}}
+    refs = {"messages": saver.values.pack(messages, blobs)}
+    type_, body = saver.serde.dumps_typed({**checkpoint, "channel_values": refs})
+    packer = zlib.compressobj(9, zdict=values._ZDICT)
+    t.checkpointer.put_thread_checkpoint(
+        ThreadCheckpoint("t", "", "1f0", None, "chat@1.0.0", values.ZREFS + type_,
+                         packer.compress(body) + packer.flush(), '{"step": 3}',
+                         tuple(refs.values())),
+        list(blobs.values()),
+    )  # fmt: skip
+
+    got = saver.get_tuple({"configurable": {"thread_id": "t", "checkpoint_ns": ""}})
+    assert got is not None and got.metadata == {"step": 3}
+    assert got.checkpoint == {**checkpoint, "channel_values": {"messages": messages}}

@@ -500,7 +500,7 @@ class ThreadCheckpoint:
     graph: str
     type: str
     checkpoint: bytes
-    metadata: str  # JSON text of a dict
+    metadata: str  # JSON text of a dict, or empty where the framework keeps it in `checkpoint`
     refs: tuple[str, ...] = ()  # the thread blobs it refers to: a sweep keeps those
 
 

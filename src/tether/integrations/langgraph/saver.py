@@ -21,6 +21,7 @@ import asyncio
 import json
 import random
 from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import replace
 from fnmatch import fnmatchcase
 from typing import Any, cast
 
@@ -47,7 +48,36 @@ from tether.foundation.checkpoint.contract import (
     ThreadQuery,
     ThreadWrite,
 )
-from tether.integrations.langgraph.values import REF, ZREFS, Values, compress, decompress
+from tether.integrations.langgraph.stamps import compact, expand
+from tether.integrations.langgraph.values import (
+    ITEMS,
+    PACKED,
+    REF,
+    ZREFS,
+    Values,
+    decompress,
+    deflate,
+    inflate,
+    leaves,
+    rebuilt,
+)
+
+# A task path's common heads, stored as one character each (a write row's longest column was
+# its task path, "~__pregel_pull, agent"); a path stored whole starts with "~" or is empty
+_PATH_HEADS = {"~__pregel_pull, ": "\x01", "~__pregel_push, ": "\x02"}
+_HEAD_PATHS = {short: head for head, short in _PATH_HEADS.items()}
+
+
+def _stored_path(task_path: str) -> str:
+    for head, short in _PATH_HEADS.items():
+        if task_path.startswith(head):
+            return short + task_path.removeprefix(head)
+    return task_path
+
+
+def _task_path(stored: str) -> str:
+    head = _HEAD_PATHS.get(stored[:1])
+    return stored if head is None else head + stored[1:]
 
 
 def _graph_id(graph: str) -> tuple[str, str]:
@@ -115,7 +145,7 @@ class TetherSaver(BaseCheckpointSaver[str]):
             if limit is not None and yielded >= limit:
                 return
             if filter:
-                metadata = json.loads(row.metadata)
+                metadata = self._opened(row)[1]
                 if any(metadata.get(k) != v for k, v in filter.items()):
                     continue
             yielded += 1
@@ -134,18 +164,33 @@ class TetherSaver(BaseCheckpointSaver[str]):
         thread_id, ns = str(conf["thread_id"]), conf.get("checkpoint_ns", "")
         blobs: dict[str, ThreadBlob] = {}
         versions = checkpoint["channel_versions"]
-        refs = {}
+        codes = {}
         for ch, value in checkpoint["channel_values"].items():
             # a channel whose version this put does not change holds the value it was stored
             # with (LangGraph's own PostgresSaver keys its blobs so): no need to pack it again
             version = versions.get(ch)
             seen = (thread_id, ns, ch, str(version))
             unchanged = version is not None and ch not in new_versions
-            refs[ch] = (unchanged and self.values.known(seen)) or self.values.pack(value, blobs)
+            known = self.values.known(seen) if unchanged else None
+            codes[ch] = self.values.code(value, blobs) if known is None else known
             if version is not None:
-                self.values.remember(seen, refs[ch])
-        type_, blob = self.serde.dumps_typed({**checkpoint, "channel_values": refs})
-        blob = compress(blob)
+                self.values.remember(seen, codes[ch])
+        held: dict[str, int] = {}  # each hash stored once, in the row's refs
+
+        def indexed(code: Any) -> Any:
+            if isinstance(code, str):
+                return held.setdefault(code, len(held))
+            if isinstance(code, dict):
+                return {k: indexed(c) for k, c in code.items()}
+            return [indexed(c) for c in code]
+
+        # its id is the row's: stored once
+        type_, body = self.serde.dumps_typed(compact(
+            {k: {ch: indexed(c) for ch, c in codes.items()} if k == "channel_values" else v
+             for k, v in checkpoint.items() if k != "id"},
+            checkpoint["id"],
+        ))  # fmt: skip
+        meta = json.dumps(get_checkpoint_metadata(config, metadata), ensure_ascii=False)
         self.store.put_thread_checkpoint(
             ThreadCheckpoint(
                 thread_id=thread_id,
@@ -153,10 +198,11 @@ class TetherSaver(BaseCheckpointSaver[str]):
                 checkpoint_id=checkpoint["id"],
                 parent_id=conf.get("checkpoint_id"),
                 graph=self.graph,
-                type=ZREFS + type_,
-                checkpoint=blob,
-                metadata=json.dumps(get_checkpoint_metadata(config, metadata), ensure_ascii=False),
-                refs=tuple(refs.values()),
+                type=PACKED,
+                # JSON escapes every NUL, and a serialiser's type name has none
+                checkpoint=deflate(b"\0".join((type_.encode(), meta.encode(), body))),
+                metadata="",
+                refs=tuple(held),
             ),
             list(blobs.values()),
         )
@@ -177,10 +223,11 @@ class TetherSaver(BaseCheckpointSaver[str]):
     ) -> None:
         conf = config["configurable"]
         rows, blobs = [], dict[str, ThreadBlob]()
+        path = _stored_path(task_path)
         for idx, (channel, value) in enumerate(writes):
             type_, data, refs = self.values.write(value, blobs)
             at = WRITES_IDX_MAP.get(channel, idx)
-            rows.append(ThreadWrite(task_id, at, channel, type_, data, task_path, refs))
+            rows.append(ThreadWrite(task_id, at, channel, type_, data, path, refs))
         self.store.put_thread_writes(
             str(conf["thread_id"]),
             str(conf.get("checkpoint_ns", "")),
@@ -264,25 +311,53 @@ class TetherSaver(BaseCheckpointSaver[str]):
             }
 
         writes = sorted(
-            self.store.thread_writes(row.thread_id, row.ns, row.checkpoint_id),
+            (replace(w, task_path=_task_path(w.task_path))
+             for w in self.store.thread_writes(row.thread_id, row.ns, row.checkpoint_id)),
             key=lambda w: writes_sort_key(w.task_path, w.task_id, w.idx),  # the order tasks apply
-        )
-        checkpoint, stored = self._loaded(row.type, row.checkpoint)
-        loaded = [(w.refs[0], True) if w.type == REF else self._loaded(w.type, w.value)
-                  for w in writes]  # fmt: skip
-        channels = list(checkpoint["channel_values"]) if stored else []
-        refs = [checkpoint["channel_values"][ch] for ch in channels]
-        values = iter(self.values.unpack(refs + [v for v, by_ref in loaded if by_ref]))
+        )  # fmt: skip
+        checkpoint, metadata, stored = self._opened(row)
+        codes = checkpoint["channel_values"] if stored else {}
+        refs = [r for code in codes.values() for r in leaves(code)]
+        if row.type == PACKED:
+            refs = [row.refs[i] for i in refs]
+        for w in writes:
+            refs += w.refs if w.type in (REF, ITEMS) else ()
+        values = iter(self.values.unpack(refs))
         if stored:
-            checkpoint["channel_values"] = {ch: next(values) for ch in channels}
+            checkpoint["channel_values"] = {ch: rebuilt(c, values) for ch, c in codes.items()}
+        pending = []
+        for w in writes:
+            if w.type == REF:
+                value = next(values)
+            elif w.type == ITEMS:
+                value = [next(values) for _ in w.refs]
+            else:
+                value = self._loaded(w.type, w.value)[0]
+            pending.append((w.task_id, w.channel, value))
         return CheckpointTuple(
             config(row.checkpoint_id),
             cast(Checkpoint, checkpoint),
-            cast(CheckpointMetadata, json.loads(row.metadata)),
+            cast(CheckpointMetadata, metadata),
             config(row.parent_id) if row.parent_id else None,
-            [(w.task_id, w.channel, next(values) if by_ref else v)
-             for w, (v, by_ref) in zip(writes, loaded, strict=True)],
-        )  # fmt: skip
+            pending,
+        )
+
+    def _opened(self, row: ThreadCheckpoint) -> tuple[Any, dict[str, Any], bool]:
+        """A stored checkpoint, its metadata, and whether its channel values are references
+        (hashes, or in a PACKED one indexes into its refs)."""
+        if row.type == PACKED:
+            type_, meta, body = inflate(row.checkpoint).split(b"\0", 2)
+            stored = self.serde.loads_typed((type_.decode(), body))
+            expand(stored, row.checkpoint_id)
+            checkpoint = {}
+            for k, v in stored.items():  # the id where LangGraph has it, after ts
+                checkpoint[k] = v
+                if k == "ts":
+                    checkpoint["id"] = row.checkpoint_id
+            checkpoint.setdefault("id", row.checkpoint_id)
+            return checkpoint, json.loads(meta), True
+        checkpoint, stored = self._loaded(row.type, row.checkpoint)
+        return checkpoint, json.loads(row.metadata), stored
 
     def _loaded(self, type_: str, data: bytes) -> tuple[Any, bool]:
         """A stored checkpoint (its channel values by hash), and whether it refers to its

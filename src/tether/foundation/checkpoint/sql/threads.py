@@ -1,8 +1,9 @@
 """Thread checkpoints (integrations/langgraph) once for both SQL databases: three tables of
 their own, `thread_checkpoints`, `thread_writes` and `thread_blobs` (values stored once by
 content), beside the runs and with no key into them. The statements are SQL both databases
-speak; only the placeholder differs. A checkpoint's or write's `refs` is the space-separated
-list of the blobs it refers to."""
+speak; only the placeholder differs. A checkpoint's or write's `refs` lists the blobs it refers
+to; checkpoint and task ids, blob hashes and refs are stored as bytes (thread_ids.py,
+thread_hashes.py)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from tether.foundation.checkpoint.contract import (
     ThreadWrite,
 )
 from tether.foundation.checkpoint.sql.dialect import Connection, Database
+from tether.foundation.checkpoint.thread_hashes import hash_key, hash_text, refs_key, refs_text
+from tether.foundation.checkpoint.thread_ids import id_key, id_text
 from tether.foundation.checkpoint.threads import reachable
 
 D = TypeVar("D", bound=Database)
@@ -94,7 +97,7 @@ class SqlThreads(Generic[D]):
     def _put_blobs(self, c: Connection, blobs: Sequence[ThreadBlob]) -> None:
         if blobs:
             c.cursor().executemany(
-                self._threads_sql.put_blob, [(b.hash, b.type, b.value, " ".join(b.refs))
+                self._threads_sql.put_blob, [(hash_key(b.hash), b.type, b.value, refs_key(b.refs))
                                              for b in blobs],
             )  # fmt: skip
 
@@ -102,8 +105,9 @@ class SqlThreads(Generic[D]):
         self, checkpoint: ThreadCheckpoint, blobs: Sequence[ThreadBlob] = ()
     ) -> None:
         c = checkpoint
-        row = (c.thread_id, c.ns, c.checkpoint_id, c.parent_id, c.graph, c.type, c.checkpoint,
-               c.metadata, " ".join(c.refs))  # fmt: skip
+        parent = None if c.parent_id is None else id_key(c.parent_id)
+        row = (c.thread_id, c.ns, id_key(c.checkpoint_id), parent, c.graph, c.type, c.checkpoint,
+               c.metadata, refs_key(c.refs))  # fmt: skip
 
         def put(conn: Connection) -> None:
             self._put_blobs(conn, blobs)
@@ -125,9 +129,10 @@ class SqlThreads(Generic[D]):
         blobs: Sequence[ThreadBlob] = (),
     ) -> None:
         query = self._threads_sql.put_write if replace else self._threads_sql.keep_write
+        key = id_key(checkpoint_id)
         rows = [
-            (thread_id, ns, checkpoint_id, w.task_id, w.idx, w.channel, w.type, w.value,
-             w.task_path, " ".join(w.refs))
+            (thread_id, ns, key, id_key(w.task_id), w.idx, w.channel, w.type, w.value,
+             w.task_path, refs_key(w.refs))
             for w in writes
         ]  # fmt: skip
 
@@ -152,14 +157,14 @@ class SqlThreads(Generic[D]):
         where, args = ["1 = 1"], list[Any]()
         for column, value in (
             ("thread_id", query.thread_id), ("ns", query.ns),
-            ("checkpoint_id", query.checkpoint_id),
+            ("checkpoint_id", None if query.checkpoint_id is None else id_key(query.checkpoint_id)),
         ):  # fmt: skip
             if value is not None:
                 where.append(f"{column} = {p}")
                 args.append(value)
         if query.before is not None:
             where.append(f"checkpoint_id < {p}")
-            args.append(query.before)
+            args.append(id_key(query.before))
         sql = f"SELECT {_CP} FROM thread_checkpoints WHERE {' AND '.join(where)} "
         sql += "ORDER BY checkpoint_id DESC"
         if query.limit is not None:
@@ -169,38 +174,40 @@ class SqlThreads(Generic[D]):
             ThreadCheckpoint(
                 r["thread_id"],
                 r["ns"],
-                r["checkpoint_id"],
-                r["parent_id"],
+                id_text(bytes(r["checkpoint_id"])),
+                None if r["parent_id"] is None else id_text(bytes(r["parent_id"])),
                 r["graph"],
                 r["type"],
                 bytes(r["checkpoint"]),
                 r["metadata"],
-                tuple(r["refs"].split()),
+                refs_text(bytes(r["refs"])),
             )
             for r in self._db.one(sql, args)
         ]
 
     def thread_writes(self, thread_id: str, ns: str, checkpoint_id: str) -> list[ThreadWrite]:
-        rows = self._db.one(self._threads_sql.writes, (thread_id, ns, checkpoint_id))
+        rows = self._db.one(self._threads_sql.writes, (thread_id, ns, id_key(checkpoint_id)))
         return [
-            ThreadWrite(r["task_id"], r["idx"], r["channel"], r["type"], bytes(r["value"]),
-                        r["task_path"], tuple(r["refs"].split()))
+            ThreadWrite(id_text(bytes(r["task_id"])), r["idx"], r["channel"], r["type"],
+                        bytes(r["value"]), r["task_path"], refs_text(bytes(r["refs"])))
             for r in rows
         ]  # fmt: skip
 
     def thread_blobs(self, hashes: Sequence[str]) -> dict[str, ThreadBlob]:
-        p, wanted, found = self._threads_sql.placeholder, list(dict.fromkeys(hashes)), {}
-        for i in range(0, len(wanted), _IN):
-            part = wanted[i : i + _IN]
+        p, found = self._threads_sql.placeholder, {}
+        # each key's text, so a row's hash is looked up rather than encoded again
+        wanted = {hash_key(h): h for h in hashes}
+        keys = list(wanted)
+        for i in range(0, len(keys), _IN):
+            part = keys[i : i + _IN]
             rows = self._db.one(
                 "SELECT hash, type, value, refs FROM thread_blobs "
                 f"WHERE hash IN ({', '.join([p] * len(part))})",
                 part,
             )
             for r in rows:
-                found[r["hash"]] = ThreadBlob(
-                    r["hash"], r["type"], bytes(r["value"]), tuple(r["refs"].split())
-                )
+                h = wanted[bytes(r["hash"])]
+                found[h] = ThreadBlob(h, r["type"], bytes(r["value"]), refs_text(bytes(r["refs"])))
         return found
 
     def delete_thread(self, thread_id: str) -> None:
@@ -225,13 +232,15 @@ class SqlThreads(Generic[D]):
                 if (r["thread_id"], r["ns"], r["checkpoint_id"]) in old:
                     writes += 1
                 else:
-                    held.append(r["refs"].split())
+                    held.append(refs_text(bytes(r["refs"])))
             c.cursor().executemany(sql.delete_checkpoint_writes, list(old))
             c.cursor().executemany(sql.delete_checkpoint, list(old))
-            held += [r["refs"].split() for r in c.execute(sql.checkpoint_refs, ()).fetchall()]
-            blobs = {r["hash"]: r["refs"].split() for r in c.execute(sql.blob_refs, ()).fetchall()}
+            held += [refs_text(bytes(r["refs"]))
+                     for r in c.execute(sql.checkpoint_refs, ()).fetchall()]  # fmt: skip
+            blobs = {hash_text(bytes(r["hash"])): refs_text(bytes(r["refs"]))
+                     for r in c.execute(sql.blob_refs, ()).fetchall()}  # fmt: skip
             dropped = set(blobs) - reachable(held, lambda h: blobs.get(h, ()))
-            c.cursor().executemany(sql.delete_blob, [(h,) for h in dropped])
+            c.cursor().executemany(sql.delete_blob, [(hash_key(h),) for h in dropped])
             return ThreadsPruned(checkpoints=len(old), writes=writes, blobs=len(dropped))
 
         with self._writing():

@@ -176,8 +176,67 @@ CREATE INDEX IF NOT EXISTS runs_by_throttle ON runs (throttle_key, start_at)
     WHERE throttle_key IS NOT NULL;
 ALTER TABLE streams ADD COLUMN IF NOT EXISTS step_id TEXT;
 """
+
+
+def _id_key(column: str) -> str:
+    """checkpoint/thread_ids.py's `id_key` in SQL, for the rows already stored (a text column
+    holds no NUL, so none ends in one)."""
+    uuid = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+    return (
+        f"{column} TYPE BYTEA USING CASE WHEN {column} ~ '{uuid}' "
+        f"THEN decode(replace({column}, '-', ''), 'hex') "
+        f"WHEN octet_length({column}) = 16 THEN convert_to({column}, 'UTF8') || '\\x00'::bytea "
+        f"ELSE convert_to({column}, 'UTF8') END"
+    )
+
+
+_HASH = "[A-Za-z0-9_-]{20}"  # a blob hash in the LangGraph saver's form: 15 bytes as base64url
+
+
+def _hash_key(column: str) -> str:
+    """checkpoint/thread_hashes.py's `hash_key` in SQL."""
+    return (
+        f"{column} TYPE BYTEA USING CASE WHEN {column} ~ '^{_HASH}$' "
+        f"THEN decode(translate({column}, '-_', '+/'), 'base64') "
+        f"WHEN octet_length({column}) = 15 THEN convert_to({column}, 'UTF8') || '\\x00'::bytea "
+        f"ELSE convert_to({column}, 'UTF8') END"
+    )
+
+
+def _refs_key(table: str) -> str:
+    """checkpoint/thread_hashes.py's `refs_key` in SQL (refs are joined by single spaces)."""
+    return (
+        f"ALTER TABLE {table} ALTER COLUMN refs DROP DEFAULT, ALTER COLUMN refs TYPE BYTEA "
+        f"USING CASE WHEN refs ~ '^({_HASH}( |$))*$' "
+        "THEN decode(translate(replace(refs, ' ', ''), '-_', '+/'), 'base64') "
+        "WHEN octet_length(refs) % 15 = 0 THEN convert_to(refs || ' ', 'UTF8') "
+        "ELSE convert_to(refs, 'UTF8') END"
+    )
+
+
+# Thread checkpoint and task ids as bytes: a uuid's 16, not its 36 characters of text; blob
+# hashes and refs too (once: a schema moved back to an older version number has them as bytes
+# already)
+_V8 = f"""
+DO $$ BEGIN
+IF (SELECT data_type FROM information_schema.columns WHERE table_schema = current_schema()
+    AND table_name = 'thread_checkpoints' AND column_name = 'checkpoint_id') = 'text' THEN
+ALTER TABLE thread_checkpoints ALTER COLUMN {_id_key("checkpoint_id")},
+    ALTER COLUMN {_id_key("parent_id")};
+ALTER TABLE thread_writes ALTER COLUMN {_id_key("checkpoint_id")},
+    ALTER COLUMN {_id_key("task_id")};
+END IF;
+IF (SELECT data_type FROM information_schema.columns WHERE table_schema = current_schema()
+    AND table_name = 'thread_blobs' AND column_name = 'hash') = 'text' THEN
+ALTER TABLE thread_blobs ALTER COLUMN {_hash_key("hash")};
+{_refs_key("thread_blobs")};
+{_refs_key("thread_checkpoints")}, ALTER COLUMN refs SET DEFAULT '';
+{_refs_key("thread_writes")}, ALTER COLUMN refs SET DEFAULT '';
+END IF;
+END $$;
+"""
 # Forward migrations: index i takes the schema from version i to i + 1. Append, never edit.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8)
 SCHEMA_VERSION = len(MIGRATIONS)
 COMPONENT = "checkpoint"
 

@@ -6,8 +6,10 @@ import sqlite3
 from pathlib import Path
 
 from tether.errors import SchemaVersionError
+from tether.foundation.checkpoint.thread_hashes import hash_key, refs_key
+from tether.foundation.checkpoint.thread_ids import id_key
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -166,7 +168,32 @@ CREATE INDEX IF NOT EXISTS runs_by_throttle ON runs (throttle_key, start_at)
     WHERE throttle_key IS NOT NULL;
 ALTER TABLE streams ADD COLUMN step_id TEXT;
 """,
+    # thread checkpoint and task ids as bytes (checkpoint/thread_ids.py): a uuid's 16, not its
+    # 36 characters of text; blob hashes and refs too (thread_hashes.py)
+    7: """
+UPDATE thread_checkpoints SET checkpoint_id = tether_id_key(checkpoint_id),
+    parent_id = tether_id_key(parent_id), refs = tether_refs_key(refs);
+UPDATE thread_writes SET checkpoint_id = tether_id_key(checkpoint_id),
+    task_id = tether_id_key(task_id), refs = tether_refs_key(refs);
+UPDATE thread_blobs SET hash = tether_hash_key(hash), refs = tether_refs_key(refs);
+""",
 }
+
+
+def _id_key(stored: str | bytes | None) -> bytes | None:
+    """An id as migration 7 finds it: text becomes its key; bytes (a file moved back to an
+    older version) and NULL stay."""
+    return id_key(stored) if isinstance(stored, str) else stored
+
+
+def _hash_key(stored: str | bytes) -> bytes:
+    """A blob hash as migration 7 finds it: text becomes its key, bytes stay."""
+    return hash_key(stored) if isinstance(stored, str) else stored
+
+
+def _refs_key(stored: str | bytes) -> bytes:
+    """A row's refs as migration 7 finds them: space-separated text becomes their key."""
+    return refs_key(stored.split()) if isinstance(stored, str) else stored
 
 
 def migrate(conn: sqlite3.Connection, path: Path) -> None:
@@ -177,6 +204,9 @@ def migrate(conn: sqlite3.Connection, path: Path) -> None:
             f"database {path} has schema version {version}; this tether understands "
             f"up to {SCHEMA_VERSION}: upgrade tether"
         )
+    conn.create_function("tether_id_key", 1, _id_key, deterministic=True)
+    conn.create_function("tether_hash_key", 1, _hash_key, deterministic=True)
+    conn.create_function("tether_refs_key", 1, _refs_key, deterministic=True)
     if version == 0:
         conn.executescript(f"BEGIN IMMEDIATE; {SCHEMA_V1} PRAGMA user_version=1; COMMIT;")
         version = 1

@@ -1,0 +1,36 @@
+"""Checkpoint and task ids as the SQL thread tables store them: a uuid's text (LangGraph's ids,
+uuid6 and uuid5) as its 16 bytes, not its 36 characters, in the order its text sorts (hex
+digits sort as the bytes they spell). A 200-turn chat keys 1,200 rows by two ids each: 48 KB of
+text, 19 KB of bytes.
+
+Any other id is its UTF-8, with a NUL added when that would be 16 bytes long or end in a NUL,
+so the two forms never meet. Ids of one form keep their text's order among themselves; a thread
+mixing uuids with other ids would sort the two forms apart (LangGraph names every checkpoint of
+a thread one way)."""
+
+from __future__ import annotations
+
+
+def _text(raw: bytes) -> str:
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def id_key(text: str) -> bytes:
+    # bytes.fromhex and a comparison with the text rebuilt: a fifth of uuid.UUID's time, and
+    # only the canonical lowercase form (the one rebuilt on read) is taken as a uuid
+    if len(text) == 36 and text[8] == text[13] == text[18] == text[23] == "-":
+        try:
+            raw = bytes.fromhex(text.replace("-", ""))
+        except ValueError:
+            raw = b""
+        if len(raw) == 16 and _text(raw) == text:
+            return raw
+    data = text.encode()
+    return data + b"\0" if len(data) == 16 or data.endswith(b"\0") else data
+
+
+def id_text(key: bytes) -> str:
+    if len(key) == 16:
+        return _text(key)
+    return (key[:-1] if key.endswith(b"\0") else key).decode()
