@@ -45,12 +45,19 @@ class CostAttributor:
         )
 
     def record(
-        self, run_id: str, workflow: str, step_id: str, routed: RoutedResponse, price: Price
+        self,
+        run_id: str,
+        workflow: str,
+        step_id: str,
+        routed: RoutedResponse,
+        price: Price | None = None,
     ) -> CostRecord:
-        """Store the call made at `step_id` at `price` (what `price(routed)` said: the runtime
-        has priced it already, for the cost cap, and a price-list lookup is not free); a second
-        record of that step returns the first, unchanged, so a replay never counts a call
-        twice."""
+        """Store the call made at `step_id` at `price`, by default what `price(routed)` says
+        (the runtime passes the price it has worked out already, for the cost cap: a
+        price-list lookup is not free); a second record of that step returns the first,
+        unchanged, so a replay never counts a call twice."""
+        if price is None:
+            price = self.price(routed)
         usage = routed.response.usage
         row = CostRecord(
             run_id=run_id,
