@@ -70,6 +70,7 @@ from tether.settings import Settings
 
 T = TypeVar("T")
 _LIVE = [s for s in RunStatus if s not in TERMINAL]
+_PARKED = (RunStatus.SLEEPING, RunStatus.WAITING)
 # How long stopping a followed run waits for its workflow task in flight (`_settle`): ms, when
 # the worker is alive; bounded, should the task be stuck.
 _SETTLE_SECONDS = 5.0
@@ -211,11 +212,12 @@ class TemporalEngine:
             await client.workflow_service.reset_sticky_task_queue(request)
 
     async def _settle(self, run_id: str) -> None:
-        """Until the run has no workflow task pending (one scheduled goes to this process's
-        worker, still polling; one started is in its hands). A run shows parked in I2 (its
-        park activity committed) before its workflow has started the timer that wakes it: a
-        worker stopped then abandoned that workflow task, Temporal gave it to another worker
-        only after its 10 s task timeout, and the run woke 9 s late (3 runs in 9 here)."""
+        """Until the parked run has no workflow task pending (one scheduled goes to this
+        process's worker, still polling; one started is in its hands). A run shows parked in
+        I2 (its park activity committed) before its workflow has started the timer that wakes
+        it: a worker stopped then abandoned that workflow task, Temporal gave it to another
+        worker only after its 10 s task timeout, and the run woke 9 s late (3 runs in 9
+        here). Only a parked run is waited for: a running one would run on meanwhile."""
         handle = (await self.client()).get_workflow_handle(self.execution_id(run_id))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + _SETTLE_SECONDS
@@ -297,7 +299,8 @@ class TemporalEngine:
                 # the local engine (a parked run holds no worker; resuming it replays)
                 if stop.is_set() and self._followers == 0 and self._background is not None:
                     for rid in self._tree(run_id):
-                        self._call(self._settle(rid))
+                        if self.checkpointer.get_run(rid).status in _PARKED:
+                            self._call(self._settle(rid))
                     self._background.end()
                     self._background = None
                     for rid in self._tree(run_id):
