@@ -171,6 +171,16 @@ class Database:
         """psycopg's connection failures become one line naming the DSN, password hidden."""
         return self._error_map
 
+    def _surviving(self, fn: Callable[[], T], again: Callable[[], T] | None = None) -> T:
+        """`fn`, and should it lose the connection, `again` (by default `fn` itself) as
+        `_again` retries it."""
+        try:
+            return fn()
+        except DatabaseUnavailable as e:
+            if not _connection_lost(e):
+                raise
+            return self._again(again or fn, e)
+
     def _again(self, fn: Callable[[], T], error: DatabaseUnavailable) -> T:
         """`fn` again after `error` lost the connection: with backoff, until it runs or
         `reconnect_seconds` have passed (then the last error is raised)."""
@@ -195,12 +205,7 @@ class Database:
         """Run `fn` in one transaction, again if PostgreSQL broke a deadlock by aborting it
         (a cancel locks parent then child while a finishing child locks child then parent),
         or if the connection was lost."""
-        try:
-            return self._tx(fn)
-        except DatabaseUnavailable as e:
-            if not _connection_lost(e):
-                raise
-            return self._again(lambda: self._tx(fn), e)
+        return self._surviving(lambda: self._tx(fn))
 
     def _tx(self, fn: Callable[[Conn], T]) -> T:
         with self.errors():
@@ -217,12 +222,7 @@ class Database:
         """One autocommitted statement's first column, on the calling thread's own connection
         (as `rowcount`), run again if PostgreSQL broke a deadlock by aborting it, or if the
         connection was lost (a statement that did commit then meets its own rows)."""
-        try:
-            return self._answer(query, args)
-        except DatabaseUnavailable as e:
-            if not _connection_lost(e):
-                raise
-            return self._again(lambda: self._answer(query, args), e)
+        return self._surviving(lambda: self._answer(query, args))
 
     def _answer(self, query: str, args: Sequence[Any]) -> list[Any]:
         with self.errors():
@@ -234,20 +234,13 @@ class Database:
                     log.debug("statement retried (%d): %s", attempt + 1, e)
                     last = e
                 except (psycopg.OperationalError, psycopg.InterfaceError):
-                    self._local.conn = None  # broken: the next call connects afresh
-                    with contextlib.suppress(psycopg.Error):
-                        conn.close()
+                    self._drop_thread_connection(conn)
                     raise
             raise last
 
     def one(self, query: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """One autocommitted statement: its own transaction, its own commit."""
-        try:
-            return self._one(query, args)
-        except DatabaseUnavailable as e:
-            if not _connection_lost(e):
-                raise
-            return self._again(lambda: self._one(query, args), e)
+        return self._surviving(lambda: self._one(query, args))
 
     def _one(self, query: str, args: Sequence[Any]) -> list[dict[str, Any]]:
         with self.errors(), self._pool.connection() as c:
@@ -258,12 +251,9 @@ class Database:
         """One autocommitted statement that returns no rows: the hot-path append. It runs on
         the calling thread's own connection (a worker thread executes one run at a time), so a
         step pays no pool checkout and the statement stays prepared on that connection."""
-        try:
-            return self._rowcount(query, args)
-        except DatabaseUnavailable as e:
-            if not _connection_lost(e):
-                raise
-            return self._again(lambda: self._rowcount_again(query, args), e)
+        return self._surviving(
+            lambda: self._rowcount(query, args), lambda: self._rowcount_again(query, args)
+        )
 
     def _rowcount_again(self, query: str, args: Sequence[Any]) -> int:
         """An insert whose first try may have committed before the connection was lost: its
@@ -277,12 +267,7 @@ class Database:
     def returning(self, query: str, args: Sequence[Any]) -> list[dict[str, Any]]:
         """One autocommitted statement and its rows on the calling thread's own connection, as
         `rowcount`: a stream append, whose one statement writes the value and its entry."""
-        try:
-            return self._returning(query, args)
-        except DatabaseUnavailable as e:
-            if not _connection_lost(e):
-                raise
-            return self._again(lambda: self._returning(query, args), e)
+        return self._surviving(lambda: self._returning(query, args))
 
     def _returning(self, query: str, args: Sequence[Any]) -> list[dict[str, Any]]:
         with self.errors():
@@ -290,9 +275,7 @@ class Database:
             try:
                 return conn.execute(query, args).fetchall()
             except (psycopg.OperationalError, psycopg.InterfaceError):
-                self._local.conn = None
-                with contextlib.suppress(psycopg.Error):
-                    conn.close()
+                self._drop_thread_connection(conn)
                 raise
 
     def _rowcount(self, query: str, args: Sequence[Any]) -> int:
@@ -301,10 +284,14 @@ class Database:
             try:
                 return conn.execute(query, args).rowcount
             except (psycopg.OperationalError, psycopg.InterfaceError):
-                self._local.conn = None  # broken: the next call connects afresh
-                with contextlib.suppress(psycopg.Error):
-                    conn.close()
+                self._drop_thread_connection(conn)
                 raise
+
+    def _drop_thread_connection(self, conn: Conn) -> None:
+        """A broken connection: the calling thread's next statement connects afresh."""
+        self._local.conn = None
+        with contextlib.suppress(psycopg.Error):
+            conn.close()
 
     def _thread_connection(self) -> Conn:
         conn: Conn | None = getattr(self._local, "conn", None)
