@@ -14,6 +14,8 @@ import binascii
 import re
 from collections.abc import Sequence
 
+from tether.foundation.checkpoint.thread_ids import utf8_key, utf8_text
+
 _SIZE = 15  # bytes of a hash in the saver's form
 _FORM = re.compile(r"[A-Za-z0-9_-]{20}")
 _TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
@@ -33,14 +35,13 @@ def _decoded(text: str) -> bytes:
 def hash_key(text: str) -> bytes:
     if _FORM.fullmatch(text):
         return _decoded(text)
-    data = text.encode()
-    return data + b"\0" if len(data) == _SIZE or data.endswith(b"\0") else data
+    return utf8_key(text, _SIZE)
 
 
 def hash_text(key: bytes) -> str:
     if len(key) == _SIZE:
         return _encoded(key)
-    return (key[:-1] if key.endswith(b"\0") else key).decode()
+    return utf8_text(key)
 
 
 def refs_key(refs: Sequence[str]) -> bytes:

@@ -26,11 +26,23 @@ def id_key(text: str) -> bytes:
             raw = b""
         if len(raw) == 16 and _text(raw) == text:
             return raw
-    data = text.encode()
-    return data + b"\0" if len(data) == 16 or data.endswith(b"\0") else data
+    return utf8_key(text, 16)
 
 
 def id_text(key: bytes) -> str:
     if len(key) == 16:
         return _text(key)
+    return utf8_text(key)
+
+
+def utf8_key(text: str, packed: int) -> bytes:
+    """Text not in a packed form, as its UTF-8, with a NUL added when that would be `packed`
+    bytes long or end in a NUL: the two forms never meet (ids here, hashes in
+    thread_hashes.py)."""
+    data = text.encode()
+    return data + b"\0" if len(data) == packed or data.endswith(b"\0") else data
+
+
+def utf8_text(key: bytes) -> str:
+    """What `utf8_key` stored."""
     return (key[:-1] if key.endswith(b"\0") else key).decode()
