@@ -102,7 +102,7 @@ def traced(monkeypatch: pytest.MonkeyPatch) -> Trace:
 
 
 @pytest.fixture
-def agent(tmp_path: Path, traced: Trace) -> Iterator[Callable[[int], None]]:
+def agent(tmp_path: Path, traced: Trace) -> Iterator[Callable[..., None]]:
     """Runs the agent turn (`turn_flow`: a scripted model call, then a pure tool call on the
     default lane) n times in one run, in process."""
     replies = [str(i) for _ in range(4) for i in range(3 * TURNS)]
@@ -114,19 +114,19 @@ def agent(tmp_path: Path, traced: Trace) -> Iterator[Callable[[int], None]]:
         )
     )  # fmt: skip
 
-    def run(turns: int) -> None:
-        t.run(t.start("turn_agent", {"turns": turns}))
+    def run(turns: int, unsafe: bool = False) -> None:
+        t.run(t.start("turn_agent", {"turns": turns, "unsafe": unsafe}))
 
     run(1)  # tables created, breaker row written, lanes warm
     yield run
     t.close()
 
 
-def _per_turn(agent: Callable[[int], None], traced: Trace) -> Trace:
+def _per_turn(agent: Callable[..., None], traced: Trace, unsafe: bool = False) -> Trace:
     """What TURNS more turns cost: a run of 2*TURNS turns traced, less one of TURNS (so the
     run's own claim and completion cancel out)."""
     traced.on = True
-    agent(TURNS)
+    agent(TURNS, unsafe)
     short = Trace(
         statements=list(traced.statements),
         commits=Counter(traced.commits),
@@ -135,7 +135,7 @@ def _per_turn(agent: Callable[[int], None], traced: Trace) -> Trace:
     traced.statements.clear()
     traced.commits.clear()
     traced.transactions = 0
-    agent(2 * TURNS)
+    agent(2 * TURNS, unsafe)
     traced.on = False
     return Trace(
         statements=traced.statements[len(short.statements) :],
@@ -145,7 +145,7 @@ def _per_turn(agent: Callable[[int], None], traced: Trace) -> Trace:
 
 
 def test_a_turn_flushes_only_its_two_journal_appends(
-    agent: Callable[[int], None], traced: Trace
+    agent: Callable[..., None], traced: Trace
 ) -> None:
     turns = _per_turn(agent, traced)
     assert turns.count("flushed") == {"journal": 2 * TURNS}
@@ -157,8 +157,21 @@ def test_a_turn_flushes_only_its_two_journal_appends(
     }
 
 
+def test_a_turn_whose_tool_is_unsafe_on_replay_flushes_its_intent_before_dispatch(
+    agent: Callable[..., None], traced: Trace
+) -> None:
+    turns = _per_turn(agent, traced, unsafe=True)
+    assert turns.count("flushed") == {"journal": 2 * TURNS, "tool_call_results": TURNS}
+    assert turns.count("trailing") == {
+        "limits_state": 2 * TURNS,
+        "guard_audit": 2 * TURNS,
+        "tool_call_results": TURNS,  # the result: the journal append after it is the record
+        "cost_calls": TURNS,
+    }
+
+
 def test_a_turn_takes_one_transaction_per_admission_and_no_other(
-    agent: Callable[[int], None], traced: Trace
+    agent: Callable[..., None], traced: Trace
 ) -> None:
     turns = _per_turn(agent, traced)
     assert turns.transactions == 2 * TURNS  # the admissions; a closed breaker is one SELECT
