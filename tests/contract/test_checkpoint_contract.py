@@ -933,11 +933,21 @@ def test_wait_for_work_returns_when_a_stream_grows(checkpointer: Checkpointer) -
     token = claim(checkpointer, run_id).token
     checkpointer.wait_for_work(0.0)  # subscribe
     waiter = threading.Thread(target=checkpointer.wait_for_work, args=(60.0,))
+    waiting = time.monotonic()
     waiter.start()
     time.sleep(0.2)
-    checkpointer.append_stream(run_id, token, "a", "1", stream_entry(run_id, "1", "a"))
+    # from a thread that has not written yet: its first statement must not queue behind the
+    # waiter's LISTEN (it did, for the whole 60 s, on PostgreSQL)
+    appender = threading.Thread(
+        target=checkpointer.append_stream,
+        args=(run_id, token, "a", "1", stream_entry(run_id, "1", "a")),
+    )
+    appender.start()
     waiter.join(timeout=30)
-    assert not waiter.is_alive()
+    appender.join(timeout=30)
+    assert not waiter.is_alive() and not appender.is_alive()
+    assert time.monotonic() - waiting < 30  # woken by the append, not by its 60 s timeout
+    assert [i.value for i in checkpointer.read_stream(run_id, "a").items] == ["1"]
 
 
 # -- wake-ups -----------------------------------------------------------------------------
@@ -948,9 +958,11 @@ def test_wait_for_work_returns_when_a_run_becomes_runnable(checkpointer: Checkpo
     waiter = threading.Thread(target=checkpointer.wait_for_work, args=(60.0,))
     waiter.start()
     time.sleep(0.2)  # let it settle into waiting (SQLite: read its first data_version)
+    waiting = time.monotonic()
     start(checkpointer)
     waiter.join(timeout=30)
     assert not waiter.is_alive()
+    assert time.monotonic() - waiting < 30  # woken by the run, not by its 60 s timeout
 
 
 # -- the database itself ------------------------------------------------------------------

@@ -66,7 +66,9 @@ def test_retry_resumes_failed_run_from_the_failed_step(tether: Tether) -> None:
 
 
 def test_changed_step_name_on_replay_fails_the_run_naming_both(tether: Tether) -> None:
-    run_id = tether.start("drift", {"seconds": 0.05})
+    # a nap long enough to outlast stopping the worker: on Temporal, a timer that fires while
+    # the worker stops runs the workflow on (under load it completed before the rename)
+    run_id = tether.start("drift", {"seconds": 1.0})
     stop = threading.Event()
     tether.run(run_id, stop=stop, on_wait=lambda _run: stop.set())
     assert tether.status(run_id).status is RunStatus.SLEEPING

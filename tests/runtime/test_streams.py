@@ -29,7 +29,7 @@ def test_stream_values_are_read_in_order_from_any_offset(tether: Tether) -> None
 
 def test_a_replayed_run_does_not_write_its_values_again(tether: Tether) -> None:
     CALLS.clear()
-    run_id = tether.start("streamer", {"n": 4, "nap": 0.2})
+    run_id = tether.start("streamer", {"n": 4, "nap": 1.0})  # outlasts stopping the worker
     stop = threading.Event()
     tether.run(run_id, stop=stop, on_wait=lambda _run: stop.set())
     assert tether.status(run_id).status is RunStatus.SLEEPING

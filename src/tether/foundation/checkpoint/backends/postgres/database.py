@@ -144,6 +144,9 @@ class Database:
         self._listener: psycopg.Connection[Any] | None = None
         self._listen_lock = threading.Lock()
         self._local = threading.local()  # each executing thread's own append connection
+        # not the listener's lock: that one is held for a whole wait, and a thread's first
+        # statement must not wait for another thread's LISTEN to time out
+        self._owned_lock = threading.Lock()
         self._owned: list[Conn] = []
         self._error_map = _ErrorMap(url)
         self._reconnect_seconds = reconnect_seconds
@@ -302,7 +305,7 @@ class Database:
             )  # fmt: skip
             self._configure(conn)
             self._local.conn = conn
-            with self._listen_lock:
+            with self._owned_lock:
                 self._owned = [c for c in self._owned if not c.closed] + [conn]
         return conn
 
@@ -354,6 +357,7 @@ class Database:
     def close(self) -> None:
         with self._listen_lock:
             self._close_listener()
+        with self._owned_lock:
             for conn in self._owned:
                 with contextlib.suppress(psycopg.Error):
                     conn.close()
