@@ -17,6 +17,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from tether.errors import (
     BudgetPaused,
     GuardError,
@@ -91,8 +93,13 @@ def _guarded(
     )
 
 
-def _decisions(decisions: list[GuardDecision] | tuple[GuardDecision, ...]) -> list[Any]:
-    return [d.model_dump(mode="json") for d in decisions]
+# One pydantic-core call for a call's decisions, not one model_dump (and its Python) each
+_DECISIONS: TypeAdapter[list[GuardDecision]] = TypeAdapter(list[GuardDecision])
+
+
+def _decisions(decisions: Sequence[GuardDecision]) -> list[Any]:
+    dumped: list[Any] = _DECISIONS.dump_python(list(decisions), mode="json")
+    return dumped
 
 
 def _events(decisions: Sequence[GuardDecision], at: float) -> list[SpanEvent]:

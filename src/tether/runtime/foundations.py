@@ -62,6 +62,9 @@ class Foundations:
             self._leases.pop(run_id, None)
 
     def _get(self, name: str, build: Any) -> Any:
+        built = self._built.get(name)  # every call asks for some: no lock once it is built
+        if built is not None:
+            return built
         with self._lock:
             if name not in self._built:
                 self._built[name] = build()

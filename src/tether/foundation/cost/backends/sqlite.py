@@ -52,10 +52,14 @@ _TOTAL = (
 )
 
 
+def _usd(pico: int) -> Decimal:
+    return (Decimal(pico) / PICO).quantize(GRAIN)
+
+
 def _row(r: sqlite3.Row) -> CostRecord:
     return CostRecord(
         **{k: r[k] for k in _PLAIN},
-        usd=(Decimal(r["usd_pico"]) / PICO).quantize(GRAIN),
+        usd=_usd(r["usd_pico"]),
         priced=bool(r["priced"]),
         recorded_at=datetime.fromisoformat(r["recorded_at"]),
     )
@@ -67,7 +71,7 @@ def _total(values: Sequence[Any]) -> CostTotal:
         calls=calls,
         input_tokens=inp,
         output_tokens=out,
-        usd=(Decimal(pico) / PICO).quantize(GRAIN),
+        usd=_usd(pico),
         unpriced_calls=unpriced,
     )
 
@@ -87,25 +91,26 @@ class SqliteCostStore:
 
     def record(self, row: CostRecord) -> CostRecord:
         usd_pico = int((row.usd * PICO).to_integral_value())
+        at = datetime.now(UTC)
         values = (
             row.run_id, row.step_id, row.workflow, row.backend, row.provider, row.model,
             row.input_tokens, row.output_tokens, row.cache_read_tokens, row.cache_write_tokens,
-            usd_pico, int(row.priced), datetime.now(UTC).isoformat(),
+            usd_pico, int(row.priced), at.isoformat(),
         )  # fmt: skip
         with self._lock:
-            # fetchall steps the statement to its end, so its commit is not left pending
             inserted = self._conn.execute(
                 f"INSERT INTO cost_calls ({_COLUMNS}) VALUES ({', '.join('?' * len(values))}) "
-                f"ON CONFLICT (run_id, step_id) DO NOTHING RETURNING {_COLUMNS}",
+                "ON CONFLICT (run_id, step_id) DO NOTHING",
                 values,
-            ).fetchall()
-            stored = inserted[0] if inserted else None
-            if stored is None:  # recorded before (a re-executed call): that row stands
+            ).rowcount
+            if not inserted:  # recorded before (a re-executed call): that row stands
                 stored = self._conn.execute(
                     f"SELECT {_COLUMNS} FROM cost_calls WHERE run_id = ? AND step_id = ?",
                     (row.run_id, row.step_id),
                 ).fetchone()
-        return _row(stored)
+                return _row(stored)
+        # What was stored, without reading it back: the dollars at the table's grain
+        return row.model_copy(update={"usd": _usd(usd_pico), "recorded_at": at})
 
     def calls(self, run_id: str) -> list[CostRecord]:
         with self._lock:

@@ -31,6 +31,9 @@ CREATE TABLE IF NOT EXISTS guard_audit (
 );
 CREATE INDEX IF NOT EXISTS guard_audit_run ON guard_audit (run_id, id);
 """
+_INSERT = (
+    f"INSERT INTO guard_audit ({', '.join(COLUMNS)}) VALUES ({', '.join('%s' for _ in COLUMNS)})"
+)
 
 
 class PostgresAuditLog:
@@ -61,12 +64,7 @@ class PostgresAuditLog:
                 raise DatabaseUnavailable(f"audit log: {e}") from e
 
     def record(self, entry: AuditRecord) -> None:
-        row = entry.model_dump()
-        self._execute(
-            f"INSERT INTO guard_audit ({', '.join(COLUMNS)}) "
-            f"VALUES ({', '.join('%s' for _ in COLUMNS)})",
-            [row[c] for c in COLUMNS],
-        )
+        self._execute(_INSERT, [getattr(entry, c) for c in COLUMNS])
 
     def query(
         self, *, run_id: str | None = None, outcome: str | None = None, limit: int = 1000

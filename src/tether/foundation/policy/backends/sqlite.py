@@ -30,6 +30,9 @@ CREATE TABLE IF NOT EXISTS guard_audit (
 );
 CREATE INDEX IF NOT EXISTS guard_audit_run ON guard_audit (run_id, id);
 """
+_INSERT = (
+    f"INSERT INTO guard_audit ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
+)
 
 
 class SqliteAuditLog:
@@ -43,14 +46,9 @@ class SqliteAuditLog:
         return cls(sqlite_file(settings.database_url_for("policy"), "policy"), **options)
 
     def record(self, entry: AuditRecord) -> None:
-        row = entry.model_dump()
-        row["at"] = entry.at.isoformat()
+        row = [entry.at.isoformat(), *(getattr(entry, c) for c in COLUMNS[1:])]  # `at` first
         with self._lock:
-            self._conn.execute(
-                f"INSERT INTO guard_audit ({', '.join(COLUMNS)}) "
-                f"VALUES ({', '.join('?' for _ in COLUMNS)})",
-                [row[c] for c in COLUMNS],
-            )
+            self._conn.execute(_INSERT, row)
 
     def query(
         self, *, run_id: str | None = None, outcome: str | None = None, limit: int = 1000
