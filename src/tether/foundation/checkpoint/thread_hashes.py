@@ -45,6 +45,8 @@ def hash_text(key: bytes) -> str:
 
 
 def refs_key(refs: Sequence[str]) -> bytes:
+    if not refs:  # most write rows: their value is in the row
+        return b""
     if all(_FORM.fullmatch(r) for r in refs):
         # 20 characters are 15 bytes exactly: the hashes decode as one string
         return _decoded("".join(refs))

@@ -17,14 +17,15 @@ def _text(raw: bytes) -> str:
 
 
 def id_key(text: str) -> bytes:
-    # bytes.fromhex and a comparison with the text rebuilt: a fifth of uuid.UUID's time, and
-    # only the canonical lowercase form (the one rebuilt on read) is taken as a uuid
+    # bytes.fromhex: a fifth of uuid.UUID's time. Only the canonical form (the one rebuilt on
+    # read) is taken as a uuid: dashes where `_text` puts them, 32 hex digits (fromhex skips
+    # spaces, which would leave fewer than 16 bytes) and no capital letter
     if len(text) == 36 and text[8] == text[13] == text[18] == text[23] == "-":
         try:
             raw = bytes.fromhex(text.replace("-", ""))
         except ValueError:
             raw = b""
-        if len(raw) == 16 and _text(raw) == text:
+        if len(raw) == 16 and text == text.lower():
             return raw
     return utf8_key(text, 16)
 

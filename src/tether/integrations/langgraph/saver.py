@@ -222,7 +222,8 @@ class TetherSaver(BaseCheckpointSaver[str]):
         task_path: str = "",
     ) -> None:
         conf = config["configurable"]
-        rows, blobs = [], dict[str, ThreadBlob]()
+        rows: list[ThreadWrite] = []
+        blobs: dict[str, ThreadBlob] = {}
         path = _stored_path(task_path)
         for idx, (channel, value) in enumerate(writes):
             type_, data, refs = self.values.write(value, blobs)

@@ -23,6 +23,13 @@ from tether.foundation.sqlite import WAL_AUTOCHECKPOINT
 T = TypeVar("T")
 _WATCH_INTERVAL = 0.005  # seconds between looks at PRAGMA data_version
 
+# sqlite3 binds str, int, float and bytearray as they are, but asks each bytes parameter to
+# adapt itself first: a dict miss and two failed attribute lookups, one formatting an
+# AttributeError. Ids, hashes and values are bytes here (four in a LangGraph write row), and
+# that asking was a tenth of a row's instructions. Registered, bytes are their own adapter:
+# the same bytes are bound, in one lookup.
+sqlite3.register_adapter(bytes, bytes)
+
 
 class ErrorMap:
     """SQLite's errors as tether's, naming the file and what to do. A class, not a
