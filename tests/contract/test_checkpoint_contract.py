@@ -662,6 +662,18 @@ def test_a_cancelled_run_whose_worker_died_is_not_handed_out_again(
     assert checkpointer.get_run(run_id).status is RunStatus.CANCELLED
 
 
+def test_a_claim_beside_a_cancelled_run_whose_worker_died_cancels_it_and_hands_out_the_rest(
+    checkpointer: Checkpointer,
+) -> None:
+    doomed = start(checkpointer)
+    claim(checkpointer, doomed, lease=0.05)
+    checkpointer.cancel(doomed)
+    time.sleep(0.2)
+    fresh = start(checkpointer)
+    assert [c.run.id for c in checkpointer.claim("w2", ACCEPTS, 10, LEASE)] == [fresh]
+    assert checkpointer.get_run(doomed).status is RunStatus.CANCELLED
+
+
 # -- retry --------------------------------------------------------------------------------
 
 

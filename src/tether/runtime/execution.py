@@ -184,21 +184,22 @@ class Execution:
         input: str | None = None,
         started_at: float | None = None,
     ) -> JournalEntry:
-        """A journal entry of this run, finished now."""
+        """A journal entry of this run, finished now. Built with positional arguments: a
+        dataclass's `__init__` matches twelve keywords in ~0.5 µs, more than it takes to build."""
         now = time.time()
         return JournalEntry(
-            run_id=self.run.id,
-            step_id=step_id,
-            attempt=attempt,
-            kind=kind,
-            name=name,
-            status=status,
-            value=value,
-            error=None if error is None else self.error_json(error),
-            input=input,
-            ref=None,
-            started_at=now if started_at is None else started_at,
-            finished_at=now,
+            self.run.id,
+            step_id,
+            kind,
+            name,
+            attempt,
+            status,
+            value,
+            None if error is None else self.error_json(error),
+            input,
+            None,  # ref
+            now if started_at is None else started_at,
+            now,  # finished_at
         )
 
     def check_stopping(self) -> None:
@@ -409,15 +410,16 @@ class Execution:
         if entry.kind in _PARKED_KINDS:  # journaled at delivery: the span starts at the park
             started = called_at(self.done, entry.step_id, self.run.created_at)
         self.sink.emit(
-            Span(
-                trace_id=self.trace_id,
-                span_id=span_id_for(self.run.id, entry.step_id, str(entry.attempt)),
-                parent_span_id=parent_span(self.run.id, path or entry.step_id, self.run_span),
-                name=f"{entry.kind} {entry.name}",
-                start_ns=int(started * 1e9),
-                end_ns=int(entry.finished_at * 1e9),
-                status="ok" if entry.status == EntryStatus.OK else "error",
-                attributes=clean_attributes(
+            Span(  # positional, as `entry` builds its entry: keywords cost more than the build
+                self.trace_id,
+                span_id_for(self.run.id, entry.step_id, str(entry.attempt)),
+                f"{entry.kind} {entry.name}",
+                int(started * 1e9),
+                int(entry.finished_at * 1e9),
+                parent_span(self.run.id, path or entry.step_id, self.run_span),
+                "internal",
+                "ok" if entry.status == EntryStatus.OK else "error",
+                clean_attributes(
                     {
                         "tether.run.id": self.run.id,
                         "tether.workflow": self.wf.id,
@@ -426,9 +428,7 @@ class Execution:
                         **attributes,
                     }
                 ),
-                events=[
-                    SpanEvent(e.name, e.time_ns, clean_attributes(e.attributes)) for e in events
-                ]
+                [SpanEvent(e.name, e.time_ns, clean_attributes(e.attributes)) for e in events]
                 if events
                 else [],
             )

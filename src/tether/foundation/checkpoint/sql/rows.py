@@ -19,9 +19,10 @@ COLS = (
 
 
 def entry_row(e: JournalEntry) -> tuple[Any, ...]:
-    """A journal entry as the parameters of an insert listing COLS."""
+    """A journal entry as the parameters of an insert listing COLS. The enums' `_value_`, not
+    `.value`: on Python 3.11 `.value` is a property of `Enum`, ~0.2 µs each, twice a step."""
     return (
-        e.run_id, e.step_id, e.attempt, e.kind.value, e.name, e.status.value, e.value,
+        e.run_id, e.step_id, e.attempt, e.kind._value_, e.name, e.status._value_, e.value,
         e.error, e.input, e.ref, e.started_at, e.finished_at,
     )  # fmt: skip
 

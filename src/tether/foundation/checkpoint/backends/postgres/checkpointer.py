@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from tether.errors import RunStateError
@@ -58,6 +58,28 @@ _APPEND_STREAM = (
     "%s, %s, %s, %s, %s FROM s) "
     "SELECT s.seq, pg_notify(%s, '') FROM s"
 )
+
+
+_JOURNALS = (
+    f"SELECT {COLS} FROM journal WHERE run_id = ANY(%s) ORDER BY finished_at, step_id, attempt"
+)
+
+
+def _journals(run_ids: list[str], found: Iterable[Any]) -> dict[str, list[JournalEntry]]:
+    """The runs' journals from their rows, in the order they were written."""
+    journals: dict[str, list[JournalEntry]] = {run_id: [] for run_id in run_ids}
+    for e in found:
+        journals[e["run_id"]].append(to_entry(e))
+    return journals
+
+
+def _claims(rows: list[Any], journals: dict[str, list[JournalEntry]]) -> list[Claim]:
+    """Claimed rows handed out by priority, then age."""
+    rows.sort(key=lambda r: (-r["priority"], r["created_at"]))
+    return [
+        Claim(run=to_run(r), token=r["lease_token"], journal=journals.get(r["id"], []))
+        for r in rows
+    ]
 
 
 def _like(glob: str) -> str:
@@ -174,6 +196,11 @@ class PostgresCheckpointer(
             f"updated_at = {_NOW}, started_at = COALESCE(r.started_at, {_NOW})"
         )
 
+        if not queues:
+            claimed = self._claim_alone(cond, args, limit, owner, lease, lease_seconds)
+            if claimed is not None:
+                return claimed
+
         def claim(c: Conn) -> list[Claim]:
             # A run whose cancel was requested while it ran, and whose worker is gone.
             doomed = c.execute(
@@ -200,22 +227,48 @@ class PostgresCheckpointer(
                     f"UPDATE runs r SET {lease} FROM picked WHERE r.id = picked.id RETURNING r.*",
                     (*args, limit - len(rows), owner, lease_seconds),
                 ).fetchall()
-            if not rows:
-                return []
-            journals: dict[str, list[JournalEntry]] = {r["id"]: [] for r in rows}
-            for e in c.execute(
-                f"SELECT {COLS} FROM journal WHERE run_id = ANY(%s) "
-                "ORDER BY finished_at, step_id, attempt",
-                (list(journals),),
-            ):
-                journals[e["run_id"]].append(to_entry(e))
-            rows.sort(key=lambda r: (-r["priority"], r["created_at"]))
-            return [
-                Claim(run=to_run(r), token=r["lease_token"], journal=journals[r["id"]])
-                for r in rows
-            ]
+            ids = [r["id"] for r in rows]
+            return _claims(rows, _journals(ids, c.execute(_JOURNALS, (ids,)) if ids else []))
 
         return self._db.tx(claim)
+
+    def _claim_alone(
+        self,
+        cond: str,
+        args: list[Any],
+        limit: int,
+        owner: str,
+        lease: str,
+        lease_seconds: float,
+    ) -> list[Claim] | None:
+        """The common claim (no queues, no doomed run) as one autocommitted statement; None,
+        having claimed nothing, when a doomed run waits, which the transaction then handles.
+
+        The journals are read by a second statement, after the claim committed, and only for
+        the runs the statement could not show to have none. A first claim's run (`claims` now
+        1) that the statement finds without entries has none: only the run's creation (a fork's
+        copied entries) writes a journal before any lease, and it committed with the row the
+        statement sees. A run claimed before is always read after the commit: a worker whose
+        lease expired may have committed an append after the statement's snapshot was taken (an
+        append holds the row FOR KEY SHARE and leaves it unchanged), and once the token has
+        rotated no such append can land."""
+        rows = self._db.one(
+            "WITH d AS (SELECT EXISTS (SELECT 1 FROM runs WHERE cancel_requested AND "
+            f"{cond}) AS doomed), "
+            f"picked AS (SELECT id FROM runs WHERE NOT cancel_requested AND {cond} "
+            "AND queue IS NULL AND NOT (SELECT doomed FROM d) ORDER BY created_at LIMIT %s "
+            "FOR UPDATE SKIP LOCKED), "
+            f"c AS (UPDATE runs r SET {lease} FROM picked WHERE r.id = picked.id RETURNING r.*) "
+            "SELECT c.*, d.doomed, c.claims > 1 OR EXISTS (SELECT 1 FROM journal j "
+            "WHERE j.run_id = c.id) AS replays FROM d LEFT JOIN c ON true",
+            (*args, *args, limit, owner, lease_seconds),
+        )
+        if rows[0]["doomed"]:
+            return None
+        rows = [r for r in rows if r["id"] is not None]
+        replays = [r["id"] for r in rows if r["replays"]]
+        found = self._db.one(_JOURNALS, (replays,)) if replays else []
+        return _claims(rows, _journals(replays, found))
 
     def append_stream(
         self, run_id: str, token: str, key: str, value: str, entry: JournalEntry

@@ -113,6 +113,7 @@ class SqliteDatabase:
             conn.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT}")
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
             self._local.conn = conn
+            self._local.cursor = conn.cursor()
             with self._lock:
                 self._all.append(conn)
         return conn
@@ -139,8 +140,15 @@ class SqliteDatabase:
             return self.conn().execute(query, args).fetchall()
 
     def rowcount(self, query: str, args: Sequence[Any], /) -> int:
+        """The hot-path append, on this thread's one cursor: `Connection.execute` makes a new
+        cursor a call, ~0.3 µs of a step's ~20."""
         with self._writer, self.errors:
-            return self.conn().execute(query, args).rowcount
+            try:
+                cursor: sqlite3.Cursor = self._local.cursor
+            except AttributeError:
+                self.conn()
+                cursor = self._local.cursor
+            return cursor.execute(query, args).rowcount
 
     def wait(self, timeout: float) -> None:
         """SQLite cannot notify another process, but `PRAGMA data_version` tells a connection
