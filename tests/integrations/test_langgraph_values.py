@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 import uuid
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,8 @@ from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph import END, START, MessagesState, StateGraph
 
-from tether import Tether
+from tests.conftest import FAST
+from tether import Settings, Tether
 from tether.foundation.checkpoint.contract import ThreadBlob, ThreadCheckpoint
 from tether.integrations.langgraph import TetherSaver, values
 
@@ -81,10 +82,31 @@ def _stored(db: sqlite3.Connection) -> dict[str, int]:
     return sizes
 
 
-def _converse(make_tether: Callable[..., Tether], chat: Chat) -> tuple[Path, list[Any]]:
+Conversation = Callable[[Chat], tuple[Path, list[Any]]]
+
+
+@pytest.fixture(scope="module")
+def converse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Conversation]:
     """200 turns on TetherSaver over SQLite: the database and the final message list, checked to
-    read back whole."""
-    t = make_tether("sqlite")
+    read back whole. Each shape is talked through once for the module, whose two receipts
+    measure the same database."""
+    held: dict[Chat, tuple[Path, list[Any]]] = {}
+    opened: list[Tether] = []
+
+    def run(chat: Chat) -> tuple[Path, list[Any]]:
+        if chat not in held:
+            data = tmp_path_factory.mktemp("chat") / ".tether"
+            t = Tether(Settings(data_dir=data, trace="memory", workflows=[], **FAST))
+            opened.append(t)
+            held[chat] = _converse(t, chat)
+        return held[chat]
+
+    yield run
+    for t in opened:
+        t.close()
+
+
+def _converse(t: Tether, chat: Chat) -> tuple[Path, list[Any]]:
     saver = TetherSaver(t, graph="chat@1.0.0")
     graph = StateGraph(MessagesState)
     graph.add_node("agent", chat.agent)
@@ -102,9 +124,9 @@ def _converse(make_tether: Callable[..., Tether], chat: Chat) -> tuple[Path, lis
 
 @pytest.mark.parametrize("chat", [CHATS[k] for k in HOLDS], ids=HOLDS)
 def test_a_200_turn_conversation_takes_at_most_twice_its_final_message_list(
-    make_tether: Callable[..., Tether], chat: Chat
+    converse: Conversation, chat: Chat
 ) -> None:
-    path, messages = _converse(make_tether, chat)
+    path, messages = converse(chat)
     final = _size(messages)
     # what a saver copying the list into each checkpoint holds: each turn checkpoints the list
     # as it came in, with the question, and with the answer
@@ -123,12 +145,12 @@ def test_a_200_turn_conversation_takes_at_most_twice_its_final_message_list(
 
 @pytest.mark.parametrize("chat", CHATS.values(), ids=CHATS.keys())
 def test_each_message_is_stored_once_whatever_its_size_or_id(
-    make_tether: Callable[..., Tether], chat: Chat
+    converse: Conversation, chat: Chat
 ) -> None:
     """The messages' own bytes in the blobs are at most the final list's: a message the node
     wrote without an id and the reducer's copy with one are one body (its id is stored beside
     it, so a body is smaller than the message)."""
-    path, messages = _converse(make_tether, chat)
+    path, messages = converse(chat)
     final = _size(messages)
     with sqlite3.connect(path) as db:
         bodies = db.execute(
