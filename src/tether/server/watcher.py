@@ -10,6 +10,9 @@ PostgreSQL notifies runnable work (created, woken, released), not every journal 
 watcher also bumps every `FALLBACK_SECONDS` to carry the rest. Bumps are at least
 `MIN_GAP_SECONDS` apart: a burst of commits becomes one re-read, and an overdue timer (which
 makes `wait_for_work` return at once) cannot spin the thread.
+
+It waits in slices of `STOP_SECONDS`, so that closing it (the server shutting down) waits that
+long at most, not a whole fallback period: a slice that ends before its timeout saw a change.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ log = logging.getLogger("tether.server")
 
 FALLBACK_SECONDS = 5.0
 MIN_GAP_SECONDS = 0.2
+STOP_SECONDS = 0.5
 
 
 class ChangeWatcher:
@@ -45,7 +49,7 @@ class ChangeWatcher:
     def close(self) -> None:
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=FALLBACK_SECONDS + 1)
+            self._thread.join(timeout=STOP_SECONDS + 1)
 
     async def wait(self, seen: int, timeout: float) -> int:
         """The generation once it differs from `seen`, or the current one after `timeout`."""
@@ -58,14 +62,29 @@ class ChangeWatcher:
     def _watch(self) -> None:
         while not self._stop.is_set():
             began = time.monotonic()
-            try:
-                self.checkpointer.wait_for_work(FALLBACK_SECONDS)
-            except Exception:  # a database hiccup must not end every stream's updates
-                log.warning("change watcher: waiting for changes failed", exc_info=True)
+            if not self._changed_or_fallback(began + FALLBACK_SECONDS):
+                return
             if self._stop.wait(max(0.0, MIN_GAP_SECONDS - (time.monotonic() - began))):
                 return
             if self._loop is not None and not self._loop.is_closed():
                 self._loop.call_soon_threadsafe(self._bump)
+
+    def _changed_or_fallback(self, fallback: float) -> bool:
+        """Wait until the database changed or `fallback` (monotonic) is reached; False if the
+        watcher was closed meanwhile."""
+        while True:
+            start = time.monotonic()
+            timeout = min(STOP_SECONDS, fallback - start)
+            try:
+                self.checkpointer.wait_for_work(max(timeout, 0.0))
+            except Exception:  # a database hiccup must not end every stream's updates
+                log.warning("change watcher: waiting for changes failed", exc_info=True)
+                return not self._stop.is_set()
+            if self._stop.is_set():
+                return False
+            now = time.monotonic()
+            if now >= fallback or now - start < 0.9 * timeout:
+                return True
 
     def _bump(self) -> None:
         self.generation += 1
