@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -116,9 +117,12 @@ def test_every_settings_error_is_one_line_in_every_command(
 ) -> None:
     if toml is not None:
         (tmp_path / "tether.toml").write_text(toml)
-    commands = (["runs"], ["workflows"], ["worker", "--until-idle"], ["inspect", "R"])
-    for command in (*commands, ["budget", "raise", "R", "--usd", "1"], ["send-event", "e"]):
-        assert said in _one_line(cli(*command, **env)), command
+    commands = (["runs"], ["workflows"], ["worker", "--until-idle"], ["inspect", "R"],
+                ["budget", "raise", "R", "--usd", "1"], ["send-event", "e"])  # fmt: skip
+    with ThreadPoolExecutor(len(commands)) as pool:  # six interpreters at once, not in turn
+        answers = pool.map(lambda command: cli(*command, **env), commands)
+        for command, answer in zip(commands, answers, strict=True):
+            assert said in _one_line(answer), command
 
 
 def test_a_missing_option_is_named_as_it_is_typed(cli: Cli) -> None:
