@@ -154,7 +154,21 @@ class Heartbeats:
 
 
 _loops = threading.local()
+# Each run thread's loop, closed by `close_ended_loops` once its thread has ended: left to the
+# garbage collector with the thread, a loop may meet its self-pipe closed first and print a
+# traceback to the worker's stderr (seen after a PostgreSQL restart).
+_opened: list[tuple[threading.Thread, asyncio.AbstractEventLoop]] = []
+_opened_lock = threading.Lock()
 _PARKED = (RunStatus.WAITING, RunStatus.SLEEPING, RunStatus.PAUSED)
+
+
+def close_ended_loops() -> None:
+    """Close the loops of run threads that have ended (a worker's pool, shut down)."""
+    with _opened_lock:
+        for thread, loop in _opened:
+            if not thread.is_alive():
+                loop.close()
+        _opened[:] = [(thread, loop) for thread, loop in _opened if thread.is_alive()]
 
 
 def execute_claim(
@@ -170,6 +184,8 @@ def execute_claim(
     loop: asyncio.AbstractEventLoop | None = getattr(_loops, "loop", None)
     if loop is None or loop.is_closed():
         loop = _loops.loop = asyncio.new_event_loop()
+        with _opened_lock:
+            _opened.append((threading.current_thread(), loop))
     run = claim.run
     wf = services.registry.for_run(run.workflow, run.version)
     if wf is None:  # claims filter on what we accept; a registry change raced the claim
@@ -276,6 +292,7 @@ class Worker:
                 # The listener may be inside wait_for_work: joined here, it is done with the
                 # checkpointer before the caller closes it ("closed database" otherwise).
                 notifier.join()
+        close_ended_loops()  # the pool's threads have ended
         return self.executed
 
     def _fire_schedules(self) -> None:
