@@ -186,10 +186,7 @@ class Context:
                 input=inputs,
                 started_at=started,
             )
-            if in_branch:
-                await ex.write(entry, in_branch)
-            else:  # nothing shares a top-level step's commit: no coroutine to make and await
-                ex.write_now([entry])
+            await ex.write(entry, in_branch)
             ex.span(entry)
             return ex.codec.journal_form(result, value, adapter)
 
